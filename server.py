@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -50,7 +49,7 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
 
 async def serve(options: ServerOptions) -> int:
     # Imports TensorFlow, so only once the flags parsed.
-    from actors.supervisor import SHUTDOWN_GRACE_SECONDS, Supervisor
+    from app.supervisor import SHUTDOWN_GRACE_SECONDS, Supervisor
 
     server = Supervisor.from_options(options)
     stop_requested = asyncio.Event()
@@ -67,7 +66,7 @@ async def serve(options: ServerOptions) -> int:
     await asyncio.wait([crashed, stopping], return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
     if crashed.done():
-        log.error("an actor crashed; shutting down")
+        log.error("a part of the server crashed (%r); shutting down", crashed.result())
         exit_code = 1
     else:
         log.info("shutdown requested")
@@ -101,13 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"aioserving: {error}", file=sys.stderr)
         return 1
-
-
-def write_port_file(path: Path, ports: dict[str, int | None]) -> None:
-    """Atomically write the bound ports so tests and tools can read them back."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(ports))
-    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
-"""The batcher: every inference request passes through here on its way to a model.
+"""The batcher: inference requests that batching applies to pass through here.
 
 Inbox messages: ``Enqueue`` (a request and, beside it, its reply future), ``TimerFired``
-and ``BatchFinished`` (posted back by the executor's completion callback). Its state is
-one queue of batches per (servable, signature, outputs, input dtypes and non-batch
-shape); the last batch of each queue is open and fills up.
+and ``SlotFreed`` (a batch finished). Its state is one queue of batches per (servable,
+signature, outputs, input dtypes and non-batch shape); the last batch of each queue is
+open and fills up. When a batch finishes, the executor's completion callback hands each
+request its rows (or the batch's error) directly, on the loop; only ``SlotFreed`` comes
+back through the inbox, so the batcher can dispatch the next batch.
 
 Scheduling follows TF Serving's ``BatchingParameters``:
 - a batch goes out when it holds ``max_batch_size`` rows, or when
@@ -22,11 +24,13 @@ Scheduling follows TF Serving's ``BatchingParameters``:
 - a request whose client went away (its future was cancelled) or whose deadline passed
   before its batch was formed is dropped and never computed.
 
-When batching is off every request is its own batch, dispatched at once. Requests that
-cannot batch (no inputs, scalar inputs, inputs with different first dimensions) always
-run alone. Every request gets back exactly its own rows; when a batch fails, every
-request in it gets that error. On ``stop()`` waiting batches are flushed and run, and
-``stop`` returns once every batch has finished.
+With batching off the data plane never calls the batcher. Requests that cannot batch (no
+inputs, scalar inputs, inputs with different first dimensions) run alone, as a batch of
+one. Every request gets back exactly its own rows; when a batch fails, every request in
+it gets that error. Each request's in-flight count (taken by the data plane) is released
+once all its work is over: its batch finished, or it was rejected or dropped unrun. On
+``stop()`` waiting batches are flushed and run, and ``stop`` returns once every batch has
+finished.
 """
 
 from __future__ import annotations
@@ -34,27 +38,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from actors.actor import Actor
 from actors.batching_policy import (
-    BatchingOptions,
     QueueKey,
     batch_size_of,
     check_request_size,
+    execution_limit,
     merge_inputs,
     padded_size,
     queue_key,
     split_outputs,
 )
-from actors.servable import Servable, Signature
-from protocol.messages import InferenceRequest
+from actors.messages import InferenceRequest
+from config.batching_config import BatchingSettings
+from protocol.signatures import Signature
 from protocol.status import Code, ServingError, internal, unavailable
+from servables.servable import Servable
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,9 @@ Outputs = dict[str, np.ndarray]
 
 
 class BatchExecutor(Protocol):
-    def run_inference(self, fn: Callable[..., object], *args: object) -> asyncio.Future[object]: ...
+    def run_inference_then(
+        self, fn: Callable[..., Any], args: tuple[object, ...], done: Callable[[Any, BaseException | None], None]
+    ) -> None: ...
 
 
 class BatchObserver(Protocol):
@@ -94,12 +103,53 @@ class TimerFired:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class BatchFinished:
-    batch: _Batch
-    result: asyncio.Future[object]
+class SlotFreed:
+    """A batch finished (its requests were already answered): a batch thread is free."""
 
 
-BatcherMessage = Enqueue | TimerFired | BatchFinished
+BatcherMessage = Enqueue | TimerFired | SlotFreed
+
+
+class _Reply:
+    """Answers one request once, from its pieces, and releases its in-flight count.
+
+    A request split across batches has several pieces. The reply future gets the rows in
+    order once every piece succeeded, or the first error. The servable's in-flight count
+    is released only when every piece is over (ran, failed or was dropped), so a version
+    is never unloaded while a piece of a request still runs on it.
+    """
+
+    __slots__ = ("_future", "_missing", "_parts", "_pending", "_servable")
+
+    def __init__(self, future: asyncio.Future[Outputs], pieces: int, servable: Servable) -> None:
+        self._future = future
+        self._parts: list[Outputs | None] = [None] * pieces
+        self._missing = pieces  # pieces without a result yet
+        self._pending = pieces  # pieces not over yet
+        self._servable = servable
+
+    def abandoned(self) -> bool:
+        return self._future.done()
+
+    def finish(self, index: int, outcome: Outputs | BaseException | None) -> None:
+        """Piece ``index`` is over: its rows, its error, or None when dropped unrun."""
+        if isinstance(outcome, BaseException):
+            if not self._future.done():
+                self._future.set_exception(outcome)
+        elif outcome is not None and not self._future.done():
+            self._parts[index] = outcome
+            self._missing -= 1
+            if self._missing == 0:
+                parts = [p for p in self._parts if p is not None]
+                if len(parts) == 1:
+                    self._future.set_result(parts[0])
+                else:
+                    self._future.set_result(
+                        {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+                    )
+        self._pending -= 1
+        if self._pending == 0:
+            self._servable.end_request()
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -108,10 +158,13 @@ class _Task:
 
     inputs: Mapping[str, np.ndarray]
     size: int
-    deliver: Callable[[Outputs | BaseException], None]
-    is_abandoned: Callable[[], bool]
+    reply: _Reply
+    index: int
     deadline: float | None
     enqueued_at: float
+
+    def finish(self, outcome: Outputs | BaseException | None) -> None:
+        self.reply.finish(self.index, outcome)
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -123,44 +176,6 @@ class _Batch:
     deadline: float  # when it goes out even if not full
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
-
-
-class _SplitReply:
-    """Collects the pieces of a split request and answers the caller once, in order."""
-
-    def __init__(self, reply: asyncio.Future[Outputs], pieces: int) -> None:
-        self._reply = reply
-        self._parts: list[Outputs | None] = [None] * pieces
-        self._missing = pieces
-
-    def piece(self, index: int) -> Callable[[Outputs | BaseException], None]:
-        def deliver(result: Outputs | BaseException) -> None:
-            if self._reply.done():
-                return
-            if isinstance(result, BaseException):
-                self._reply.set_exception(result)
-                return
-            self._parts[index] = result
-            self._missing -= 1
-            if self._missing == 0:
-                parts = [p for p in self._parts if p is not None]
-                self._reply.set_result(
-                    {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-                )
-
-        return deliver
-
-
-def _deliver_to(reply: asyncio.Future[Outputs]) -> Callable[[Outputs | BaseException], None]:
-    def deliver(result: Outputs | BaseException) -> None:
-        if reply.done():
-            return
-        if isinstance(result, BaseException):
-            reply.set_exception(result)
-        else:
-            reply.set_result(result)
-
-    return deliver
 
 
 def execute_batch(
@@ -181,7 +196,7 @@ def execute_batch(
 
 
 class Batcher(Actor[BatcherMessage]):
-    """See the module docstring. Frontends call ``submit``; everything else is messages."""
+    """See the module docstring. The data plane calls ``submit``; the rest is messages."""
 
     name = "batcher"
 
@@ -189,16 +204,14 @@ class Batcher(Actor[BatcherMessage]):
         self,
         *,
         executor: BatchExecutor,
-        options: BatchingOptions,
-        options_for: Callable[[Servable], BatchingOptions | None] | None = None,
+        settings: BatchingSettings,
         observer: BatchObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         call_at: Callable[[float, Callable[[], None]], object] | None = None,
     ) -> None:
         super().__init__()
         self._executor = executor
-        self._options = options
-        self._options_for = options_for or (lambda servable: None)
+        self._settings = settings
         self._observer: BatchObserver = observer or _NoObserver()
         self._clock = clock
         self._call_at = call_at
@@ -206,10 +219,13 @@ class Batcher(Actor[BatcherMessage]):
         self._running = 0
         self._timer_at: float | None = None
 
-    # --- the frontends' entry point ---------------------------------------------------
+    # --- the data plane's entry point ----------------------------------------------------
 
     def submit(self, request: InferenceRequest) -> asyncio.Future[Outputs]:
-        """Queue ``request``; the returned future holds its outputs or its error."""
+        """Queue ``request``; the returned future holds its outputs or its error.
+
+        The request's in-flight count must already be held; the batcher releases it.
+        """
         reply: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
         self.post(Enqueue(request=request, reply=reply))
         return reply
@@ -222,8 +238,8 @@ class Batcher(Actor[BatcherMessage]):
     def step(self, message: BatcherMessage) -> None:
         if isinstance(message, Enqueue):
             self._enqueue(message)
-        elif isinstance(message, BatchFinished):
-            self._finish(message)
+        elif isinstance(message, SlotFreed):
+            self._running -= 1
         if not self._inbox.empty():
             # More requests arrived in the same event-loop tick: take them all before
             # dispatching, so they share one batch (and one thread hop) instead of each
@@ -241,22 +257,28 @@ class Batcher(Actor[BatcherMessage]):
 
     # --- enqueueing -------------------------------------------------------------------------
 
-    def _options_of(self, servable: Servable) -> BatchingOptions:
-        return self._options_for(servable) or self._options
+    def _settings_of(self, servable: Servable) -> BatchingSettings:
+        return servable.batching or self._settings
 
     def _enqueue(self, message: Enqueue) -> None:
-        request, reply = message.request, message.reply
-        if reply.done():
-            return
-        options = self._options_of(request.servable)
+        request, future = message.request, message.reply
+        settings = self._settings_of(request.servable)
         size = batch_size_of(request.inputs) if request.inputs else None
-        if not options.enabled or size is None or size == 0:
-            self._run_alone(request, reply)
+        if size is None or size == 0:
+            self._run_alone(request, future)
+            return
+        limit = execution_limit(settings)
+        pieces = _split_sizes(size, limit)
+        reply = _Reply(future, len(pieces), request.servable)
+        if future.done():
+            for index in range(len(pieces)):
+                reply.finish(index, None)  # the client left before we saw it
             return
         try:
-            check_request_size(size, options)
+            check_request_size(size, settings)
         except ServingError as error:
-            reply.set_exception(error)
+            for index in range(len(pieces)):
+                reply.finish(index, error)
             return
         now = self._clock()
         key = queue_key(
@@ -264,26 +286,19 @@ class Batcher(Actor[BatcherMessage]):
             request.signature.name,
             request.output_names,
             request.inputs,
-            options.pad_variable_length_inputs,
+            settings.pad_variable_length_inputs,
         )
         queue = self._queues.setdefault(key, collections.deque())
-        limit = options.execution_limit
-        pieces = _split_sizes(size, limit)
-        if self._new_batches_needed(queue, pieces, limit) + len(queue) > options.max_enqueued_batches:
-            reply.set_exception(
-                unavailable(
-                    "The batch scheduling queue to which this task was submitted is full "
-                    f"(max_enqueued_batches={options.max_enqueued_batches})"
-                )
+        if self._new_batches_needed(queue, pieces, limit) + len(queue) > settings.max_enqueued_batches:
+            full = unavailable(
+                "The batch scheduling queue to which this task was submitted is full "
+                f"(max_enqueued_batches={settings.max_enqueued_batches})"
             )
+            for index in range(len(pieces)):
+                reply.finish(index, full)
             return
-        if len(pieces) == 1:
-            deliveries = [_deliver_to(reply)]
-        else:
-            split = _SplitReply(reply, len(pieces))
-            deliveries = [split.piece(i) for i in range(len(pieces))]
         start = 0
-        for piece_size, deliver in zip(pieces, deliveries, strict=True):
+        for index, piece_size in enumerate(pieces):
             inputs = (
                 request.inputs
                 if len(pieces) == 1
@@ -293,12 +308,12 @@ class Batcher(Actor[BatcherMessage]):
             task = _Task(
                 inputs=inputs,
                 size=piece_size,
-                deliver=deliver,
-                is_abandoned=reply.done,
+                reply=reply,
+                index=index,
                 deadline=request.deadline,
                 enqueued_at=now,
             )
-            self._place(queue, key, request, task, options, now)
+            self._place(queue, key, request, task, settings, now)
 
     def _new_batches_needed(self, queue: collections.deque[_Batch], pieces: list[int], limit: int) -> int:
         room = limit - queue[-1].size if queue else 0
@@ -317,17 +332,17 @@ class Batcher(Actor[BatcherMessage]):
         key: QueueKey,
         request: InferenceRequest,
         task: _Task,
-        options: BatchingOptions,
+        settings: BatchingSettings,
         now: float,
     ) -> None:
-        if not queue or queue[-1].size + task.size > options.execution_limit:
+        if not queue or queue[-1].size + task.size > execution_limit(settings):
             queue.append(
                 _Batch(
                     key=key,
                     servable=request.servable,
                     signature=request.signature,
                     output_names=request.output_names,
-                    deadline=now + options.batch_timeout_micros / 1e6,
+                    deadline=now + settings.batch_timeout_micros / 1e6,
                 )
             )
         batch = queue[-1]
@@ -336,16 +351,19 @@ class Batcher(Actor[BatcherMessage]):
 
     # --- dispatching ------------------------------------------------------------------------
 
-    def _run_alone(self, request: InferenceRequest, reply: asyncio.Future[Outputs]) -> None:
-        """Batching off, or an unbatchable request: run now, as a batch of one."""
+    def _run_alone(self, request: InferenceRequest, future: asyncio.Future[Outputs]) -> None:
+        """An unbatchable request: run now, as a batch of one."""
         task = _Task(
             inputs=request.inputs,
             size=request.batch_size,
-            deliver=_deliver_to(reply),
-            is_abandoned=reply.done,
+            reply=_Reply(future, 1, request.servable),
+            index=0,
             deadline=request.deadline,
             enqueued_at=self._clock(),
         )
+        if task.reply.abandoned():
+            task.finish(None)
+            return
         batch = _Batch(
             key=(),
             servable=request.servable,
@@ -364,9 +382,8 @@ class Batcher(Actor[BatcherMessage]):
             if not queue:
                 continue
             head = queue[0]
-            options = self._options_of(head.servable)
             ready = (
-                head.size >= options.execution_limit
+                head.size >= execution_limit(self._settings_of(head.servable))
                 or len(queue) > 1
                 or now >= head.deadline
             )
@@ -376,82 +393,72 @@ class Batcher(Actor[BatcherMessage]):
 
     def _dispatch(self) -> None:
         now = self._clock()
-        while self._running < self._options.num_batch_threads:
+        while self._running < self._settings.num_batch_threads:
             batch = self._ready_batch(now)
             if batch is None:
                 break
             self._drop_abandoned(batch, now)
             if not batch.tasks:
                 continue
-            options = self._options_of(batch.servable)
-            padded = padded_size(batch.size, options.allowed_batch_sizes)
+            settings = self._settings_of(batch.servable)
+            padded = padded_size(batch.size, settings.allowed_batch_sizes)
             for task in batch.tasks:
                 self._observer.queued(batch.servable.model_name, now - task.enqueued_at)
             self._observer.batch_formed(batch.servable.model_name, batch.size, padded)
-            self._start(batch, padded_total=padded, pad_variable_length=options.pad_variable_length_inputs)
+            self._start(batch, padded_total=padded, pad_variable_length=settings.pad_variable_length_inputs)
         for key in [k for k, q in self._queues.items() if not q]:
             del self._queues[key]
 
     def _drop_abandoned(self, batch: _Batch, now: float) -> None:
         kept = []
         for task in batch.tasks:
-            if task.is_abandoned():
-                continue
-            if task.deadline is not None and now >= task.deadline:
-                task.deliver(ServingError(Code.DEADLINE_EXCEEDED, "deadline exceeded while waiting in the batch queue"))
-                continue
-            kept.append(task)
+            if task.reply.abandoned():
+                task.finish(None)
+            elif task.deadline is not None and now >= task.deadline:
+                task.finish(ServingError(Code.DEADLINE_EXCEEDED, "deadline exceeded while waiting in the batch queue"))
+            else:
+                kept.append(task)
         batch.tasks = kept
         batch.size = sum(task.size for task in kept)
 
     def _start(self, batch: _Batch, *, padded_total: int, pad_variable_length: bool) -> None:
         self._running += 1
-        # Held until the batch finishes, even if every caller gave up meanwhile, so the
-        # version is never unloaded under a running model call.
-        batch.servable.begin_request()
         try:
-            result = self._executor.run_inference(
+            self._executor.run_inference_then(
                 execute_batch,
-                batch.servable,
-                batch.signature,
-                batch.output_names,
-                [task.inputs for task in batch.tasks],
-                [task.size for task in batch.tasks],
-                padded_total,
-                pad_variable_length,
+                (
+                    batch.servable,
+                    batch.signature,
+                    batch.output_names,
+                    [task.inputs for task in batch.tasks],
+                    [task.size for task in batch.tasks],
+                    padded_total,
+                    pad_variable_length,
+                ),
+                functools.partial(self._batch_done, batch),
             )
         except ServingError as error:
             self._running -= 1
-            batch.servable.end_request()
             for task in batch.tasks:
-                task.deliver(error)
-            return
-        result.add_done_callback(lambda done: self.post(BatchFinished(batch=batch, result=done)))
+                task.finish(error)
 
-    def _finish(self, message: BatchFinished) -> None:
-        self._running -= 1
-        batch, result = message.batch, message.result
-        batch.servable.end_request()
-        if result.cancelled():
-            error: BaseException | None = unavailable("the batch was cancelled")
-        else:
-            error = result.exception()
+    def _batch_done(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
+        """On the loop, straight from the executor: answer every request, free the slot."""
         if error is not None and not isinstance(error, ServingError):
             log.error("batch on %s failed: %r", batch.servable.model_name, error)
             error = internal(f"{type(error).__name__}: {error}")
         if error is not None:
             for task in batch.tasks:
-                task.deliver(error)
-            return
-        outputs = result.result()
-        assert isinstance(outputs, list)
-        for task, own in zip(batch.tasks, outputs, strict=True):
-            task.deliver(own)
+                task.finish(error)
+        else:
+            for task, own in zip(batch.tasks, outputs, strict=True):
+                task.finish(own)
+        self.post(SlotFreed())
 
     # --- timers -------------------------------------------------------------------------------
 
     def _arm_timer(self) -> None:
-        if self._running >= self._options.num_batch_threads:
+        if self._running >= self._settings.num_batch_threads:
             return  # a finishing batch will dispatch
         deadlines = [q[0].deadline for q in self._queues.values() if q]
         if not deadlines:
@@ -480,12 +487,9 @@ class Batcher(Actor[BatcherMessage]):
                 batch.deadline = float("-inf")
         while self._running or any(self._queues.values()):
             self._dispatch()
-            await self._wait_one_finish()
-
-    async def _wait_one_finish(self) -> None:
-        message = await self._inbox.get()
-        if isinstance(message, (Enqueue, BatchFinished, TimerFired)):
-            self.step(message)
+            message = await self._inbox.get()
+            if isinstance(message, (Enqueue, SlotFreed, TimerFired)):
+                self.step(message)
 
 
 def _split_sizes(size: int, limit: int) -> list[int]:

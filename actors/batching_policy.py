@@ -1,4 +1,4 @@
-"""Pure helpers of server-side batching: options, queue keys, merging and splitting rows.
+"""Pure helpers of server-side batching: limits, queue keys, merging and splitting rows.
 
 Nothing here touches asyncio or threads; ``actors.batcher`` schedules, these functions
 compute. ``merge_inputs`` and ``split_outputs`` run in an executor thread, so the event
@@ -7,54 +7,19 @@ loop never copies tensors.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from config.batching_config import BatchingSettings, batching_parameters_from_text
+from config.batching_config import BatchingSettings
 from protocol.status import internal, invalid_argument
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class BatchingOptions:
-    """TF Serving's ``BatchingParameters``, resolved to plain values.
-
-    ``enabled=False`` means every request is its own batch of one, dispatched at once.
-    """
-
-    enabled: bool = False
-    max_batch_size: int = 1000
-    batch_timeout_micros: int = 0
-    max_enqueued_batches: int = 10
-    num_batch_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
-    allowed_batch_sizes: tuple[int, ...] = ()
-    pad_variable_length_inputs: bool = False
-    enable_large_batch_splitting: bool = False
-    max_execution_batch_size: int = 0  # 0: same as max_batch_size
-
-    @classmethod
-    def from_settings(cls, settings: BatchingSettings) -> BatchingOptions:
-        """Batching on, with a parsed ``BatchingParameters`` file's values."""
-        return cls(
-            enabled=True,
-            max_batch_size=settings.max_batch_size,
-            batch_timeout_micros=settings.batch_timeout_micros,
-            max_enqueued_batches=settings.max_enqueued_batches,
-            num_batch_threads=settings.num_batch_threads,
-            allowed_batch_sizes=settings.allowed_batch_sizes,
-            pad_variable_length_inputs=settings.pad_variable_length_inputs,
-            enable_large_batch_splitting=settings.enable_large_batch_splitting,
-            max_execution_batch_size=settings.max_execution_batch_size,
-        )
-
-    @property
-    def execution_limit(self) -> int:
-        """The largest batch that is ever run."""
-        if self.enable_large_batch_splitting and self.max_execution_batch_size:
-            return self.max_execution_batch_size
-        return self.max_batch_size
+def execution_limit(settings: BatchingSettings) -> int:
+    """The largest batch that is ever run (``max_execution_batch_size`` with splitting)."""
+    if settings.enable_large_batch_splitting and settings.max_execution_batch_size:
+        return settings.max_execution_batch_size
+    return settings.max_batch_size
 
 
 QueueKey = tuple[object, ...]
@@ -151,40 +116,22 @@ def split_outputs(
     return results
 
 
-PER_MODEL_BATCHING_FILES = ("batching_params.pbtxt", os.path.join("assets.extra", "batching_params.pbtxt"))
-
-
-def per_model_batching_options(version_path: str) -> BatchingOptions | None:
-    """``--enable_per_model_batching_parameters``: a version's own ``batching_params.pbtxt``.
-
-    Looked up in the version folder, then in its ``assets.extra/``. None when there is
-    none; a malformed file raises ``ConfigError`` naming it, which fails the load.
-    """
-    for relative in PER_MODEL_BATCHING_FILES:
-        path = os.path.join(version_path, relative)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as handle:
-                return BatchingOptions.from_settings(batching_parameters_from_text(handle.read(), path))
-    return None
-
-
-def check_request_size(size: int, options: BatchingOptions) -> None:
+def check_request_size(size: int, settings: BatchingSettings) -> None:
     """Reject a request that no batch could hold, naming the limit."""
-    if size > options.max_batch_size and not options.enable_large_batch_splitting:
+    if size > settings.max_batch_size and not settings.enable_large_batch_splitting:
         raise invalid_argument(
-            f"Task size {size} is larger than maximum input batch size {options.max_batch_size} "
+            f"Task size {size} is larger than maximum input batch size {settings.max_batch_size} "
             "(max_batch_size); enable_large_batch_splitting would split it"
         )
 
 
 __all__ = [
-    "BatchingOptions",
     "QueueKey",
     "batch_size_of",
     "check_request_size",
+    "execution_limit",
     "merge_inputs",
     "padded_size",
-    "per_model_batching_options",
     "queue_key",
     "split_outputs",
 ]

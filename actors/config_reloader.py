@@ -27,15 +27,17 @@ import logging
 import os
 from collections.abc import Callable
 
+from tensorflow_serving.config import model_server_config_pb2
+
 from actors.actor import Actor
+from actors.messages import RemoveModel, SetModelLabels
 from actors.path_poller import PathPoller, SetModels
-from actors.routing import RoutingTable, VersionState
+from actors.routing import RoutingTable
 from actors.version_manager import VersionManager
 from config.errors import ConfigError
 from config.model_config import ModelServerSettings, load_model_config, model_config_from_proto
-from protocol.messages import RemoveModel, SetModelLabels
 from protocol.status import ServingError, failed_precondition, invalid_argument
-from tensorflow_serving.config import model_server_config_pb2
+from protocol.versions import VersionState
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +52,11 @@ class ApplyModelConfig:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class _Envelope:
-    message: ApplyModelConfig
-    reply: asyncio.Future[None]
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _CheckConfigFile:
     """Timer tick: re-read the config file if it changed."""
 
 
-class ConfigReloader(Actor[_Envelope | _CheckConfigFile]):
+class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
     name = "config_reloader"
 
     def __init__(
@@ -70,7 +66,6 @@ class ConfigReloader(Actor[_Envelope | _CheckConfigFile]):
         poller: PathPoller,
         manager: VersionManager,
         routing: RoutingTable,
-        settled: Callable[[], asyncio.Future[None] | asyncio.Task[None]] | None = None,
         allow_labels_for_unavailable: bool = False,
         config_file: str | None = None,
         config_file_poll_wait_seconds: float = 0.0,
@@ -88,13 +83,11 @@ class ConfigReloader(Actor[_Envelope | _CheckConfigFile]):
         self._settle_timeout_seconds = settle_timeout_seconds
         self._on_change = on_change
         self._last_text: str | None = None
-        self._ticker: asyncio.Task[None] | None = None
 
     # --- entry points ---------------------------------------------------------------------
 
-    async def reload(self, request: model_server_config_pb2.ModelServerConfig | object) -> None:
-        """Validate and apply a ``ReloadConfigRequest`` (or its ``config``)."""
-        config = getattr(request, "config", request)
+    async def reload(self, config: model_server_config_pb2.ModelServerConfig) -> None:
+        """Validate and apply the ``config`` of a ``ReloadConfigRequest``."""
         try:
             settings = model_config_from_proto(config, RELOAD_SOURCE, require_existing_base_path=False)
         except ConfigError as error:
@@ -102,24 +95,16 @@ class ConfigReloader(Actor[_Envelope | _CheckConfigFile]):
         await self.apply(settings)
 
     async def apply(self, settings: ModelServerSettings) -> None:
-        reply: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.post(_Envelope(message=ApplyModelConfig(settings=settings), reply=reply))
-        await reply
+        """Make ``settings`` the served model set; raises what validation raises."""
+        await self.ask(ApplyModelConfig(settings=settings))
 
     # --- the step --------------------------------------------------------------------------
 
-    async def handle(self, message: _Envelope | _CheckConfigFile) -> None:
+    async def handle(self, message: ApplyModelConfig | _CheckConfigFile) -> None:
         if isinstance(message, _CheckConfigFile):
             await self._check_config_file()
-            return
-        try:
-            await self._apply(message.message.settings)
-        except ServingError as error:
-            if not message.reply.done():
-                message.reply.set_exception(error)
-            return
-        if not message.reply.done():
-            message.reply.set_result(None)
+        else:
+            await self._apply(message.settings)
 
     def check_labels(self, settings: ModelServerSettings) -> None:
         """FAILED_PRECONDITION if a label names a version of a served model that is not AVAILABLE."""
@@ -168,12 +153,11 @@ class ConfigReloader(Actor[_Envelope | _CheckConfigFile]):
     async def on_start(self) -> None:
         if self._config_file is not None:
             self._last_text = _read(self._config_file)
-        if self._config_file is not None and self._poll_wait_seconds > 0:
-            self._ticker = asyncio.create_task(self._tick(), name="config_file_ticker")
 
-    async def on_stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+    async def start(self) -> None:
+        await super().start()
+        if self._config_file is not None and self._poll_wait_seconds > 0:
+            self.spawn(self._tick(), "config_file_ticker")
 
     async def _tick(self) -> None:
         while True:

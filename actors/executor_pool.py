@@ -7,11 +7,19 @@ Three lanes, so that one kind of work never starves another:
 - unload: session teardown (``--num_unload_threads``).
 
 Each lane is a few threads reading one ``queue.SimpleQueue`` (the pool's inbox): a job
-carries its callable and the asyncio future to answer, and the worker answers with
-``loop.call_soon_threadsafe``. This is the whole hand-off; ``loop.run_in_executor``
+carries its callable and a completion callback, and the worker hands the outcome back
+with one ``loop.call_soon_threadsafe``. This is the whole hand-off; ``loop.run_in_executor``
 adds a ``concurrent.futures.Future``, a condition variable and a second callback chain,
 which measured about twice the cost per call, and far more under contention (see
-``bench/RESULTS.md``). A caller that gave up (its future was cancelled) gets nothing.
+``bench/RESULTS.md``).
+
+Two ways to submit:
+- ``run_*(fn, *args)`` returns an asyncio future. ``release``, when given, runs on the loop
+  once the job is over (ran, failed, or was skipped because the caller gave up first and
+  cancelled the future): this is how a request's in-flight count outlives an impatient
+  client without outliving the model call.
+- ``run_inference_then(fn, args, done)`` calls ``done(result, error)`` on the loop when the
+  job finished; the batcher uses it to hand a batch's rows straight to each request.
 
 ``stop()`` lets queued and running work finish (in-flight requests are answered), then
 ends the threads; submitting after ``stop()`` raises UNAVAILABLE.
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import queue
@@ -34,7 +43,10 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-_Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[object, ...]]
+Done = Callable[[Any, BaseException | None], None]
+_Job = tuple[
+    asyncio.AbstractEventLoop, "asyncio.Future[Any] | None", Callable[..., Any], tuple[object, ...], Done
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,13 +60,21 @@ class ExecutorPoolOptions:
         return (self.inference_threads or cpus, max(1, self.load_threads), max(1, self.unload_threads))
 
 
-def _answer(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def _settle(
+    future: asyncio.Future[Any], release: Callable[[], None] | None, result: Any, error: BaseException | None
+) -> None:
+    if release is not None:
+        release()
     if future.done():
         return  # the caller gave up
     if error is not None:
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+class _Skipped(Exception):
+    """The caller cancelled before the job started; it never ran."""
 
 
 class _Lane:
@@ -65,29 +85,37 @@ class _Lane:
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(threads)
         ]
+
+    def start(self) -> None:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn: Callable[..., T], args: tuple[object, ...]) -> asyncio.Future[T]:
+    def submit(
+        self, fn: Callable[..., T], args: tuple[object, ...], release: Callable[[], None] | None = None
+    ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, fn, args))
+        self._jobs.put((loop, future, fn, args, functools.partial(_settle, future, release)))
         return future
+
+    def submit_then(self, fn: Callable[..., Any], args: tuple[object, ...], done: Done) -> None:
+        self._jobs.put((asyncio.get_running_loop(), None, fn, args, done))
 
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            loop, future, fn, args = job
-            if future.cancelled():
-                continue
+            loop, future, fn, args, done = job
+            if future is not None and future.cancelled():
+                result, error = None, _Skipped()
+            else:
+                try:
+                    result, error = fn(*args), None
+                except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+                    result, error = None, exc
             try:
-                result, error = fn(*args), None
-            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
-                result, error = None, exc
-            try:
-                loop.call_soon_threadsafe(_answer, future, result, error)
+                loop.call_soon_threadsafe(done, result, error)
             except RuntimeError:
                 return  # the loop is closed: nobody is waiting any more
 
@@ -96,7 +124,8 @@ class _Lane:
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
-            thread.join()
+            if thread.is_alive():
+                thread.join()
 
 
 class ExecutorPool:
@@ -114,18 +143,35 @@ class ExecutorPool:
         self._stopped = False
 
     async def start(self) -> None:
+        """Start the threads; nothing runs before this."""
+        for lane in (self._inference, self._load, self._unload):
+            lane.start()
         log.info(
             "executor pool ready: %d inference, %d load, %d unload threads",
             *self.options.resolved(),
         )
 
-    def _submit(self, lane: _Lane, fn: Callable[..., T], args: tuple[object, ...]) -> asyncio.Future[T]:
+    def _submit(
+        self,
+        lane: _Lane,
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+        release: Callable[[], None] | None = None,
+    ) -> asyncio.Future[T]:
         if self._stopped:
             raise unavailable("the server is shutting down")
-        return lane.submit(fn, args)
+        return lane.submit(fn, args, release)
 
-    def run_inference(self, fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
-        return self._submit(self._inference, fn, args)
+    def run_inference(
+        self, fn: Callable[..., T], *args: object, release: Callable[[], None] | None = None
+    ) -> asyncio.Future[T]:
+        return self._submit(self._inference, fn, args, release)
+
+    def run_inference_then(self, fn: Callable[..., Any], args: tuple[object, ...], done: Done) -> None:
+        """Run ``fn(*args)``; ``done(result, error)`` is called on the loop afterwards."""
+        if self._stopped:
+            raise unavailable("the server is shutting down")
+        self._inference.submit_then(fn, args, done)
 
     def run_load(self, fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
         return self._submit(self._load, fn, args)
@@ -133,8 +179,12 @@ class ExecutorPool:
     def run_unload(self, fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
         return self._submit(self._unload, fn, args)
 
-    async def stop(self) -> None:
-        """Finish queued and running work, then end the threads (called last at shutdown)."""
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Finish queued and running work, then end the threads (called last at shutdown).
+
+        Model calls cannot be interrupted, so ``grace_seconds`` is not enforced here: the
+        frontends and the batcher, stopped before, already bounded what is left.
+        """
         self._stopped = True
         for lane in (self._inference, self._unload, self._load):
             await asyncio.to_thread(lane.close)

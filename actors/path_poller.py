@@ -1,10 +1,13 @@
 """The path poller: turns what is on disk into the FULL aspired set of each model.
 
-Every ``poll_wait_seconds`` (0: poll until the first scan is complete, then stop) it
-lists each model's ``base_path``, keeps the numeric folders that hold a complete
+Every ``poll_wait_seconds`` it lists each model's ``base_path``, keeps the numeric folders that hold a complete
 SavedModel, applies the model's version policy, and posts one ``AspiredVersionRequest``
 per model to the source adapter. It holds no opinion about what is loaded: a version
 missing from the request gets unloaded downstream.
+
+With ``poll_wait_seconds`` 0 it keeps polling once a second only until every version
+folder it saw is complete, then stops; with a negative value it scans once, at start-up,
+and never again.
 
 Folders whose names are not numbers are ignored. ``00000123`` is version 123.
 
@@ -32,9 +35,9 @@ import time
 from collections.abc import Callable, Mapping
 
 from actors.actor import Actor
+from actors.messages import AspiredVersion, AspiredVersionRequest
 from actors.version_policy import aspired_versions
 from config.model_config import ModelSettings
-from protocol.messages import AspiredVersion, AspiredVersionRequest
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +117,6 @@ class PathPoller(Actor[PollerMessage]):
         self._seen: dict[str, Fingerprint] = {}  # version path -> fingerprint at last poll
         self._complete: set[str] = set()  # version paths known to be complete
         self._situations: dict[str, _Situation] = {}
-        self._ticker: asyncio.Task[None] | None = None
 
     @property
     def models(self) -> Mapping[str, ModelSettings]:
@@ -122,11 +124,11 @@ class PathPoller(Actor[PollerMessage]):
 
     async def on_start(self) -> None:
         self.poll_once()
-        self._ticker = asyncio.create_task(self._tick(), name="path_poller_ticker")
 
-    async def on_stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
+    async def start(self) -> None:
+        await super().start()
+        if self._poll_wait_seconds >= 0:
+            self.spawn(self._tick(), "ticker")
 
     async def _tick(self) -> None:
         """Posts ``Poll`` on schedule. With a wait of 0, polls only until nothing is pending."""

@@ -5,7 +5,7 @@ The version manager is the only writer: after every state change it builds a new
 which is atomic for readers on the event loop. A reader resolves a request against the
 snapshot it got and keeps a reference to the ``Servable``; a version that is unloaded
 meanwhile stays alive until its in-flight requests finish (see the in-flight count on
-``actors.servable.Servable``).
+``servables.Servable``).
 
 Resolution follows TF Serving's rules and messages:
 - no version and no label: the highest AVAILABLE version;
@@ -16,37 +16,11 @@ Resolution follows TF Serving's rules and messages:
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Mapping
 
-from actors.servable import Servable
-from protocol.status import Code, ServingError, invalid_argument, not_found
-
-
-class VersionState(enum.Enum):
-    """Life-cycle states of a version, with the numbers GetModelStatus reports.
-
-    START: the version is aspired but its load has not begun.
-    LOADING: its loader is running (including retries and warmup).
-    AVAILABLE: it is in the routing snapshot and serves requests.
-    UNLOADING: it left the snapshot; in-flight requests finish, then resources go.
-    END: it is gone, either unloaded or failed (then ``error`` says why).
-    """
-
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class VersionStatus:
-    """A version's state for status APIs; ``error`` is set for a failed load."""
-
-    version: int
-    state: VersionState
-    error: str | None = None
+from protocol.status import invalid_argument, not_found
+from protocol.versions import VersionStatus
+from servables.servable import Servable
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,14 +88,3 @@ class RoutingTable:
 
     def publish(self, snapshot: RoutingSnapshot) -> None:
         self.snapshot = snapshot
-
-
-__all__ = [
-    "Code",
-    "ModelRoute",
-    "RoutingSnapshot",
-    "RoutingTable",
-    "ServingError",
-    "VersionState",
-    "VersionStatus",
-]

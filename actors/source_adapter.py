@@ -4,9 +4,9 @@ It receives ``AspiredVersionRequest`` from the path poller and posts the matchin
 ``AspiredLoadersRequest`` to the version manager. Creating a loader does no I/O; the
 expensive part, ``Loader.load()``, runs later in the executor pool.
 
-Platforms are a registry: ``tensorflow`` maps to the SavedModel loader. A new platform
-(ONNX, scikit-learn) adds one ``LoaderFactory`` to ``PLATFORMS``; configuration parsing
-already rejects platforms that are not registered there.
+Platforms are a registry the composition root fills (``app.supervisor``): ``tensorflow``
+maps to the SavedModel loader's factory. A new platform (ONNX, scikit-learn) registers
+one more ``LoaderFactory``; configuration parsing rejects platforms it does not know.
 """
 
 from __future__ import annotations
@@ -15,20 +15,12 @@ import logging
 from collections.abc import Callable, Mapping
 
 from actors.actor import Actor
-from actors.loader import Loader
-from actors.saved_model import SavedModelLoader, SavedModelOptions
-from protocol.messages import AspiredLoader, AspiredLoadersRequest, AspiredVersionRequest
+from actors.messages import AspiredLoader, AspiredLoadersRequest, AspiredVersionRequest
+from servables.loader import Loader
 
 log = logging.getLogger(__name__)
 
 LoaderFactory = Callable[[str, int, str], Loader]  # (model name, version, path) -> loader
-
-
-def saved_model_factory(options: SavedModelOptions) -> LoaderFactory:
-    def make(model_name: str, version: int, path: str) -> Loader:
-        return SavedModelLoader(model_name=model_name, version=version, path=path, options=options)
-
-    return make
 
 
 class SourceAdapter(Actor[AspiredVersionRequest]):

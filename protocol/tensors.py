@@ -2,10 +2,8 @@
 
 Contract
 --------
-* ``dtype_to_numpy`` / ``numpy_to_dtype`` map the ``DataType`` enums that TF Serving
-  serves (half, bfloat16, float, double, int8..64, uint8..64, bool, string, complex64/128)
-  to numpy dtypes and back. ``DT_STRING`` is a numpy ``object`` array of ``bytes``;
-  ``DT_BFLOAT16`` is ``ml_dtypes.bfloat16``. Anything else is INVALID_ARGUMENT.
+* Element types are ``protocol.dtypes``' (TF's ``DataType`` numbers); a tensor of a
+  type with no array form (or an unknown number) is INVALID_ARGUMENT.
 * ``tensor_proto_to_ndarray`` follows ``Tensor::FromProto`` in TF (which TF Serving uses):
   ``tensor_content`` must hold exactly the bytes the shape needs; a typed ``*_val`` field
   may hold every element, fewer (the last value repeats to fill the shape, so one value
@@ -58,18 +56,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-import ml_dtypes
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2
 
+from protocol.dtypes import NUMPY_DTYPES, STRING, DType, dtype_name, numpy_to_dtype
 from protocol.status import invalid_argument
 
 VARINT_FIELD_MAX_ELEMENTS: Final = 1024
 """Largest integer/bool/half tensor written to its typed ``*_val`` field; larger ones
 go to ``tensor_content`` because per-element ``extend`` grows linearly (~30 us here)."""
 
-_BFLOAT16: Final = np.dtype(ml_dtypes.bfloat16)
-_STRING: Final = np.dtype(object)
 _FIELDS: Final = tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name
 _LENGTH_DELIMITED: Final = 2
 
@@ -88,41 +84,29 @@ class _Layout:
     """True for half/bfloat16: ``half_val`` holds the uint16 bit patterns, not values."""
 
 
+_FIELD_OF: Final[dict[DType, tuple[str, bool, bool]]] = {
+    # dtype: (field, packed, bit_pattern)
+    DType.DT_HALF: ("half_val", False, True),
+    DType.DT_BFLOAT16: ("half_val", False, True),
+    DType.DT_FLOAT: ("float_val", True, False),
+    DType.DT_DOUBLE: ("double_val", True, False),
+    DType.DT_INT8: ("int_val", False, False),
+    DType.DT_INT16: ("int_val", False, False),
+    DType.DT_INT32: ("int_val", False, False),
+    DType.DT_INT64: ("int64_val", False, False),
+    DType.DT_UINT8: ("int_val", False, False),
+    DType.DT_UINT16: ("int_val", False, False),
+    DType.DT_UINT32: ("uint32_val", False, False),
+    DType.DT_UINT64: ("uint64_val", False, False),
+    DType.DT_BOOL: ("bool_val", False, False),
+    DType.DT_STRING: ("string_val", False, False),
+    DType.DT_COMPLEX64: ("scomplex_val", True, False),
+    DType.DT_COMPLEX128: ("dcomplex_val", True, False),
+}
 _LAYOUTS: Final[dict[int, _Layout]] = {
-    types_pb2.DT_HALF: _Layout(dtype=np.dtype("<f2"), field="half_val", bit_pattern=True),
-    types_pb2.DT_BFLOAT16: _Layout(dtype=_BFLOAT16, field="half_val", bit_pattern=True),
-    types_pb2.DT_FLOAT: _Layout(dtype=np.dtype("<f4"), field="float_val", packed=True),
-    types_pb2.DT_DOUBLE: _Layout(dtype=np.dtype("<f8"), field="double_val", packed=True),
-    types_pb2.DT_INT8: _Layout(dtype=np.dtype("i1"), field="int_val"),
-    types_pb2.DT_INT16: _Layout(dtype=np.dtype("<i2"), field="int_val"),
-    types_pb2.DT_INT32: _Layout(dtype=np.dtype("<i4"), field="int_val"),
-    types_pb2.DT_INT64: _Layout(dtype=np.dtype("<i8"), field="int64_val"),
-    types_pb2.DT_UINT8: _Layout(dtype=np.dtype("u1"), field="int_val"),
-    types_pb2.DT_UINT16: _Layout(dtype=np.dtype("<u2"), field="int_val"),
-    types_pb2.DT_UINT32: _Layout(dtype=np.dtype("<u4"), field="uint32_val"),
-    types_pb2.DT_UINT64: _Layout(dtype=np.dtype("<u8"), field="uint64_val"),
-    types_pb2.DT_BOOL: _Layout(dtype=np.dtype("?"), field="bool_val"),
-    types_pb2.DT_STRING: _Layout(dtype=_STRING, field="string_val"),
-    types_pb2.DT_COMPLEX64: _Layout(dtype=np.dtype("<c8"), field="scomplex_val", packed=True),
-    types_pb2.DT_COMPLEX128: _Layout(dtype=np.dtype("<c16"), field="dcomplex_val", packed=True),
+    int(dtype): _Layout(dtype=NUMPY_DTYPES[dtype], field=field, packed=packed, bit_pattern=bits)
+    for dtype, (field, packed, bits) in _FIELD_OF.items()
 }
-
-# Keyed by (kind, itemsize) rather than dtype so that byte order and numpy's aliases
-# (longlong vs int64, intc vs int32) all land on the same enum.
-_ENUM_BY_KIND_SIZE: Final[dict[tuple[str, int], int]] = {
-    (layout.dtype.kind, layout.dtype.itemsize): enum
-    for enum, layout in _LAYOUTS.items()
-    if layout.dtype.kind in "fiubc"
-}
-
-
-def dtype_name(dtype_enum: int) -> str:
-    """``DT_FLOAT`` for 1; ``DataType(123)`` for a value the enum does not define."""
-    try:
-        name: str = types_pb2.DataType.Name(dtype_enum)
-    except ValueError:
-        return f"DataType({dtype_enum})"
-    return name
 
 
 def _layout(dtype_enum: int) -> _Layout:
@@ -130,26 +114,6 @@ def _layout(dtype_enum: int) -> _Layout:
     if layout is None:
         raise invalid_argument(f"unsupported tensor dtype {dtype_name(dtype_enum)}")
     return layout
-
-
-def dtype_to_numpy(dtype_enum: int) -> np.dtype[Any]:
-    """The numpy dtype for a ``DataType`` enum (``object`` for DT_STRING)."""
-    return _layout(dtype_enum).dtype
-
-
-def numpy_to_dtype(dtype: np.dtype[Any]) -> int:
-    """The ``DataType`` enum for a numpy dtype; bytes, str and object arrays are DT_STRING."""
-    dtype = np.dtype(dtype)
-    enum: int | None
-    if dtype == _BFLOAT16:
-        enum = types_pb2.DT_BFLOAT16
-    elif dtype.kind in "OSU":
-        enum = types_pb2.DT_STRING
-    else:
-        enum = _ENUM_BY_KIND_SIZE.get((dtype.kind, dtype.itemsize))
-    if enum is None:
-        raise invalid_argument(f"numpy dtype {dtype} has no TensorFlow equivalent")
-    return enum
 
 
 # -- TensorProto -> ndarray -------------------------------------------------------------
@@ -181,7 +145,7 @@ def _shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
 def _from_content(
     content: bytes, proto: tensor_pb2.TensorProto, layout: _Layout, count: int
 ) -> np.ndarray[Any, Any]:
-    if layout.dtype == _STRING:
+    if layout.dtype == STRING:
         raise invalid_argument("DT_STRING tensors must use string_val, not tensor_content")
     expected = count * layout.dtype.itemsize
     if len(content) != expected:
@@ -195,7 +159,7 @@ def _from_content(
 def _from_field(proto: tensor_pb2.TensorProto, layout: _Layout) -> np.ndarray[Any, Any]:
     """The typed field's values as a flat array of ``layout.dtype`` (copied in bulk)."""
     field = getattr(proto, layout.field)
-    if layout.dtype == _STRING:
+    if layout.dtype == STRING:
         values = np.empty(len(field), dtype=object)
         values[:] = list(field)
         return values
@@ -226,7 +190,7 @@ def _fill(
             f"{dtype_name(dtype_enum)} tensor of {count} elements"
         )
     if values.size == 0:
-        default: object = b"" if layout.dtype == _STRING else 0
+        default: object = b"" if layout.dtype == STRING else 0
         return np.full(count, default, dtype=layout.dtype)
     # One value broadcasts; more generally the last value repeats, as in TF.
     return np.pad(values, (0, count - values.size), mode="edge")
@@ -259,7 +223,7 @@ def ndarray_to_tensor_proto(
     proto.dtype = dtype_enum
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
-    if layout.dtype == _STRING:
+    if layout.dtype == STRING:
         proto.string_val.extend(_as_bytes_list(array))
         return proto
     values = _cast(array, layout, dtype_enum)

@@ -2,15 +2,19 @@
 
 Wire-compatible with the official ``tensorflow-serving-api`` stubs: the servicers are
 registered with the package's own generated ``add_*_to_server`` helpers. Each handler
-translates, awaits the data plane (or the model-config controller), and translates back;
-a ``ServingError`` becomes the gRPC status of the same name, with its message.
+decodes the request (``protocol.tf_serving``, ``protocol.tensors``), awaits the data
+plane (or the config reloader), and encodes the answer; a ``ServingError`` becomes the
+gRPC status of the same name, with its message, and anything else INTERNAL.
+
+``GrpcFrontend`` binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
+in ``start()``; ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
@@ -21,71 +25,35 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
-    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
+from tensorflow_serving.config import model_server_config_pb2
 
-from actors.dataplane import DataPlane, ModelRef
-from actors.routing import VersionState, VersionStatus
-from actors.servable import Servable
-from protocol.status import Code, ServingError, invalid_argument
+from dataplane.dataplane import DataPlane
+from dataplane.examples import ExampleAPIs
+from frontends.observer import RequestObserver
+from protocol.signatures import Signature
+from protocol.status import Code, ServingError
 from protocol.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from protocol.tf_serving import fill_model_spec, model_ref, signature_def_map, version_status_proto
 
 log = logging.getLogger(__name__)
 
-Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
-class RequestObserver(Protocol):
-    """Counts and times requests; see ``server_metrics``."""
-
-    def observe(self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float) -> None: ...
-
-
-class ExampleAPI(Protocol):
-    """Classify/Regress/MultiInference, implemented beside the data plane."""
-
-    async def classify(self, request: classification_pb2.ClassificationRequest, timeout: float | None) -> classification_pb2.ClassificationResponse: ...
-    async def regress(self, request: regression_pb2.RegressionRequest, timeout: float | None) -> regression_pb2.RegressionResponse: ...
-    async def multi_inference(self, request: inference_pb2.MultiInferenceRequest, timeout: float | None) -> inference_pb2.MultiInferenceResponse: ...
-
-
 class ConfigReloader(Protocol):
-    async def reload(self, request: model_management_pb2.ReloadConfigRequest) -> None: ...
-
-
-def model_ref(spec: model_pb2.ModelSpec) -> ModelRef:
-    """The model a ``ModelSpec`` names; version and label are mutually exclusive."""
-    if not spec.name:
-        raise invalid_argument("Missing ModelSpec.name")
-    version = spec.version.value if spec.HasField("version") else None
-    return ModelRef(name=spec.name, version=version, label=spec.version_label or None)
-
-
-def fill_model_spec(spec: model_pb2.ModelSpec, servable: Servable, signature_name: str) -> None:
-    spec.name = servable.model_name
-    spec.version.value = servable.version
-    spec.signature_name = signature_name
-
-
-def status_to_proto(status: VersionStatus) -> get_model_status_pb2.ModelVersionStatus:
-    proto = get_model_status_pb2.ModelVersionStatus(version=status.version, state=status.state.value)
-    proto.status.SetInParent()  # TF Serving always reports a status, OK included
-    if status.error is not None and status.state is VersionState.END:
-        proto.status.error_code = Code.UNKNOWN.value
-        proto.status.error_message = status.error
-    return proto
+    async def reload(self, config: model_server_config_pb2.ModelServerConfig) -> None: ...
 
 
 def _timeout(context: grpc.aio.ServicerContext) -> float | None:
-    remaining = context.time_remaining()
-    return remaining if remaining is not None else None
+    remaining: float | None = context.time_remaining()
+    return remaining
 
 
 class _Handlers:
@@ -128,7 +96,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(
         self,
         plane: DataPlane,
-        examples: ExampleAPI | None = None,
+        examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
         self._plane = plane
@@ -137,41 +105,47 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext) -> predict_pb2.PredictResponse:  # noqa: N802 - gRPC method name
         async def work() -> predict_pb2.PredictResponse:
-            servable = self._plane.resolve(model_ref(request.model_spec))
-            inputs = {alias: tensor_proto_to_ndarray(proto) for alias, proto in request.inputs.items()}
+            spec = request.model_spec
             result = await self._plane.predict(
-                servable,
-                request.model_spec.signature_name,
-                inputs,
+                model_ref(spec),
+                spec.signature_name,
+                lambda _signature: {alias: tensor_proto_to_ndarray(p) for alias, p in request.inputs.items()},
                 tuple(request.output_filter),
                 _timeout(context),
             )
             response = predict_pb2.PredictResponse()
-            fill_model_spec(response.model_spec, servable, result.signature.name)
+            servable, signature = result.servable, result.signature
+            fill_model_spec(response.model_spec, servable.model_name, servable.version, signature.name)
             for alias, array in result.outputs.items():
-                ndarray_to_tensor_proto(
-                    array, dtype_enum=result.signature.outputs[alias].dtype, out=response.outputs[alias]
-                )
+                ndarray_to_tensor_proto(array, dtype_enum=signature.outputs[alias].dtype, out=response.outputs[alias])
             return response
 
         return await self._handlers.call("Predict", request.model_spec.name, context, work)
 
     async def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:  # noqa: N802
         async def work() -> get_model_metadata_pb2.GetModelMetadataResponse:
-            return model_metadata(self._plane, request)
+            return model_metadata(self._plane, request.model_spec, request.metadata_field)
 
         return await self._handlers.call("GetModelMetadata", request.model_spec.name, context, work)
 
     async def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext) -> classification_pb2.ClassificationResponse:  # noqa: N802
         examples = self._require_examples()
+        spec = request.model_spec
         return await self._handlers.call(
-            "Classify", request.model_spec.name, context, lambda: examples.classify(request, _timeout(context))
+            "Classify",
+            spec.name,
+            context,
+            lambda: examples.classify(model_ref(spec), spec.signature_name, request.input, _timeout(context)),
         )
 
     async def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext) -> regression_pb2.RegressionResponse:  # noqa: N802
         examples = self._require_examples()
+        spec = request.model_spec
         return await self._handlers.call(
-            "Regress", request.model_spec.name, context, lambda: examples.regress(request, _timeout(context))
+            "Regress",
+            spec.name,
+            context,
+            lambda: examples.regress(model_ref(spec), spec.signature_name, request.input, _timeout(context)),
         )
 
     async def MultiInference(self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext) -> inference_pb2.MultiInferenceResponse:  # noqa: N802
@@ -181,40 +155,32 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             "MultiInference", name, context, lambda: examples.multi_inference(request, _timeout(context))
         )
 
-    def _require_examples(self) -> ExampleAPI:
+    def _require_examples(self) -> ExampleAPIs:
         if self._examples is None:
             raise NotImplementedError("tf.Example APIs are not wired in this server")
         return self._examples
 
 
 def model_metadata(
-    plane: DataPlane, request: get_model_metadata_pb2.GetModelMetadataRequest
+    plane: DataPlane, spec: object, fields: Sequence[str]
 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-    """GetModelMetadata, shared with REST's ``/metadata``."""
-    fields = list(request.metadata_field)
-    if not fields:
-        raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
-    for field in fields:
-        if field != SIGNATURE_DEF_FIELD:
-            raise invalid_argument(f"Metadata field {field} is not supported")
-    servable = plane.resolve(model_ref(request.model_spec))
+    """GetModelMetadata, shared with REST's ``/metadata``: the signatures as a ``SignatureDefMap``."""
+    plane.check_metadata_fields(fields)
+    servable = plane.resolve(model_ref(spec))  # type: ignore[arg-type]
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = servable.model_name
     response.model_spec.version.value = servable.version
     packed = any_pb2.Any()
-    packed.Pack(servable.signature_def_map())
+    packed.Pack(signature_def_map(servable.signatures))
     response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
     return response
 
 
-def model_status(
-    plane: DataPlane, request: get_model_status_pb2.GetModelStatusRequest
-) -> get_model_status_pb2.GetModelStatusResponse:
+def model_status(plane: DataPlane, spec: object) -> get_model_status_pb2.GetModelStatusResponse:
     """GetModelStatus, shared with REST's ``GET /v1/models/NAME``."""
-    ref = model_ref(request.model_spec)
-    statuses = plane.routing.snapshot.statuses(ref.name, ref.version, ref.label)
+    statuses = plane.statuses(model_ref(spec))  # type: ignore[arg-type]
     response = get_model_status_pb2.GetModelStatusResponse()
-    response.model_version_status.extend(status_to_proto(s) for s in statuses)
+    response.model_version_status.extend(version_status_proto(s) for s in statuses)
     return response
 
 
@@ -231,7 +197,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     async def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:  # noqa: N802
         async def work() -> get_model_status_pb2.GetModelStatusResponse:
-            return model_status(self._plane, request)
+            return model_status(self._plane, request.model_spec)
 
         return await self._handlers.call("GetModelStatus", request.model_spec.name, context, work)
 
@@ -239,7 +205,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         async def work() -> model_management_pb2.ReloadConfigResponse:
             if self._reloader is None:
                 raise ServingError(Code.UNIMPLEMENTED, "config reload is not available")
-            await self._reloader.reload(request)
+            await self._reloader.reload(request.config)
             response = model_management_pb2.ReloadConfigResponse()
             response.status.error_code = 0
             return response
@@ -248,7 +214,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 class GrpcFrontend:
-    """Owns the grpc.aio server: start binds and reports the port; stop drains."""
+    """Owns the grpc.aio server: ``start`` binds and serves; ``stop`` drains."""
 
     name = "grpc_frontend"
 
@@ -258,23 +224,42 @@ class GrpcFrontend:
         prediction: PredictionServicer,
         model: ModelServicer,
         address: str,
-        options: list[tuple[str, object]] | None = None,
+        socket_path: str | None = None,
+        options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
     ) -> None:
-        self._server = grpc.aio.server(options=options or [])
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, self._server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(model, self._server)
-        if credentials is None:
-            self.port = self._server.add_insecure_port(address)
-        else:
-            self.port = self._server.add_secure_port(address, credentials)
-        if self.port == 0 and not address.startswith("unix:"):
-            raise OSError(f"could not bind the gRPC port at {address}")
+        self._prediction = prediction
+        self._model = model
         self.address = address
+        self._socket_path = socket_path
+        self._options = list(options)
+        self._credentials = credentials
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
 
     async def start(self) -> None:
-        await self._server.start()
+        """Bind the port (OSError when it cannot be bound) and serve."""
+        if self._server is not None:
+            raise RuntimeError("GrpcFrontend.start() was already called; create a new frontend")
+        server = grpc.aio.server(options=self._options)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self._prediction, server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
+        self._server = server
+        addresses = [self.address]
+        if self._socket_path:
+            addresses.append(f"unix:{self._socket_path}")
+        for index, address in enumerate(addresses):
+            if self._credentials is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, self._credentials)
+            if port == 0 and not address.startswith("unix:"):
+                raise OSError(f"could not bind the gRPC port at {address}")
+            if index == 0:
+                self.port = port
+        await server.start()
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop accepting; in-flight RPCs get ``grace_seconds`` to finish."""
-        await self._server.stop(grace_seconds)
+        """Stop accepting; in-flight RPCs get ``grace_seconds`` to finish. Safe before start."""
+        if self._server is not None:
+            await self._server.stop(grace_seconds)

@@ -1,51 +1,61 @@
-"""The supervisor: builds every part from the options, starts them in order, stops them.
+"""The supervisor: the composition root. It builds every part, starts them, stops them.
 
 Start order (each part is ready before the next starts):
   executor pool -> version manager -> source adapter -> path poller -> (first scan
-  loaded) -> batcher -> gRPC frontend -> REST frontend -> port file.
-Stop order is the reverse, because each part depends on the ones started before it:
-frontends stop accepting and drain first (clients never see a 500 from a stopped
-worker), then the poller stops proposing versions, the batcher flushes what is queued,
-every version is unloaded, and only then do the executor threads exit.
+  loaded) -> config reloader -> batcher -> gRPC frontend -> REST frontend -> port file.
+Stop order is the reverse, one loop over the started parts, because each part depends on
+the ones started before it: frontends stop accepting and drain first (clients never see
+an error from a stopped worker), then the config reloader and the poller stop proposing
+versions, the batcher flushes what is queued, every version is unloaded (after its
+in-flight requests), and only then do the executor threads exit.
 
-``wait_crashed()`` returns when any actor task dies, so ``server.py`` can shut down
-instead of serving with a dead part.
+Every part has the same shape: a constructor that does no I/O, ``start()`` that opens
+its sockets and threads, ``stop(grace_seconds)``. ``wait_crashed()`` returns when any
+actor, any of their background tasks, or a load/unload task dies of a bug, so
+``server.py`` shuts down instead of serving with a dead part.
+
+This is the only module that knows every platform: it registers the TensorFlow loader
+with the source adapter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
 
 import grpc
 from aiohttp import web
-from pathlib import Path
+from tensorflow.core.protobuf import config_pb2
 
 from actors.actor import Actor
 from actors.batcher import Batcher
 from actors.config_reloader import ConfigReloader
-from actors.custom_ops import load_custom_ops
-from actors.batching_policy import BatchingOptions
-from actors.dataplane import DataPlane
-from actors.example_apis import ExampleAPIs
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
+from actors.load_effects import LoadRetryOptions, TaskEffectRunner
+from actors.messages import SetModelLabels
 from actors.path_poller import PathPoller
 from actors.routing import RoutingTable
-from actors.saved_model import SavedModelOptions
-from actors.source_adapter import SourceAdapter, saved_model_factory
-from actors.version_manager import LoadRetryOptions, ManagerOptions, TaskEffectRunner, VersionManager
-from actors.warmup import WarmupOptions
-from actors.server_metrics import CONTENT_TYPE, ServerMetrics
+from actors.source_adapter import LoaderFactory, SourceAdapter
+from actors.version_manager import ManagerOptions, VersionManager
+from app.metrics import CONTENT_TYPE, ServerMetrics
+from app.port_file import write_port_file
+from config.batching_config import BatchingSettings, default_batching_settings, load_batching_parameters
 from config.flags import AspiredVersionPolicy, ServerOptions
-from config.ssl_config import load_ssl_config
-from config.monitoring_config import MonitoringSettings, load_monitoring_config
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
+from config.monitoring_config import MonitoringSettings, load_monitoring_config
 from config.platform_config import PlatformSettings, load_platform_config
+from config.ssl_config import load_ssl_config
 from config.tensorflow_options import resolve_tensorflow_options
-from protocol.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
-from protocol.rest_frontend import RestFrontend
-from tensorflow.core.protobuf import config_pb2
+from dataplane.dataplane import DataPlane
+from dataplane.examples import ExampleAPIs
+from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
+from frontends.rest_frontend import RestFrontend
+from servables.loader import Loader
+from servables.tensorflow.custom_ops import load_custom_ops
+from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
+from servables.tensorflow.warmup import WarmupOptions
 
 log = logging.getLogger("aioserving")
 
@@ -53,31 +63,26 @@ log = logging.getLogger("aioserving")
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-def session_config(options: ServerOptions) -> config_pb2.ConfigProto:
-    """The TF session config the flags give (see ``config.tensorflow_options``)."""
-    return resolve_tensorflow_options(options).session_config
+class Part(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self, grace_seconds: float) -> None: ...
 
 
-def batching_options(options: ServerOptions, platform: PlatformSettings | None = None) -> BatchingOptions:
+def server_batching(options: ServerOptions, platform: PlatformSettings | None) -> BatchingSettings | None:
+    """The server-wide batching settings, or None when batching is off."""
     if platform is not None:  # --platform_config_file replaces the batching flags
-        return BatchingOptions.from_settings(platform.batching) if platform.batching else BatchingOptions(enabled=False)
+        return platform.batching
     if not options.enable_batching:
-        return BatchingOptions(enabled=False)
-    from config.batching_config import default_batching_settings, load_batching_parameters
-
-    settings = (
-        load_batching_parameters(options.batching_parameters_file)
-        if options.batching_parameters_file is not None
-        else default_batching_settings()
-    )
-    return BatchingOptions.from_settings(settings)
+        return None
+    if options.batching_parameters_file is not None:
+        return load_batching_parameters(options.batching_parameters_file)
+    return default_batching_settings()
 
 
-def loading_options(
-    options: ServerOptions,
-    platform: PlatformSettings | None,
-    session: config_pb2.ConfigProto,
-    warmup_observer: Callable[[str, float], None],
+def saved_model_options(
+    options: ServerOptions, platform: PlatformSettings | None, session: config_pb2.ConfigProto, metrics: ServerMetrics
 ) -> SavedModelOptions:
     """How SavedModel versions load: from the flags, or the platform config when given."""
     if platform is not None:
@@ -95,7 +100,7 @@ def loading_options(
             enabled=warmup,
             iterations=iterations,
             check_method_names=options.enable_signature_method_name_check,
-            observer=warmup_observer,
+            observer=metrics.warmup,
         ),
         per_model_batching=per_model_batching,
     )
@@ -135,14 +140,12 @@ class Supervisor:
         self.routing = RoutingTable()
         self.metrics = ServerMetrics()
         self.monitoring = monitoring_settings(options)
-        # Warnings first, then the custom op libraries, before anything can load a model.
         platform = load_platform_config(options.platform_config_file) if options.platform_config_file else None
         self.tensorflow = resolve_tensorflow_options(options, platform)
-        for warning in self.tensorflow.warnings:
-            log.warning("%s", warning)
-        load_custom_ops(self.tensorflow.custom_op_paths)
-        batching = batching_options(options, platform)
-        inference_threads = max(options.executor_threads, batching.num_batch_threads if batching.enabled else 0)
+        self.platform = platform
+        batching = server_batching(options, platform)
+        self.batching = batching
+        inference_threads = max(options.executor_threads, batching.num_batch_threads if batching else 0)
         self.executor = ExecutorPool(
             ExecutorPoolOptions(
                 inference_threads=inference_threads,
@@ -168,12 +171,9 @@ class Supervisor:
             observer=self.metrics,
         )
         self.manager.set_effect_runner(self.effects)
-        saved_model_options = loading_options(
-            options, platform, self.tensorflow.session_config, self.metrics.warmup
-        )
         self.adapter = SourceAdapter(
             platform_of=self._platform_of,
-            factories={"tensorflow": saved_model_factory(saved_model_options)},
+            factories={"tensorflow": self._saved_model_factory()},
             send=self.manager.post,
         )
         self.poller = PathPoller(
@@ -181,16 +181,11 @@ class Supervisor:
             send=self.adapter.post,
             poll_wait_seconds=float(options.file_system_poll_wait_seconds),
         )
-        self.batcher = Batcher(
-            executor=self.executor,
-            options=batching,
-            options_for=lambda servable: servable.batching,
-            observer=self.metrics,
+        self.batcher = (
+            Batcher(executor=self.executor, settings=batching, observer=self.metrics) if batching else None
         )
-        self.plane = DataPlane(routing=self.routing, batcher=self.batcher)
-        self.examples = ExampleAPIs(
-            self.plane, check_method_names=options.enable_signature_method_name_check
-        )
+        self.plane = DataPlane(routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching)
+        self.examples = ExampleAPIs(self.plane, check_method_names=options.enable_signature_method_name_check)
         self.reloader = ConfigReloader(
             settings=settings,
             poller=self.poller,
@@ -203,11 +198,39 @@ class Supervisor:
         )
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
-        self._started: list[object] = []
+        if options.grpc_enabled:
+            self.grpc = GrpcFrontend(
+                prediction=PredictionServicer(self.plane, examples=self.examples, observer=self.metrics),
+                model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
+                address=f"0.0.0.0:{options.port}",
+                socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
+                options=list(options.grpc_channel_arguments),
+                credentials=grpc_credentials(options),
+            )
+        if options.rest_enabled:
+            self.rest = RestFrontend(
+                plane=self.plane,
+                host="0.0.0.0",
+                port=options.rest_api_port,
+                timeout_seconds=options.rest_api_timeout_in_ms / 1000 or None,
+                cors=options.rest_api_enable_cors_support,
+                examples=self.examples,
+                observer=self.metrics,
+                extra_routes=[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
+            )
+        self._started: list[Part] = []
 
     @classmethod
     def from_options(cls, options: ServerOptions) -> Supervisor:
         return cls(options, model_settings(options))
+
+    def _saved_model_factory(self) -> LoaderFactory:
+        loading = saved_model_options(self.options, self.platform, self.tensorflow.session_config, self.metrics)
+
+        def make(model_name: str, version: int, path: str) -> Loader:
+            return SavedModelLoader(model_name=model_name, version=version, path=path, options=loading)
+
+        return make
 
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings
@@ -218,54 +241,39 @@ class Supervisor:
 
     @property
     def actors(self) -> list[Actor[object]]:
-        return [self.manager, self.adapter, self.poller, self.reloader, self.batcher]  # type: ignore[list-item]
+        parts: list[object] = [self.manager, self.adapter, self.poller, self.reloader, self.batcher]
+        return [part for part in parts if isinstance(part, Actor)]
+
+    async def _start(self, part: Part) -> None:
+        await part.start()
+        self._started.append(part)
 
     async def start(self) -> None:
-        await self.executor.start()
-        self._started.append(self.executor)
+        for warning in self.tensorflow.warnings:
+            log.warning("%s", warning)
+        # Before anything can load a model: a graph using a custom op fails without it.
+        load_custom_ops(self.tensorflow.custom_op_paths)
+        await self._start(self.executor)
         for actor in (self.manager, self.adapter, self.poller):
-            await actor.start()
-            self._started.append(actor)
-        self._apply_labels()
+            await self._start(actor)
+        for model in self.settings.models:
+            self.manager.post(SetModelLabels(model_name=model.name, labels=dict(model.version_labels)))
         for actor in (self.poller, self.adapter, self.manager):
             await actor.drain()
         await self.manager.wait_settled()
-        await self.reloader.start()
-        self._started.append(self.reloader)
-        await self.batcher.start()
-        self._started.append(self.batcher)
+        await self._start(self.reloader)
+        if self.batcher is not None:
+            await self._start(self.batcher)
         ports: dict[str, int | None] = {"grpc": None, "rest": None}
-        if self.options.grpc_enabled:
-            self.grpc = GrpcFrontend(
-                prediction=PredictionServicer(self.plane, examples=self.examples, observer=self.metrics),
-                model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
-                address=f"0.0.0.0:{self.options.port}",
-                options=list(self.options.grpc_channel_arguments),
-                credentials=grpc_credentials(self.options),
-            )
-            await self.grpc.start()
-            self._started.append(self.grpc)
+        if self.grpc is not None:
+            await self._start(self.grpc)
             ports["grpc"] = self.grpc.port
             log.info("Running gRPC ModelServer at 0.0.0.0:%d ...", self.grpc.port)
-        if self.options.rest_enabled:
-            self.rest = RestFrontend(
-                plane=self.plane,
-                host="0.0.0.0",
-                port=self.options.rest_api_port,
-                timeout_seconds=self.options.rest_api_timeout_in_ms / 1000 or None,
-                cors=self.options.rest_api_enable_cors_support,
-                examples=self.examples,
-                observer=self.metrics,
-                extra_routes=[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
-                grace_seconds=SHUTDOWN_GRACE_SECONDS,
-            )
-            await self.rest.start()
-            self._started.append(self.rest)
+        if self.rest is not None:
+            await self._start(self.rest)
             ports["rest"] = self.rest.port
             log.info("Exporting HTTP/REST API at:0.0.0.0:%d ...", self.rest.port)
         if self.options.port_file is not None:
-            from server import write_port_file
-
             write_port_file(Path(self.options.port_file), ports)
 
     def _metrics_paths(self) -> list[str]:
@@ -276,32 +284,25 @@ class Supervisor:
         return paths
 
     async def _serve_metrics(self, request: web.Request) -> web.Response:
-        body = self.metrics.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
-    def _apply_labels(self) -> None:
-        from protocol.messages import SetModelLabels
-
-        for model in self.settings.models:
-            self.manager.post(SetModelLabels(model_name=model.name, labels=dict(model.version_labels)))
-
-    async def wait_crashed(self) -> None:
-        tasks = [a.task for a in self.actors if a.task is not None]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    async def wait_crashed(self) -> BaseException:
+        """Returns the error once any actor, background task or load/unload task died."""
+        watchers = [asyncio.ensure_future(actor.wait_crashed()) for actor in self.actors if actor.task is not None]
+        watchers.append(asyncio.ensure_future(self.effects.wait_crashed()))
+        try:
+            done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+            return next(iter(done)).result()
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
 
     async def stop(self, grace_seconds: float) -> None:
         """Stop every started part in reverse order; log and continue past failures."""
         for part in reversed(self._started):
             try:
-                if isinstance(part, (GrpcFrontend, RestFrontend)):
-                    await part.stop(grace_seconds)
-                elif part is self.manager:
-                    self.manager.unload_everything()
-                    await self.effects.wait_idle()
-                    await self.manager.stop()
-                else:
-                    await part.stop()  # type: ignore[attr-defined]
+                await part.stop(grace_seconds)
             except Exception:  # keep unwinding the rest
-                log.exception("stopping %s failed", getattr(part, "name", part))
+                log.exception("stopping %s failed", part.name)
         self._started.clear()
         log.info("server stopped")

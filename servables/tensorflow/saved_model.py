@@ -7,7 +7,7 @@ because the callable, like TF Serving's C++ session, does not check fed shapes a
 the placeholders' declared shapes (a ``[3]`` tensor fed to a ``[-1,1]`` input runs).
 One callable is built per (signature, output set) and cached; callables are thread-safe
 and release the GIL while TensorFlow computes. ``load()`` replays the version's warmup
-requests (``actors.warmup``) before it returns; a failed warmup fails the load.
+requests (``servables.tensorflow.warmup``) before it returns; a failed warmup fails the load.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
-from tensorflow_serving.apis import get_model_metadata_pb2
 
-from actors.batching_policy import per_model_batching_options
-from actors.loader import Loader
-from actors.servable import Servable, Signature, TensorInfo
-from actors.warmup import WarmupOptions, run_warmup
+from config.batching_config import BatchingSettings, load_batching_parameters
+from protocol.signatures import Signature, TensorSpec
 from protocol.status import invalid_argument
+from servables.loader import Loader
+from servables.servable import Servable
+from servables.tensorflow.warmup import WarmupOptions, run_warmup
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +45,17 @@ class SavedModelOptions:
     warmup: WarmupOptions = dataclasses.field(default_factory=WarmupOptions)
     """Replaying ``assets.extra/tf_serving_warmup_requests`` before ``load()`` returns."""
     per_model_batching: bool = False
-    """Read the version's own ``batching_params.pbtxt`` (see ``actors.batching_policy``)."""
+    """Read the version's own ``batching_params.pbtxt`` (``per_model_batching_settings``)."""
 
 
-def _tensor_info(alias: str, proto: meta_graph_pb2.TensorInfo) -> TensorInfo:
+def _tensor_info(alias: str, proto: meta_graph_pb2.TensorSpec) -> TensorSpec:
     dtype = proto.dtype - _REF_OFFSET if proto.dtype > _REF_OFFSET else proto.dtype
     shape: tuple[int, ...] | None
     if not proto.HasField("tensor_shape") or proto.tensor_shape.unknown_rank:
         shape = None
     else:
         shape = tuple(int(dim.size) for dim in proto.tensor_shape.dim)
-    return TensorInfo(alias=alias, tensor_name=proto.name, dtype=dtype, shape=shape)
+    return TensorSpec(alias=alias, tensor_name=proto.name, dtype=dtype, shape=shape)
 
 
 def signatures_from_meta_graph(
@@ -88,17 +88,8 @@ class SavedModelServable(Servable):
         self.version = version
         self.signatures = signatures_from_meta_graph(meta_graph)
         self._session = session
-        self._signature_def_map = get_model_metadata_pb2.SignatureDefMap()
-        for name, definition in meta_graph.signature_def.items():
-            reported = self._signature_def_map.signature_def[name]
-            reported.CopyFrom(definition)
-            # TF Serving's metadata does not report input defaults (TF2 exports carry them).
-            reported.ClearField("defaults")
         self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], object] = {}
         self._callables_lock = threading.Lock()
-
-    def signature_def_map(self) -> get_model_metadata_pb2.SignatureDefMap:
-        return self._signature_def_map
 
     def _callable_for(
         self, signature: Signature, input_names: tuple[str, ...], output_names: tuple[str, ...]
@@ -140,6 +131,22 @@ class SavedModelServable(Servable):
         self._session.close()
 
 
+PER_MODEL_BATCHING_FILES = ("batching_params.pbtxt", os.path.join("assets.extra", "batching_params.pbtxt"))
+
+
+def per_model_batching_settings(version_path: str) -> BatchingSettings | None:
+    """``--enable_per_model_batching_parameters``: a version's own ``batching_params.pbtxt``.
+
+    Looked up in the version folder, then in its ``assets.extra/``. None when there is
+    none; a malformed file raises ``ConfigError`` naming it, which fails the load.
+    """
+    for relative in PER_MODEL_BATCHING_FILES:
+        path = os.path.join(version_path, relative)
+        if os.path.isfile(path):
+            return load_batching_parameters(path)
+    return None
+
+
 def _first_line(error: BaseException) -> str:
     message = getattr(error, "message", None) or str(error)
     return message.strip().split("\n\n")[0]
@@ -179,7 +186,7 @@ class SavedModelLoader(Loader):
         )
         try:
             if self._options.per_model_batching:
-                servable.batching = per_model_batching_options(self.path)
+                servable.batching = per_model_batching_settings(self.path)
             # Before returning: the version becomes AVAILABLE only once warmed up.
             run_warmup(servable, self.path, self._options.warmup)
         except BaseException:

@@ -2,7 +2,9 @@
 
 Every message is an immutable, slotted, keyword-only dataclass. Commands are imperative
 (``LoadVersion``), events are in the past tense (``VersionLoaded``). A reply future never
-lives inside a message: it travels beside it in an ``Envelope`` (see ``actors.actor``).
+lives inside a message: it travels beside it in an ``actors.actor.Envelope`` (or, for the
+batcher's ``Enqueue``, beside the request). These messages carry loaders and servables,
+which is why they live beside the actors and not in ``protocol/``.
 
 The flow of a model version through the system:
 
@@ -11,7 +13,8 @@ The flow of a model version through the system:
 
 and of an inference request:
 
-    frontend --InferenceRequest--> Batcher --batch--> ExecutorPool --> reply future
+    frontend -> DataPlane --(batching off)--> ExecutorPool --> reply future
+    frontend -> DataPlane --InferenceRequest--> Batcher --batch--> ExecutorPool --> reply futures
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from actors.loader import Loader
-    from actors.servable import Servable, Signature
+    from protocol.signatures import Signature
+    from servables.loader import Loader
+    from servables.servable import Servable
 
 # --- model life cycle -------------------------------------------------------------------
 
@@ -111,7 +115,8 @@ class InferenceRequest:
 
     ``inputs`` hold the request's tensors by signature input name; ``batch_size`` is the
     size of their first dimension (1 for scalars). ``deadline`` is on the monotonic clock,
-    or ``None`` when the client set none.
+    or ``None`` when the client set none. The servable's in-flight count was taken for this
+    request by the data plane; the batcher releases it once the request's work is over.
     """
 
     servable: Servable

@@ -7,32 +7,43 @@ URLs, bodies, status codes and error bodies follow TF Serving's REST API documen
 A ``/v1`` URL that matches neither pattern (a non-numeric version, say) is a 400
 "Malformed request". Errors are ``{"error": "..."}`` with the status that
 ``protocol.status.http_status`` maps. Handlers translate only: parsing and encoding live
-in ``protocol.rest_codec``, resolution and validation in the data plane.
+in ``protocol.rest_codec`` and ``protocol.example_json``, resolution and validation in the
+data plane.
+
+``RestFrontend`` opens its TCP site in ``start()``. ``stop(grace_seconds)`` closes the
+listening socket, waits up to ``grace_seconds`` for the requests being handled to finish,
+then closes every connection (a handler still running then is cancelled).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
-from actors.dataplane import DataPlane, ModelRef
-from protocol.grpc_frontend import RequestObserver, SIGNATURE_DEF_FIELD, model_metadata, model_status
+from dataplane.dataplane import DataPlane
+from dataplane.examples import ExampleAPIs
+from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_status
+from frontends.observer import RequestObserver
+from protocol.dtypes import dtype_to_numpy
+from protocol.example_json import encode_classification_result, encode_regression_result, parse_example_body
+from protocol.model_ref import ModelRef
 from protocol.rest_codec import (
     encode_error,
     encode_predict_response,
     parse_predict_body,
     request_to_tensors,
 )
+from protocol.signatures import Signature
 from protocol.status import Code, ServingError, http_status, invalid_argument
-from protocol.tensors import dtype_to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +63,6 @@ _STATUS_URL = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
     re.IGNORECASE,
 )
-
-
-class RestExampleAPI(Protocol):
-    """REST :classify and :regress, implemented beside the data plane."""
-
-    async def rest_classify_or_regress(self, method: str, ref: ModelRef, body: bytes, timeout: float | None) -> bytes: ...
 
 
 def _ref(name: str, version: str | None, label: str | None) -> ModelRef:
@@ -87,13 +92,11 @@ class RestFrontend:
         host: str,
         port: int,
         timeout_seconds: float | None = None,
-        examples: RestExampleAPI | None = None,
+        examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
         extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] | None = None,
         cors: bool = False,
-        grace_seconds: float = 10.0,
     ) -> None:
-        self._grace_seconds = grace_seconds
         self._plane = plane
         self._host = host
         self._requested_port = port
@@ -101,7 +104,7 @@ class RestFrontend:
         self._examples = examples
         self._observer = observer
         self._cors = cors
-        self.app = web.Application(client_max_size=1024**3)
+        self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight])
         for method, path, handler in extra_routes or []:
             self.app.router.add_route(method, path, handler)
         if cors:
@@ -109,22 +112,48 @@ class RestFrontend:
         self.app.router.add_route("POST", "/v1/{tail:.*}", self._post)
         self.app.router.add_route("GET", "/v1/{tail:.*}", self._get)
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.port = 0
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=self._grace_seconds
-        )
+        """Open the TCP site (OSError when the port cannot be bound)."""
+        if self._runner is not None:
+            raise RuntimeError("RestFrontend.start() was already called; create a new frontend")
+        # The drain is ours (see stop); aiohttp's own shutdown wait only bounds the rest.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024)
-        await site.start()
+        self._site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024)
+        await self._site.start()
         self.port = int(self._runner.addresses[0][1])  # the bound port, even for port 0
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop accepting, let in-flight requests finish within ``grace_seconds``."""
-        if self._runner is not None:
-            # aiohttp waits for in-flight handlers (up to the site's shutdown_timeout).
-            await self._runner.cleanup()
+        """Stop accepting, give in-flight requests ``grace_seconds``, then close. Safe before start."""
+        if self._runner is None:
+            return
+        if self._site is not None:
+            await self._site.stop()  # no new connections from here on
+        try:
+            async with asyncio.timeout(grace_seconds):
+                await self._idle.wait()
+        except TimeoutError:
+            log.warning("REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds)
+        await self._runner.cleanup()
+
+    @web.middleware
+    async def _count_in_flight(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     # --- handlers ------------------------------------------------------------------------
 
@@ -170,20 +199,29 @@ class RestFrontend:
             return await self._answer(request, method, name, _unimplemented(method))
         entrypoint = "Classify" if method == "classify" else "Regress"
         return await self._answer(
-            request, entrypoint, name,
-            lambda: examples.rest_classify_or_regress(method, ref, body, self._timeout_seconds),
+            request, entrypoint, name, lambda: self._classify_or_regress(examples, method, ref, body)
         )
 
     async def _predict(self, ref: ModelRef, body: bytes) -> bytes:
         parsed = parse_predict_body(body)
-        servable = self._plane.resolve(ref)
-        signature = servable.signature(parsed.signature_name)
-        specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-        inputs = request_to_tensors(parsed, specs)
+
+        def decode(signature: Signature) -> dict[str, Any]:
+            specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
+            return request_to_tensors(parsed, specs)
+
         result = await self._plane.predict(
-            servable, signature.name, inputs, (), self._timeout_seconds
+            ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
         )
         return encode_predict_response(result.outputs, parsed.row_format)
+
+    async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:
+        """The body is parsed before the model is resolved, as in TF Serving."""
+        parsed = parse_example_body(body, method)
+        if method == "classify":
+            classified = await examples.classify(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
+            return encode_classification_result(classified.result)
+        regressed = await examples.regress(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
+        return encode_regression_result(regressed.result)
 
     async def _get(self, request: web.Request) -> web.Response:
         match = _STATUS_URL.fullmatch(request.path)
@@ -195,10 +233,10 @@ class RestFrontend:
         return await self._answer(request, "GetModelStatus", name, lambda: self._status(name, version, label))
 
     async def _status(self, name: str, version: str | None, label: str | None) -> bytes:
-        proto = get_model_status_pb2.GetModelStatusRequest()
-        _fill_spec(proto.model_spec, name, version, label)
+        spec = model_pb2.ModelSpec()
+        _fill_spec(spec, name, version, label)
         text: str = json_format.MessageToJson(
-            model_status(self._plane, proto),
+            model_status(self._plane, spec),
             preserving_proto_field_name=True,
             always_print_fields_with_no_presence=True,
             indent=1,
@@ -206,9 +244,9 @@ class RestFrontend:
         return text.encode()
 
     async def _metadata(self, name: str, version: str | None, label: str | None) -> bytes:
-        proto = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[SIGNATURE_DEF_FIELD])
-        _fill_spec(proto.model_spec, name, version, label)
-        response = model_metadata(self._plane, proto)
+        spec = model_pb2.ModelSpec()
+        _fill_spec(spec, name, version, label)
+        response = model_metadata(self._plane, spec, [SIGNATURE_DEF_FIELD])
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_defs)
         # TF Serving prints the unpacked SignatureDefMap, not the Any with its @type.

@@ -1,9 +1,9 @@
 """Custom op libraries (``--custom_op_paths``), loaded once at start-up before any model.
 
 A SavedModel whose graph uses an op that is not registered in this process fails to
-load, so the supervisor calls ``load_custom_ops`` before it builds anything that loads a
-model. Each path is a library file, or a directory whose ``*.so`` files are all loaded,
-in name order (``config.tensorflow_options.custom_op_libraries``). Libraries are loaded
+load, so the composition root calls ``load_custom_ops`` before it builds anything that
+loads a model, with the library files the configuration resolved (a directory given on
+the command line stands for its ``*.so`` files, in name order). Libraries are loaded
 with ``tf.load_op_library``, which registers their ops and kernels for the whole
 process; they are never unloaded.
 
@@ -21,16 +21,12 @@ from pathlib import Path
 import tensorflow as tf
 
 from config.errors import ConfigError
-from config.tensorflow_options import custom_op_libraries
 
 log = logging.getLogger(__name__)
 
 
-def load_custom_ops(paths: Iterable[Path | str]) -> list[str]:
-    """Load every library ``paths`` names; returns their paths in load order."""
-    libraries, warnings = custom_op_libraries(Path(path) for path in paths)
-    for warning in warnings:
-        log.warning("%s", warning)
+def load_custom_ops(libraries: Iterable[Path | str]) -> list[str]:
+    """Load every library file, in order; returns their paths in load order."""
     loaded: list[str] = []
     for library in libraries:
         try:

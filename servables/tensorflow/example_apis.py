@@ -1,4 +1,4 @@
-"""The tf.Example APIs: Classify, Regress and MultiInference, for gRPC, REST and warmup.
+"""The tf.Example APIs: Classify, Regress and MultiInference plans, for both frontends and warmup.
 
 Contract (TF Serving's ``classifier.cc``, ``regressor.cc``, ``multi_inference.cc`` and
 ``util.cc``, messages included):
@@ -31,11 +31,11 @@ Contract (TF Serving's ``classifier.cc``, ``regressor.cc``, ``multi_inference.cc
   (``merged_call``) that feeds the shared input and fetches the union of the outputs.
 * Responses carry ``model_spec`` with the name, the resolved version and the signature.
 
-``ExampleAPIs`` goes through the ``DataPlane`` (resolution, batching, in-flight counting)
-and serves both the gRPC frontend's ``ExampleAPI`` and the REST frontend's
-``RestExampleAPI``. ``classify_now``, ``regress_now`` and ``multi_inference_now`` run the
-same logic synchronously on a given ``Servable``: warmup calls them in a loader thread,
-before the version is routable.
+A ``Plan`` is the validated work for one request: ONE model call and how to turn its
+outputs into the response. ``dataplane.examples`` runs plans through the data plane
+(batching, in-flight counting) for both frontends; ``classify_now``, ``regress_now`` and
+``multi_inference_now`` run the same plans synchronously on a given ``Servable``: warmup
+calls them in a loader thread, before the version is routable.
 """
 
 from __future__ import annotations
@@ -50,28 +50,20 @@ from tensorflow_serving.apis import (
     classification_pb2,
     inference_pb2,
     input_pb2,
-    model_pb2,
     regression_pb2,
 )
 
-from actors.dataplane import DataPlane, ModelRef
-from actors.servable import (
+from protocol.dtypes import DType, dtype_name, numpy_to_dtype
+from protocol.signatures import (
     CLASSIFY_METHOD,
     DEFAULT_SIGNATURE,
     REGRESS_METHOD,
-    Servable,
     Signature,
-    TensorInfo,
+    TensorSpec,
 )
-from protocol.example_json import (
-    encode_classification_result,
-    encode_regression_result,
-    parse_example_body,
-)
-from protocol.grpc_frontend import fill_model_spec, model_ref
 from protocol.status import Code, ServingError, failed_precondition, invalid_argument
-from protocol.tensors import dtype_name, numpy_to_dtype
-from tensorflow.core.framework import types_pb2
+from protocol.tf_serving import fill_model_spec, signature_def
+from servables.servable import Servable
 
 EXAMPLES_INPUT = "inputs"
 CLASSES_OUTPUT = "classes"
@@ -136,11 +128,8 @@ def _find_signature(servable: Servable, name: str, *, missing: str) -> Signature
     return signature
 
 
-def _describe(servable: Servable, signature: Signature) -> str:
-    definition = servable.signature_def_map().signature_def.get(signature.name)
-    if definition is None:
-        return signature.name
-    text: str = text_format.MessageToString(definition, as_one_line=True)
+def _describe(signature: Signature) -> str:
+    text: str = text_format.MessageToString(signature_def(signature), as_one_line=True)
     return text
 
 
@@ -160,14 +149,14 @@ def classification_call(servable: Servable, signature: Signature, *, check_metho
         raise invalid_argument(f"Expected one or two output Tensors, found {len(signature.outputs)}")
     if EXAMPLES_INPUT not in signature.inputs:
         raise failed_precondition(
-            f"No classification inputs found in SignatureDef: {_describe(servable, signature)}"
+            f"No classification inputs found in SignatureDef: {_describe(signature)}"
         )
     outputs = tuple(a for a in (CLASSES_OUTPUT, SCORES_OUTPUT) if a in signature.outputs)
     if not outputs:
         raise failed_precondition(
             f"Expected classification signature outputs to contain at least one of "
             f"\"{CLASSES_OUTPUT}\" or \"{SCORES_OUTPUT}\". "
-            f"Signature was: {_describe(servable, signature)}"
+            f"Signature was: {_describe(signature)}"
         )
     return _Call(signature=signature, output_names=outputs)
 
@@ -181,11 +170,11 @@ def regression_call(servable: Servable, signature: Signature, *, check_method_na
         raise invalid_argument("Expected one output Tensor.")
     if EXAMPLES_INPUT not in signature.inputs:
         raise failed_precondition(
-            f"No regression inputs found in SignatureDef: {_describe(servable, signature)}"
+            f"No regression inputs found in SignatureDef: {_describe(signature)}"
         )
     if REGRESSION_OUTPUT not in signature.outputs:
         raise failed_precondition(
-            f"No regression outputs found in SignatureDef: {_describe(servable, signature)}"
+            f"No regression outputs found in SignatureDef: {_describe(signature)}"
         )
     return _Call(signature=signature, output_names=(REGRESSION_OUTPUT,))
 
@@ -213,7 +202,7 @@ def _matrix(outputs: Outputs, alias: str, want: int, num_examples: int) -> np.nd
         raise invalid_argument(
             f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(array)}"
         )
-    matches = array.dtype.kind in "OSU" if want == types_pb2.DT_STRING else array.dtype == np.float32
+    matches = array.dtype.kind in "OSU" if want == DType.DT_STRING else array.dtype == np.float32
     if not matches:
         raise invalid_argument(
             f"Expected {alias} Tensor of {dtype_name(want)}. Got: {_dtype_text(array)}"
@@ -235,8 +224,8 @@ def classification_result(
     outputs: Outputs, num_examples: int, result: classification_pb2.ClassificationResult
 ) -> None:
     """Fill ``result`` from the ``classes``/``scores`` outputs (``PostProcessClassificationResult``)."""
-    classes = _matrix(outputs, CLASSES_OUTPUT, types_pb2.DT_STRING, num_examples)
-    scores = _matrix(outputs, SCORES_OUTPUT, types_pb2.DT_FLOAT, num_examples)
+    classes = _matrix(outputs, CLASSES_OUTPUT, DType.DT_STRING, num_examples)
+    scores = _matrix(outputs, SCORES_OUTPUT, DType.DT_FLOAT, num_examples)
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise invalid_argument(
             f"Tensors class and score should match in dim_size(1). "
@@ -301,7 +290,7 @@ def merged_call(calls: Sequence[_Call]) -> _Call:
     """
     if len(calls) == 1:
         return calls[0]
-    outputs: dict[str, TensorInfo] = {}
+    outputs: dict[str, TensorSpec] = {}
     for call in calls:
         for alias in call.output_names:
             key = f"{call.signature.name}/{alias}"
@@ -324,7 +313,8 @@ def task_outputs(call: _Call, merged: _Call, outputs: Outputs) -> Outputs:
 
 def _plan_one_signature(
     servable: Servable,
-    request: Any,
+    signature_name: str,
+    input_proto: input_pb2.Input,
     *,
     validate: Callable[..., _Call],
     response_type: Callable[[], Response],
@@ -333,14 +323,14 @@ def _plan_one_signature(
 ) -> Plan[Response]:
     """Classify and Regress: one signature, its result written into ``response.result``."""
     signature = _find_signature(
-        servable, request.model_spec.signature_name, missing="No signature was found with the name: "
+        servable, signature_name, missing="No signature was found with the name: "
     )
     call = validate(servable, signature, check_method_names=check_method_names)
-    examples = serialized_examples(request.input)
+    examples = serialized_examples(input_proto)
 
     def finish(outputs: Outputs) -> Response:
         response = response_type()
-        fill_model_spec(response.model_spec, servable, signature.name)  # type: ignore[attr-defined]
+        fill_model_spec(response.model_spec, servable.model_name, servable.version, signature.name)  # type: ignore[attr-defined]
         fill_result(outputs, len(examples), response.result)  # type: ignore[attr-defined]
         return response
 
@@ -348,20 +338,20 @@ def _plan_one_signature(
 
 
 def plan_classify(
-    servable: Servable, request: classification_pb2.ClassificationRequest, *, check_method_names: bool
+    servable: Servable, signature_name: str, input_proto: input_pb2.Input, *, check_method_names: bool
 ) -> Plan[classification_pb2.ClassificationResponse]:
     return _plan_one_signature(
-        servable, request, validate=classification_call,
+        servable, signature_name, input_proto, validate=classification_call,
         response_type=classification_pb2.ClassificationResponse,
         fill_result=classification_result, check_method_names=check_method_names,
     )
 
 
 def plan_regress(
-    servable: Servable, request: regression_pb2.RegressionRequest, *, check_method_names: bool
+    servable: Servable, signature_name: str, input_proto: input_pb2.Input, *, check_method_names: bool
 ) -> Plan[regression_pb2.RegressionResponse]:
     return _plan_one_signature(
-        servable, request, validate=regression_call,
+        servable, signature_name, input_proto, validate=regression_call,
         response_type=regression_pb2.RegressionResponse,
         fill_result=regression_result, check_method_names=check_method_names,
     )
@@ -413,7 +403,7 @@ def plan_multi_inference(
         for call, method in zip(calls, methods, strict=True):
             own = task_outputs(call, merged, outputs)
             result = response.results.add()
-            fill_model_spec(result.model_spec, servable, call.signature.name)
+            fill_model_spec(result.model_spec, servable.model_name, servable.version, call.signature.name)
             if method == CLASSIFY_METHOD:
                 classification_result(own, len(examples), result.classification_result)
             else:
@@ -430,14 +420,16 @@ def classify_now(
     servable: Servable, request: classification_pb2.ClassificationRequest, *, check_method_names: bool = False
 ) -> classification_pb2.ClassificationResponse:
     """Classify on ``servable`` in this thread; ``request.model_spec`` only picks the signature."""
-    return plan_classify(servable, request, check_method_names=check_method_names).run_now()
+    spec = request.model_spec
+    return plan_classify(servable, spec.signature_name, request.input, check_method_names=check_method_names).run_now()
 
 
 def regress_now(
     servable: Servable, request: regression_pb2.RegressionRequest, *, check_method_names: bool = False
 ) -> regression_pb2.RegressionResponse:
     """Regress on ``servable`` in this thread; ``request.model_spec`` only picks the signature."""
-    return plan_regress(servable, request, check_method_names=check_method_names).run_now()
+    spec = request.model_spec
+    return plan_regress(servable, spec.signature_name, request.input, check_method_names=check_method_names).run_now()
 
 
 def multi_inference_now(
@@ -445,56 +437,3 @@ def multi_inference_now(
 ) -> inference_pb2.MultiInferenceResponse:
     """MultiInference on ``servable`` in this thread (the task model names are still checked)."""
     return plan_multi_inference(servable, request, check_method_names=check_method_names).run_now()
-
-
-# --- the data-plane implementation for both frontends --------------------------------------
-
-
-class ExampleAPIs:
-    """Classify, Regress and MultiInference for gRPC, and ``:classify``/``:regress`` for REST."""
-
-    def __init__(self, plane: DataPlane, *, check_method_names: bool = False) -> None:
-        self._plane = plane
-        self._check = check_method_names
-
-    async def classify(
-        self, request: classification_pb2.ClassificationRequest, timeout: float | None
-    ) -> classification_pb2.ClassificationResponse:
-        servable = self._plane.resolve(model_ref(request.model_spec))
-        return await self._run(plan_classify(servable, request, check_method_names=self._check), timeout)
-
-    async def regress(
-        self, request: regression_pb2.RegressionRequest, timeout: float | None
-    ) -> regression_pb2.RegressionResponse:
-        servable = self._plane.resolve(model_ref(request.model_spec))
-        return await self._run(plan_regress(servable, request, check_method_names=self._check), timeout)
-
-    async def multi_inference(
-        self, request: inference_pb2.MultiInferenceRequest, timeout: float | None
-    ) -> inference_pb2.MultiInferenceResponse:
-        check_tasks(request)
-        servable = self._plane.resolve(model_ref(request.tasks[0].model_spec))
-        plan = plan_multi_inference(servable, request, check_method_names=self._check)
-        return await self._run(plan, timeout)
-
-    async def rest_classify_or_regress(
-        self, method: str, ref: ModelRef, body: bytes, timeout: float | None
-    ) -> bytes:
-        """``POST ...:classify`` or ``...:regress``: the body is parsed before resolution, as in TF Serving."""
-        parsed = parse_example_body(body, method)
-        spec = model_pb2.ModelSpec(name=ref.name, signature_name=parsed.signature_name)
-        if ref.version is not None:
-            spec.version.value = ref.version
-        if ref.label is not None:
-            spec.version_label = ref.label
-        if method == "classify":
-            classify = classification_pb2.ClassificationRequest(model_spec=spec, input=parsed.input)
-            return encode_classification_result((await self.classify(classify, timeout)).result)
-        regress = regression_pb2.RegressionRequest(model_spec=spec, input=parsed.input)
-        return encode_regression_result((await self.regress(regress, timeout)).result)
-
-    async def _run(self, plan: Plan[Response], timeout: float | None) -> Response:
-        inputs = {EXAMPLES_INPUT: plan.examples}
-        call = plan.call
-        outputs = await self._plane.run(plan.servable, call.signature, inputs, call.output_names, timeout)
-        return plan.finish(outputs)

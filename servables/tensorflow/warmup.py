@@ -33,11 +33,11 @@ import tensorflow as tf
 from google.protobuf import message
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from actors.dataplane import check_inputs, check_outputs
-from actors.example_apis import classify_now, multi_inference_now, regress_now
-from actors.servable import Servable
 from protocol.status import ServingError
 from protocol.tensors import tensor_proto_to_ndarray
+from servables.servable import Servable
+from servables.tensorflow.example_apis import classify_now, multi_inference_now, regress_now
+from servables.validation import check_inputs, check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def replay(servable: Servable, entry: prediction_log_pb2.PredictionLog, *, check
 
 
 def predict_now(servable: Servable, request: predict_pb2.PredictRequest) -> None:
-    """Predict on ``servable`` in this thread, validated like ``DataPlane.predict``."""
+    """Predict on ``servable`` in this thread, validated as the data plane validates a Predict."""
     signature = servable.signature(request.model_spec.signature_name)
     inputs = {alias: tensor_proto_to_ndarray(proto) for alias, proto in request.inputs.items()}
     check_inputs(signature, inputs)

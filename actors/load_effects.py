@@ -1,0 +1,168 @@
+"""The version manager's effect runner: loads and unloads as owned asyncio tasks.
+
+The manager decides (``LoadVersion``, ``UnloadVersion``); ``TaskEffectRunner`` carries
+each decision out on the executor pool and reports back to the manager's inbox:
+- a load is attempted ``1 + max_num_load_retries`` times, ``load_retry_interval_micros``
+  apart, each bounded by ``load_timeout_micros`` when set (a thread cannot be interrupted:
+  a load that finishes after its timeout is unloaded at once). It stops retrying as soon as
+  the version is no longer aspired. Success posts ``VersionLoaded``; the last failure posts
+  ``VersionLoadFailed`` with the error's type and message.
+- an unload waits until the servable's in-flight requests finished, then calls
+  ``unload()`` on the unload lane and posts ``VersionUnloaded`` (also when ``unload()``
+  failed: the version must not stay listed).
+Every task is owned: ``wait_idle()`` returns once all have finished, and a task that dies
+of a bug is logged and reported through ``wait_crashed()`` so the server shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from actors.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
+from servables.servable import Servable
+
+log = logging.getLogger(__name__)
+
+
+class ManagerInbox(Protocol):
+    """What the runner needs of the version manager."""
+
+    def post(self, message: VersionLoaded | VersionLoadFailed | VersionUnloaded) -> None: ...
+    def is_aspired(self, model_name: str, version: int) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LoadRetryOptions:
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 1_000_000
+    load_timeout_micros: int = 0  # 0: no timeout
+
+
+class LoadObserver(Protocol):
+    """Hooks for metrics; all optional in spirit (the default does nothing)."""
+
+    def load_attempt(self, model_name: str, succeeded: bool) -> None: ...
+    def load_latency_seconds(self, model_name: str, seconds: float) -> None: ...
+
+
+class _NoObserver:
+    def load_attempt(self, model_name: str, succeeded: bool) -> None:
+        pass
+
+    def load_latency_seconds(self, model_name: str, seconds: float) -> None:
+        pass
+
+
+class TaskEffectRunner:
+    """Runs load and unload effects as owned asyncio tasks using the executor pool."""
+
+    def __init__(
+        self,
+        *,
+        manager: ManagerInbox,
+        executor: LoadExecutor,
+        retry: LoadRetryOptions,
+        observer: LoadObserver | None = None,
+    ) -> None:
+        self._manager = manager
+        self._executor = executor
+        self._retry = retry
+        self._observer: LoadObserver = observer or _NoObserver()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._crashed: asyncio.Future[BaseException] | None = None
+
+    def submit(self, effect: LoadVersion | UnloadVersion) -> None:
+        coro = self._load(effect) if isinstance(effect, LoadVersion) else self._unload(effect)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error("a load/unload task crashed", exc_info=task.exception())
+        if self._crashed is None:
+            self._crashed = asyncio.get_running_loop().create_future()
+        if not self._crashed.done():
+            self._crashed.set_result(task.exception())  # type: ignore[arg-type]
+
+    async def wait_crashed(self) -> BaseException:
+        """Returns the error once a load or unload task died of a bug."""
+        if self._crashed is None:
+            self._crashed = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self._crashed)
+
+    async def wait_idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _load(self, effect: LoadVersion) -> None:
+        attempts = 1 + max(0, self._retry.max_num_load_retries)
+        error = "load was not attempted"
+        for attempt in range(1, attempts + 1):
+            if not self._manager.is_aspired(effect.model_name, effect.version):
+                error = "load cancelled: the version is no longer aspired"
+                break
+            started = time.monotonic()
+            try:
+                servable = await self._attempt(effect)
+            except Exception as exc:  # noqa: BLE001 - any loader failure becomes the version's error
+                error = f"{type(exc).__name__}: {_first_line(exc)}"
+                self._observer.load_attempt(effect.model_name, succeeded=False)
+                log.warning(
+                    "loading %s version %d failed (attempt %d of %d): %s",
+                    effect.model_name, effect.version, attempt, attempts, error,
+                )
+                if attempt < attempts:
+                    await asyncio.sleep(self._retry.load_retry_interval_micros / 1e6)
+                continue
+            self._observer.load_attempt(effect.model_name, succeeded=True)
+            self._observer.load_latency_seconds(effect.model_name, time.monotonic() - started)
+            self._manager.post(
+                VersionLoaded(model_name=effect.model_name, version=effect.version, servable=servable)
+            )
+            return
+        self._manager.post(
+            VersionLoadFailed(model_name=effect.model_name, version=effect.version, error=error)
+        )
+
+    async def _attempt(self, effect: LoadVersion) -> Servable:
+        future = self._executor.run_load(effect.loader.load)
+        timeout_micros = self._retry.load_timeout_micros
+        if not timeout_micros:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_micros / 1e6)
+        except TimeoutError:
+            # The thread cannot be interrupted; release whatever it produces later.
+            future.add_done_callback(_unload_late_result)
+            raise TimeoutError(f"load did not finish within {timeout_micros} microseconds") from None
+
+    async def _unload(self, effect: UnloadVersion) -> None:
+        await effect.servable.drained()
+        try:
+            await self._executor.run_unload(effect.servable.unload)
+        except Exception:  # an unload failure must not keep the version listed
+            log.exception("unloading %s version %d failed", effect.model_name, effect.version)
+        self._manager.post(VersionUnloaded(model_name=effect.model_name, version=effect.version))
+
+
+def _unload_late_result(future: asyncio.Future[Servable]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().unload()
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0]
+
+
+class LoadExecutor(Protocol):
+    def run_load(self, fn: Callable[[], Servable]) -> asyncio.Future[Servable]: ...
+    def run_unload(self, fn: Callable[[], None]) -> asyncio.Future[None]: ...
+

@@ -1,0 +1,161 @@
+"""The data plane: resolve, validate, run; status and metadata. Not an actor.
+
+Both frontends call it, so gRPC and REST answer the same errors:
+- an unknown model, version or label, as ``RoutingSnapshot.resolve`` says;
+- an unknown signature: FAILED_PRECONDITION (Predict);
+- missing or extra inputs, a dtype that differs from the signature's, an unknown
+  ``output_filter`` alias: INVALID_ARGUMENT, naming the culprit (``servables.validation``).
+Shapes are not checked against the signature, as TF Serving does not check them either.
+
+The request path. ``predict`` resolves the servable, decodes the inputs with the
+frontend's ``decode`` (which may need the signature's dtypes, as REST's JSON does) and
+validates them once; ``run`` then takes the servable's in-flight count (one per request;
+nothing is awaited between resolution and this point, so the version cannot leave in
+between) and:
+- batching off for this servable, or an unbatchable request shape: the call goes
+  straight to the executor's inference lane, and the handler awaits its future;
+- batching on: an ``InferenceRequest`` goes to the batcher, whose batch completion
+  answers the future.
+Whoever finishes the model work releases the in-flight count, also when the client gave
+up first, so a version being unloaded finishes every request it accepted and is never
+unloaded under a running call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from actors.batcher import Batcher
+from actors.messages import InferenceRequest
+from actors.routing import RoutingTable
+from config.batching_config import BatchingSettings
+from protocol.model_ref import ModelRef
+from protocol.signatures import Signature
+from protocol.status import invalid_argument
+from protocol.versions import VersionStatus
+from servables.servable import Servable
+from servables.validation import check_inputs, check_outputs
+
+Outputs = dict[str, np.ndarray]
+Decode = Callable[[Signature], Mapping[str, np.ndarray]]
+
+
+class InferenceExecutor(Protocol):
+    def run_inference(
+        self, fn: Callable[..., Outputs], *args: object, release: Callable[[], None] | None = None
+    ) -> object: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PredictResult:
+    servable: Servable
+    signature: Signature
+    outputs: Mapping[str, np.ndarray]
+
+
+class DataPlane:
+    """Resolves, validates and runs; shared by the gRPC and REST frontends."""
+
+    def __init__(
+        self,
+        *,
+        routing: RoutingTable,
+        executor: InferenceExecutor,
+        batcher: Batcher | None = None,
+        batching: BatchingSettings | None = None,
+    ) -> None:
+        self._routing = routing
+        self._executor = executor
+        self._batcher = batcher
+        self._batching = batching
+
+    # --- resolution, status and metadata ---------------------------------------------------
+
+    def resolve(self, ref: ModelRef) -> Servable:
+        """The servable ``ref`` names (NOT_FOUND / INVALID_ARGUMENT as TF Serving answers)."""
+        return self._routing.snapshot.resolve(ref.name, ref.version, ref.label)
+
+    def statuses(self, ref: ModelRef) -> list[VersionStatus]:
+        """GetModelStatus: the statuses of the versions ``ref`` names, newest first."""
+        return self._routing.snapshot.statuses(ref.name, ref.version, ref.label)
+
+    @staticmethod
+    def check_metadata_fields(fields: Sequence[str]) -> None:
+        """GetModelMetadata's fields: ``signature_def`` is the only one TF Serving defines.
+
+        An empty list or another field is INVALID_ARGUMENT (checked before resolution, as
+        TF Serving does).
+        """
+        if not fields:
+            raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+        for field in fields:
+            if field != "signature_def":
+                raise invalid_argument(f"Metadata field {field} is not supported")
+
+    # --- inference ----------------------------------------------------------------------------
+
+    async def predict(
+        self,
+        ref: ModelRef,
+        signature_name: str,
+        decode: Decode,
+        output_filter: Sequence[str] = (),
+        timeout_seconds: float | None = None,
+        *,
+        decoded_for_signature: bool = False,
+    ) -> PredictResult:
+        """Predict: resolve, decode, validate and run one request (see the module doc).
+
+        ``decoded_for_signature``: ``decode`` already produced exactly the signature's
+        inputs in its dtypes (REST's JSON decoder does, with its own messages), so the
+        input check is not repeated.
+        """
+        servable = self.resolve(ref)
+        signature = servable.signature(signature_name)
+        inputs = decode(signature)
+        if not decoded_for_signature:
+            check_inputs(signature, inputs)
+        outputs = check_outputs(signature, output_filter)
+        result = await self.run(servable, signature, inputs, outputs, timeout_seconds)
+        return PredictResult(servable=servable, signature=signature, outputs=result)
+
+    async def run(
+        self,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        timeout_seconds: float | None = None,
+    ) -> Outputs:
+        """Run one already-validated call of ``signature`` and await its outputs."""
+        servable.begin_request()
+        batcher = self._batcher
+        if batcher is None or (servable.batching or self._batching) is None:
+            try:
+                future = self._executor.run_inference(
+                    servable.run, signature, inputs, output_names, release=servable.end_request
+                )
+            except BaseException:
+                servable.end_request()
+                raise
+        else:
+            first = next(iter(inputs.values()), None)
+            batch_size = int(first.shape[0]) if first is not None and first.ndim else 1
+            deadline = time.monotonic() + timeout_seconds if timeout_seconds is not None else None
+            future = batcher.submit(
+                InferenceRequest(
+                    servable=servable,
+                    signature=signature,
+                    inputs=inputs,
+                    output_names=output_names,
+                    batch_size=batch_size,
+                    deadline=deadline,
+                )
+            )
+        outputs: Outputs = await future  # type: ignore[misc]
+        return outputs

@@ -1,4 +1,4 @@
-"""The protos compiled at import (config.protos)."""
+"""Our config protos, loaded from the committed descriptor set (config.protos)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Servables: what the server loads and runs (TensorFlow models and their edges)."""

@@ -1,0 +1,1 @@
+"""The TensorFlow edge: the only place that turns plain configuration into TensorFlow objects."""

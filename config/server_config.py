@@ -45,7 +45,7 @@ from config.model_config import ModelServerSettings, load_model_config, single_m
 from config.monitoring_config import MonitoringSettings, load_monitoring_config
 from config.platform_config import load_platform_config
 from config.ssl_config import SslSettings, load_ssl_config
-from config.tensorflow_options import resolve_tensorflow_options
+from config.tensorflow_options import resolve_tensorflow_settings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,7 +103,7 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         else MonitoringSettings()
     )
     ssl = load_ssl_config(options.ssl_config_file) if options.ssl_config_file is not None else None
-    tensorflow = resolve_tensorflow_options(options, platform)
+    tensorflow = resolve_tensorflow_settings(options, platform)
     return ServerConfig(
         options=options,
         models=models,

@@ -1,6 +1,6 @@
 """TensorFlow session options and custom op libraries, resolved from the flags without TensorFlow.
 
-``resolve_tensorflow_options(options, platform)`` returns the serialized
+``resolve_tensorflow_settings(options, platform)`` returns the serialized
 ``tensorflow.ConfigProto`` every model version's session is created with, the ``.so``
 files to load before any model, and the start-up warnings that need no TensorFlow.
 Nothing here imports TensorFlow; ``servables.tensorflow.session_options`` turns the
@@ -49,7 +49,7 @@ from config.session_config import distributed_only_warnings, load_session_config
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TensorflowOptions:
+class TensorflowSettings:
     """The session config, custom op libraries and start-up warnings."""
 
     session_config: bytes
@@ -62,9 +62,9 @@ class TensorflowOptions:
     warnings: tuple[str, ...] = ()
 
 
-def resolve_tensorflow_options(
+def resolve_tensorflow_settings(
     options: ServerOptions, platform: PlatformSettings | None = None
-) -> TensorflowOptions:
+) -> TensorflowSettings:
     """Resolve the flags; ``platform`` is the loaded ``--platform_config_file``, if any.
 
     ``ConfigError`` for a bad session config file, a refused option or a missing custom
@@ -81,7 +81,7 @@ def resolve_tensorflow_options(
         flag_fraction = options.per_process_gpu_memory_fraction > 0
     warnings += distributed_only_warnings(config)
     libraries, library_warnings = custom_op_libraries(options.custom_op_paths)
-    return TensorflowOptions(
+    return TensorflowSettings(
         # Deterministic, so that equal configs give equal bytes (and equal ServerConfigs).
         session_config=config.SerializeToString(deterministic=True),
         gpu_fraction_from_flag=flag_fraction,

@@ -17,7 +17,7 @@ import pytest
 from config.errors import ConfigError
 from config.flags import parse_flags
 from config.protos import ConfigProto
-from config.tensorflow_options import custom_op_libraries, resolve_tensorflow_options
+from config.tensorflow_options import custom_op_libraries, resolve_tensorflow_settings
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Resolved:
 
 
 def resolve(*flags: str) -> Resolved:
-    resolved = resolve_tensorflow_options(parse_flags(["--model_base_path=/models/m", *flags]))
+    resolved = resolve_tensorflow_settings(parse_flags(["--model_base_path=/models/m", *flags]))
     return Resolved(
         session_config=ConfigProto.FromString(resolved.session_config),
         warnings=resolved.warnings,
@@ -42,7 +42,7 @@ def test_no_flags_give_an_empty_config_and_no_warnings() -> None:
     # TF Serving's default: TensorFlow sizes its pools. Running ops on the calling thread
     # (inter_op -1) measured no gain beyond noise here (bench/RESULTS.md), so it is not forced.
     assert resolved.session_config == ConfigProto()
-    assert resolve_tensorflow_options(parse_flags(["--model_base_path=/m"])).session_config == b""
+    assert resolve_tensorflow_settings(parse_flags(["--model_base_path=/m"])).session_config == b""
     assert resolved.warnings == ()
     assert resolved.custom_op_paths == ()
 
@@ -179,7 +179,7 @@ def test_a_platform_config_replaces_the_session_flags() -> None:
             "--per_process_gpu_memory_fraction=0.5",
         ]
     )
-    resolved = resolve_tensorflow_options(options, platform)
+    resolved = resolve_tensorflow_settings(options, platform)
     session_config: Any = ConfigProto.FromString(resolved.session_config)
     assert session_config.intra_op_parallelism_threads == 6
     assert not session_config.HasField("gpu_options")

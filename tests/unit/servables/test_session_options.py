@@ -14,7 +14,7 @@ import pytest
 from tensorflow.core.protobuf.config_pb2 import ConfigProto
 
 from config.flags import parse_flags
-from config.tensorflow_options import resolve_tensorflow_options
+from config.tensorflow_options import resolve_tensorflow_settings
 from servables.tensorflow.session_options import (
     RuntimeState,
     probe_runtime,
@@ -47,7 +47,7 @@ class Resolved:
 
 
 def resolve(*flags: str, runtime: RuntimeState = CPU_ONLY) -> Resolved:
-    options = resolve_tensorflow_options(parse_flags(["--model_base_path=/models/m", *flags]))
+    options = resolve_tensorflow_settings(parse_flags(["--model_base_path=/models/m", *flags]))
     config, warnings = tensorflow_session_config(
         options.session_config,
         gpu_fraction_from_flag=options.gpu_fraction_from_flag,

@@ -8,8 +8,11 @@ both in the text format of ``tensorflow.serving.BatchingParameters``, e.g.::
     batch_timeout_micros { value: 5000 }
     allowed_batch_sizes: [8, 16, 32]
 
-Output is a ``BatchingSettings`` with every field resolved. An unset field takes the
-default TF Serving's batch scheduler uses: ``max_batch_size`` 1000,
+Output is a ``BatchingSettings``, the one batching type of the server (the batcher, the
+server configuration and per-model parameters all use it). Where batching is off the
+server holds ``None`` instead, never a "disabled" ``BatchingSettings``. Every field is
+resolved; an unset field (in the file, or in the constructor) takes the default TF
+Serving's batch scheduler uses: ``max_batch_size`` 1000,
 ``batch_timeout_micros`` 0, ``max_enqueued_batches`` 10, ``num_batch_threads`` the number
 of CPUs this process may run on, ``thread_pool_name`` "batch_threads", no
 ``allowed_batch_sizes``, no padding, no splitting.
@@ -30,9 +33,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.message import Message
 from config.errors import ConfigError
 from config.protos import BatchingParameters
 from config.textproto import TextLocator, parse_text_proto, read_config_file
@@ -52,17 +56,40 @@ def default_num_batch_threads() -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchingSettings:
-    """Resolved batching parameters; see the module docstring for defaults and meaning."""
+    """Resolved batching parameters; see the module docstring for defaults and meaning.
 
-    max_batch_size: int
-    batch_timeout_micros: int
-    max_enqueued_batches: int
-    num_batch_threads: int
-    thread_pool_name: str
-    allowed_batch_sizes: tuple[int, ...]
-    pad_variable_length_inputs: bool
-    enable_large_batch_splitting: bool
-    max_execution_batch_size: int
+    The constructor resolves ``max_execution_batch_size`` but does not validate; files
+    and platform configs go through ``batching_parameters_from_text``, which does.
+    """
+
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    """Largest batch the scheduler forms; with splitting, the largest single request."""
+    batch_timeout_micros: int = DEFAULT_BATCH_TIMEOUT_MICROS
+    """How long the oldest queued request waits for a batch to fill."""
+    max_enqueued_batches: int = DEFAULT_MAX_ENQUEUED_BATCHES
+    """Formed batches that may wait for a thread; beyond that requests are rejected."""
+    num_batch_threads: int = field(default_factory=default_num_batch_threads)
+    """Batches run at the same time; default: the CPUs this process may run on."""
+    thread_pool_name: str = DEFAULT_THREAD_POOL_NAME
+    allowed_batch_sizes: tuple[int, ...] = ()
+    """Sizes a batch is padded up to; empty: any size."""
+    pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int = 0
+    """With splitting, the largest batch run. 0 (the default), and any value without
+    splitting, is replaced by ``max_batch_size`` on construction, as TF Serving does."""
+
+    def __post_init__(self) -> None:
+        if not self.enable_large_batch_splitting or self.max_execution_batch_size == 0:
+            object.__setattr__(self, "max_execution_batch_size", self.max_batch_size)
+
+    @property
+    def execution_limit(self) -> int:
+        """The largest batch ever run: ``max_execution_batch_size`` with splitting, else
+        ``max_batch_size``."""
+        if self.enable_large_batch_splitting:
+            return self.max_execution_batch_size
+        return self.max_batch_size
 
 
 def load_batching_parameters(path: str | os.PathLike[str]) -> BatchingSettings:
@@ -73,7 +100,17 @@ def load_batching_parameters(path: str | os.PathLike[str]) -> BatchingSettings:
 def batching_parameters_from_text(text: str, source: str) -> BatchingSettings:
     """Parse and validate ``BatchingParameters`` text; errors name ``source``."""
     proto = parse_text_proto(text, BatchingParameters(), source)
-    return _Converter(source, TextLocator(text)).convert(proto)
+    return batching_parameters_from_proto(proto, source, TextLocator(text))
+
+
+def batching_parameters_from_proto(
+    proto: Message, source: str, locator: TextLocator
+) -> BatchingSettings:
+    """Validate a parsed ``BatchingParameters`` (e.g. inside a platform config).
+
+    ``locator`` is over the text ``proto`` was parsed from, so errors find their line.
+    """
+    return _Converter(source, locator).convert(proto)
 
 
 def default_batching_settings() -> BatchingSettings:

@@ -18,7 +18,14 @@ Where we differ from TF Serving, the help text says so:
   ``--aspired_version_policy``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
-  ``ServerOptions.ignored_flags`` names those that were given so the server can warn.
+  ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
+  and ``--grpc_max_threads`` are parsed and checked but have no effect either.
+  ``ignored_flag_warnings`` gives one warning for each such flag that was given, which
+  ``config.server_config`` puts among the start-up warnings.
+
+Each flag is declared once, as a ``ServerOptions`` field annotated with a ``Flag`` that
+carries its value parser, help text and ``--help`` group beside the field's default;
+``build_parser`` generates the argparse parser from those fields, in field order.
 
 ``parse_flags`` checks each flag on its own and rejects ``--model_config_file`` together
 with ``--model_base_path``. That some model source is given is checked separately by
@@ -28,11 +35,13 @@ with ``--model_base_path``. That some model source is given is checked separatel
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import enum
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from config.errors import COMMAND_LINE, ConfigError
 
@@ -49,55 +58,464 @@ class AspiredVersionPolicy(enum.StrEnum):
     RESOURCE_PRESERVING = "resource_preserving"
 
 
+# --- value parsers (argparse turns their ValueError/ArgumentTypeError into exit 2) ---
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (and ``1``/``0``), case-insensitive, as TF Serving's flags accept."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_non_negative = _int_at_least(0)
+
+
+def _port(text: str) -> int:
+    value = _int_at_least(DISABLED_PORT)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"port must be at most 65535, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _optional_path(text: str) -> Path | None:
+    """A file flag; the empty string means unset, as in TF Serving."""
+    return Path(text) if text else None
+
+
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _path_list(text: str) -> tuple[Path, ...]:
+    return tuple(Path(item) for item in _comma_list(text))
+
+
+def _channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``key=value,...``; a value that reads as an integer is passed as one (as TF Serving)."""
+    arguments: list[tuple[str, int | str]] = []
+    for item in _comma_list(text):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise argparse.ArgumentTypeError(f"expected key=value, got {item!r}")
+        try:
+            arguments.append((key.strip(), int(value)))
+        except ValueError:
+            arguments.append((key.strip(), value.strip()))
+    return tuple(arguments)
+
+
+def _policy(text: str) -> AspiredVersionPolicy:
+    try:
+        return AspiredVersionPolicy(text)
+    except ValueError:
+        choices = ", ".join(policy.value for policy in AspiredVersionPolicy)
+        raise argparse.ArgumentTypeError(f"expected one of {choices}, got {text!r}") from None
+
+
+_METAVARS: dict[Callable[[str], Any], str] = {
+    _port: "PORT",
+    _optional_path: "PATH",
+    _path_list: "PATH,...",
+    _comma_list: "TAG,...",
+    _channel_arguments: "KEY=VALUE,...",
+    _fraction: "FRACTION",
+    str: "NAME",
+}
+
+# --help groups, in the order they are listed.
+FRONTENDS = "frontends"
+MODELS = "models and versions"
+LOADING = "loading"
+RUNTIME = "TensorFlow runtime and inference"
+BATCHING = "batching"
+MONITORING = "monitoring"
+IGNORED = "accepted for compatibility with tensorflow_model_server; no effect"
+_GROUPS = (FRONTENDS, MODELS, LOADING, RUNTIME, BATCHING, MONITORING)
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """How one ``ServerOptions`` field is read from the command line.
+
+    It annotates the field (``port: Annotated[int, Flag(...)] = 8500``), so the default,
+    the value parser and the help text are written once, side by side.
+    """
+
+    parse: Callable[[str], Any]
+    """Text to value; raises ``argparse.ArgumentTypeError`` (exit 2) on a bad value.
+    ``parse_bool`` makes a boolean flag, which may be given bare (meaning true)."""
+    help: str
+    group: str
+    """The ``--help`` section."""
+    aliases: tuple[str, ...] = ()
+    """Further spellings, e.g. ``--config`` for ``--model_config_file``."""
+    metavar: str | None = None
+    no_effect: str | None = None
+    """Accepted and checked but ignored here: the reason, for the start-up warning."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerOptions:
     """Every command-line setting; field names are the flag names. See ``--help``."""
 
     # Frontends.
-    port: int = 8500
-    grpc_socket_path: Path | None = None
-    rest_api_port: int = 8501
-    rest_api_num_threads: int = 0
-    rest_api_timeout_in_ms: int = 30_000
-    rest_api_enable_cors_support: bool = False
-    grpc_max_threads: int = 0
-    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
-    ssl_config_file: Path | None = None
-    port_file: Path | None = None
+    port: Annotated[
+        int,
+        Flag(
+            _port,
+            "TCP port for the gRPC API. 0 binds an ephemeral port (see --port_file); -1 disables gRPC.",
+            group=FRONTENDS,
+        ),
+    ] = 8500
+    grpc_socket_path: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "If set, also serve gRPC on this UNIX domain socket.",
+            group=FRONTENDS,
+        ),
+    ] = None
+    rest_api_port: Annotated[
+        int,
+        Flag(
+            _port,
+            "TCP port for the HTTP/REST API. 0 binds an ephemeral port (see --port_file); -1 "
+            "disables REST. (TF Serving uses 0 to disable REST.) Must differ from --port.",
+            group=FRONTENDS,
+        ),
+    ] = 8501
+    rest_api_num_threads: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "No effect (a warning at start-up): the asyncio REST frontend uses no thread pool.",
+            group=FRONTENDS,
+            no_effect="the asyncio REST frontend uses no thread pool",
+        ),
+    ] = 0
+    rest_api_timeout_in_ms: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Timeout for one REST request, in milliseconds.",
+            group=FRONTENDS,
+        ),
+    ] = 30_000
+    rest_api_enable_cors_support: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "Answer CORS preflight requests and add CORS headers to REST responses.",
+            group=FRONTENDS,
+        ),
+    ] = False
+    grpc_max_threads: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "No effect (a warning at start-up): the asyncio gRPC server uses no thread pool "
+            "for requests.",
+            group=FRONTENDS,
+            no_effect="the asyncio gRPC server uses no thread pool for requests",
+        ),
+    ] = 0
+    grpc_channel_arguments: Annotated[
+        tuple[tuple[str, int | str], ...],
+        Flag(
+            _channel_arguments,
+            "Comma-separated gRPC server arguments, e.g. grpc.max_connection_age_ms=2000.",
+            group=FRONTENDS,
+        ),
+    ] = ()
+    ssl_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "If set, serve gRPC over TLS as the SSLConfig text file says.",
+            group=FRONTENDS,
+        ),
+    ] = None
+    port_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "(aioserving) Once listening, write the bound ports to this file as JSON, e.g. "
+            '{"grpc": 8500, "rest": 8501}; a disabled frontend\'s port is null.',
+            group=FRONTENDS,
+        ),
+    ] = None
     # Models and versions.
-    model_config_file: Path | None = None
-    model_config_file_poll_wait_seconds: int = 0
-    model_name: str = "default"
-    model_base_path: Path | None = None
-    file_system_poll_wait_seconds: int = 1
-    allow_version_labels_for_unavailable_models: bool = False
-    aspired_version_policy: AspiredVersionPolicy = AspiredVersionPolicy.AVAILABILITY_PRESERVING
+    model_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "ModelServerConfig text file listing the models to serve. Relative base paths "
+            "in it are resolved against the file's directory. Excludes --model_base_path.",
+            group=MODELS,
+            aliases=("--config",),
+        ),
+    ] = None
+    model_config_file_poll_wait_seconds: Annotated[
+        int,
+        Flag(
+            int,
+            "Seconds between re-reads of --model_config_file; 0 reads it once at start-up.",
+            group=MODELS,
+        ),
+    ] = 0
+    model_name: Annotated[
+        str,
+        Flag(
+            str,
+            "Name of the single model served from --model_base_path.",
+            group=MODELS,
+        ),
+    ] = "default"
+    model_base_path: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "Directory of the single model to serve; numbered sub-directories are its "
+            "versions. Excludes --model_config_file.",
+            group=MODELS,
+        ),
+    ] = None
+    file_system_poll_wait_seconds: Annotated[
+        int,
+        Flag(
+            int,
+            "Seconds between scans of the base paths for new versions; 0 or a negative "
+            "value scans once at start-up and never again.",
+            group=MODELS,
+        ),
+    ] = 1
+    allow_version_labels_for_unavailable_models: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "Allow assigning a version label to a version that is not loaded yet.",
+            group=MODELS,
+        ),
+    ] = False
+    aspired_version_policy: Annotated[
+        AspiredVersionPolicy,
+        Flag(
+            _policy,
+            "(aioserving) How versions are replaced: availability_preserving loads the new "
+            "version before unloading the old one (TF Serving's behaviour); "
+            "resource_preserving unloads first.",
+            group=MODELS,
+            metavar="{" + ",".join(p.value for p in AspiredVersionPolicy) + "}",
+        ),
+    ] = AspiredVersionPolicy.AVAILABILITY_PRESERVING
     # Loading.
-    saved_model_tags: tuple[str, ...] = ("serve",)
-    max_num_load_retries: int = 5
-    load_retry_interval_micros: int = 1_000_000
-    model_load_timeout_micros: int = 0
-    num_load_threads: int = 0
-    num_unload_threads: int = 0
-    enable_model_warmup: bool = True
-    num_request_iterations_for_warmup: int = 1
-    custom_op_paths: tuple[Path, ...] = ()
-    platform_config_file: Path | None = None
+    saved_model_tags: Annotated[
+        tuple[str, ...],
+        Flag(
+            _comma_list,
+            "Comma-separated tags of the SavedModel meta graph to load.",
+            group=LOADING,
+        ),
+    ] = ("serve",)
+    max_num_load_retries: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Times a failed model load is retried.",
+            group=LOADING,
+        ),
+    ] = 5
+    load_retry_interval_micros: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Microseconds between load retries. (TF Serving's default is 60 s.)",
+            group=LOADING,
+        ),
+    ] = 1_000_000
+    model_load_timeout_micros: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "(aioserving) A load that takes longer, in microseconds, fails; 0 means no limit.",
+            group=LOADING,
+        ),
+    ] = 0
+    num_load_threads: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Threads that load models; 0 loads one at a time in the manager's loop, as TF "
+            "Serving does.",
+            group=LOADING,
+        ),
+    ] = 0
+    num_unload_threads: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Threads that unload models; 0 unloads one at a time in the manager's loop, as TF "
+            "Serving does.",
+            group=LOADING,
+        ),
+    ] = 0
+    enable_model_warmup: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "Replay assets.extra/tf_serving_warmup_requests before a version is made available.",
+            group=LOADING,
+        ),
+    ] = True
+    num_request_iterations_for_warmup: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "Times each warmup request is replayed.",
+            group=LOADING,
+        ),
+    ] = 1
+    custom_op_paths: Annotated[
+        tuple[Path, ...],
+        Flag(
+            _path_list,
+            "Comma-separated custom op libraries to load before any model.",
+            group=LOADING,
+        ),
+    ] = ()
+    platform_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "PlatformConfigMap text file; its session config, batching parameters, "
+            "saved_model_tags and warmup settings replace the matching flags (ignored, with a "
+            "warning); fields that do not map to this server are refused.",
+            group=LOADING,
+        ),
+    ] = None
     # TensorFlow runtime and inference.
-    tensorflow_intra_op_parallelism: int = 0
-    tensorflow_inter_op_parallelism: int = 0
-    tensorflow_session_parallelism: int = 0
-    tensorflow_session_config_file: Path | None = None
-    per_process_gpu_memory_fraction: float = 0.0
-    enable_signature_method_name_check: bool = False
-    executor_threads: int = 4
+    tensorflow_intra_op_parallelism: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Threads that run one op in parallel; 0 lets TensorFlow choose.",
+            group=RUNTIME,
+        ),
+    ] = 0
+    tensorflow_inter_op_parallelism: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Threads that run independent ops in parallel; 0 lets TensorFlow choose.",
+            group=RUNTIME,
+        ),
+    ] = 0
+    tensorflow_session_parallelism: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Sets both of the above when they are 0; 0 lets TensorFlow choose.",
+            group=RUNTIME,
+        ),
+    ] = 0
+    tensorflow_session_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "ConfigProto text file for TensorFlow; the parallelism flags above override its "
+            "thread settings.",
+            group=RUNTIME,
+        ),
+    ] = None
+    per_process_gpu_memory_fraction: Annotated[
+        float,
+        Flag(
+            _fraction,
+            "Fraction of each GPU's memory TensorFlow may use; 0 lets TensorFlow choose.",
+            group=RUNTIME,
+        ),
+    ] = 0.0
+    enable_signature_method_name_check: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "Reject Classify/Regress/Predict calls on a signature whose method_name does not match.",
+            group=RUNTIME,
+        ),
+    ] = False
+    executor_threads: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Inference calls run at the same time. TensorFlow spreads each call "
+            "over its own threads, so a few suffice to keep a device busy while other "
+            "requests are converted.",
+            group=RUNTIME,
+        ),
+    ] = 4
     # Batching.
-    enable_batching: bool = False
-    batching_parameters_file: Path | None = None
-    enable_per_model_batching_parameters: bool = False
+    enable_batching: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "Batch concurrent inference requests together.",
+            group=BATCHING,
+        ),
+    ] = False
+    batching_parameters_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "BatchingParameters text file; unset fields take TF Serving's defaults.",
+            group=BATCHING,
+        ),
+    ] = None
+    enable_per_model_batching_parameters: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "Read each model's batching parameters from assets.extra/batching_params.pbtxt in "
+            "its SavedModel.",
+            group=BATCHING,
+        ),
+    ] = False
     # Monitoring.
-    monitoring_config_file: Path | None = None
-    # TF Serving flags that were given but have no effect here.
+    monitoring_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "MonitoringConfig text file, e.g. to export Prometheus metrics on the REST port.",
+            group=MONITORING,
+        ),
+    ] = None
+    # Not a flag: the names in IGNORED_TF_SERVING_FLAGS that were given, in that order.
     ignored_flags: tuple[str, ...] = ()
 
     @property
@@ -167,6 +585,39 @@ def require_model_source(options: ServerOptions) -> None:
         )
 
 
+def ignored_flag_warnings(options: ServerOptions) -> list[str]:
+    """One warning per flag that was given and has no effect here, in ``--help`` order.
+
+    A checked flag with no effect counts as given when it is not at its default.
+    """
+    warnings = [
+        f"--{name} has no effect in aioserving: {spec.no_effect}"
+        for name, spec in flags().items()
+        if spec.no_effect is not None and getattr(options, name) != getattr(_DEFAULTS, name)
+    ]
+    warnings += [
+        f"--{name} has no effect in aioserving (accepted for compatibility with "
+        "tensorflow_model_server)"
+        for name in options.ignored_flags
+    ]
+    return warnings
+
+
+def flags() -> dict[str, Flag]:
+    """Each flag's field name and ``Flag``, in declaration order."""
+    hints = typing.get_type_hints(ServerOptions, include_extras=True)
+    found: dict[str, Flag] = {}
+    for field in dataclasses.fields(ServerOptions):
+        specs = [
+            extra
+            for extra in getattr(hints[field.name], "__metadata__", ())
+            if isinstance(extra, Flag)
+        ]
+        if specs:
+            found[field.name] = specs[0]
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser behind ``parse_flags`` (for ``--help`` and tests)."""
     parser = argparse.ArgumentParser(
@@ -177,17 +628,35 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         formatter_class=_HelpFormatter,
     )
-    _add_frontend_flags(parser.add_argument_group("frontends"))
-    _add_model_flags(parser.add_argument_group("models and versions"))
-    _add_loading_flags(parser.add_argument_group("loading"))
-    _add_runtime_flags(parser.add_argument_group("TensorFlow runtime and inference"))
-    _add_batching_flags(parser.add_argument_group("batching"))
-    _add_monitoring_flags(parser.add_argument_group("monitoring"))
-    _add_ignored_flags(
-        parser.add_argument_group(
-            "accepted for compatibility with tensorflow_model_server; no effect"
+    groups = {title: parser.add_argument_group(title) for title in _GROUPS}
+    for name, spec in flags().items():
+        default = getattr(_DEFAULTS, name)
+        extra: dict[str, Any] = {}
+        metavar = spec.metavar or _METAVARS.get(spec.parse, "N" if type(default) is int else None)
+        if spec.parse is parse_bool:
+            extra = {"nargs": "?", "const": True}
+            metavar = "true|false"
+        groups[spec.group].add_argument(
+            f"--{name}",
+            *spec.aliases,
+            dest=name,
+            type=spec.parse,
+            default=default,
+            help=spec.help,
+            metavar=metavar,
+            **extra,
         )
-    )
+    ignored = parser.add_argument_group(IGNORED)
+    for name in IGNORED_TF_SERVING_FLAGS:
+        ignored.add_argument(
+            f"--{name}",
+            dest=_IGNORED_PREFIX + name,
+            nargs="?",
+            const="true",
+            default=None,
+            metavar="VALUE",
+            help="no effect (a warning at start-up)",
+        )
     return parser
 
 
@@ -205,367 +674,3 @@ class _HelpFormatter(argparse.HelpFormatter):
         else:
             shown = str(default)
         return f"{action.help} (default: {shown})"
-
-
-# --- value parsers (argparse turns their ValueError/ArgumentTypeError into exit 2) ---
-
-
-def parse_bool(text: str) -> bool:
-    """``true``/``false`` (and ``1``/``0``), case-insensitive, as TF Serving's flags accept."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _port(text: str) -> int:
-    value = _int_at_least(DISABLED_PORT)(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"port must be at most 65535, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _optional_path(text: str) -> Path | None:
-    """A file flag; the empty string means unset, as in TF Serving."""
-    return Path(text) if text else None
-
-
-def _comma_list(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def _path_list(text: str) -> tuple[Path, ...]:
-    return tuple(Path(item) for item in _comma_list(text))
-
-
-def _channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
-    """``key=value,...``; a value that reads as an integer is passed as one (as TF Serving)."""
-    arguments: list[tuple[str, int | str]] = []
-    for item in _comma_list(text):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise argparse.ArgumentTypeError(f"expected key=value, got {item!r}")
-        try:
-            arguments.append((key.strip(), int(value)))
-        except ValueError:
-            arguments.append((key.strip(), value.strip()))
-    return tuple(arguments)
-
-
-def _policy(text: str) -> AspiredVersionPolicy:
-    try:
-        return AspiredVersionPolicy(text)
-    except ValueError:
-        choices = ", ".join(policy.value for policy in AspiredVersionPolicy)
-        raise argparse.ArgumentTypeError(f"expected one of {choices}, got {text!r}") from None
-
-
-_METAVARS: dict[Callable[[str], Any], str] = {
-    _port: "PORT",
-    _optional_path: "PATH",
-    _path_list: "PATH,...",
-    _comma_list: "TAG,...",
-    _channel_arguments: "KEY=VALUE,...",
-    _fraction: "FRACTION",
-    str: "NAME",
-}
-
-
-# --- flag groups; defaults come from ServerOptions so there is one source of truth ---
-
-_Group = Any  # argparse's group type is private
-
-
-def _flag(group: _Group, name: str, parse: Callable[[str], Any], help: str, **kw: Any) -> None:
-    default = getattr(_DEFAULTS, name)
-    kw.setdefault("metavar", _METAVARS.get(parse, "N" if type(default) is int else None))
-    group.add_argument(f"--{name}", dest=name, type=parse, default=default, help=help, **kw)
-
-
-def _bool_flag(group: _Group, name: str, help: str) -> None:
-    _flag(group, name, parse_bool, help, nargs="?", const=True, metavar="true|false")
-
-
-def _add_frontend_flags(group: _Group) -> None:
-    _flag(
-        group,
-        "port",
-        _port,
-        "TCP port for the gRPC API. 0 binds an ephemeral port (see --port_file); -1 disables gRPC.",
-    )
-    _flag(
-        group,
-        "grpc_socket_path",
-        _optional_path,
-        "If set, also serve gRPC on this UNIX domain socket.",
-    )
-    _flag(
-        group,
-        "rest_api_port",
-        _port,
-        "TCP port for the HTTP/REST API. 0 binds an "
-        "ephemeral port (see --port_file); -1 disables REST. (TF Serving uses 0 to "
-        "disable REST.) Must differ from --port.",
-    )
-    _flag(
-        group,
-        "rest_api_num_threads",
-        _int_at_least(0),
-        "Accepted for compatibility: the asyncio REST frontend uses no thread pool.",
-    )
-    _flag(
-        group,
-        "rest_api_timeout_in_ms",
-        _int_at_least(0),
-        "Timeout for one REST request, in milliseconds.",
-    )
-    _bool_flag(
-        group,
-        "rest_api_enable_cors_support",
-        "Answer CORS preflight requests and add CORS headers to REST responses.",
-    )
-    _flag(
-        group,
-        "grpc_max_threads",
-        _int_at_least(0),
-        "Accepted for compatibility: the asyncio gRPC server uses no thread pool for requests.",
-    )
-    _flag(
-        group,
-        "grpc_channel_arguments",
-        _channel_arguments,
-        "Comma-separated gRPC server arguments, e.g. grpc.max_connection_age_ms=2000.",
-    )
-    _flag(
-        group,
-        "ssl_config_file",
-        _optional_path,
-        "If set, serve gRPC over TLS as the SSLConfig text file says.",
-    )
-    _flag(
-        group,
-        "port_file",
-        _optional_path,
-        "(aioserving) Once listening, write the bound "
-        'ports to this file as JSON, e.g. {"grpc": 8500, "rest": 8501}; a disabled '
-        "frontend's port is null.",
-    )
-
-
-def _add_model_flags(group: _Group) -> None:
-    group.add_argument(
-        "--model_config_file",
-        "--config",
-        dest="model_config_file",
-        type=_optional_path,
-        default=_DEFAULTS.model_config_file,
-        metavar="PATH",
-        help="ModelServerConfig text file listing the models to serve. Relative base paths "
-        "in it are resolved against the file's directory. Excludes --model_base_path.",
-    )
-    _flag(
-        group,
-        "model_config_file_poll_wait_seconds",
-        int,
-        "Seconds between re-reads of --model_config_file; 0 reads it once at start-up.",
-    )
-    _flag(group, "model_name", str, "Name of the single model served from --model_base_path.")
-    _flag(
-        group,
-        "model_base_path",
-        _optional_path,
-        "Directory of the single model to "
-        "serve; numbered sub-directories are its versions. Excludes --model_config_file.",
-    )
-    _flag(
-        group,
-        "file_system_poll_wait_seconds",
-        int,
-        "Seconds between scans of the base "
-        "paths for new versions; 0 scans once, a negative value never scans.",
-    )
-    _bool_flag(
-        group,
-        "allow_version_labels_for_unavailable_models",
-        "Allow assigning a version label to a version that is not loaded yet.",
-    )
-    _flag(
-        group,
-        "aspired_version_policy",
-        _policy,
-        "(aioserving) How versions are "
-        "replaced: availability_preserving loads the new version before unloading the "
-        "old one (TF Serving's behaviour); resource_preserving unloads first.",
-        metavar="{" + ",".join(p.value for p in AspiredVersionPolicy) + "}",
-    )
-
-
-def _add_loading_flags(group: _Group) -> None:
-    _flag(
-        group,
-        "saved_model_tags",
-        _comma_list,
-        "Comma-separated tags of the SavedModel meta graph to load.",
-    )
-    _flag(group, "max_num_load_retries", _int_at_least(0), "Times a failed model load is retried.")
-    _flag(
-        group,
-        "load_retry_interval_micros",
-        _int_at_least(0),
-        "Microseconds between load retries. (TF Serving's default is 60 s.)",
-    )
-    _flag(
-        group,
-        "model_load_timeout_micros",
-        _int_at_least(0),
-        "(aioserving) A load that takes longer, in microseconds, fails; 0 means no limit.",
-    )
-    _flag(
-        group,
-        "num_load_threads",
-        _int_at_least(0),
-        "Threads that load models; 0 loads "
-        "one at a time in the manager's loop, as TF Serving does.",
-    )
-    _flag(
-        group,
-        "num_unload_threads",
-        _int_at_least(0),
-        "Threads that unload models; 0 "
-        "unloads one at a time in the manager's loop, as TF Serving does.",
-    )
-    _bool_flag(
-        group,
-        "enable_model_warmup",
-        "Replay assets.extra/tf_serving_warmup_requests before a version is made available.",
-    )
-    _flag(
-        group,
-        "num_request_iterations_for_warmup",
-        _int_at_least(1),
-        "Times each warmup request is replayed.",
-    )
-    _flag(
-        group,
-        "custom_op_paths",
-        _path_list,
-        "Comma-separated custom op libraries to load before any model.",
-    )
-    _flag(
-        group,
-        "platform_config_file",
-        _optional_path,
-        "PlatformConfigMap text file; its session config, batching parameters, "
-        "saved_model_tags and warmup settings replace the matching flags (ignored, with a "
-        "warning); fields that do not map to this server are refused.",
-    )
-
-
-def _add_runtime_flags(group: _Group) -> None:
-    _flag(
-        group,
-        "tensorflow_intra_op_parallelism",
-        _int_at_least(0),
-        "Threads that run one op in parallel; 0 lets TensorFlow choose.",
-    )
-    _flag(
-        group,
-        "tensorflow_inter_op_parallelism",
-        _int_at_least(0),
-        "Threads that run independent ops in parallel; 0 lets TensorFlow choose.",
-    )
-    _flag(
-        group,
-        "tensorflow_session_parallelism",
-        _int_at_least(0),
-        "Sets both of the above when they are 0; 0 lets TensorFlow choose.",
-    )
-    _flag(
-        group,
-        "tensorflow_session_config_file",
-        _optional_path,
-        "ConfigProto text file "
-        "for TensorFlow; the parallelism flags above override its thread settings.",
-    )
-    _flag(
-        group,
-        "per_process_gpu_memory_fraction",
-        _fraction,
-        "Fraction of each GPU's memory TensorFlow may use; 0 lets TensorFlow choose.",
-    )
-    _bool_flag(
-        group,
-        "enable_signature_method_name_check",
-        "Reject Classify/Regress/Predict calls on a signature whose method_name does not match.",
-    )
-    _flag(
-        group,
-        "executor_threads",
-        _int_at_least(1),
-        "(aioserving) Inference calls run "
-        "at the same time. TensorFlow spreads each call over its own threads, so a few "
-        "suffice to keep a device busy while other requests are converted.",
-    )
-
-
-def _add_batching_flags(group: _Group) -> None:
-    _bool_flag(group, "enable_batching", "Batch concurrent inference requests together.")
-    _flag(
-        group,
-        "batching_parameters_file",
-        _optional_path,
-        "BatchingParameters text file; unset fields take TF Serving's defaults.",
-    )
-    _bool_flag(
-        group,
-        "enable_per_model_batching_parameters",
-        "Read each model's batching "
-        "parameters from assets.extra/batching_params.pbtxt in its SavedModel.",
-    )
-
-
-def _add_monitoring_flags(group: _Group) -> None:
-    _flag(
-        group,
-        "monitoring_config_file",
-        _optional_path,
-        "MonitoringConfig text file, e.g. to export Prometheus metrics on the REST port.",
-    )
-
-
-def _add_ignored_flags(group: _Group) -> None:
-    for name in IGNORED_TF_SERVING_FLAGS:
-        group.add_argument(
-            f"--{name}",
-            dest=_IGNORED_PREFIX + name,
-            nargs="?",
-            const="true",
-            default=None,
-            metavar="VALUE",
-            help="no effect",
-        )

@@ -30,8 +30,8 @@ batching is off unless ``batching_parameters`` is set.
 
 ``SessionBundleConfig`` fields, mapped into a ``PlatformSettings``:
 
-- ``session_config``: the session ``ConfigProto`` of every model version (TensorFlow's
-  class), checked as ``config.tensorflow_options`` checks a session config file;
+- ``session_config``: the session ``ConfigProto`` of every model version, serialized
+  (bytes), checked as ``config.session_config`` checks a session config file;
 - ``batching_parameters``: batching on, validated like ``--batching_parameters_file``;
 - ``enable_per_model_batching_params``: ``--enable_per_model_batching_parameters``;
   without ``batching_parameters`` it has no effect (a warning), as in TF Serving;
@@ -44,7 +44,9 @@ line and field: silently serving differently from what the file asks is worse th
 refusing to start. So are: a platform other than "tensorflow", a missing "tensorflow"
 entry, an ``Any`` of another type, and text that does not parse.
 
-Compiling TF Serving's messages imports TensorFlow, so this module does it on first use.
+The messages come from ``config.protos`` (a committed descriptor set), so nothing here
+imports TensorFlow; ``PlatformConfigMap`` is the pip package's ``platform_config_pb2``,
+which does not import TensorFlow either.
 """
 
 from __future__ import annotations
@@ -52,19 +54,18 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from google.protobuf import message as protobuf_message
 from google.protobuf import text_format
+from tensorflow_serving.config.platform_config_pb2 import PlatformConfigMap
 
-from config.batching_config import BatchingSettings
+from config.batching_config import BatchingSettings, batching_parameters_from_proto
 from config.errors import ConfigError
 from config.flags import ServerOptions
-from config.tensorflow_options import refuse_unusable
+from config.protos import POOL, SavedModelBundleSourceAdapterConfig
+from config.session_config import refuse_unusable
 from config.textproto import TextLocator, read_config_file
-
-if TYPE_CHECKING:
-    from tensorflow.core.protobuf.config_pb2 import ConfigProto
 
 PLATFORM = "tensorflow"
 DEFAULT_TAGS = ("serve",)
@@ -129,7 +130,8 @@ class PlatformSettings:
     """The "tensorflow" platform's settings; see the module docstring for the mapping."""
 
     source: str
-    session_config: ConfigProto
+    session_config: bytes
+    """A serialized ``tensorflow.ConfigProto``."""
     batching: BatchingSettings | None
     """``None``: batching off."""
     per_model_batching: bool
@@ -146,13 +148,8 @@ def load_platform_config(path: str | os.PathLike[str]) -> PlatformSettings:
 
 def platform_config_from_text(text: str, source: str) -> PlatformSettings:
     """Parse and validate ``PlatformConfigMap`` text; errors name ``source``."""
-    from tensorflow_serving.config.platform_config_pb2 import PlatformConfigMap
-
-    from config.protos import session_bundle_protos
-
-    protos = session_bundle_protos()
     config_map = PlatformConfigMap()
-    _parse(text, config_map, source, protos.pool)
+    _parse(text, config_map, source, POOL)
     locator = TextLocator(text)
     for key in config_map.platform_configs:
         if key != PLATFORM:
@@ -167,7 +164,7 @@ def platform_config_from_text(text: str, source: str) -> PlatformSettings:
             source, f'no "{PLATFORM}" entry in platform_configs', field="platform_configs"
         )
     packed = config_map.platform_configs[PLATFORM].source_adapter_config
-    expected = protos.source_adapter_config.DESCRIPTOR.full_name
+    expected = SavedModelBundleSourceAdapterConfig.DESCRIPTOR.full_name
     line = locator.field_line("source_adapter_config")
     if packed.TypeName() != expected:
         found = repr(packed.TypeName()) if packed.type_url else "nothing"
@@ -177,7 +174,7 @@ def platform_config_from_text(text: str, source: str) -> PlatformSettings:
             line=line,
             field="source_adapter_config",
         )
-    adapter: Any = protos.source_adapter_config()
+    adapter: Any = SavedModelBundleSourceAdapterConfig()
     try:
         packed.Unpack(adapter)
     except protobuf_message.DecodeError as error:
@@ -261,22 +258,20 @@ class _Mapper:
             warnings=tuple(warnings),
         )
 
-    def _session_config(self, proto: Any) -> ConfigProto:
-        # Our pool's ConfigProto is not TensorFlow's class; the wire format is shared.
-        from tensorflow.core.protobuf.config_pb2 import ConfigProto
-
-        config = ConfigProto.FromString(proto.SerializeToString())
-        refuse_unusable(config, self._source, self._locator, prefix="session_config.")
-        return config
+    def _session_config(self, proto: Any) -> bytes:
+        refuse_unusable(proto, self._source, self._locator, prefix="session_config.")
+        # Deterministic, so that equal configs give equal bytes.
+        serialized: bytes = proto.SerializeToString(deterministic=True)
+        return serialized
 
     def _batching(self, bundle: Any) -> BatchingSettings | None:
         if not bundle.HasField("batching_parameters"):
             return None
         # The converter behind --batching_parameters_file, so that the checks and defaults
         # are the same; its errors find their line in this file's text.
-        from config.batching_config import _Converter
-
-        return _Converter(self._source, self._locator).convert(bundle.batching_parameters)
+        return batching_parameters_from_proto(
+            bundle.batching_parameters, self._source, self._locator
+        )
 
     def _warmup_iterations(self, warmup: Any) -> int:
         if not warmup.HasField("num_request_iterations"):

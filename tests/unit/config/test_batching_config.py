@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,42 @@ def test_unknown_field() -> None:
     with pytest.raises(ConfigError) as caught:
         parse("max_batch_size { value: 32 }\nbatch_size_limit { value: 3 }")
     assert (caught.value.field, caught.value.line) == ("batch_size_limit", 2)
+
+
+def test_the_constructor_defaults_are_tf_servings() -> None:
+    settings = BatchingSettings()
+    assert settings == default_batching_settings()
+    assert settings.max_batch_size == 1000
+    assert settings.batch_timeout_micros == 0
+    assert settings.max_enqueued_batches == 10
+    assert settings.num_batch_threads == len(os.sched_getaffinity(0))
+    assert settings.thread_pool_name == "batch_threads"
+    assert settings.allowed_batch_sizes == ()
+    assert not settings.pad_variable_length_inputs
+    assert not settings.enable_large_batch_splitting
+
+
+def test_execution_limit_is_the_largest_batch_ever_run() -> None:
+    assert BatchingSettings(max_batch_size=32).execution_limit == 32
+    # Without splitting a max_execution_batch_size is ignored, as TF Serving ignores it.
+    unsplit = BatchingSettings(max_batch_size=32, max_execution_batch_size=8)
+    assert (unsplit.execution_limit, unsplit.max_execution_batch_size) == (32, 32)
+    split = BatchingSettings(
+        max_batch_size=32, enable_large_batch_splitting=True, max_execution_batch_size=8
+    )
+    assert split.execution_limit == 8
+    # Splitting without a limit of its own runs batches up to max_batch_size.
+    assert (
+        BatchingSettings(max_batch_size=32, enable_large_batch_splitting=True).execution_limit == 32
+    )
+    parsed = batching_parameters_from_text(
+        "max_batch_size { value: 64 } enable_large_batch_splitting { value: true }"
+        " max_execution_batch_size { value: 16 }",
+        "batching.txt",
+    )
+    assert parsed.execution_limit == 16
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        BatchingSettings().max_batch_size = 1  # type: ignore[misc]

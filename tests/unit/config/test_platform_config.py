@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from config.platform_config import (
     overridden_flags,
     platform_config_from_text,
 )
+from config.protos import ConfigProto
 
 SOURCE = "platform.config"
 ADAPTER = "tensorflow.serving.SavedModelBundleSourceAdapterConfig"
@@ -72,7 +74,7 @@ def test_every_mapped_field(write_file: Callable[[str, str], Path]) -> None:
     )
     settings = load_platform_config(path)
     assert settings.source == str(path)
-    config = settings.session_config
+    config: Any = ConfigProto.FromString(settings.session_config)
     assert config.intra_op_parallelism_threads == 4 and config.allow_soft_placement
     assert config.gpu_options.allow_growth
     assert config.gpu_options.per_process_gpu_memory_fraction == 0.25
@@ -90,7 +92,7 @@ def test_every_mapped_field(write_file: Callable[[str, str], Path]) -> None:
 
 def test_an_empty_legacy_config_takes_tf_servings_defaults() -> None:
     settings = parse("")
-    assert settings.session_config.ByteSize() == 0
+    assert settings.session_config == b""
     assert settings.batching is None
     assert not settings.per_model_batching
     assert settings.saved_model_tags == ("serve",)
@@ -99,10 +101,10 @@ def test_an_empty_legacy_config_takes_tf_servings_defaults() -> None:
     assert settings.num_request_iterations_for_warmup == 1
 
 
-def test_the_session_config_is_tensorflows_class() -> None:
-    from tensorflow.core.protobuf.config_pb2 import ConfigProto
-
-    assert isinstance(parse("session_config { }").session_config, ConfigProto)
+def test_the_session_config_is_serialized_config_proto() -> None:
+    serialized = parse("session_config { inter_op_parallelism_threads: 3 }").session_config
+    assert isinstance(serialized, bytes)
+    assert ConfigProto.FromString(serialized) == ConfigProto(inter_op_parallelism_threads=3)
 
 
 def test_per_model_batching_without_batching_is_a_warning() -> None:
@@ -237,10 +239,9 @@ def test_flags_the_platform_config_replaces_are_named() -> None:
 
 
 def test_session_bundle_messages_have_tf_servings_names_and_numbers() -> None:
-    from config.protos import session_bundle_protos
+    from config.protos import SavedModelBundleSourceAdapterConfig, SessionBundleConfig
 
-    protos = session_bundle_protos()
-    bundle = protos.session_bundle_config.DESCRIPTOR
+    bundle = SessionBundleConfig.DESCRIPTOR
     assert bundle.full_name == "tensorflow.serving.SessionBundleConfig"
     numbers = {field.name: field.number for field in bundle.fields}
     assert {k: numbers[k] for k in ("session_target", "session_config", "batching_parameters")} == {
@@ -252,7 +253,7 @@ def test_session_bundle_messages_have_tf_servings_names_and_numbers() -> None:
     assert (
         bundle.fields_by_name["session_config"].message_type.full_name == "tensorflow.ConfigProto"
     )
-    adapter = protos.source_adapter_config.DESCRIPTOR
+    adapter = SavedModelBundleSourceAdapterConfig.DESCRIPTOR
     assert adapter.fields_by_name["legacy_config"].number == 1000
     # One BatchingParameters class for --batching_parameters_file and platform configs.
     from config.protos import BatchingParameters

@@ -1,4 +1,4 @@
-"""TensorFlow session ConfigProto files (config.session_config)."""
+"""TensorFlow session ConfigProto files, parsed without TensorFlow (config.session_config)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,17 @@ def test_unknown_field() -> None:
     with pytest.raises(ConfigError) as caught:
         session_config_from_text("\nintra_op_threads: 4", "session.txt")
     assert (caught.value.field, caught.value.line) == ("intra_op_threads", 2)
+
+
+def test_the_message_is_our_pools_config_proto() -> None:
+    from config.protos import ConfigProto
+
+    config = session_config_from_text("inter_op_parallelism_threads: 2", "session.txt")
+    assert type(config) is ConfigProto
+    assert config.DESCRIPTOR.full_name == "tensorflow.ConfigProto"
+
+
+def test_options_that_would_fail_every_load_are_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        session_config_from_text("\nexperimental { use_tfrt: true }", "session.txt")
+    assert (caught.value.field, caught.value.line) == ("experimental.use_tfrt", 2)

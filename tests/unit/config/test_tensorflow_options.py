@@ -1,32 +1,39 @@
-"""Session options and custom op paths resolved from the flags (config.tensorflow_options)."""
+"""Session options and custom op paths resolved from the flags (config.tensorflow_options).
+
+No TensorFlow here: the session config is checked through our pool's ``ConfigProto``.
+The warnings that need TensorFlow's runtime state are tested in
+``tests/unit/servables/test_session_options.py``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from config.errors import ConfigError
 from config.flags import parse_flags
-from tensorflow.core.protobuf.config_pb2 import ConfigProto
-from config.tensorflow_options import (
-    RuntimeState,
-    TensorflowOptions,
-    custom_op_libraries,
-    probe_runtime,
-    resolve_tensorflow_options,
-)
-
-CPU_ONLY = RuntimeState(gpu_visible=False, eager_started=False)
-GPU_FRESH = RuntimeState(gpu_visible=True, eager_started=False)
-GPU_EAGER_STARTED = RuntimeState(gpu_visible=True, eager_started=True)
-NO_GPU = "no GPU is visible to this process"
+from config.protos import ConfigProto
+from config.tensorflow_options import custom_op_libraries, resolve_tensorflow_settings
 
 
-def resolve(*flags: str, runtime: RuntimeState = CPU_ONLY) -> TensorflowOptions:
-    return resolve_tensorflow_options(
-        parse_flags(["--model_base_path=/models/m", *flags]), runtime=runtime
+@dataclass(frozen=True)
+class Resolved:
+    session_config: Any
+    """Our pool's ConfigProto, parsed back from the resolved bytes."""
+    warnings: tuple[str, ...]
+    custom_op_paths: tuple[Path, ...]
+
+
+def resolve(*flags: str) -> Resolved:
+    resolved = resolve_tensorflow_settings(parse_flags(["--model_base_path=/models/m", *flags]))
+    return Resolved(
+        session_config=ConfigProto.FromString(resolved.session_config),
+        warnings=resolved.warnings,
+        custom_op_paths=resolved.custom_op_paths,
     )
 
 
@@ -35,6 +42,7 @@ def test_no_flags_give_an_empty_config_and_no_warnings() -> None:
     # TF Serving's default: TensorFlow sizes its pools. Running ops on the calling thread
     # (inter_op -1) measured no gain beyond noise here (bench/RESULTS.md), so it is not forced.
     assert resolved.session_config == ConfigProto()
+    assert resolve_tensorflow_settings(parse_flags(["--model_base_path=/m"])).session_config == b""
     assert resolved.warnings == ()
     assert resolved.custom_op_paths == ()
 
@@ -69,49 +77,6 @@ def test_placement_options_take_effect_without_warnings(
 ) -> None:
     path = write_file("session.txt", "allow_soft_placement: true log_device_placement: true")
     assert resolve(f"--tensorflow_session_config_file={path}").warnings == ()
-
-
-def test_gpu_options_without_a_gpu_are_warned_about(write_file: Callable[[str, str], Path]) -> None:
-    path = write_file(
-        "session.txt",
-        "gpu_options { allow_growth: true experimental { use_unified_memory: true } }",
-    )
-    resolved = resolve(
-        f"--tensorflow_session_config_file={path}", "--per_process_gpu_memory_fraction=0.5"
-    )
-    assert resolved.session_config.gpu_options.per_process_gpu_memory_fraction == 0.5
-    assert resolved.session_config.gpu_options.allow_growth
-    assert sorted(resolved.warnings) == [
-        f"--per_process_gpu_memory_fraction has no effect: {NO_GPU}",
-        f"gpu_options.allow_growth has no effect: {NO_GPU}",
-        f"gpu_options.experimental.use_unified_memory has no effect: {NO_GPU}",
-    ]
-
-
-def test_gpu_device_count_without_a_gpu_is_warned_about(
-    write_file: Callable[[str, str], Path],
-) -> None:
-    path = write_file("session.txt", 'device_count { key: "GPU" value: 1 }')
-    (warning,) = resolve(f"--tensorflow_session_config_file={path}").warnings
-    assert warning.endswith(NO_GPU) and "device_count" in warning
-
-
-def test_gpu_options_apply_when_a_gpu_is_visible_and_nothing_started() -> None:
-    assert resolve("--per_process_gpu_memory_fraction=0.5", runtime=GPU_FRESH).warnings == ()
-
-
-def test_options_fixed_by_an_earlier_eager_runtime_are_warned_about() -> None:
-    warnings = resolve(
-        "--per_process_gpu_memory_fraction=0.5",
-        "--tensorflow_intra_op_parallelism=2",
-        "--tensorflow_inter_op_parallelism=2",
-        runtime=GPU_EAGER_STARTED,
-    ).warnings
-    assert len(warnings) == 2
-    assert warnings[0].startswith("--per_process_gpu_memory_fraction has no effect")
-    assert warnings[1].startswith("intra_op_parallelism_threads has no effect")
-    # The inter-op pool of sessions is not the eager runtime's: no warning for it.
-    assert all("eager runtime already started" in warning for warning in warnings)
 
 
 def test_distributed_only_fields_are_warned_about(write_file: Callable[[str, str], Path]) -> None:
@@ -214,26 +179,12 @@ def test_a_platform_config_replaces_the_session_flags() -> None:
             "--per_process_gpu_memory_fraction=0.5",
         ]
     )
-    resolved = resolve_tensorflow_options(options, platform, runtime=CPU_ONLY)
-    assert resolved.session_config.intra_op_parallelism_threads == 6
-    assert not resolved.session_config.HasField("gpu_options")
+    resolved = resolve_tensorflow_settings(options, platform)
+    session_config: Any = ConfigProto.FromString(resolved.session_config)
+    assert session_config.intra_op_parallelism_threads == 6
+    assert not session_config.HasField("gpu_options")
     assert [warning.split(" ")[0] for warning in resolved.warnings] == [
         "--tensorflow_intra_op_parallelism",
         "--per_process_gpu_memory_fraction",
     ]
     assert all("is ignored: --platform_config_file" in w for w in resolved.warnings)
-
-
-def test_the_session_config_is_tensorflows_class() -> None:
-    from tensorflow.core.protobuf.config_pb2 import ConfigProto
-
-    assert isinstance(resolve("--tensorflow_session_parallelism=1").session_config, ConfigProto)
-
-
-def test_probing_does_not_start_the_runtime() -> None:
-    from tensorflow.python.eager import context
-
-    before = bool(getattr(context.context(), "_initialized", False))
-    state = probe_runtime()
-    assert state.eager_started == before
-    assert bool(getattr(context.context(), "_initialized", False)) == before

@@ -51,7 +51,6 @@ from actors.batching_policy import (
     QueueKey,
     batch_size_of,
     check_request_size,
-    execution_limit,
     merge_inputs,
     padded_size,
     queue_key,
@@ -267,7 +266,7 @@ class Batcher(Actor[BatcherMessage]):
         if size is None or size == 0:
             self._run_alone(request, future)
             return
-        limit = execution_limit(settings)
+        limit = settings.execution_limit
         pieces = _split_sizes(size, limit)
         reply = _Reply(future, len(pieces), request.servable)
         if future.done():
@@ -335,7 +334,7 @@ class Batcher(Actor[BatcherMessage]):
         settings: BatchingSettings,
         now: float,
     ) -> None:
-        if not queue or queue[-1].size + task.size > execution_limit(settings):
+        if not queue or queue[-1].size + task.size > settings.execution_limit:
             queue.append(
                 _Batch(
                     key=key,
@@ -383,7 +382,7 @@ class Batcher(Actor[BatcherMessage]):
                 continue
             head = queue[0]
             ready = (
-                head.size >= execution_limit(self._settings_of(head.servable))
+                head.size >= self._settings_of(head.servable).execution_limit
                 or len(queue) > 1
                 or now >= head.deadline
             )

@@ -15,13 +15,6 @@ from config.batching_config import BatchingSettings
 from protocol.status import internal, invalid_argument
 
 
-def execution_limit(settings: BatchingSettings) -> int:
-    """The largest batch that is ever run (``max_execution_batch_size`` with splitting)."""
-    if settings.enable_large_batch_splitting and settings.max_execution_batch_size:
-        return settings.max_execution_batch_size
-    return settings.max_batch_size
-
-
 QueueKey = tuple[object, ...]
 
 
@@ -129,7 +122,6 @@ __all__ = [
     "QueueKey",
     "batch_size_of",
     "check_request_size",
-    "execution_limit",
     "merge_inputs",
     "padded_size",
     "queue_key",

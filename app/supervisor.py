@@ -41,13 +41,10 @@ from actors.source_adapter import LoaderFactory, SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
 from app.metrics import CONTENT_TYPE, ServerMetrics
 from app.port_file import write_port_file
-from config.batching_config import BatchingSettings, default_batching_settings, load_batching_parameters
-from config.flags import AspiredVersionPolicy, ServerOptions
-from config.model_config import ModelServerSettings, load_model_config, single_model_config
-from config.monitoring_config import MonitoringSettings, load_monitoring_config
-from config.platform_config import PlatformSettings, load_platform_config
-from config.ssl_config import load_ssl_config
-from config.tensorflow_options import resolve_tensorflow_options
+from config.flags import AspiredVersionPolicy
+from config.model_config import ModelServerSettings
+from config.server_config import ServerConfig
+from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
@@ -55,6 +52,7 @@ from frontends.rest_frontend import RestFrontend
 from servables.loader import Loader
 from servables.tensorflow.custom_ops import load_custom_ops
 from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
+from servables.tensorflow.session_options import tensorflow_session_config
 from servables.tensorflow.warmup import WarmupOptions
 
 log = logging.getLogger("aioserving")
@@ -70,47 +68,25 @@ class Part(Protocol):
     async def stop(self, grace_seconds: float) -> None: ...
 
 
-def server_batching(options: ServerOptions, platform: PlatformSettings | None) -> BatchingSettings | None:
-    """The server-wide batching settings, or None when batching is off."""
-    if platform is not None:  # --platform_config_file replaces the batching flags
-        return platform.batching
-    if not options.enable_batching:
-        return None
-    if options.batching_parameters_file is not None:
-        return load_batching_parameters(options.batching_parameters_file)
-    return default_batching_settings()
-
-
-def saved_model_options(
-    options: ServerOptions, platform: PlatformSettings | None, session: config_pb2.ConfigProto, metrics: ServerMetrics
-) -> SavedModelOptions:
-    """How SavedModel versions load: from the flags, or the platform config when given."""
-    if platform is not None:
-        tags = platform.saved_model_tags
-        warmup, iterations = platform.enable_model_warmup, platform.num_request_iterations_for_warmup
-        per_model_batching = platform.per_model_batching
-    else:
-        tags = options.saved_model_tags
-        warmup, iterations = options.enable_model_warmup, options.num_request_iterations_for_warmup
-        per_model_batching = options.enable_per_model_batching_parameters
+def saved_model_options(config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics) -> SavedModelOptions:
+    """How SavedModel versions load (from the flags, or the platform config when given)."""
     return SavedModelOptions(
-        tags=tags,
+        tags=config.saved_model_tags,
         session_config=session,
         warmup=WarmupOptions(
-            enabled=warmup,
-            iterations=iterations,
-            check_method_names=options.enable_signature_method_name_check,
+            enabled=config.enable_model_warmup,
+            iterations=config.num_request_iterations_for_warmup,
+            check_method_names=config.options.enable_signature_method_name_check,
             observer=metrics.warmup,
         ),
-        per_model_batching=per_model_batching,
+        per_model_batching=config.per_model_batching,
     )
 
 
-def grpc_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
+def grpc_credentials(ssl: SslSettings | None) -> grpc.ServerCredentials | None:
     """TLS for the gRPC port from ``--ssl_config_file`` (PEM contents, as TF Serving reads them)."""
-    if options.ssl_config_file is None:
+    if ssl is None:
         return None
-    ssl = load_ssl_config(options.ssl_config_file)
     return grpc.ssl_server_credentials(
         [(ssl.server_key.encode(), ssl.server_cert.encode())],
         root_certificates=ssl.custom_ca.encode() or None,
@@ -118,33 +94,22 @@ def grpc_credentials(options: ServerOptions) -> grpc.ServerCredentials | None:
     )
 
 
-def monitoring_settings(options: ServerOptions) -> MonitoringSettings:
-    if options.monitoring_config_file is None:
-        return MonitoringSettings()
-    return load_monitoring_config(options.monitoring_config_file)
-
-
-def model_settings(options: ServerOptions) -> ModelServerSettings:
-    if options.model_config_file is not None:
-        return load_model_config(options.model_config_file)
-    assert options.model_base_path is not None
-    return single_model_config(options.model_name, options.model_base_path)
-
-
 class Supervisor:
     """Owns every part; see the module docstring for the order."""
 
-    def __init__(self, options: ServerOptions, settings: ModelServerSettings) -> None:
+    def __init__(self, config: ServerConfig) -> None:
+        options = config.options
+        self.config = config
         self.options = options
-        self.settings = settings
+        self.settings = settings = config.models
         self.routing = RoutingTable()
         self.metrics = ServerMetrics()
-        self.monitoring = monitoring_settings(options)
-        platform = load_platform_config(options.platform_config_file) if options.platform_config_file else None
-        self.tensorflow = resolve_tensorflow_options(options, platform)
-        self.platform = platform
-        batching = server_batching(options, platform)
-        self.batching = batching
+        self.monitoring = config.monitoring
+        session, session_warnings = tensorflow_session_config(
+            config.session_config, gpu_fraction_from_flag=config.gpu_fraction_from_flag
+        )
+        self._warnings = (*config.warnings, *session_warnings)
+        batching = config.batching
         inference_threads = max(options.executor_threads, batching.num_batch_threads if batching else 0)
         self.executor = ExecutorPool(
             ExecutorPoolOptions(
@@ -173,7 +138,7 @@ class Supervisor:
         self.manager.set_effect_runner(self.effects)
         self.adapter = SourceAdapter(
             platform_of=self._platform_of,
-            factories={"tensorflow": self._saved_model_factory()},
+            factories={"tensorflow": self._saved_model_factory(session)},
             send=self.manager.post,
         )
         self.poller = PathPoller(
@@ -205,7 +170,7 @@ class Supervisor:
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
                 options=list(options.grpc_channel_arguments),
-                credentials=grpc_credentials(options),
+                credentials=grpc_credentials(config.ssl),
             )
         if options.rest_enabled:
             self.rest = RestFrontend(
@@ -220,12 +185,8 @@ class Supervisor:
             )
         self._started: list[Part] = []
 
-    @classmethod
-    def from_options(cls, options: ServerOptions) -> Supervisor:
-        return cls(options, model_settings(options))
-
-    def _saved_model_factory(self) -> LoaderFactory:
-        loading = saved_model_options(self.options, self.platform, self.tensorflow.session_config, self.metrics)
+    def _saved_model_factory(self, session: config_pb2.ConfigProto) -> LoaderFactory:
+        loading = saved_model_options(self.config, session, self.metrics)
 
         def make(model_name: str, version: int, path: str) -> Loader:
             return SavedModelLoader(model_name=model_name, version=version, path=path, options=loading)
@@ -249,10 +210,10 @@ class Supervisor:
         self._started.append(part)
 
     async def start(self) -> None:
-        for warning in self.tensorflow.warnings:
+        for warning in self._warnings:
             log.warning("%s", warning)
         # Before anything can load a model: a graph using a custom op fails without it.
-        load_custom_ops(self.tensorflow.custom_op_paths)
+        load_custom_ops(self.config.custom_op_paths)
         await self._start(self.executor)
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)

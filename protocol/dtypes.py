@@ -51,6 +51,7 @@ class DType(enum.IntEnum):
 _OTHER_NAMES: Final = {0: "DT_INVALID", 11: "DT_QINT8", 12: "DT_QUINT8", 13: "DT_QINT32",
                        15: "DT_QINT16", 16: "DT_QUINT16", 20: "DT_RESOURCE", 21: "DT_VARIANT"}
 
+_REF_OFFSET: Final = 100
 BFLOAT16: Final = np.dtype(ml_dtypes.bfloat16)
 STRING: Final = np.dtype(object)
 
@@ -84,6 +85,9 @@ _BY_KIND_SIZE: Final[dict[tuple[str, int], DType]] = {
 
 def dtype_name(dtype: int) -> str:
     """``DT_FLOAT`` for 1; ``DataType(123)`` for a value TensorFlow does not define."""
+    if dtype > _REF_OFFSET:  # TF encodes DT_X_REF as DT_X + 100
+        base = dtype_name(dtype - _REF_OFFSET)
+        return f"DataType({dtype})" if base.startswith("DataType(") else base + "_REF"
     try:
         return DType(dtype).name
     except ValueError:

@@ -7,15 +7,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from actors.loader import Loader
-from actors.servable import Servable, Signature, TensorInfo
+from servables.loader import Loader
+from protocol.signatures import Signature, TensorSpec
+from servables.servable import Servable
 from tensorflow.core.framework import types_pb2
 
 X_TO_Y = Signature(
     name="serving_default",
     method_name="tensorflow/serving/predict",
-    inputs={"x": TensorInfo(alias="x", tensor_name="x:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))},
-    outputs={"y": TensorInfo(alias="y", tensor_name="y:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))},
+    inputs={"x": TensorSpec(alias="x", tensor_name="x:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))},
+    outputs={"y": TensorSpec(alias="y", tensor_name="y:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))},
 )
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from actors.batcher import BatchFinished, Batcher, Enqueue, TimerFired
-from actors.batching_policy import BatchingOptions
-from protocol.messages import InferenceRequest
+from actors.batcher import Batcher, Enqueue, SlotFreed, TimerFired
+from actors.messages import InferenceRequest
+from config.batching_config import BatchingSettings
 from protocol.status import Code, ServingError
 from tests.unit.actors.fakes import HalfPlusTwo
 
@@ -27,16 +27,17 @@ class FakeClock:
         return self.now
 
 
+Done = Callable[[object, BaseException | None], None]
+
+
 class FakeExecutor:
     """Records submitted batches; the test runs them (``Harness.run_next_batch``)."""
 
     def __init__(self) -> None:
-        self.submitted: list[tuple[Callable[..., object], tuple[object, ...], asyncio.Future[object]]] = []
+        self.submitted: list[tuple[Callable[..., object], tuple[object, ...], Done]] = []
 
-    def run_inference(self, fn: Callable[..., object], *args: object) -> asyncio.Future[object]:
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self.submitted.append((fn, args, future))
-        return future
+    def run_inference_then(self, fn: Callable[..., object], args: tuple[object, ...], done: Done) -> None:
+        self.submitted.append((fn, args, done))
 
 
 class Harness:
@@ -47,7 +48,7 @@ class Harness:
         self.formed: list[tuple[int, int]] = []
         self.batcher = Batcher(
             executor=self.executor,
-            options=BatchingOptions(enabled=True, **options),  # type: ignore[arg-type]
+            settings=BatchingSettings(**options),  # type: ignore[arg-type]
             clock=self.clock,
             call_at=lambda when, callback: self.timers.append(when),
             observer=self,
@@ -68,20 +69,21 @@ class Harness:
             output_names=("y",), batch_size=x.shape[0], deadline=deadline,
         )
         reply: asyncio.Future[dict[str, np.ndarray]] = asyncio.get_running_loop().create_future()
+        self.servable.begin_request()  # as the data plane does for every request
         self.batcher.step(Enqueue(request=request, reply=reply))
         return reply
 
     async def run_next_batch(self) -> None:
-        """Run the oldest submitted batch and feed its completion back to the batcher."""
-        fn, args, future = self.executor.submitted.pop(0)
+        """Run the oldest submitted batch; its completion answers the requests directly."""
+        fn, args, done = self.executor.submitted.pop(0)
         try:
-            future.set_result(fn(*args))
-        except Exception as error:  # noqa: BLE001
-            future.set_exception(error)
-        await settle()
-        # The batcher's own done-callback posted a BatchFinished to its inbox: take it.
+            result, error = fn(*args), None
+        except Exception as exc:  # noqa: BLE001
+            result, error = None, exc
+        done(result, error)  # what the executor's loop callback does
+        # Only the freed slot goes back through the inbox: take it.
         message = self.batcher._inbox.get_nowait()  # noqa: SLF001 - stepping the actor by hand
-        assert isinstance(message, BatchFinished)
+        assert isinstance(message, SlotFreed)
         self.batcher.step(message)
 
     def batch_rows(self) -> list[int]:
@@ -248,13 +250,39 @@ async def test_a_cancelled_or_expired_request_is_dropped_before_it_is_computed()
     np.testing.assert_allclose(kept.result()["y"], [[3.5]])
 
 
-async def test_batching_off_runs_every_request_alone_and_at_once() -> None:
-    h = Harness()
-    h.batcher._options = BatchingOptions(enabled=False)  # noqa: SLF001
-    replies = [h.enqueue([[1.0]]), h.enqueue([[2.0]])]
-    assert len(h.executor.submitted) == 2
-    await settle()
-    while h.executor.submitted:
-        await h.run_next_batch()
-    assert h.batch_rows() == [1, 1]
-    assert all(r.done() for r in replies)
+async def test_a_batch_answers_its_requests_before_the_batcher_hears_of_it() -> None:
+    h = Harness(max_batch_size=2, batch_timeout_micros=0, num_batch_threads=1)
+    reply = h.enqueue([[1.0]])
+    fn, args, done = h.executor.submitted.pop(0)
+    done(fn(*args), None)
+    assert reply.done()  # straight from the completion, no batcher step in between
+    assert h.batcher.running_batches == 1  # the slot is freed by the inbox message
+    h.batcher.step(h.batcher._inbox.get_nowait())  # type: ignore[arg-type]  # noqa: SLF001
+    assert h.batcher.running_batches == 0
+
+
+async def test_the_in_flight_count_is_released_once_each_request_is_over() -> None:
+    h = Harness(max_batch_size=2, batch_timeout_micros=0, enable_large_batch_splitting=True, num_batch_threads=1)
+    split = h.enqueue([[1.0], [2.0], [3.0]])  # two pieces: [2] goes out at once, [1] waits
+    cancelled = h.enqueue([[4.0]])  # waits beside the second piece
+    cancelled.cancel()
+    rejected_harness = Harness(max_batch_size=1)
+    rejected = rejected_harness.enqueue([[1.0], [2.0]])
+    assert isinstance(rejected.exception(), ServingError)
+    assert rejected_harness.servable.in_flight == 0  # rejected: released at once
+    assert h.servable.in_flight == 2
+    await h.run_next_batch()  # the first piece; the second batch goes out, unrun tasks dropped
+    assert h.servable.in_flight == 1  # the cancelled request was released, the split one runs on
+    assert not split.done()
+    await h.run_next_batch()
+    assert h.servable.in_flight == 0
+    np.testing.assert_allclose(split.result()["y"][:, 0], [2.5, 3.0, 3.5])
+
+
+async def test_a_client_that_gives_up_while_its_batch_runs_holds_the_version_until_it_ends() -> None:
+    h = Harness(max_batch_size=2, batch_timeout_micros=0)
+    reply = h.enqueue([[1.0]])
+    reply.cancel()
+    assert h.servable.in_flight == 1  # the model call is still running
+    await h.run_next_batch()
+    assert h.servable.in_flight == 0

@@ -11,10 +11,10 @@ import asyncio
 import threading
 
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
-from actors.loader import Loader
-from actors.servable import Servable
-from actors.version_manager import LoadRetryOptions, TaskEffectRunner
-from protocol.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
+from servables.loader import Loader
+from servables.servable import Servable
+from actors.load_effects import LoadRetryOptions, TaskEffectRunner
+from actors.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
 from tests.unit.actors.fakes import HalfPlusTwo
 
 
@@ -46,10 +46,11 @@ class BlockedLoader(Loader):
     def __init__(self) -> None:
         self.model_name, self.version, self.path = "m", 1, "/m/1"
         self.release = threading.Event()
+        self.produced = HalfPlusTwo()
 
     def load(self) -> Servable:
         self.release.wait(10)
-        return HalfPlusTwo()
+        return self.produced
 
 
 def runner(inbox: Inbox, pool: ExecutorPool, **retry: int) -> TaskEffectRunner:
@@ -58,6 +59,7 @@ def runner(inbox: Inbox, pool: ExecutorPool, **retry: int) -> TaskEffectRunner:
 
 async def test_a_failing_load_is_retried_then_succeeds() -> None:
     inbox, pool = Inbox(), ExecutorPool(ExecutorPoolOptions(load_threads=1))
+    await pool.start()
     effects = runner(inbox, pool, max_num_load_retries=2, load_retry_interval_micros=0)
     loader = FlakyLoader(failures=2)
     effects.submit(LoadVersion(model_name="m", version=1, loader=loader))
@@ -69,6 +71,7 @@ async def test_a_failing_load_is_retried_then_succeeds() -> None:
 
 async def test_retries_are_bounded_and_the_last_error_is_kept() -> None:
     inbox, pool = Inbox(), ExecutorPool(ExecutorPoolOptions(load_threads=1))
+    await pool.start()
     effects = runner(inbox, pool, max_num_load_retries=1, load_retry_interval_micros=0)
     loader = FlakyLoader(failures=5)
     effects.submit(LoadVersion(model_name="m", version=1, loader=loader))
@@ -82,6 +85,7 @@ async def test_retries_are_bounded_and_the_last_error_is_kept() -> None:
 
 async def test_a_load_slower_than_the_timeout_fails() -> None:
     inbox, pool = Inbox(), ExecutorPool(ExecutorPoolOptions(load_threads=1))
+    await pool.start()
     effects = runner(inbox, pool, max_num_load_retries=0, load_timeout_micros=50_000)
     loader = BlockedLoader()
     effects.submit(LoadVersion(model_name="m", version=1, loader=loader))
@@ -89,12 +93,17 @@ async def test_a_load_slower_than_the_timeout_fails() -> None:
     (failed,) = inbox.messages
     assert isinstance(failed, VersionLoadFailed)
     assert "50000 microseconds" in failed.error
+    assert not loader.produced.unloaded
     loader.release.set()  # the thread finishes later; its servable is unloaded, not leaked
-    await pool.stop()
+    await pool.stop()  # waits for the load thread; its late result is handed back on the loop
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert loader.produced.unloaded
 
 
 async def test_unload_waits_for_in_flight_requests() -> None:
     inbox, pool = Inbox(), ExecutorPool(ExecutorPoolOptions())
+    await pool.start()
     effects = runner(inbox, pool)
     servable = HalfPlusTwo()
     servable.begin_request()

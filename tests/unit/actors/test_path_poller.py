@@ -14,7 +14,7 @@ import pytest
 
 from actors.path_poller import PathPoller, version_number
 from config.model_config import All, Latest, ModelSettings, Specific, VersionPolicy
-from protocol.messages import AspiredVersionRequest
+from actors.messages import AspiredVersionRequest
 
 
 class Clock:

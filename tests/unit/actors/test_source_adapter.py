@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from actors.saved_model import SavedModelLoader, SavedModelOptions
-from actors.source_adapter import SourceAdapter, saved_model_factory
-from protocol.messages import AspiredLoadersRequest, AspiredVersion, AspiredVersionRequest
+from actors.messages import AspiredLoadersRequest, AspiredVersion, AspiredVersionRequest
+from actors.source_adapter import LoaderFactory, SourceAdapter
+from servables.loader import Loader
+from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
+
+
+def saved_model_factory(options: SavedModelOptions) -> LoaderFactory:
+    """What the composition root registers for the "tensorflow" platform."""
+
+    def make(model_name: str, version: int, path: str) -> Loader:
+        return SavedModelLoader(model_name=model_name, version=version, path=path, options=options)
+
+    return make
 
 
 async def test_each_aspired_version_gets_a_loader_of_its_models_platform() -> None:

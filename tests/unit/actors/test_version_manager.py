@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.routing import RoutingTable, VersionState
+from actors.routing import RoutingTable
+from protocol.versions import VersionState
 from actors.version_manager import Effect, ManagerOptions, VersionManager
-from protocol.messages import (
+from actors.messages import (
     AspiredLoader,
     AspiredLoadersRequest,
     LoadVersion,
@@ -135,7 +136,7 @@ def test_resource_preserving_unloads_first(routing: RoutingTable) -> None:
     manager.step(loaded("m", 1))
     effects = manager.step(aspire("m", 2))
     assert [(type(e), e.version) for e in effects] == [(UnloadVersion, 1)]
-    assert manager.state_of("m", 2) is None
+    assert manager.state_of("m", 2) is VersionState.START  # aspired, waiting for the unload
     effects = manager.step(VersionUnloaded(model_name="m", version=1))
     assert [(type(e), e.version) for e in effects] == [(LoadVersion, 2)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from actors.server_metrics import ServerMetrics
+from app.metrics import ServerMetrics
 from protocol.status import Code
 
 

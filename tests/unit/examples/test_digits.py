@@ -75,7 +75,7 @@ def _tf2_scores(path: Path, images: np.ndarray) -> np.ndarray:
     return loaded.predict(images)["scores"].numpy()
 
 
-def _dims(tensor_info: meta_graph_pb2.TensorInfo) -> list[int]:
+def _dims(tensor_info: meta_graph_pb2.TensorSpec) -> list[int]:
     return [dim.size for dim in tensor_info.tensor_shape.dim]
 
 

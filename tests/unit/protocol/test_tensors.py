@@ -12,11 +12,10 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
 from protocol.status import Code, ServingError
+from protocol.dtypes import dtype_to_numpy, numpy_to_dtype
 from protocol.tensors import (
     VARINT_FIELD_MAX_ELEMENTS,
-    dtype_to_numpy,
     ndarray_to_tensor_proto,
-    numpy_to_dtype,
     tensor_proto_to_ndarray,
 )
 

@@ -9,33 +9,32 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import (
     classification_pb2,
-    get_model_metadata_pb2,
     inference_pb2,
     input_pb2,
     regression_pb2,
 )
 
-from actors.dataplane import ModelRef
-from actors.example_apis import (
-    ExampleAPIs,
+from servables.tensorflow.example_apis import (
     classify_now,
     multi_inference_now,
     regress_now,
     serialized_examples,
 )
-from actors.servable import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, Servable, Signature, TensorInfo
-from protocol.status import Code, ServingError
 from tensorflow.core.example import example_pb2
-from tensorflow.core.framework import types_pb2
 
-STRING, FLOAT = types_pb2.DT_STRING, types_pb2.DT_FLOAT
+from protocol.dtypes import DType
+from protocol.signatures import CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD, Signature, TensorSpec
+from protocol.status import Code, ServingError
+from servables.servable import Servable
+
+STRING, FLOAT = DType.DT_STRING, DType.DT_FLOAT
 
 
-def _info(alias: str, tensor: str, dtype: int = FLOAT) -> TensorInfo:
-    return TensorInfo(alias=alias, tensor_name=tensor, dtype=dtype, shape=None)
+def _info(alias: str, tensor: str, dtype: int = FLOAT) -> TensorSpec:
+    return TensorSpec(alias=alias, tensor_name=tensor, dtype=dtype, shape=None)
 
 
-def _signature(name: str, method: str, inputs: dict[str, TensorInfo], outputs: dict[str, TensorInfo]) -> Signature:
+def _signature(name: str, method: str, inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec]) -> Signature:
     return Signature(name=name, method_name=method, inputs=inputs, outputs=outputs)
 
 
@@ -61,9 +60,6 @@ class ExampleModel(Servable):
         self.version = 7
         self.signatures = SIGNATURES
         self.calls: list[tuple[str, tuple[str, ...]]] = []
-
-    def signature_def_map(self) -> get_model_metadata_pb2.SignatureDefMap:
-        return get_model_metadata_pb2.SignatureDefMap()
 
     def run(self, signature: Signature, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]) -> dict[str, np.ndarray]:
         self.calls.append((signature.name, tuple(output_names)))
@@ -280,66 +276,3 @@ def test_multi_inference_answers_every_task_in_order() -> None:
 )
 def test_multi_inference_errors(tasks: tuple[tuple[str, str, str], ...], code: Code, fragment: str) -> None:
     expect_error(code, fragment, multi_inference_now, ExampleModel(), multi_request(*tasks))
-
-
-# --- the async API goes through the data plane ------------------------------------------------
-
-
-class FakePlane:
-    """Resolves to one model and runs calls inline, recording what went through ``run``."""
-
-    def __init__(self, model: Servable) -> None:
-        self.model = model
-        self.resolved: list[ModelRef] = []
-        self.runs: list[tuple[str, tuple[str, ...], float | None]] = []
-
-    def resolve(self, ref: ModelRef) -> Servable:
-        self.resolved.append(ref)
-        if ref.name != "m":
-            raise ServingError(Code.NOT_FOUND, f"Servable not found for request: Latest({ref.name})")
-        return self.model
-
-    async def run(self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray], output_names: tuple[str, ...], timeout_seconds: float | None = None) -> dict[str, np.ndarray]:
-        self.runs.append((signature.name, output_names, timeout_seconds))
-        return servable.run(signature, inputs, output_names)
-
-
-async def test_async_classify_and_multi_inference_go_through_the_plane() -> None:
-    plane = FakePlane(ExampleModel())
-    apis = ExampleAPIs(plane)  # type: ignore[arg-type]
-    response = await apis.classify(classify_request("scores_only", examples_input(example(x=2.0))), 5.0)
-    assert round(response.result.classifications[0].classes[0].score, 3) == 0.8
-    multi = await apis.multi_inference(multi_request(("m", "scores_only", CLASSIFY_METHOD), ("m", "regress", REGRESS_METHOD)), None)
-    assert len(multi.results) == 2
-    assert plane.runs == [
-        ("scores_only", ("scores",), 5.0),
-        ("scores_only+regress", ("scores_only/scores", "regress/outputs"), None),  # one call
-    ]
-
-
-async def test_async_errors_propagate_as_serving_errors() -> None:
-    apis = ExampleAPIs(FakePlane(ExampleModel()))  # type: ignore[arg-type]
-    request = regress_request("regress", examples_input(example(x=2.0)))
-    request.model_spec.name = "nope"
-    with pytest.raises(ServingError) as raised:
-        await apis.regress(request, None)
-    assert raised.value.code is Code.NOT_FOUND
-
-
-async def test_rest_classify_and_regress_bodies() -> None:
-    plane = FakePlane(ExampleModel())
-    apis = ExampleAPIs(plane)  # type: ignore[arg-type]
-    ref = ModelRef(name="m", version=7)
-    body = b'{"signature_name": "scores_only", "examples": [{"x": 2.0}, {"x": 5.0}]}'
-    assert await apis.rest_classify_or_regress("classify", ref, body, None) == b'{"results":[[["",0.8],["",0.2]],[["",0.5],["",0.5]]]}'
-    body = b'{"signature_name": "regress", "context": {"x": 100.0}, "examples": [{"q": 2.0}, {}]}'
-    assert await apis.rest_classify_or_regress("regress", ref, body, None) == b'{"results":[52.0,52.0]}'
-    assert plane.resolved == [ref, ref]
-
-
-async def test_rest_body_errors_come_before_resolution() -> None:
-    plane = FakePlane(ExampleModel())
-    with pytest.raises(ServingError) as raised:
-        await ExampleAPIs(plane).rest_classify_or_regress("regress", ModelRef(name="nope"), b"{}", None)  # type: ignore[arg-type]
-    assert raised.value.code is Code.INVALID_ARGUMENT
-    assert plane.resolved == []

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from actors.saved_model import SavedModelLoader, SavedModelOptions, SavedModelServable
-from actors.warmup import MAX_WARMUP_RECORDS, WarmupError, WarmupOptions, warmup_file
+from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions, SavedModelServable
+from servables.tensorflow.warmup import MAX_WARMUP_RECORDS, WarmupError, WarmupOptions, warmup_file
 from tensorflow.core.example import example_pb2
 from tests.integration.server_process import testdata_dir as shared_testdata
 
@@ -130,9 +130,9 @@ def test_no_file_or_disabled_means_no_warmup(version_dir: Path, runs: list[str])
 
 def test_warmup_logs_its_duration(version_dir: Path, runs: list[str], caplog: pytest.LogCaptureFixture) -> None:
     write_warmup(version_dir, [predict_record()])
-    with caplog.at_level("INFO", logger="actors.warmup"):
+    with caplog.at_level("INFO", logger="servables.tensorflow.warmup"):
         loader(version_dir).load().unload()
-    lines = [r.getMessage() for r in caplog.records if r.name == "actors.warmup"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "servables.tensorflow.warmup"]
     assert len(lines) == 1
     assert "half_plus_two version 123" in lines[0] and "1 records" in lines[0] and " ms" in lines[0]
 

@@ -73,7 +73,7 @@ def _settle(
         future.set_result(result)
 
 
-class _Skipped(Exception):
+class _SkippedError(Exception):
     """The caller cancelled before the job started; it never ran."""
 
 
@@ -107,8 +107,10 @@ class _Lane:
             if job is None:
                 return
             loop, future, fn, args, done = job
+            result: Any = None
+            error: BaseException | None
             if future is not None and future.cancelled():
-                result, error = None, _Skipped()
+                error = _SkippedError()
             else:
                 try:
                     result, error = fn(*args), None

@@ -186,11 +186,11 @@ class VersionManager(Actor[ManagerMessage]):
                 del model.versions[version]  # never began loading: nothing to report
         model.aspired = aspired
         for version, loader in aspired.items():
-            record = model.versions.get(version)
-            if record is None or (record.state is VersionState.END and not record.failed_while_aspired):
+            known = model.versions.get(version)
+            if known is None or (known.state is VersionState.END and not known.failed_while_aspired):
                 model.versions[version] = _Version(version, VersionState.START, loader)
-            elif record.state is VersionState.START:
-                record.loader = loader
+            elif known.state is VersionState.START:
+                known.loader = loader
 
     def _on_loaded(self, model: _Model, event: VersionLoaded) -> list[Effect]:
         record = model.versions.get(event.version)

@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -35,7 +36,6 @@ from tensorflow_serving.config import model_server_config_pb2
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.observer import RequestObserver
-from protocol.signatures import Signature
 from protocol.status import Code, ServingError
 from protocol.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
 from protocol.tf_serving import fill_model_spec, model_ref, signature_def_map, version_status_proto
@@ -162,11 +162,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 def model_metadata(
-    plane: DataPlane, spec: object, fields: Sequence[str]
+    plane: DataPlane, spec: model_pb2.ModelSpec, fields: Sequence[str]
 ) -> get_model_metadata_pb2.GetModelMetadataResponse:
     """GetModelMetadata, shared with REST's ``/metadata``: the signatures as a ``SignatureDefMap``."""
     plane.check_metadata_fields(fields)
-    servable = plane.resolve(model_ref(spec))  # type: ignore[arg-type]
+    servable = plane.resolve(model_ref(spec))
     response = get_model_metadata_pb2.GetModelMetadataResponse()
     response.model_spec.name = servable.model_name
     response.model_spec.version.value = servable.version
@@ -176,9 +176,9 @@ def model_metadata(
     return response
 
 
-def model_status(plane: DataPlane, spec: object) -> get_model_status_pb2.GetModelStatusResponse:
+def model_status(plane: DataPlane, spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
     """GetModelStatus, shared with REST's ``GET /v1/models/NAME``."""
-    statuses = plane.statuses(model_ref(spec))  # type: ignore[arg-type]
+    statuses = plane.statuses(model_ref(spec))
     response = get_model_status_pb2.GetModelStatusResponse()
     response.model_version_status.extend(version_status_proto(s) for s in statuses)
     return response

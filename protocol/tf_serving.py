@@ -48,7 +48,7 @@ def version_status_proto(status: VersionStatus) -> get_model_status_pb2.ModelVer
 
 def _tensor_info(spec: TensorSpec, out: meta_graph_pb2.TensorInfo) -> None:
     out.name = spec.tensor_name
-    out.dtype = spec.dtype  # type: ignore[assignment]
+    out.dtype = spec.dtype
     if spec.shape is None:
         out.tensor_shape.unknown_rank = True
     else:

@@ -58,6 +58,7 @@ from actors.batching_policy import (
 )
 from actors.messages import InferenceRequest
 from config.batching_config import BatchingSettings
+from actors.call_costs import CallCosts
 from protocol.signatures import Signature
 from protocol.status import Code, ServingError, internal, unavailable
 from servables.servable import Servable
@@ -205,11 +206,13 @@ class Batcher(Actor[BatcherMessage]):
         executor: BatchExecutor,
         settings: BatchingSettings,
         observer: BatchObserver | None = None,
+        costs: CallCosts | None = None,
         clock: Callable[[], float] = time.monotonic,
         call_at: Callable[[float, Callable[[], None]], object] | None = None,
     ) -> None:
         super().__init__()
         self._executor = executor
+        self._costs = costs or CallCosts(0)
         self._settings = settings
         self._observer: BatchObserver = observer or _NoObserver()
         self._clock = clock
@@ -421,21 +424,27 @@ class Batcher(Actor[BatcherMessage]):
         batch.size = sum(task.size for task in kept)
 
     def _start(self, batch: _Batch, *, padded_total: int, pad_variable_length: bool) -> None:
+        cost = self._costs.of(batch.servable, batch.signature.name)
+        args = (
+            execute_batch,
+            batch.servable,
+            batch.signature,
+            batch.output_names,
+            [task.inputs for task in batch.tasks],
+            [task.size for task in batch.tasks],
+            padded_total,
+            pad_variable_length,
+        )
+        if cost.cheap():  # run on the loop: no thread hop, no slot held afterwards
+            try:
+                outputs, error = cost.timed(*args), None
+            except Exception as exc:  # noqa: BLE001 - answered to every request below
+                outputs, error = None, exc
+            self._answer(batch, outputs, error)
+            return
         self._running += 1
         try:
-            self._executor.run_inference_then(
-                execute_batch,
-                (
-                    batch.servable,
-                    batch.signature,
-                    batch.output_names,
-                    [task.inputs for task in batch.tasks],
-                    [task.size for task in batch.tasks],
-                    padded_total,
-                    pad_variable_length,
-                ),
-                functools.partial(self._batch_done, batch),
-            )
+            self._executor.run_inference_then(cost.timed, args, functools.partial(self._batch_done, batch))
         except ServingError as error:
             self._running -= 1
             for task in batch.tasks:
@@ -443,6 +452,10 @@ class Batcher(Actor[BatcherMessage]):
 
     def _batch_done(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
         """On the loop, straight from the executor: answer every request, free the slot."""
+        self._answer(batch, outputs, error)
+        self.post(SlotFreed())
+
+    def _answer(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
         if error is not None and not isinstance(error, ServingError):
             log.error("batch on %s failed: %r", batch.servable.model_name, error)
             error = internal(f"{type(error).__name__}: {error}")
@@ -452,7 +465,6 @@ class Batcher(Actor[BatcherMessage]):
         else:
             for task, own in zip(batch.tasks, outputs, strict=True):
                 task.finish(own)
-        self.post(SlotFreed())
 
     # --- timers -------------------------------------------------------------------------------
 

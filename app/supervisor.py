@@ -31,6 +31,7 @@ from tensorflow.core.protobuf import config_pb2
 
 from actors.actor import Actor
 from actors.batcher import Batcher
+from actors.call_costs import CallCosts
 from actors.config_reloader import ConfigReloader
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.load_effects import LoadRetryOptions, TaskEffectRunner
@@ -146,10 +147,15 @@ class Supervisor:
             send=self.adapter.post,
             poll_wait_seconds=float(options.file_system_poll_wait_seconds),
         )
+        costs = CallCosts(options.inline_call_threshold_micros)
         self.batcher = (
-            Batcher(executor=self.executor, settings=batching, observer=self.metrics) if batching else None
+            Batcher(executor=self.executor, settings=batching, observer=self.metrics, costs=costs)
+            if batching
+            else None
         )
-        self.plane = DataPlane(routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching)
+        self.plane = DataPlane(
+            routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching, costs=costs
+        )
         self.examples = ExampleAPIs(self.plane, check_method_names=options.enable_signature_method_name_check)
         self.reloader = ConfigReloader(
             settings=settings,

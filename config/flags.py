@@ -14,8 +14,8 @@ Where we differ from TF Serving, the help text says so:
   the binary's own default is 0, i.e. off).
 - ``--load_retry_interval_micros`` defaults to 1 s; TF Serving waits 60 s.
 - ``--config`` is an alias of ``--model_config_file``.
-- Our own flags: ``--port_file``, ``--executor_threads``, ``--model_load_timeout_micros``,
-  ``--aspired_version_policy``.
+- Our own flags: ``--port_file``, ``--executor_threads``, ``--inline_call_threshold_micros``,
+  ``--model_load_timeout_micros``, ``--aspired_version_policy``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -480,6 +480,17 @@ class ServerOptions:
             group=RUNTIME,
         ),
     ] = 4
+    inline_call_threshold_micros: Annotated[
+        int,
+        Flag(
+            _int_at_least(0),
+            "(aioserving) A signature whose measured call time stays under this many "
+            "microseconds runs on the event loop itself, skipping the thread hop (about "
+            "50-80 us here); one that turns slower moves back to the executor at once. 0 "
+            "runs every call on the executor.",
+            group=RUNTIME,
+        ),
+    ] = 40
     # Batching.
     enable_batching: Annotated[
         bool,

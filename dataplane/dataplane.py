@@ -12,8 +12,10 @@ frontend's ``decode`` (which may need the signature's dtypes, as REST's JSON doe
 validates them once; ``run`` then takes the servable's in-flight count (one per request;
 nothing is awaited between resolution and this point, so the version cannot leave in
 between) and:
-- batching off for this servable, or an unbatchable request shape: the call goes
-  straight to the executor's inference lane, and the handler awaits its future;
+- batching off for this servable: a signature measured cheap (``actors.call_costs``,
+  ``--inline_call_threshold_micros``) runs right here on the loop, with no await at all;
+  any other call goes straight to the executor's inference lane, and the handler awaits
+  its future;
 - batching on: an ``InferenceRequest`` goes to the batcher, whose batch completion
   answers the future.
 Whoever finishes the model work releases the in-flight count, also when the client gave
@@ -34,6 +36,7 @@ from actors.batcher import Batcher
 from actors.messages import InferenceRequest
 from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
+from actors.call_costs import CallCosts
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature
 from protocol.status import invalid_argument
@@ -68,11 +71,13 @@ class DataPlane:
         executor: InferenceExecutor,
         batcher: Batcher | None = None,
         batching: BatchingSettings | None = None,
+        costs: CallCosts | None = None,
     ) -> None:
         self._routing = routing
         self._executor = executor
         self._batcher = batcher
         self._batching = batching
+        self._costs = costs or CallCosts(0)
 
     # --- resolution, status and metadata ---------------------------------------------------
 
@@ -136,9 +141,15 @@ class DataPlane:
         servable.begin_request()
         batcher = self._batcher
         if batcher is None or (servable.batching or self._batching) is None:
+            cost = self._costs.of(servable, signature.name)
+            if cost.cheap():
+                try:
+                    return cost.timed(servable.run, signature, inputs, output_names)
+                finally:
+                    servable.end_request()
             try:
                 future = self._executor.run_inference(
-                    servable.run, signature, inputs, output_names, release=servable.end_request
+                    cost.timed, servable.run, signature, inputs, output_names, release=servable.end_request
                 )
             except BaseException:
                 servable.end_request()

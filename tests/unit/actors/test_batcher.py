@@ -286,3 +286,18 @@ async def test_a_client_that_gives_up_while_its_batch_runs_holds_the_version_unt
     assert h.servable.in_flight == 1  # the model call is still running
     await h.run_next_batch()
     assert h.servable.in_flight == 0
+
+
+async def test_a_batch_of_a_signature_measured_cheap_runs_on_the_loop() -> None:
+    from actors.call_costs import WARMUP_CALLS, CallCosts
+
+    h = Harness(max_batch_size=4, batch_timeout_micros=0)
+    costs = CallCosts(1_000_000)
+    cost = costs.of(h.servable, "serving_default")
+    for _ in range(WARMUP_CALLS):
+        cost.observe(1e-6)
+    h.batcher._costs = costs  # noqa: SLF001 - the supervisor passes it at construction
+    reply = h.enqueue([[1.0], [2.0]])
+    assert h.executor.submitted == []  # no thread hop
+    np.testing.assert_allclose(reply.result()["y"], [[2.5], [3.0]])
+    assert h.batcher.running_batches == 0 and h.servable.in_flight == 0

@@ -1,0 +1,106 @@
+"""The data plane's request path: executor or inline, and the in-flight count, step by step."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import types
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from actors.call_costs import WARMUP_CALLS, CallCosts
+from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
+from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
+from dataplane.dataplane import DataPlane
+from protocol.model_ref import ModelRef
+from protocol.signatures import Signature
+from tests.unit.actors.fakes import HalfPlusTwo
+
+
+class CountingExecutor:
+    """A real executor pool that also counts the calls submitted to it."""
+
+    def __init__(self, pool: ExecutorPool) -> None:
+        self.pool = pool
+        self.submitted = 0
+
+    def run_inference(self, fn: Callable[..., object], *args: object, release: Callable[[], None] | None = None) -> object:
+        self.submitted += 1
+        return self.pool.run_inference(fn, *args, release=release)
+
+
+def plane_for(servable: HalfPlusTwo, executor: CountingExecutor, threshold_micros: int) -> DataPlane:
+    routing = RoutingTable()
+    route = ModelRoute(name="m", servables=types.MappingProxyType({1: servable}), latest=servable)
+    routing.publish(RoutingSnapshot(types.MappingProxyType({"m": route})))
+    return DataPlane(routing=routing, executor=executor, costs=CallCosts(threshold_micros))
+
+
+def x(value: float) -> Callable[[Signature], dict[str, np.ndarray]]:
+    return lambda _signature: {"x": np.array([[value]], np.float32)}
+
+
+async def test_cheap_calls_run_inline_and_give_the_executors_answers() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=100_000)
+    on_executor = [await plane.predict(ModelRef(name="m"), "", x(float(i))) for i in range(WARMUP_CALLS)]
+    assert executor.submitted == WARMUP_CALLS  # measured on the executor first
+    inline = [await plane.predict(ModelRef(name="m"), "", x(float(i))) for i in range(WARMUP_CALLS)]
+    assert executor.submitted == WARMUP_CALLS  # then no thread hop at all
+    for a, b in zip(on_executor, inline, strict=True):
+        np.testing.assert_array_equal(a.outputs["y"], b.outputs["y"])
+    assert servable.in_flight == 0
+    await pool.stop()
+
+
+async def test_a_signature_that_turns_slow_leaves_the_loop() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=2_000)
+    for i in range(WARMUP_CALLS):
+        await plane.predict(ModelRef(name="m"), "", x(float(i)))
+    fast_run = servable.run
+
+    def slow_run(signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        time.sleep(0.02)
+        return fast_run(signature, inputs, names)
+
+    servable.run = slow_run  # type: ignore[method-assign]
+    before = executor.submitted
+    await plane.predict(ModelRef(name="m"), "", x(1.0))  # inline, and measured slow
+    assert executor.submitted == before
+    await plane.predict(ModelRef(name="m"), "", x(2.0))
+    assert executor.submitted == before + 1  # back on the executor
+    await pool.stop()
+
+
+async def test_threshold_zero_always_uses_the_executor_and_a_cancelled_caller_keeps_the_count() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=0)
+    for i in range(WARMUP_CALLS + 2):
+        await plane.predict(ModelRef(name="m"), "", x(float(i)))
+    assert executor.submitted == WARMUP_CALLS + 2
+    started = asyncio.Event()
+    fast_run = servable.run
+
+    def blocking_run(signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+        started.set()  # not thread-safe in general, but only read after the sleep below
+        time.sleep(0.05)
+        return fast_run(signature, inputs, names)
+
+    servable.run = blocking_run  # type: ignore[method-assign]
+    task = asyncio.ensure_future(plane.predict(ModelRef(name="m"), "", x(1.0)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.sleep(0)
+    assert servable.in_flight == 1  # the model call still runs: the version must not go
+    await pool.stop()  # waits for the call; its release runs on the loop
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert servable.in_flight == 0

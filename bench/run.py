@@ -65,6 +65,8 @@ def _in_process(spec: InProcess) -> tuple[InProcess, dict[str, dict[int, float]]
 
 
 def _context(argv: Sequence[str], args: argparse.Namespace) -> dict[str, str]:
+    from importlib.metadata import version
+
     def run(*command: str) -> str:
         found = shutil.which(command[0])
         return (
@@ -73,29 +75,25 @@ def _context(argv: Sequence[str], args: argparse.Namespace) -> dict[str, str]:
             else ""
         )
 
-    from importlib.metadata import version
-
-    commit = run("git", "rev-parse", "--short", "HEAD").strip() or "unknown"
-    dirty = " (dirty)" if run("git", "status", "--porcelain", "--", ".", ":!bench").strip() else ""
+    commit = run("git", "describe", "--always", "--dirty").strip() or "unknown"
     cpu = re.search(r"Model name:\s*(.*)", run("lscpu"))
     packages = ("tensorflow", "grpcio", "aiohttp", "uvloop", "orjson", "numpy", "protobuf")
-    tool_versions = [run("wrk", "-v").split(" [")[0], run("h2load", "--version").strip()]
-    generators = "Python (`bench/loadgen.py`)" + (
-        "; " + ", ".join(v for v in tool_versions if v)
-        if not args.python_only and any(tool_versions)
-        else ""
+    tools = (
+        [] if args.python_only else [run("wrk", "-v").split(" [")[0], run("h2load", "--version")]
     )
+    command = os.environ.get("BENCH_COMMAND") or "bench/run.sh " + " ".join(argv)
     return {
-        "Command": "`"
-        + (os.environ.get("BENCH_COMMAND") or "bench/run.sh " + " ".join(argv))
-        + "`",
-        "Commit": f"`{commit}{dirty}` (server code; the bench itself may differ)",
+        "Command": f"`{command}`",
+        "Commit": f"`{commit}`",
         "Date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "Machine": f"{os.cpu_count()} CPUs (nproc), {cpu.group(1) if cpu else '?'}, "
         f"Linux {platform.release()}",
-        "Software": f"Python {platform.python_version()}, "
-        + ", ".join(f"{p} {version(p)}" for p in packages),
-        "Load generators": generators,
+        "Software": ", ".join(
+            [f"Python {platform.python_version()}"] + [f"{p} {version(p)}" for p in packages]
+        ),
+        "Load generators": "; ".join(
+            ["Python (`bench/loadgen.py`)"] + [t.strip() for t in tools if t]
+        ),
         "Runs": f"{args.runs} of {args.duration_s:g} s per scenario",
     }
 

@@ -180,8 +180,9 @@ STAGES = tuple(  # each row compared with the bare floor of the same load
     for server in (FLOOR, "floor+model-inline", "floor+model-executor", "off", "on")
 )
 SEED = (Scenario("on", "grpc", HUNDRED, 16, "", client="build", requests=1000),)
-EXTRA_FLOORS = grid(("floor-json",), ("rest",), (SINGLE,), (64,)) + grid(
-    ("floor-json",), ("rest",), (HUNDRED,), (16,)
+EXTRA_FLOORS = (
+    Scenario("floor-json", "rest", SINGLE, 64, ""),
+    Scenario("floor-json", "rest", HUNDRED, 16, ""),
 )
 
 CHECKS = (
@@ -208,49 +209,24 @@ IN_PROCESS = (
     InProcess(CNN, (1, 4, 16, 64), tf="tf1"),
 )
 
-_C = ("config", "API", "payload", "c", "examples/s", "req/s", "p50 ms", "p99 ms")
-SCENARIO_COLUMNS = (
-    *_C,
-    "× floor",
-    "p50 − floor ms",
-    "p99 ÷ floor",
-    "batch mean/max",
-    "limit ex/s",
-    "× limit",
-    "CPU µs/req",
-    "server CPU %",
-    "gen CPU %",
-    "noise %",
-    "generator",
+
+def columns(header: str) -> tuple[str, ...]:
+    """Table columns written as their markdown header; keys of ``bench.tables.COLUMNS``."""
+    return tuple(header.split("|"))
+
+
+_C = "config|API|payload|c|examples/s|req/s|p50 ms|p99 ms"
+SCENARIO_COLUMNS = columns(
+    f"{_C}|× floor|p50 − floor ms|p99 ÷ floor|batch mean/max|limit ex/s|× limit|CPU µs/req|"
+    "server CPU %|gen CPU %|noise %|generator"
 )
-REQUEST_PATH_COLUMNS = (
-    "config",
-    "API",
-    "c",
-    "req/s",
-    "floor req/s",
-    "× floor",
-    "p50 ms",
-    "floor p50 ms",
-    "p50 − floor ms",
-    "p99 ms",
-    "batch mean/max",
-    "CPU µs/req",
-    "noise %",
-    "generator",
+REQUEST_PATH_COLUMNS = columns(
+    "config|API|c|req/s|floor req/s|× floor|p50 ms|floor p50 ms|p50 − floor ms|p99 ms|"
+    "batch mean/max|CPU µs/req|noise %|generator"
 )
-FLOOR_COLUMNS = (*_C, "runs", "CPU µs/req", "server CPU %", "gen CPU %", "noise %", "generator")
-SEED_COLUMNS = (*_C, "server CPU %", "gen CPU %", "noise %", "generator")
-STAGE_COLUMNS = (
-    "API",
-    "c",
-    "stage",
-    "req/s",
-    "p50 ms",
-    "p50 − floor ms",
-    "CPU µs/req",
-    "+CPU µs/req",
-)
+FLOOR_COLUMNS = columns(f"{_C}|runs|CPU µs/req|server CPU %|gen CPU %|noise %|generator")
+SEED_COLUMNS = columns(f"{_C}|server CPU %|gen CPU %|noise %|generator")
+STAGE_COLUMNS = columns("API|c|stage|req/s|p50 ms|p50 − floor ms|CPU µs/req|+CPU µs/req")
 FLAGS = Table("Server flags per configuration", "", "flags")
 FULL = (
     Table("Issue 3 targets", "", "targets", tuple(c.scenario for c in CHECKS)),

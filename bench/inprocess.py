@@ -79,7 +79,7 @@ def load(model: Model, server_flags: Sequence[str]) -> Callable[[np.ndarray], ob
     options = config_pb2.CallableOptions(feed=[feed.name], fetch=fetches)
     # What the server calls (and TF Serving's C++ ``MakeCallable``): the public
     # ``make_callable`` wraps it in per-call Python that costs ~100 µs, 5x the digits model.
-    return session._make_callable_from_options(options)  # type: ignore[no-any-return]  # noqa: SLF001
+    return session._make_callable_from_options(options)  # type: ignore[no-any-return]  # noqa: SLF001 - as above
 
 
 def calls_per_s(run_calls: Callable[[float], int]) -> float:

@@ -10,5 +10,5 @@ if ! command -v taskset >/dev/null; then
     exit 1
 fi
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export BENCH_COMMAND="bench/run.sh $*"
+export BENCH_COMMAND="bench/run.sh${*:+ $*}"
 exec "${PYTHON:-.venv/bin/python}" -m bench.run "$@"

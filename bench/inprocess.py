@@ -1,20 +1,22 @@
 """The compute limit: a model's signature called in-process, with no server around it.
 
-Loads the version with the server's own loader (``actors.saved_model.SavedModelLoader``,
-i.e. a TF1 session and ``_make_callable_from_options``) and the session config that the
-server builds from the same flags (``actors.supervisor.session_config``), then, for each
-batch size, times ``servable.run`` on the same examples the load generators send:
+Loads the latest version as a TF1 session, as TF Serving (and our server) runs a
+SavedModel, with the session options the server builds from the same flags
+(``--tensorflow_intra_op_parallelism``, ``--tensorflow_inter_op_parallelism``,
+``--tensorflow_session_config_file``), and calls the signature through the session's
+callable, as the server does. For each batch size it times calls on the examples the load
+generators send:
 
 - ``tight``: back-to-back calls on the main thread: the most the model can do;
-- ``hop`` (for ``--hop_sizes``): the same calls, one at a time, each sent from a uvloop event loop to a worker
-  thread with ``run_in_executor`` and awaited, as the server does when batching is off
-  and one request is in flight: the difference is the cost of the thread hand-off
-  (futures, wake-ups, the GIL changing hands) without any protocol.
+- ``hop`` (for ``--hop_sizes``): the same calls, one at a time, each sent from a uvloop
+  event loop to a worker thread with ``run_in_executor`` and awaited, as a server does
+  with batching off and one request in flight: the difference is the cost of the thread
+  hand-off (futures, wake-ups, the GIL changing hands) without any protocol.
 
 Each figure is the median of ``REPEATS`` timed stretches after a warm-up (half a second of
-calls once, then ``WARMUP_CALLS`` per size). Run it pinned to
-the server's core (the bench does) so it competes for the same CPU as the server did.
-Prints one JSON object: ``{"tight": {rows: calls_per_s}, "hop": {rows: calls_per_s}}``.
+calls once, then ``WARMUP_CALLS`` per size). Run it pinned to the server's core (the bench
+does) so that it competes for the same CPU as the server did. Prints one JSON object:
+``{"tight": {rows: calls_per_s}, "hop": {rows: calls_per_s}}``.
 
 Usage: ``python -m bench.inprocess --model digits --batch_sizes 1,8,64 --hop_sizes 1
 [server flags]``.
@@ -30,104 +32,99 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 import uvloop
 
-from actors.saved_model import SavedModelLoader, SavedModelOptions, SavedModelServable
-from actors.supervisor import session_config
-from bench.models import ALL_MODELS, BenchModel
-from bench.payloads import SIGNATURE, example_rows
-from config.flags import parse_flags
+from bench.prepare import SIGNATURE, examples, latest_version
+from bench.spec import ALL_MODELS, Model
 
-WARMUP_CALLS = 20
-REPEATS = 5
-# Before the first size: the first calls after a load are slower (lazy allocations, cold
-# caches) for longer than WARMUP_CALLS, which would bias the smallest batch size.
+WARMUP_CALLS, REPEATS, SECONDS = 20, 5, 0.2
+# Once, before the first size: the first calls after a load stay slow (lazy allocations,
+# cold caches) for longer than WARMUP_CALLS, which would bias the smallest batch size.
 PROCESS_WARMUP_S = 0.5
 
 
-def load(model: BenchModel, server_flags: Sequence[str]) -> SavedModelServable:
-    options = parse_flags(list(server_flags))
-    version_dir = model.latest_version_dir()
-    loader = SavedModelLoader(
-        model_name=model.name,
-        version=int(version_dir.name),
-        path=str(version_dir),
-        options=SavedModelOptions(
-            tags=options.saved_model_tags, session_config=session_config(options)
-        ),
-    )
-    return loader.load()
+def session_config(server_flags: Sequence[str]) -> Any:
+    """The ``ConfigProto`` the server builds from these flags (the three the bench uses)."""
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import config_pb2
+
+    config = config_pb2.ConfigProto()
+    for flag in server_flags:
+        name, _, value = flag.removeprefix("--").partition("=")
+        if name == "tensorflow_session_config_file":
+            text_format.Parse(Path(value).read_text(), config)
+        elif name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
+            setattr(config, name.removeprefix("tensorflow_") + "_threads", int(value))
+    return config
 
 
-def _calls_per_second(run_calls: Callable[[float], int], seconds: float) -> float:
+def load(model: Model, server_flags: Sequence[str]) -> Callable[[np.ndarray], object]:
+    """The model's ``serving_default`` as a callable of its one input array."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=session_config(server_flags))
+    with graph.as_default():
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(latest_version(model)))
+    signature = meta.signature_def[SIGNATURE]
+    (feed,) = signature.inputs.values()
+    fetches = [t.name for t in signature.outputs.values()]
+    options = config_pb2.CallableOptions(feed=[feed.name], fetch=fetches)
+    # What the server calls (and TF Serving's C++ ``MakeCallable``): the public
+    # ``make_callable`` wraps it in per-call Python that costs ~100 µs, 5x the digits model.
+    return session._make_callable_from_options(options)  # type: ignore[no-any-return]  # noqa: SLF001 - as above
+
+
+def calls_per_s(run_calls: Callable[[float], int]) -> float:
+    """Median over ``REPEATS`` stretches of ``run_calls(SECONDS)`` (which returns calls made)."""
     rates = []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        calls = run_calls(seconds)
-        rates.append(calls / (time.perf_counter() - started))
+        rates.append(run_calls(SECONDS) / (time.perf_counter() - started))
     return statistics.median(rates)
 
 
-def tight_loop(call: Callable[[], object], seconds: float) -> float:
-    for _ in range(WARMUP_CALLS):
-        call()
-
-    def run_calls(budget_s: float) -> int:
-        calls, stop = 0, time.perf_counter() + budget_s
-        while time.perf_counter() < stop:
-            call()
-            calls += 1
-        return calls
-
-    return _calls_per_second(run_calls, seconds)
-
-
-def hop_loop(call: Callable[[], object], seconds: float) -> float:
-    pool = concurrent.futures.ThreadPoolExecutor(1, "inference")
-
-    async def run_calls_async(budget_s: float) -> int:
-        loop = asyncio.get_running_loop()
-        calls, stop = 0, time.perf_counter() + budget_s
-        while time.perf_counter() < stop:
-            await loop.run_in_executor(pool, call)
-            calls += 1
-        return calls
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(run_calls_async(WARMUP_CALLS * 1e-4))
-        rate = _calls_per_second(lambda budget: runner.run(run_calls_async(budget)), seconds)
-    pool.shutdown()
-    return rate
-
-
 def measure(
-    model: BenchModel,
-    batch_sizes: Sequence[int],
-    hop_sizes: Sequence[int],
-    seconds: float,
-    server_flags: Sequence[str],
+    model: Model, sizes: Sequence[int], hop_sizes: Sequence[int], flags: Sequence[str]
 ) -> dict[str, dict[int, float]]:
-    servable = load(model, server_flags)
-    signature = servable.signature(SIGNATURE)
-    first = {model.input_name: example_rows(model, batch_sizes[0])}
+    run = load(model, flags)
     stop = time.perf_counter() + PROCESS_WARMUP_S
     while time.perf_counter() < stop:
-        servable.run(signature, first, ())
+        run(examples(model, sizes[0]))
+    pool = concurrent.futures.ThreadPoolExecutor(1, "inference")
     results: dict[str, dict[int, float]] = {"tight": {}, "hop": {}}
-    for rows in batch_sizes:
-        inputs = {model.input_name: example_rows(model, rows)}
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        for rows in sizes:
+            inputs = examples(model, rows)
 
-        def call(inputs: dict[str, np.ndarray] = inputs) -> object:
-            return servable.run(signature, inputs, ())
+            def tight(budget_s: float, inputs: np.ndarray = inputs) -> int:
+                calls, stop = 0, time.perf_counter() + budget_s
+                while time.perf_counter() < stop:
+                    run(inputs)
+                    calls += 1
+                return calls
 
-        results["tight"][rows] = tight_loop(call, seconds)
-        if rows in hop_sizes:
-            results["hop"][rows] = hop_loop(call, seconds)
-    servable.unload()
+            async def hop(budget_s: float, inputs: np.ndarray = inputs) -> int:
+                loop, calls, stop = asyncio.get_running_loop(), 0, time.perf_counter() + budget_s
+                while time.perf_counter() < stop:
+                    await loop.run_in_executor(pool, run, inputs)
+                    calls += 1
+                return calls
+
+            for _ in range(WARMUP_CALLS):
+                run(inputs)
+            results["tight"][rows] = calls_per_s(tight)
+            if rows in hop_sizes:
+                runner.run(hop(WARMUP_CALLS * 1e-4))
+                results["hop"][rows] = calls_per_s(lambda budget: runner.run(hop(budget)))
+    pool.shutdown()
     return results
 
 
@@ -136,12 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", required=True, choices=[m.name for m in ALL_MODELS])
     parser.add_argument("--batch_sizes", required=True, help="comma-separated rows per call")
     parser.add_argument("--hop_sizes", default="1", help="comma-separated rows to time with a hop")
-    parser.add_argument("--seconds", type=float, default=0.2, help="per timed stretch")
-    args, server_flags = parser.parse_known_args(argv)
+    args, flags = parser.parse_known_args(argv)
     model = next(m for m in ALL_MODELS if m.name == args.model)
-    sizes = [int(s) for s in args.batch_sizes.split(",")]
-    hops = [int(s) for s in args.hop_sizes.split(",")]
-    print(json.dumps(measure(model, sizes, hops, args.seconds, server_flags)), flush=True)
+    sizes, hops = ([int(s) for s in a.split(",")] for a in (args.batch_sizes, args.hop_sizes))
+    print(json.dumps(measure(model, sizes, hops, flags)), flush=True)
     return 0
 
 

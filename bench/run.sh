@@ -1,21 +1,14 @@
 #!/usr/bin/env bash
-# Run the benchmark suite and write bench/RESULTS.md; options: see `bench/run.sh --help`.
-# Installs the load generators (wrk, h2load from nghttp2-client) when they are missing.
+# The bench's one entry point: `bench/run.sh [--quick] [options]` (see `bench/run.sh --help`).
+# Needs only the project's Python and taskset; wrk and h2load are used when on the PATH
+# (`apt-get install wrk nghttp2-client`, see bench/tools/external.py). PYTHON overrides the
+# interpreter (default: the repository's .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
-    echo "installing wrk and h2load (nghttp2-client)" >&2
-    sudo_cmd=""
-    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-    $sudo_cmd apt-get update -qq
-    $sudo_cmd apt-get install -y -qq wrk nghttp2-client >/dev/null
-fi
 if ! command -v taskset >/dev/null; then
     echo "taskset (util-linux) is required" >&2
     exit 1
 fi
-
-export TF_CPP_MIN_LOG_LEVEL=2
-export BENCH_COMMAND="bench/run.sh $*"
-exec .venv/bin/python -m bench.run "$@"
+export TF_CPP_MIN_LOG_LEVEL=2 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export BENCH_COMMAND="bench/run.sh${*:+ $*}"
+exec "${PYTHON:-.venv/bin/python}" -m bench.run "$@"

@@ -1,9 +1,9 @@
 -- wrk script: POST a fixed JSON body read from a file, print one result line at the end.
 --
--- Usage: wrk -t1 -c16 -d2s -s bench/wrk_post.lua URL -- BODY_FILE
+-- Usage: wrk -t1 -c16 -d2s -s bench/tools/wrk_post.lua URL -- BODY_FILE
 -- The `done` callback prints a single line "WRK_RESULT {json}" with the request count,
 -- the error counts (status = non-2xx/3xx answers) and latency percentiles in
--- microseconds; bench/loadgen.py parses it.
+-- microseconds; bench/tools/external.py parses it.
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -47,9 +47,13 @@ from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
 from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
+from dataplane.health import Health
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
 from frontends.rest_frontend import RestFrontend
+from frontends.v2_grpc import V2GrpcServicer
+from frontends.v2_rest import V2Rest
+from frontends.v2_service import V2Service
 from servables.loader import Loader
 from servables.tensorflow.custom_ops import load_custom_ops
 from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
@@ -167,6 +171,8 @@ class Supervisor:
             config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
             on_change=self._settings_changed,
         )
+        self.health = Health(routing=self.routing, configured_models=lambda: [m.name for m in self.settings.models])
+        self.v2 = V2Service(plane=self.plane, health=self.health)
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
@@ -177,17 +183,22 @@ class Supervisor:
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
                 options=list(options.grpc_channel_arguments),
                 credentials=grpc_credentials(config.ssl),
+                extra_services=[V2GrpcServicer(self.v2, observer=self.metrics)],
             )
         if options.rest_enabled:
+            rest_timeout = options.rest_api_timeout_in_ms / 1000 or None
             self.rest = RestFrontend(
                 plane=self.plane,
                 host="0.0.0.0",
                 port=options.rest_api_port,
-                timeout_seconds=options.rest_api_timeout_in_ms / 1000 or None,
+                timeout_seconds=rest_timeout,
                 cors=options.rest_api_enable_cors_support,
                 examples=self.examples,
                 observer=self.metrics,
-                extra_routes=[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
+                extra_routes=[
+                    *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
+                    *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),
+                ],
             )
         self._started: list[Part] = []
 

@@ -47,6 +47,12 @@ Resp = TypeVar("Resp")
 SIGNATURE_DEF_FIELD = "signature_def"
 
 
+class ServiceRegistrar(Protocol):
+    """Another gRPC service served on the same port (``register`` adds it to the server)."""
+
+    def register(self, server: grpc.aio.Server) -> None: ...
+
+
 class ConfigReloader(Protocol):
     async def reload(self, config: model_server_config_pb2.ModelServerConfig) -> None: ...
 
@@ -227,8 +233,10 @@ class GrpcFrontend:
         socket_path: str | None = None,
         options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
+        extra_services: Sequence[ServiceRegistrar] = (),
     ) -> None:
         self._prediction = prediction
+        self._extra_services = list(extra_services)
         self._model = model
         self.address = address
         self._socket_path = socket_path
@@ -244,6 +252,8 @@ class GrpcFrontend:
         server = grpc.aio.server(options=self._options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self._prediction, server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
+        for service in self._extra_services:  # the V2 GRPCInferenceService, beside TF Serving's
+            service.register(server)
         self._server = server
         addresses = [self.address]
         if self._socket_path:

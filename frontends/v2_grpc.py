@@ -1,0 +1,176 @@
+"""V2 (Open Inference Protocol) gRPC: ``inference.GRPCInferenceService`` beside TF Serving's services.
+
+The messages and the servicer base are ``tritonclient.grpc``'s generated modules, not a
+copy of our own: two separately compiled copies of ``grpc_service.proto`` cannot live in
+one process (both register ``inference.*`` in protobuf's default pool), and tritonclient
+is what V2 users run. Implemented: ServerLive, ServerReady, ModelReady, ServerMetadata,
+ModelMetadata, ModelInfer; every other method answers UNIMPLEMENTED (the base class).
+
+ModelInfer: inputs come from ``raw_input_contents`` (one per input, in order; numeric data
+wrapped with ``np.frombuffer``) or from typed ``contents``; outputs always go back as
+``raw_output_contents``, as Triton answers. Errors: a ``ServingError`` aborts with the gRPC
+status of the same name; anything else is INTERNAL. Each RPC is observed with API ``v2``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from frontends.observer import RequestObserver
+from frontends.v2_service import EXTENSIONS, SERVER_NAME, SERVER_VERSION, V2Service
+from protocol.status import Code, ServingError, invalid_argument
+from protocol.v2_codec import (
+    CONTENTS_FIELD,
+    InferRequest,
+    InputTensor,
+    RequestedOutput,
+    array_from_binary,
+    array_from_contents,
+    array_to_binary,
+    check_shape,
+    datatype_name,
+    parse_version,
+)
+
+log = logging.getLogger(__name__)
+Resp = TypeVar("Resp")
+
+
+def _parameter(value: Any) -> Any:
+    choice = value.WhichOneof("parameter_choice")
+    return getattr(value, choice) if choice else None
+
+
+def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest:
+    """A ``ModelInferRequest`` as the protocol's ``InferRequest``."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise invalid_argument(
+            f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs"
+        )
+    inputs: list[InputTensor] = []
+    seen: set[str] = set()
+    for index, tensor in enumerate(request.inputs):
+        name = tensor.name
+        if name in seen:
+            raise invalid_argument(f"input '{name}' appears more than once")
+        seen.add(name)
+        shape = check_shape(name, list(tensor.shape))
+        if raw:
+            array = array_from_binary(name, tensor.datatype, shape, raw[index])
+        else:
+            field = CONTENTS_FIELD.get(tensor.datatype)
+            if field is None:
+                raise invalid_argument(
+                    f"input '{name}': datatype '{tensor.datatype}' needs raw_input_contents"
+                )
+            array = array_from_contents(
+                name, tensor.datatype, shape, getattr(tensor.contents, field)
+            )
+        inputs.append(InputTensor(name=name, datatype=tensor.datatype, array=array))
+    outputs = tuple(RequestedOutput(name=o.name) for o in request.outputs)
+    parameters = {key: _parameter(value) for key, value in request.parameters.items()}
+    return InferRequest(
+        id=request.id or None, inputs=tuple(inputs), outputs=outputs, parameters=parameters
+    )
+
+
+class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]  # untyped generated base
+    """The V2 gRPC handlers: convert, await the V2 service, convert back."""
+
+    def __init__(self, service: V2Service, observer: RequestObserver | None = None) -> None:
+        self._service = service
+        self._observer = observer
+
+    def register(self, server: grpc.aio.Server) -> None:
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(self, server)
+
+    async def _call(
+        self,
+        entrypoint: str,
+        model_name: str,
+        context: grpc.aio.ServicerContext,
+        work: Callable[[], Awaitable[Resp]],
+    ) -> Resp:
+        started = time.perf_counter()
+        code = Code.OK
+        try:
+            return await work()
+        except ServingError as error:
+            code = error.code
+            await context.abort(grpc.StatusCode[error.code.name], error.message)
+        except Exception as error:  # a bug answers INTERNAL, never hangs
+            code = Code.INTERNAL
+            log.exception("%s failed", entrypoint)
+            await context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+        finally:
+            if self._observer is not None:
+                self._observer.observe(
+                    model_name=model_name,
+                    api="v2",
+                    entrypoint=entrypoint,
+                    code=code,
+                    seconds=time.perf_counter() - started,
+                )
+        raise AssertionError("unreachable: context.abort raises")
+
+    async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+        return service_pb2.ServerLiveResponse(live=self._service.health.live())
+
+    async def ServerReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        return service_pb2.ServerReadyResponse(ready=self._service.health.ready())
+
+    async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        return service_pb2.ServerMetadataResponse(
+            name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS
+        )
+
+    async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        ref = parse_version(request.name, request.version)
+
+        async def work() -> Any:  # an unknown model is not ready, not an error, as in Triton
+            return service_pb2.ModelReadyResponse(ready=self._service.health.model_ready(ref))
+
+        return await self._call("ModelReady", ref.name, context, work)
+
+    async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        ref = parse_version(request.name, request.version)
+
+        async def work() -> Any:
+            metadata = self._service.model_metadata(ref)
+            response = service_pb2.ModelMetadataResponse(
+                name=metadata.name, versions=metadata.versions, platform=metadata.platform
+            )
+            for target, tensors in (
+                (response.inputs, metadata.inputs),
+                (response.outputs, metadata.outputs),
+            ):
+                for t in tensors:
+                    target.add(name=t.name, datatype=t.datatype, shape=t.shape)
+            return response
+
+        return await self._call("ModelMetadata", ref.name, context, work)
+
+    async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        ref = parse_version(request.model_name, request.model_version)
+
+        async def work() -> Any:
+            parsed = decode_infer_request(request)
+            result = await self._service.infer(ref, parsed, context.time_remaining())
+            response = service_pb2.ModelInferResponse(
+                model_name=result.model_name, model_version=result.model_version
+            )
+            if request.id:
+                response.id = request.id
+            for name, array, dtype in result.outputs:
+                response.outputs.add(name=name, datatype=datatype_name(dtype), shape=array.shape)
+                response.raw_output_contents.append(array_to_binary(array))
+            return response
+
+        return await self._call("ModelInfer", ref.name, context, work)

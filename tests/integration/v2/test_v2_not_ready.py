@@ -1,0 +1,39 @@
+"""A configured model with no loadable version: the server is live but not ready (V2 503s)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+
+from tests.integration.server_process import ServerProcess
+
+
+def test_a_model_without_versions_makes_the_server_not_ready(
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    config = tmp_path / "models.config"
+    config.write_text(
+        "model_config_list {"
+        f' config {{ name: "ok" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}'
+        f' config {{ name: "waiting" base_path: "{tmp_path / "empty"}" model_platform: "tensorflow" }}'
+        "}"
+    )
+    server = start_server(f"--model_config_file={config}")
+    assert server.http("GET", "/v2/health/live") == (200, {"live": True})
+    assert server.http("GET", "/v2/health/ready") == (503, {"ready": False})
+    assert server.http("GET", "/v2/models/waiting/ready") == (
+        503,
+        {"name": "waiting", "ready": False},
+    )
+    body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}
+    status, response = server.http("POST", "/v2/models/waiting/infer", json.dumps(body))
+    assert status == 503 and "model 'waiting' is not ready" in response["error"]
+    grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    assert grpc_client.is_server_live() and not grpc_client.is_server_ready()
+    http = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}")
+    assert http.is_model_ready("ok") and not http.is_server_ready()

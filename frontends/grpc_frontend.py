@@ -6,7 +6,9 @@ decodes the request (``protocol.tf_serving``, ``protocol.tensors``), awaits the 
 plane (or the config reloader), and encodes the answer; a ``ServingError`` becomes the
 gRPC status of the same name, with its message, and anything else INTERNAL.
 
-``GrpcFrontend`` binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
+``GrpcFrontend`` also serves ``grpc.health.v1.Health`` when given a health servicer
+(``frontends.grpc_health``), and runs the given server interceptors (authentication,
+``frontends.auth``) before every handler. It binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
 in ``start()``; ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
 """
 
@@ -35,6 +37,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
+from frontends.grpc_health import HealthServicer, add_health_servicer
 from frontends.observer import RequestObserver
 from protocol.status import Code, ServingError
 from protocol.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
@@ -234,7 +237,11 @@ class GrpcFrontend:
         options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
         extra_services: Sequence[ServiceRegistrar] = (),
+        health: HealthServicer | None = None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
+        self._health = health
+        self._interceptors = list(interceptors)
         self._prediction = prediction
         self._extra_services = list(extra_services)
         self._model = model
@@ -249,7 +256,9 @@ class GrpcFrontend:
         """Bind the port (OSError when it cannot be bound) and serve."""
         if self._server is not None:
             raise RuntimeError("GrpcFrontend.start() was already called; create a new frontend")
-        server = grpc.aio.server(options=self._options)
+        server = grpc.aio.server(options=self._options, interceptors=self._interceptors)
+        if self._health is not None:
+            add_health_servicer(self._health, server)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self._prediction, server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
         for service in self._extra_services:  # the V2 GRPCInferenceService, beside TF Serving's

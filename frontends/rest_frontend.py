@@ -10,7 +10,9 @@ A ``/v1`` URL that matches neither pattern (a non-numeric version, say) is a 400
 in ``protocol.rest_codec`` and ``protocol.example_json``, resolution and validation in the
 data plane.
 
-``RestFrontend`` opens its TCP site in ``start()``. ``stop(grace_seconds)`` closes the
+``RestFrontend`` opens its TCP site in ``start()`` (HTTPS when given ``tls`` settings,
+see ``frontends.tls``; a bad key or certificate fails ``start()``); extra ``middlewares`` (authentication, ``frontends.auth``) run
+inside the in-flight count, before every route. ``stop(grace_seconds)`` closes the
 listening socket, waits up to ``grace_seconds`` for the requests being handled to finish,
 then closes every connection (a handler still running then is cancelled).
 """
@@ -22,17 +24,19 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
+from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_status
 from frontends.observer import RequestObserver
+from frontends.tls import rest_ssl_context
 from protocol.dtypes import dtype_to_numpy
 from protocol.example_json import encode_classification_result, encode_regression_result, parse_example_body
 from protocol.model_ref import ModelRef
@@ -48,6 +52,7 @@ from protocol.status import Code, ServingError, http_status, invalid_argument
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -96,7 +101,10 @@ class RestFrontend:
         observer: RequestObserver | None = None,
         extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] | None = None,
         cors: bool = False,
+        middlewares: Sequence[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]] = (),
+        tls: SslSettings | None = None,
     ) -> None:
+        self._tls = tls
         self._plane = plane
         self._host = host
         self._requested_port = port
@@ -104,7 +112,7 @@ class RestFrontend:
         self._examples = examples
         self._observer = observer
         self._cors = cors
-        self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight])
+        self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight, *middlewares])
         for method, path, handler in extra_routes or []:
             self.app.router.add_route(method, path, handler)
         if cors:
@@ -125,7 +133,13 @@ class RestFrontend:
         # The drain is ours (see stop); aiohttp's own shutdown wait only bounds the rest.
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024)
+        self._site = web.TCPSite(
+            self._runner,
+            self._host,
+            self._requested_port,
+            backlog=1024,
+            ssl_context=rest_ssl_context(self._tls) if self._tls is not None else None,
+        )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])  # the bound port, even for port 0
 

@@ -2,7 +2,8 @@
 
 - ``GET /v2``: server metadata.
 - ``GET /v2/health/live``, ``/v2/health/ready``: 200 ``{"live"|"ready": true}``, 503 with
-  false (readiness as ``dataplane.health`` defines it).
+  ``false`` (readiness as ``dataplane.readiness`` defines it; a not-ready answer adds
+  ``"reasons"``: which model and why, or that the server drains).
 - ``GET /v2/models/M[/versions/V]``: model metadata; ``.../ready``: 200 ``{"ready": true}``,
   503 ``{"ready": false}``, 404 for an unknown model.
 - ``POST /v2/models/M[/versions/V]/infer``: JSON tensors and the binary tensor extension
@@ -116,8 +117,11 @@ class V2Rest:
         return _json({"live": live}, 200 if live else 503)
 
     async def _ready(self, request: web.Request) -> web.Response:
-        ready = self._service.health.ready()
-        return _json({"ready": ready}, 200 if ready else 503)
+        readiness = self._service.health.readiness()
+        if readiness.ready:
+            return _json({"ready": True}, 200)
+        # Which model is not ready and why (or that the server drains), for operators.
+        return _json({"ready": False, "reasons": list(readiness.reasons)}, 503)
 
     async def _model_metadata(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))

@@ -2,8 +2,9 @@
 
 ``ServerProcess`` starts ``python server.py --port 0 --rest_api_port 0 --port_file F``
 plus the test's flags, waits until the port file appears (the server writes it once both
-ports listen), and offers the official gRPC stubs and a plain-HTTP helper. ``stop()``
-sends SIGTERM and returns the exit code; the server's log is kept for assertions.
+ports listen), and offers the official gRPC stubs and a plain-HTTP helper. It passes
+``--drain_seconds=0`` before the test's flags (a later flag wins), so that stopping is
+quick. ``stop()`` sends SIGTERM and returns the exit code; the server's log is kept for assertions.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class ServerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = [
             sys.executable, str(REPO_ROOT / "server.py"),
-            "--port=0", "--rest_api_port=0", f"--port_file={self.port_file}", *args,
+            "--port=0", "--rest_api_port=0", f"--port_file={self.port_file}",
+            "--drain_seconds=0",  # tests stop servers often; a test of the drain passes its own
+            *args,
         ]
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
         self.grpc_port, self.rest_port = self._wait_for_ports()

@@ -25,7 +25,9 @@ def test_a_model_without_versions_makes_the_server_not_ready(
     )
     server = start_server(f"--model_config_file={config}")
     assert server.http("GET", "/v2/health/live") == (200, {"live": True})
-    assert server.http("GET", "/v2/health/ready") == (503, {"ready": False})
+    status, body = server.http("GET", "/v2/health/ready")
+    assert status == 503 and body["ready"] is False
+    assert body["reasons"] == ["model 'waiting': no version found or loaded yet"]
     assert server.http("GET", "/v2/models/waiting/ready") == (
         503,
         {"name": "waiting", "ready": False},

@@ -75,6 +75,9 @@ def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(start_s
     answered = [f.result() for f in futures]  # every accepted request is answered
     stopping.join()
     assert len(answered) == 50
+    for response in answered:  # half_plus_two: y = 0.5 * 1.0 + 2
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5]])
+        assert response.model_spec.name == "default"
     assert server.process.returncode == 0
     assert "server stopped" in server.log()
 

@@ -17,26 +17,57 @@ from tests.integration.server_process import REPO_ROOT, run_server_expecting_fai
 
 
 def test_help_lists_tf_serving_flags() -> None:
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "server.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0
-    for flag in ("--port", "--rest_api_port", "--model_config_file", "--config", "--model_name", "--model_base_path",
-                 "--file_system_poll_wait_seconds", "--saved_model_tags", "--max_num_load_retries",
-                 "--load_retry_interval_micros", "--tensorflow_intra_op_parallelism",
-                 "--tensorflow_inter_op_parallelism", "--enable_batching", "--batching_parameters_file"):
+    for flag in (
+        "--port",
+        "--rest_api_port",
+        "--model_config_file",
+        "--config",
+        "--model_name",
+        "--model_base_path",
+        "--file_system_poll_wait_seconds",
+        "--saved_model_tags",
+        "--max_num_load_retries",
+        "--load_retry_interval_micros",
+        "--tensorflow_intra_op_parallelism",
+        "--tensorflow_inter_op_parallelism",
+        "--enable_batching",
+        "--batching_parameters_file",
+    ):
         assert flag in result.stdout
 
 
 @pytest.mark.parametrize(
     ("config_text", "fragments"),
     [
-        ("model_config_list { config { name: \"m\" base_path: \"/x\" bogus: 1 } }", ["models.config:1", "bogus"]),
-        ("model_config_list {\n config { name: \"m\" base_path: \"/does/not/exist\" } }", ["models.config", "base_path", "/does/not/exist"]),
-        ("model_config_list { config { name: \"m\" base_path: \"{tmp}\" model_platform: \"onnx\" } }", ["models.config", "model_platform", "onnx"]),
-        ("model_config_list { config { name: \"m\" base_path: \"{tmp}\" }\n config { name: \"m\" base_path: \"{tmp}\" } }", ["models.config", "name", "m"]),
+        (
+            'model_config_list { config { name: "m" base_path: "/x" bogus: 1 } }',
+            ["models.config:1", "bogus"],
+        ),
+        (
+            'model_config_list {\n config { name: "m" base_path: "/does/not/exist" } }',
+            ["models.config", "base_path", "/does/not/exist"],
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "{tmp}" model_platform: "onnx" } }',
+            ["models.config", "model_platform", "onnx"],
+        ),
+        (
+            'model_config_list { config { name: "m" base_path: "{tmp}" }\n config { name: "m" base_path: "{tmp}" } }',
+            ["models.config", "name", "m"],
+        ),
         ("model_config_list { config { name: ", ["models.config:1"]),
     ],
 )
-def test_malformed_config_exits_non_zero_naming_file_and_field(tmp_path: Path, config_text: str, fragments: list[str]) -> None:
+def test_malformed_config_exits_non_zero_naming_file_and_field(
+    tmp_path: Path, config_text: str, fragments: list[str]
+) -> None:
     config = tmp_path / "models.config"
     config.write_text(config_text.replace("{tmp}", str(tmp_path)))
     result = run_server_expecting_failure([f"--model_config_file={config}"])
@@ -51,14 +82,17 @@ def test_tf_serving_bad_config_fixture_is_rejected(testdata: Path) -> None:
     assert "bad_model_config.txt:1" in result.stderr
 
 
-def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(start_server, testdata: Path, tmp_path: Path) -> None:
+def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
     # A long batch timeout keeps the requests queued in the batcher when SIGTERM arrives,
     # so they are provably in flight; shutdown must flush and answer them.
     batching = tmp_path / "batching.pbtxt"
     batching.write_text("max_batch_size { value: 1000 } batch_timeout_micros { value: 3000000 }")
     server = start_server(
         f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        "--enable_batching", f"--batching_parameters_file={batching}",
+        "--enable_batching",
+        f"--batching_parameters_file={batching}",
     )
     log = server.log()
     assert f"Running gRPC ModelServer at 0.0.0.0:{server.grpc_port}" in log
@@ -75,6 +109,9 @@ def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(start_s
     answered = [f.result() for f in futures]  # every accepted request is answered
     stopping.join()
     assert len(answered) == 50
+    for response in answered:  # half_plus_two: y = 0.5 * 1.0 + 2
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5]])
+        assert response.model_spec.name == "default"
     assert server.process.returncode == 0
     assert "server stopped" in server.log()
 
@@ -82,8 +119,13 @@ def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(start_s
 def test_cors_preflight_and_headers_when_enabled(start_server, testdata: Path) -> None:
     import urllib.request
 
-    server = start_server(f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", "--rest_api_enable_cors_support")
-    preflight = urllib.request.Request(server.rest_url + "/v1/models/default:predict", method="OPTIONS")
+    server = start_server(
+        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+        "--rest_api_enable_cors_support",
+    )
+    preflight = urllib.request.Request(
+        server.rest_url + "/v1/models/default:predict", method="OPTIONS"
+    )
     with urllib.request.urlopen(preflight, timeout=10) as response:
         assert response.status == 204
         assert response.headers["Access-Control-Allow-Origin"] == "*"

@@ -72,15 +72,27 @@ def statuses(server: ServerProcess, model: str) -> list[get_model_status_pb2.Mod
     return list(server.models.GetModelStatus(request, timeout=30).model_version_status)
 
 
-def test_warmup_runs_before_the_version_is_available(start_server: Callable[..., ServerProcess], models: Path) -> None:
+def test_warmup_runs_before_the_version_is_available(
+    start_server: Callable[..., ServerProcess], models: Path
+) -> None:
     server = start_server(
-        f"--model_config_file={models}", "--num_request_iterations_for_warmup=2", "--max_num_load_retries=0"
+        f"--model_config_file={models}",
+        "--num_request_iterations_for_warmup=2",
+        "--max_num_load_retries=0",
     )
     assert get_counter(server) == 6.0
-    assert "warmup of counter version 123 finished: 3 records, 2 iterations each" in server.log()
+    log = server.log()
+    warmup_line = "warmup of counter version 123 finished: 3 records, 2 iterations each"
+    assert warmup_line in log
+    available_line = "counter version 123 is AVAILABLE"
+    assert available_line in log
+    # The order is the point: the version was published only after its warmup finished.
+    assert log.index(warmup_line) < log.index(available_line), log
 
 
-def test_a_broken_warmup_file_fails_only_its_version(start_server: Callable[..., ServerProcess], models: Path) -> None:
+def test_a_broken_warmup_file_fails_only_its_version(
+    start_server: Callable[..., ServerProcess], models: Path
+) -> None:
     server = start_server(f"--model_config_file={models}", "--max_num_load_retries=0")
     (status,) = statuses(server, "broken")
     assert status.state == get_model_status_pb2.ModelVersionStatus.END
@@ -94,7 +106,9 @@ def test_a_broken_warmup_file_fails_only_its_version(start_server: Callable[...,
 
 
 def test_warmup_can_be_disabled(start_server: Callable[..., ServerProcess], models: Path) -> None:
-    server = start_server(f"--model_config_file={models}", "--enable_model_warmup=false", "--max_num_load_retries=0")
+    server = start_server(
+        f"--model_config_file={models}", "--enable_model_warmup=false", "--max_num_load_retries=0"
+    )
     assert get_counter(server) == 0.0
     (status,) = statuses(server, "broken")
     assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE

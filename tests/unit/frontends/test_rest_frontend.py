@@ -1,0 +1,254 @@
+"""The REST frontend in-process: aiohttp's test client over a real DataPlane.
+
+The routing snapshot is built by hand around numpy servables (no TensorFlow model):
+``half`` is ``HalfPlusTwo`` (y = 0.5 x + 2) and ``m`` version 7 is the tf.Example model
+of the example API tests. Inference runs on a started ``ExecutorPool``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
+from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
+from dataplane.dataplane import DataPlane
+from dataplane.examples import ExampleAPIs
+from frontends.rest_frontend import RestFrontend
+from protocol.versions import VersionState, VersionStatus
+from servables.servable import Servable
+
+from tests.unit.actors.fakes import HalfPlusTwo
+from tests.unit.servables.tensorflow.test_example_apis import ExampleModel
+
+
+def route(servable: Servable) -> ModelRoute:
+    status = VersionStatus(version=servable.version, state=VersionState.AVAILABLE)
+    return ModelRoute(
+        name=servable.model_name,
+        servables={servable.version: servable},
+        statuses={servable.version: status},
+        latest=servable,
+    )
+
+
+class Served:
+    """A started executor pool and a data plane over a hand-built snapshot."""
+
+    def __init__(self) -> None:
+        self.half = HalfPlusTwo("half", 1)
+        self.examples_model = ExampleModel()
+        self.routing = RoutingTable()
+        self.routing.publish(
+            RoutingSnapshot({"half": route(self.half), "m": route(self.examples_model)})
+        )
+        self.executor = ExecutorPool(
+            ExecutorPoolOptions(inference_threads=1, load_threads=1, unload_threads=1)
+        )
+        self.plane = DataPlane(routing=self.routing, executor=self.executor)
+        self.examples = ExampleAPIs(self.plane)
+
+
+async def served_plane() -> Served:
+    served = Served()
+    await served.executor.start()
+    return served
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    served = await served_plane()
+    yield served
+    await served.executor.stop(5)
+
+
+@pytest.fixture
+async def client(served: Served) -> AsyncIterator[TestClient[Any, Any]]:
+    frontend = RestFrontend(plane=served.plane, host="127.0.0.1", port=0, examples=served.examples)
+    async with TestClient(TestServer(frontend.app)) as test_client:
+        yield test_client
+
+
+async def call(
+    client: TestClient[Any, Any], method: str, path: str, body: bytes | None = None
+) -> tuple[int, Any]:
+    response = await client.request(method, path, data=body)
+    return response.status, json.loads(await response.read())
+
+
+async def test_predict_row_format(client: TestClient[Any, Any]) -> None:
+    status, body = await call(
+        client, "POST", "/v1/models/half:predict", b'{"instances": [[1.0], [3.0]]}'
+    )
+    assert (status, body) == (200, {"predictions": [[2.5], [3.5]]})
+
+
+async def test_predict_columnar_format(client: TestClient[Any, Any], served: Served) -> None:
+    status, body = await call(
+        client, "POST", "/v1/models/half/versions/1:predict", b'{"inputs": {"x": [[1.0], [-2.0]]}}'
+    )
+    assert (status, body) == (200, {"outputs": [[2.5], [1.0]]})
+    assert len(served.half.calls) == 1
+
+
+async def test_status_json(client: TestClient[Any, Any]) -> None:
+    status, body = await call(client, "GET", "/v1/models/half")
+    assert status == 200
+    assert body == {
+        "model_version_status": [
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
+
+
+async def test_metadata_json(client: TestClient[Any, Any]) -> None:
+    status, body = await call(client, "GET", "/v1/models/half/versions/1/metadata")
+    assert status == 200
+    assert body["model_spec"] == {"name": "half", "version": "1", "signature_name": ""}
+    signature = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["x"]["dtype"] == "DT_FLOAT"
+    assert signature["outputs"]["y"]["name"] == "y:0"
+    assert signature["method_name"] == "tensorflow/serving/predict"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/models/nope:predict", b'{"instances": [[1.0]]}'),
+        ("GET", "/v1/models/nope", None),
+        ("GET", "/v1/models/nope/metadata", None),
+        ("GET", "/v1/models/half/versions/9", None),
+    ],
+)
+async def test_an_unknown_model_or_version_is_404(
+    client: TestClient[Any, Any], method: str, path: str, body: bytes | None
+) -> None:
+    status, document = await call(client, method, path, body)
+    assert status == 404
+    assert "nope" in document["error"] or "9" in document["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/models/half/versions/abc"),
+        ("POST", "/v1/models/half:explode"),
+        ("GET", "/v1/models"),
+    ],
+)
+async def test_a_malformed_url_is_400(client: TestClient[Any, Any], method: str, path: str) -> None:
+    status, body = await call(client, method, path, b"{}" if method == "POST" else None)
+    assert status == 400
+    assert body == {"error": f"Malformed request: {method} {path}"}
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (b"this is not json", "JSON"),
+        (b'{"instances": [[1.0]], "inputs": {"x": [[1.0]]}}', "instances"),
+        (b'{"signature_name": "nope", "instances": [[1.0]]}', "nope"),
+    ],
+)
+async def test_a_bad_predict_body_is_400_naming_the_problem(
+    client: TestClient[Any, Any], served: Served, body: bytes, names: str
+) -> None:
+    status, document = await call(client, "POST", "/v1/models/half:predict", body)
+    assert status == 400
+    assert names in document["error"]
+    assert served.half.calls == []
+
+
+# Ported from the ExampleAPIs unit tests (4a7c190), now through the REST frontend.
+
+
+async def test_rest_classify_and_regress_bodies(client: TestClient[Any, Any]) -> None:
+    body = b'{"signature_name": "scores_only", "examples": [{"x": 2.0}, {"x": 5.0}]}'
+    response = await client.post("/v1/models/m/versions/7:classify", data=body)
+    assert response.status == 200
+    assert await response.read() == b'{"results":[[["",0.8],["",0.2]],[["",0.5],["",0.5]]]}'
+    body = b'{"signature_name": "regress", "context": {"x": 100.0}, "examples": [{"q": 2.0}, {}]}'
+    response = await client.post("/v1/models/m/versions/7:regress", data=body)
+    assert response.status == 200
+    assert await response.read() == b'{"results":[52.0,52.0]}'
+
+
+@pytest.mark.parametrize("model", ["m", "nope"])
+@pytest.mark.parametrize("method", ["classify", "regress"])
+async def test_rest_body_errors_come_before_resolution(
+    client: TestClient[Any, Any], served: Served, model: str, method: str
+) -> None:
+    status, document = await call(client, "POST", f"/v1/models/{model}:{method}", b"{}")
+    assert status == 400  # INVALID_ARGUMENT, even for an unknown model: the body is read first
+    assert "examples" in document["error"]
+    assert served.examples_model.calls == []
+
+
+# --- stop(grace_seconds) on a started frontend ---------------------------------------------
+
+
+class Slow:
+    """An extra route whose handler waits for ``release``; it counts as in flight."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = False
+
+    async def handler(self, request: web.Request) -> web.Response:
+        self.entered.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return web.Response(text="done")
+
+
+async def started_with_slow_route(served: Served, slow: Slow) -> RestFrontend:
+    frontend = RestFrontend(
+        plane=served.plane, host="127.0.0.1", port=0, extra_routes=[("GET", "/slow", slow.handler)]
+    )
+    await frontend.start()
+    assert frontend.port > 0
+    return frontend
+
+
+async def test_stop_waits_for_an_in_flight_request(served: Served) -> None:
+    slow = Slow()
+    frontend = await started_with_slow_route(served, slow)
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.create_task(session.get(f"http://127.0.0.1:{frontend.port}/slow"))
+        await asyncio.wait_for(slow.entered.wait(), 10)
+        stopping = asyncio.create_task(frontend.stop(30))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not stopping.done()
+        slow.release.set()
+        response = await asyncio.wait_for(request, 10)
+        assert response.status == 200 and await response.text() == "done"
+        await asyncio.wait_for(stopping, 10)
+    assert not slow.cancelled
+
+
+async def test_stop_closes_after_the_grace_period_when_a_request_hangs(served: Served) -> None:
+    slow = Slow()  # never released
+    frontend = await started_with_slow_route(served, slow)
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.create_task(session.get(f"http://127.0.0.1:{frontend.port}/slow"))
+        await asyncio.wait_for(slow.entered.wait(), 10)
+        await asyncio.wait_for(frontend.stop(0.1), 10)
+        with pytest.raises(aiohttp.ClientError):
+            await asyncio.wait_for(request, 10)
+    assert slow.cancelled

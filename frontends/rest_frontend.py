@@ -263,9 +263,17 @@ class RestFrontend:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
             return request_to_tensors(parsed, specs)
 
-        result = await self._plane.predict(
-            ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
-        )
+        try:
+            result = await self._plane.predict(
+                ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
+            )
+        except ServingError as error:
+            if error.code is Code.FAILED_PRECONDITION and error.message.startswith("Serving signature key"):
+                # REST looks the signature up while parsing (GetInfoMap), with its own words.
+                raise invalid_argument(
+                    f'Serving signature name: "{parsed.signature_name}" not found in signature def'
+                ) from error
+            raise
         return encode_predict_response(result.outputs, parsed.row_format)
 
     async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:

@@ -7,7 +7,7 @@ Two sources feed it, one at a time through its inbox: ``HandleReloadConfigReques
 A reload is all-or-nothing at validation: the new ``ModelServerConfig`` is validated
 first (duplicate names, unknown platforms, bad policies are INVALID_ARGUMENT; a label
 naming a version of an existing model that is not AVAILABLE is FAILED_PRECONDITION unless
-``--allow_version_labels_for_unavailable_models``), and a bad config leaves the current
+``--allow_version_labels_for_unavailable_models`` and the label is not in use yet), and a bad config leaves the current
 set untouched. Then:
 - models that are gone are removed (their versions unload);
 - the poller watches the new set, so new models load and changed version policies take
@@ -87,7 +87,17 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
     # --- entry points ---------------------------------------------------------------------
 
     async def reload(self, config: model_server_config_pb2.ModelServerConfig) -> None:
-        """Validate and apply the ``config`` of a ``ReloadConfigRequest``."""
+        """Validate and apply the ``config`` of a ``ReloadConfigRequest``.
+
+        Unlike a config file, a request cannot resolve a relative ``base_path`` against
+        anything: it is INVALID_ARGUMENT, as in TF Serving.
+        """
+        for model in config.model_config_list.config:
+            if model.base_path and not _is_absolute(model.base_path):
+                raise invalid_argument(
+                    f"Expected model {model.name} to have an absolute path or URI; "
+                    f"got base_path()={model.base_path}"
+                )
         try:
             settings = model_config_from_proto(config, RELOAD_SOURCE, require_existing_base_path=False)
         except ConfigError as error:
@@ -107,15 +117,23 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
             await self._apply(message.settings)
 
     def check_labels(self, settings: ModelServerSettings) -> None:
-        """FAILED_PRECONDITION if a label names a version of a served model that is not AVAILABLE."""
-        if self._allow_unavailable_labels:
-            return
+        """FAILED_PRECONDITION if a label names a version of a served model that is not AVAILABLE.
+
+        With ``--allow_version_labels_for_unavailable_models`` only an unused label may name
+        such a version: moving a label that already points at another version still needs
+        the new version AVAILABLE (TF Serving's ``server_core.cc``).
+        """
         snapshot = self._routing.snapshot
         for model in settings.models:
             route = snapshot.models.get(model.name)
             if route is None or not route.servables:
                 continue  # a new model: its labels apply once its versions are available
+            previous = self.settings.model(model.name)
+            current = previous.version_labels if previous is not None else {}
             for label, version in model.version_labels.items():
+                moved = label in current and current[label] != version
+                if self._allow_unavailable_labels and not moved:
+                    continue
                 status = route.statuses.get(version)
                 if status is None or status.state is not VersionState.AVAILABLE:
                     raise failed_precondition(
@@ -123,7 +141,18 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
                         f"which is not currently available for inference (label {label!r})"
                     )
 
+    def check_platforms(self, settings: ModelServerSettings) -> None:
+        """INVALID_ARGUMENT if a served model would change platform (TF Serving's wording)."""
+        for model in settings.models:
+            previous = self.settings.model(model.name)
+            if previous is not None and previous.platform != model.platform:
+                raise invalid_argument(
+                    f"Illegal to change a model's platform. For model {model.name} platform was "
+                    f"{previous.platform} and new platform requested is {model.platform}"
+                )
+
     async def _apply(self, settings: ModelServerSettings) -> None:
+        self.check_platforms(settings)
         self.check_labels(settings)
         previous = self.settings
         removed = set(previous.names) - set(settings.names)
@@ -175,6 +204,11 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
             await self._apply(settings)
         except (ConfigError, ServingError) as error:
             log.error("ignoring the changed model config file: %s", error)
+
+
+def _is_absolute(path: str) -> bool:
+    """An absolute file path or a URI such as ``gs://bucket/model``."""
+    return os.path.isabs(path) or "://" in path
 
 
 def _read(path: str) -> str | None:

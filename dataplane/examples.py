@@ -17,7 +17,6 @@ from dataplane.dataplane import DataPlane
 from protocol.model_ref import ModelRef
 from protocol.tf_serving import model_ref
 from servables.tensorflow.example_apis import (
-    EXAMPLES_INPUT,
     Plan,
     check_tasks,
     plan_classify,
@@ -60,6 +59,6 @@ class ExampleAPIs:
     async def _run(self, plan: Plan[Response], timeout: float | None) -> Response:
         call = plan.call
         outputs = await self._plane.run(
-            plan.servable, call.signature, {EXAMPLES_INPUT: plan.examples}, call.output_names, timeout
+            plan.servable, call.signature, plan.feeds(), call.output_names, timeout
         )
         return plan.finish(outputs)

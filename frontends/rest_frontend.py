@@ -4,8 +4,13 @@ URLs, bodies, status codes and error bodies follow TF Serving's REST API documen
 - ``POST /v1/models/NAME[/versions/N|/labels/L]:(predict|classify|regress)``
 - ``GET  /v1/models/NAME[/versions/N|/labels/L]``            model status
 - ``GET  /v1/models/NAME[/versions/N|/labels/L]/metadata``   signature metadata
-A ``/v1`` URL that matches neither pattern (a non-numeric version, say) is a 400
-"Malformed request". Errors are ``{"error": "..."}`` with the status that
+As in TF Serving's ``http_rest_api_util.cc``: the prefix matches case-insensitively
+(``/V1/MODELS/...``); the raw, still percent-encoded path is matched first, then the model
+name and label are percent-decoded (``a%2Fb%3Ac`` names the model ``a/b:c``); a version
+that does not fit int64 is a 400 "Failed to convert version: N to numeric.". A ``/v1``
+URL that matches neither pattern (a non-numeric version, say), or any method but GET and
+POST, is a 400 "Malformed request". ``GET`` status ignores a label and reports every
+version, as TF Serving's GetModelStatus does. Errors are ``{"error": "..."}`` with the status that
 ``protocol.status.http_status`` maps. Handlers translate only: parsing and encoding live
 in ``protocol.rest_codec`` and ``protocol.example_json``, resolution and validation in the
 data plane.
@@ -20,10 +25,12 @@ then closes every connection (a handler still running then is cancelled).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -70,8 +77,45 @@ _STATUS_URL = re.compile(
 )
 
 
-def _ref(name: str, version: str | None, label: str | None) -> ModelRef:
-    return ModelRef(name=name, version=int(version) if version else None, label=label or None)
+_INT64_MAX = 2**63 - 1
+
+
+def _version(text: str | None) -> int | None:
+    """A URL's version digits as int64 (``absl::SimpleAtoi``), or INVALID_ARGUMENT."""
+    if not text:
+        return None
+    version = int(text)
+    if version > _INT64_MAX:
+        raise invalid_argument(f"Failed to convert version: {text} to numeric.")
+    return version
+
+
+def _decode(text: str | None, what: str) -> str | None:
+    """Percent-decode a matched name or label (curl_easy_unescape: ``+`` stays ``+``)."""
+    if not text:
+        return None
+    try:
+        return urllib.parse.unquote_to_bytes(text).decode()
+    except UnicodeDecodeError as error:
+        raise invalid_argument(f"Failed to decode {what}:{text}") from error
+
+
+def _parse(pattern: re.Pattern[str], request: web.Request) -> tuple[ModelRef, str] | None:
+    """The ``ModelRef`` and the last group (method or subresource) of a ``/v1`` URL.
+
+    None when the raw path does not match (the name is "" for a bare ``/v1/models``);
+    INVALID_ARGUMENT for a version past int64 or a name that does not decode to UTF-8.
+    """
+    match = pattern.fullmatch(request.rel_url.raw_path)
+    if match is None:
+        return None
+    name, version, label, last = match.groups()
+    ref = ModelRef(
+        name=_decode(name, "model name") or "",
+        version=_version(version),
+        label=_decode(label, "model version label"),
+    )
+    return ref, (last or "").lower()
 
 
 def _json_response(body: bytes, status: int = 200) -> web.Response:
@@ -115,10 +159,11 @@ class RestFrontend:
         self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight, *middlewares])
         for method, path, handler in extra_routes or []:
             self.app.router.add_route(method, path, handler)
+        # TF Serving's handler takes "(?i)/v1/.*" for every method: others are "Malformed request".
+        v1 = "/{v1:(?i:v1)}/{tail:.*}"
         if cors:
-            self.app.router.add_route("OPTIONS", "/v1/{tail:.*}", self._preflight)
-        self.app.router.add_route("POST", "/v1/{tail:.*}", self._post)
-        self.app.router.add_route("GET", "/v1/{tail:.*}", self._get)
+            self.app.router.add_route("OPTIONS", v1, self._preflight)
+        self.app.router.add_route("*", v1, self._dispatch)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._in_flight = 0
@@ -198,13 +243,22 @@ class RestFrontend:
             response.headers.update(_CORS_HEADERS)
         return response
 
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            return await self._post(request)
+        if request.method in ("GET", "HEAD"):
+            return await self._get(request)
+        return await self._malformed(request)
+
     async def _post(self, request: web.Request) -> web.Response:
-        match = _PREDICTION_URL.fullmatch(request.path)
-        if match is None:
+        try:
+            parsed = _parse(_PREDICTION_URL, request)
+        except ServingError as error:
+            return await self._answer(request, "malformed", "", _raise(error))
+        if parsed is None:
             return await self._malformed(request)
-        name, version, label, method = match.groups()
-        ref = _ref(name, version, label)
-        method = method.lower()
+        ref, method = parsed
+        name = ref.name
         body = await request.read()
         if method == "predict":
             return await self._answer(request, "Predict", name, lambda: self._predict(ref, body))
@@ -223,9 +277,17 @@ class RestFrontend:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
             return request_to_tensors(parsed, specs)
 
-        result = await self._plane.predict(
-            ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
-        )
+        try:
+            result = await self._plane.predict(
+                ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
+            )
+        except ServingError as error:
+            if error.code is Code.FAILED_PRECONDITION and error.message.startswith("Serving signature key"):
+                # REST looks the signature up while parsing (GetInfoMap), with its own words.
+                raise invalid_argument(
+                    f'Serving signature name: "{parsed.signature_name}" not found in signature def'
+                ) from error
+            raise
         return encode_predict_response(result.outputs, parsed.row_format)
 
     async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:
@@ -238,17 +300,22 @@ class RestFrontend:
         return encode_regression_result(regressed.result)
 
     async def _get(self, request: web.Request) -> web.Response:
-        match = _STATUS_URL.fullmatch(request.path)
-        if match is None or not match.group(1):
+        try:
+            parsed = _parse(_STATUS_URL, request)
+        except ServingError as error:
+            return await self._answer(request, "malformed", "", _raise(error))
+        if parsed is None:
             return await self._malformed(request)
-        name, version, label, metadata = match.groups()
-        if metadata:
-            return await self._answer(request, "GetModelMetadata", name, lambda: self._metadata(name, version, label))
-        return await self._answer(request, "GetModelStatus", name, lambda: self._status(name, version, label))
+        ref, subresource = parsed
+        if not ref.name:  # GET /v1/models: TF Serving lists no models
+            return await self._answer(request, "GetModelStatus", "", _raise(invalid_argument("Missing model name in request.")))
+        if subresource:
+            return await self._answer(request, "GetModelMetadata", ref.name, lambda: self._metadata(ref))
+        return await self._answer(request, "GetModelStatus", ref.name, lambda: self._status(ref))
 
-    async def _status(self, name: str, version: str | None, label: str | None) -> bytes:
+    async def _status(self, ref: ModelRef) -> bytes:
         spec = model_pb2.ModelSpec()
-        _fill_spec(spec, name, version, label)
+        _fill_spec(spec, dataclasses.replace(ref, label=None))  # GetModelStatus ignores labels
         text: str = json_format.MessageToJson(
             model_status(self._plane, spec),
             preserving_proto_field_name=True,
@@ -257,9 +324,9 @@ class RestFrontend:
         )
         return text.encode()
 
-    async def _metadata(self, name: str, version: str | None, label: str | None) -> bytes:
+    async def _metadata(self, ref: ModelRef) -> bytes:
         spec = model_pb2.ModelSpec()
-        _fill_spec(spec, name, version, label)
+        _fill_spec(spec, ref)
         response = model_metadata(self._plane, spec, [SIGNATURE_DEF_FIELD])
         signature_defs = get_model_metadata_pb2.SignatureDefMap()
         response.metadata[SIGNATURE_DEF_FIELD].Unpack(signature_defs)
@@ -277,12 +344,19 @@ class RestFrontend:
         return await self._answer(request, "malformed", "", fail)
 
 
-def _fill_spec(spec: Any, name: str, version: str | None, label: str | None) -> None:
-    spec.name = name
-    if version:
-        spec.version.value = int(version)
-    if label:
-        spec.version_label = label
+def _fill_spec(spec: Any, ref: ModelRef) -> None:
+    spec.name = ref.name
+    if ref.version is not None:
+        spec.version.value = ref.version
+    if ref.label:
+        spec.version_label = ref.label
+
+
+def _raise(error: ServingError) -> Callable[[], Awaitable[bytes]]:
+    async def fail() -> bytes:
+        raise error
+
+    return fail
 
 
 def _unimplemented(method: str) -> Callable[[], Awaitable[bytes]]:

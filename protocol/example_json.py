@@ -128,7 +128,7 @@ def _element(name: str, element: Any) -> tuple[str, Any]:
         if _INT64_MIN <= element <= _INT64_MAX:
             return "int64_list", element
         if 0 <= element <= _UINT64_MAX:
-            raise invalid_argument(f"Feature: {name} has uint64 element. Only int64 is supported.")
+            raise invalid_argument(f"Feature: {name} has uint64 element. Only int64_t is supported.")
         element = float(element)  # rapidjson reads integers past 64 bits as doubles
     if isinstance(element, float):
         if math.isfinite(element) and abs(element) > _FLOAT32_MAX:

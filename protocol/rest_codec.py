@@ -122,8 +122,44 @@ def load_json_body(body: bytes) -> Any:
         pass  # maybe NaN/Infinity tokens or a huge integer, which only the stdlib reads
     try:
         return json.loads(body)
+    except json.JSONDecodeError as error:
+        reason = _PARSE_ERRORS.get(error.msg, error.msg)
+        if error.msg == "Expecting ',' delimiter":
+            reason = _missing_comma(error.doc, error.pos)
+        raise invalid_argument(f"JSON Parse error: {reason} at offset: {error.pos}") from error
     except (ValueError, RecursionError) as error:
         raise invalid_argument(f"JSON Parse error: {error}") from error
+
+
+# The standard library's parse errors in rapidjson's words (``GetParseError_En``).
+_PARSE_ERRORS: Final = {
+    "Expecting value": "Invalid value.",
+    "Expecting property name enclosed in double quotes": "Missing a name for object member.",
+    "Expecting ':' delimiter": "Missing a colon after a name of object member.",
+    "Extra data": "The document root must not be followed by other values.",
+    "Unterminated string starting at": "Missing a closing quotation mark in string.",
+    "Invalid \\escape": "Invalid escape character in string.",
+    "Invalid \\uXXXX escape": "Incorrect hex digit after \\u escape in string.",
+}
+
+
+def _missing_comma(document: str, position: int) -> str:
+    """Which bracket the missing comma belongs to: the innermost one open at ``position``."""
+    open_brackets: list[str] = []
+    in_string = escaped = False
+    for char in document[:position]:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            open_brackets.append(char)
+        elif char in "]}" and open_brackets:
+            open_brackets.pop()
+    if open_brackets and open_brackets[-1] == "{":
+        return "Missing a comma or '}' after an object member."
+    return "Missing a comma or ']' after an array element."
 
 
 def _columns(inputs: Any) -> dict[str | None, Any]:
@@ -149,8 +185,13 @@ def request_to_tensors(
         values = _instance_columns(request.inputs, names)
     else:
         values = _named_columns(request.inputs, names)
+    # How the values were laid out, for TF Serving's wording of errors.
+    rows = "columnar"
+    if isinstance(request.inputs, list):
+        rows = "named" if request.inputs and _is_name_mapping(request.inputs[0]) else "plain"
     return {
-        name: _to_array(name, value, np.dtype(input_specs[name])) for name, value in values.items()
+        name: _to_array(name, value, np.dtype(input_specs[name]), rows)
+        for name, value in values.items()
     }
 
 
@@ -171,9 +212,7 @@ def _columns_of_named_instances(instances: list[Any], names: list[str]) -> dict[
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for index, instance in enumerate(instances):
         if not _is_name_mapping(instance):
-            raise invalid_argument(
-                f"Expecting object but got {_snippet(instance)} at item {index} of 'instances'"
-            )
+            raise invalid_argument(f"Expecting object but got list at item {index} of input list")
         _check_names(instance.keys(), names, where=f" in instance {index}")
         for name, column in columns.items():
             column.append(instance[name])
@@ -209,61 +248,184 @@ def _check_names(given: Iterable[str | None], names: list[str], *, where: str) -
 # -- values -> arrays -------------------------------------------------------------------
 
 
-def _to_array(name: str, value: Any, dtype: np.dtype[Any]) -> Array:
+def _to_array(name: str, value: Any, dtype: np.dtype[Any], rows: str) -> Array:
     if dtype.kind in "OSU":
-        return _string_array(name, value)
-    array = _infer(name, value)
+        return _string_array(name, value, rows)
+    array = _infer(name, value, dtype, rows)
     if dtype.kind == "c":
-        return _complex_array(name, array, dtype)
-    _check_kind(name, array, dtype)
+        return _complex_array(name, value, array, dtype)
+    _check_kind(name, value, array, dtype)
     if dtype.kind in "iu":
         _check_range(name, array, dtype)
     return array.astype(dtype, copy=False)
 
 
-def _infer(name: str, value: Any) -> Array:
-    """``value`` as numpy infers it: one C pass over the nested lists."""
+def _infer(name: str, value: Any, dtype: np.dtype[Any], rows: str) -> Array:
+    """``value`` as numpy infers it: one C pass over the nested lists.
+
+    Only on failure is the value walked again, to word the error as TF Serving does.
+    """
     try:
         array = np.asarray(value)
     except (ValueError, OverflowError) as error:
         raise invalid_argument(
-            f"input '{name}' is ragged or malformed: lists at the same depth must have "
-            f"the same length ({error})"
+            _object_among_values(value, rows) or _shape_error(name, value, rows)
         ) from error
     if array.dtype == object:
-        raise invalid_argument(
-            f"input '{name}' holds null, an object, an integer beyond 64 bits or mixed types; "
-            "expected a number or a (nested) list of numbers"
-        )
+        raise invalid_argument(_object_among_values(value, rows) or _type_error(name, value, dtype))
     return array
+
+
+def _object_among_values(value: Any, rows: str) -> str | None:
+    """TF Serving's message for plain instances with a named (object) one among them."""
+    if rows == "plain" and isinstance(value, list):
+        for index, instance in enumerate(value):
+            if _is_name_mapping(instance):
+                return f"Expecting value/list but got object at item {index} of input list"
+    return None
+
+
+def _dense_shape(value: Any) -> list[int]:
+    """TF Serving's ``GetDenseTensorShape``: the shape read along the first elements."""
+    shape: list[int] = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _fill_check(value: Any, shape: list[int]) -> int:
+    """TF Serving's ``FillTensorProto`` checks: the leaf count, or ValueError worded as it words it."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, list):
+            if level != len(shape):
+                raise ValueError(
+                    f"JSON Value: {_snippet(item)} found at incorrect level: {level + 1} "
+                    f"in the JSON DOM. Expected at level: {len(shape)}"
+                )
+            count += 1
+            continue
+        if level >= len(shape):
+            raise ValueError(
+                f"Encountered list at unexpected level: {level} expected < {len(shape)}"
+            )
+        if len(item) != shape[level]:
+            raise ValueError(
+                f"Encountered list at unexpected size: {len(item)} at level: {level} "
+                f"expected size: {shape[level]}"
+            )
+        stack.extend((child, level + 1) for child in reversed(item))
+    return count
+
+
+def _shape_text(shape: list[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _shape_error(name: str, value: Any, rows: str) -> str:
+    """Why ``value`` is not a dense tensor, in TF Serving's words (``json_tensor.cc``)."""
+    if rows == "columnar" or not isinstance(value, list):
+        try:
+            _fill_check(value, _dense_shape(value))
+        except ValueError as error:
+            return f"input '{name}': {error}"
+        return f"input '{name}' is not a dense tensor"
+    first_shape: list[int] | None = None
+    first_size = 0
+    for index, instance in enumerate(value):
+        key = f" key: {name}" if rows == "named" else ""
+        where = f"Failed to process element: {index}{key} of 'instances' list. Error: "
+        shape = _dense_shape(instance)
+        try:
+            size = _fill_check(instance, shape)
+        except ValueError as error:
+            return f"{where}INVALID_ARGUMENT: {error}"
+        if first_shape is None:
+            first_shape, first_size = shape, size
+        elif size != first_size:
+            return f"{where}INVALID_ARGUMENT: Expecting tensor size: {first_size} but got: {size}"
+        elif shape != first_shape:
+            return (
+                f"{where}INVALID_ARGUMENT: Expecting shape {_shape_text(first_shape)} "
+                f"but got: {_shape_text(shape)}"
+            )
+    return f"input '{name}' is not a dense tensor"
+
+
+_TF_TYPE_NAMES: Final = {
+    "float32": "float",
+    "float64": "double",
+    "float16": "half",
+    "bool": "bool",
+}
+
+
+def _tf_type_name(dtype: np.dtype[Any]) -> str:
+    """TF's ``DataTypeString`` for a numpy dtype (float32 is "float")."""
+    if dtype == _BFLOAT16:
+        return "bfloat16"
+    if dtype.kind in "OSU":
+        return "string"
+    return _TF_TYPE_NAMES.get(dtype.name, dtype.name)
+
+
+def _json_type(value: Any) -> str:
+    """rapidjson's type name, as ``JsonTypeString`` prints it."""
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, dict):
+        return "Object"
+    if isinstance(value, list):
+        return "Array"
+    if isinstance(value, str):
+        return "String"
+    return "Number"
+
+
+def _fits(value: Any, target: str) -> bool:
+    """Whether a JSON leaf is of the kind TF Serving's ``AddValueToTensor`` takes."""
+    if target == "b":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if target in "fc":
+        return True
+    # rapidjson reads an integer past 64 bits as a double, which no integer type takes.
+    return isinstance(value, int) and -(2**63) <= value < 2**64
+
+
+def _type_error(name: str, value: Any, dtype: np.dtype[Any]) -> str:
+    """TF Serving's ``TypeError`` for the first leaf of ``value`` that ``dtype`` cannot take."""
+    target = "f" if dtype == _BFLOAT16 else dtype.kind
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif not _fits(item, target):
+            return (
+                f"input '{name}': JSON Value: {_snippet(item)} Type: {_json_type(item)} "
+                f"is not of expected type: {_tf_type_name(dtype)}"
+            )
+    return f"input '{name}' holds values that are not of expected type: {_tf_type_name(dtype)}"
 
 
 # For each target kind, the kinds np.asarray infers from JSON values that it accepts:
 # a JSON float (even 2.0) is not an integer, and neither is a bool a number, as in TF Serving.
 _ACCEPTED_KINDS: Final = {"f": "fiu", "c": "fiu", "i": "iu", "u": "iu", "b": "b"}
-_EXPECTED: Final = {
-    "f": "numbers",
-    "c": "numbers",
-    "i": "integers",
-    "u": "integers",
-    "b": "booleans (true/false)",
-}
-_GOT: Final = {
-    "f": "floating-point numbers",
-    "i": "integers",
-    "u": "integers",
-    "b": "booleans",
-    "U": "strings",
-}
 
 
-def _check_kind(name: str, array: Array, dtype: np.dtype[Any]) -> None:
+def _check_kind(name: str, value: Any, array: Array, dtype: np.dtype[Any]) -> None:
     target = "f" if dtype == _BFLOAT16 else dtype.kind
     if array.size and array.dtype.kind not in _ACCEPTED_KINDS.get(target, ""):
-        raise invalid_argument(
-            f"input '{name}' expects {_EXPECTED.get(target, 'values')} ({dtype}) but got "
-            f"{_GOT.get(array.dtype.kind, str(array.dtype))}"
-        )
+        raise invalid_argument(_type_error(name, value, dtype))
 
 
 def _check_range(name: str, array: Array, dtype: np.dtype[Any]) -> None:
@@ -276,17 +438,24 @@ def _check_range(name: str, array: Array, dtype: np.dtype[Any]) -> None:
         raise invalid_argument(f"input '{name}' value {bad} is out of range for {dtype}")
 
 
-def _complex_array(name: str, array: Array, dtype: np.dtype[Any]) -> Array:
-    _check_kind(name, array, dtype)
+def _complex_array(name: str, value: Any, array: Array, dtype: np.dtype[Any]) -> Array:
+    _check_kind(name, value, array, dtype)
     if array.ndim == 0 or array.shape[-1] != 2:
         raise invalid_argument(f"input '{name}' is {dtype}: give each value as a [real, imag] pair")
     parts = np.ascontiguousarray(array, dtype=f"f{dtype.itemsize // 2}")
     return parts.view(dtype)[..., 0]
 
 
-def _string_array(name: str, value: Any) -> Array:
+class _RaggedError(Exception):
+    """A string input whose lists are not dense (worded by ``_shape_error``)."""
+
+
+def _string_array(name: str, value: Any, rows: str) -> Array:
     flat: list[bytes] = []
-    shape = _collect_strings(name, value, flat)
+    try:
+        shape = _collect_strings(name, value, flat)
+    except _RaggedError:
+        raise invalid_argument(_shape_error(name, value, rows)) from None
     array = np.empty(len(flat), dtype=object)
     array[:] = flat
     return array.reshape(shape)
@@ -303,12 +472,11 @@ def _collect_strings(name: str, value: Any, flat: list[bytes]) -> tuple[int, ...
     if isinstance(value, list):
         shapes = [_collect_strings(name, item, flat) for item in value]
         if any(shape != shapes[0] for shape in shapes):
-            raise invalid_argument(
-                f"input '{name}' is ragged: lists at the same depth must have the same length"
-            )
+            raise _RaggedError
         return (len(value), *(shapes[0] if shapes else ()))
     raise invalid_argument(
-        f"input '{name}' expects strings or {{\"b64\": ...}} objects but got {_snippet(value)}"
+        f"input '{name}': JSON Value: {_snippet(value)} Type: {_json_type(value)} "
+        "is not of expected type: string"
     )
 
 

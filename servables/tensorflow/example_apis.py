@@ -8,9 +8,8 @@ Contract (TF Serving's ``classifier.cc``, ``regressor.cc``, ``multi_inference.cc
   a DT_STRING ``[N]`` tensor. With a context, each row is the serialized context followed
   by the serialized example, as TF Serving builds it (protobuf parses concatenated
   messages as a merge, so the context's features reach every example). A feature that is
-  in both the context and an example is INVALID_ARGUMENT naming the feature and the
-  example: ``input.proto`` leaves duplicates undefined, and silently letting one value win
-  (TensorFlow's parser only logs "Data loss!") hides a client bug.
+  in both the context and an example takes the example's value, as in TF Serving
+  (``util_test.cc`` ExampleListWithOverridingContext): the later message wins the merge.
 * Signature. ``model_spec.signature_name`` (empty means ``serving_default``); an unknown
   name is INVALID_ARGUMENT "No signature was found with the name: ..." (Predict answers
   FAILED_PRECONDITION instead). The method name is checked only when
@@ -19,16 +18,19 @@ Contract (TF Serving's ``classifier.cc``, ``regressor.cc``, ``multi_inference.cc
   must have exactly one input, aliased ``inputs``; it is fed the serialized Examples
   whatever dtype it declares (half_plus_three declares DT_FLOAT). Classification needs
   one or two outputs among ``classes`` and ``scores``; regression exactly one, ``outputs``.
+  A signature that breaks these rules (``serving_default``, whose input is not named
+  ``inputs``, say) is INVALID_ARGUMENT, as in TF Serving since 2.4.
 * Results. ``classes`` must be DT_STRING ``[N, K]``, ``scores`` DT_FLOAT ``[N, K]`` (both
   rank 2, the same K when both exist); each example gets K classes, with the label empty
   when there is no ``classes`` output and the score 0 when there is no ``scores``.
   ``outputs`` must be DT_FLOAT ``[N]`` or ``[N, 1]``. Anything else is INVALID_ARGUMENT.
   A missing required feature is the model's own parse error, INVALID_ARGUMENT naming it.
 * MultiInference. Every task names the same model (INVALID_ARGUMENT otherwise), a distinct
-  signature, a method of classify or regress (UNIMPLEMENTED otherwise), and signatures
-  that read the same input tensor. The servable is resolved from the first task's spec.
-  As in TF Serving, all tasks run in ONE model call: their signatures are merged into one
-  (``merged_call``) that feeds the shared input and fetches the union of the outputs.
+  signature, and a method of classify or regress (UNIMPLEMENTED otherwise). The servable
+  is resolved from the first task's spec. As in TF Serving since 2.4, the tasks' signatures
+  may read different input tensors (each TF2 signature has its own placeholder): all tasks
+  run in ONE model call (``merged_call``) that feeds the same serialized Examples to every
+  distinct input tensor and fetches the union of the outputs.
 * Responses carry ``model_spec`` with the name, the resolved version and the signature.
 
 A ``Plan`` is the validated work for one request: ONE model call and how to turn its
@@ -61,7 +63,7 @@ from protocol.signatures import (
     Signature,
     TensorSpec,
 )
-from protocol.status import Code, ServingError, failed_precondition, invalid_argument
+from protocol.status import Code, ServingError, invalid_argument
 from protocol.tf_serving import fill_model_spec, signature_def
 from servables.servable import Servable
 
@@ -87,7 +89,6 @@ def serialized_examples(input_proto: input_pb2.Input) -> np.ndarray:
         with_context = input_proto.example_list_with_context
         examples = with_context.examples
         prefix = with_context.context.SerializeToString()
-        _check_no_overlap(with_context.context, examples)
     else:
         examples = ()
     if not examples:
@@ -95,19 +96,6 @@ def serialized_examples(input_proto: input_pb2.Input) -> np.ndarray:
     rows = np.empty(len(examples), dtype=object)
     rows[:] = [prefix + example.SerializeToString() for example in examples]
     return rows
-
-
-def _check_no_overlap(context: Any, examples: Sequence[Any]) -> None:
-    context_features = set(context.features.feature)
-    if not context_features:
-        return
-    for index, example in enumerate(examples):
-        both = context_features.intersection(example.features.feature)
-        if both:
-            raise invalid_argument(
-                f"Feature {sorted(both)[0]!r} appears in both the context and example {index}; "
-                "a feature must come from one of them."
-            )
 
 
 # --- signatures ------------------------------------------------------------------------
@@ -140,22 +128,26 @@ def _check_method(signature: Signature, method: str, kind: str, check: bool) -> 
         )
 
 
-def classification_call(servable: Servable, signature: Signature, *, check_method_names: bool) -> _Call:
+def classification_call(
+    servable: Servable, signature: Signature, *, check_method_names: bool
+) -> _Call:
     """Validate ``signature`` for Classify (TF Serving's ``PreProcessClassification``)."""
     _check_method(signature, CLASSIFY_METHOD, "classification", check_method_names)
     if len(signature.inputs) != 1:
         raise invalid_argument("Expected one input Tensor.")
     if len(signature.outputs) not in (1, 2):
-        raise invalid_argument(f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        raise invalid_argument(
+            f"Expected one or two output Tensors, found {len(signature.outputs)}"
+        )
     if EXAMPLES_INPUT not in signature.inputs:
-        raise failed_precondition(
+        raise invalid_argument(
             f"No classification inputs found in SignatureDef: {_describe(signature)}"
         )
     outputs = tuple(a for a in (CLASSES_OUTPUT, SCORES_OUTPUT) if a in signature.outputs)
     if not outputs:
-        raise failed_precondition(
+        raise invalid_argument(
             f"Expected classification signature outputs to contain at least one of "
-            f"\"{CLASSES_OUTPUT}\" or \"{SCORES_OUTPUT}\". "
+            f'"{CLASSES_OUTPUT}" or "{SCORES_OUTPUT}". '
             f"Signature was: {_describe(signature)}"
         )
     return _Call(signature=signature, output_names=outputs)
@@ -169,11 +161,11 @@ def regression_call(servable: Servable, signature: Signature, *, check_method_na
     if len(signature.outputs) != 1:
         raise invalid_argument("Expected one output Tensor.")
     if EXAMPLES_INPUT not in signature.inputs:
-        raise failed_precondition(
+        raise invalid_argument(
             f"No regression inputs found in SignatureDef: {_describe(signature)}"
         )
     if REGRESSION_OUTPUT not in signature.outputs:
-        raise failed_precondition(
+        raise invalid_argument(
             f"No regression outputs found in SignatureDef: {_describe(signature)}"
         )
     return _Call(signature=signature, output_names=(REGRESSION_OUTPUT,))
@@ -277,19 +269,35 @@ class Plan(Generic[Response]):
     call: _Call
     finish: Callable[[Outputs], Response]
 
+    def feeds(self) -> dict[str, np.ndarray]:
+        """The call's inputs: the serialized Examples under every input alias of its signature."""
+        return {alias: self.examples for alias in self.call.signature.inputs}
+
     def run_now(self) -> Response:
         """Run the call on this thread (warmup); blocks."""
-        inputs = {EXAMPLES_INPUT: self.examples}
-        return self.finish(self.servable.run(self.call.signature, inputs, self.call.output_names))
+        return self.finish(
+            self.servable.run(self.call.signature, self.feeds(), self.call.output_names)
+        )
 
 
 def merged_call(calls: Sequence[_Call]) -> _Call:
-    """One call that fetches every task's outputs (the tasks share one input tensor).
+    """One call that feeds every task's input tensor and fetches every task's outputs.
 
-    Output aliases become ``"<signature>/<alias>"``; ``task_outputs`` splits them back.
+    Each distinct input tensor is fed once (a tensor cannot be fed twice); the first keeps
+    the alias ``inputs``, the others become ``"<signature>/inputs"``. Output aliases become
+    ``"<signature>/<alias>"``; ``task_outputs`` splits them back.
     """
     if len(calls) == 1:
         return calls[0]
+    inputs: dict[str, TensorSpec] = {}
+    fed: set[str] = set()
+    for call in calls:
+        spec = call.signature.inputs[EXAMPLES_INPUT]
+        if spec.tensor_name in fed:
+            continue
+        fed.add(spec.tensor_name)
+        alias = EXAMPLES_INPUT if not inputs else f"{call.signature.name}/{EXAMPLES_INPUT}"
+        inputs[alias] = dataclasses.replace(spec, alias=alias)
     outputs: dict[str, TensorSpec] = {}
     for call in calls:
         for alias in call.output_names:
@@ -298,7 +306,7 @@ def merged_call(calls: Sequence[_Call]) -> _Call:
     signature = Signature(
         name="+".join(call.signature.name for call in calls),
         method_name="",
-        inputs=calls[0].signature.inputs,
+        inputs=inputs,
         outputs=outputs,
     )
     return _Call(signature=signature, output_names=tuple(outputs))
@@ -338,22 +346,38 @@ def _plan_one_signature(
 
 
 def plan_classify(
-    servable: Servable, signature_name: str, input_proto: input_pb2.Input, *, check_method_names: bool
+    servable: Servable,
+    signature_name: str,
+    input_proto: input_pb2.Input,
+    *,
+    check_method_names: bool,
 ) -> Plan[classification_pb2.ClassificationResponse]:
     return _plan_one_signature(
-        servable, signature_name, input_proto, validate=classification_call,
+        servable,
+        signature_name,
+        input_proto,
+        validate=classification_call,
         response_type=classification_pb2.ClassificationResponse,
-        fill_result=classification_result, check_method_names=check_method_names,
+        fill_result=classification_result,
+        check_method_names=check_method_names,
     )
 
 
 def plan_regress(
-    servable: Servable, signature_name: str, input_proto: input_pb2.Input, *, check_method_names: bool
+    servable: Servable,
+    signature_name: str,
+    input_proto: input_pb2.Input,
+    *,
+    check_method_names: bool,
 ) -> Plan[regression_pb2.RegressionResponse]:
     return _plan_one_signature(
-        servable, signature_name, input_proto, validate=regression_call,
+        servable,
+        signature_name,
+        input_proto,
+        validate=regression_call,
         response_type=regression_pb2.RegressionResponse,
-        fill_result=regression_result, check_method_names=check_method_names,
+        fill_result=regression_result,
+        check_method_names=check_method_names,
     )
 
 
@@ -377,22 +401,21 @@ def plan_multi_inference(
     check_tasks(request)
     calls: list[_Call] = []
     methods: list[str] = []
-    input_tensor: str | None = None
     for task in request.tasks:
         name = task.model_spec.signature_name or DEFAULT_SIGNATURE
         if any(call.signature.name == name for call in calls):
             raise invalid_argument(f"Duplicate evaluation of signature: {name}")
-        signature = _find_signature(servable, name, missing="Requested signature not found in model graph: ")
+        signature = _find_signature(
+            servable, name, missing="Requested signature not found in model graph: "
+        )
         if task.method_name == CLASSIFY_METHOD:
             call = classification_call(servable, signature, check_method_names=check_method_names)
         elif task.method_name == REGRESS_METHOD:
             call = regression_call(servable, signature, check_method_names=check_method_names)
         else:
-            raise ServingError(Code.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}")
-        tensor = signature.inputs[EXAMPLES_INPUT].tensor_name
-        if input_tensor is not None and tensor != input_tensor:
-            raise invalid_argument("Input tensor must be the same for all Signatures.")
-        input_tensor = tensor
+            raise ServingError(
+                Code.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}"
+            )
         calls.append(call)
         methods.append(task.method_name)
     examples = serialized_examples(request.input)
@@ -403,7 +426,9 @@ def plan_multi_inference(
         for call, method in zip(calls, methods, strict=True):
             own = task_outputs(call, merged, outputs)
             result = response.results.add()
-            fill_model_spec(result.model_spec, servable.model_name, servable.version, call.signature.name)
+            fill_model_spec(
+                result.model_spec, servable.model_name, servable.version, call.signature.name
+            )
             if method == CLASSIFY_METHOD:
                 classification_result(own, len(examples), result.classification_result)
             else:
@@ -417,23 +442,36 @@ def plan_multi_inference(
 
 
 def classify_now(
-    servable: Servable, request: classification_pb2.ClassificationRequest, *, check_method_names: bool = False
+    servable: Servable,
+    request: classification_pb2.ClassificationRequest,
+    *,
+    check_method_names: bool = False,
 ) -> classification_pb2.ClassificationResponse:
     """Classify on ``servable`` in this thread; ``request.model_spec`` only picks the signature."""
     spec = request.model_spec
-    return plan_classify(servable, spec.signature_name, request.input, check_method_names=check_method_names).run_now()
+    return plan_classify(
+        servable, spec.signature_name, request.input, check_method_names=check_method_names
+    ).run_now()
 
 
 def regress_now(
-    servable: Servable, request: regression_pb2.RegressionRequest, *, check_method_names: bool = False
+    servable: Servable,
+    request: regression_pb2.RegressionRequest,
+    *,
+    check_method_names: bool = False,
 ) -> regression_pb2.RegressionResponse:
     """Regress on ``servable`` in this thread; ``request.model_spec`` only picks the signature."""
     spec = request.model_spec
-    return plan_regress(servable, spec.signature_name, request.input, check_method_names=check_method_names).run_now()
+    return plan_regress(
+        servable, spec.signature_name, request.input, check_method_names=check_method_names
+    ).run_now()
 
 
 def multi_inference_now(
-    servable: Servable, request: inference_pb2.MultiInferenceRequest, *, check_method_names: bool = False
+    servable: Servable,
+    request: inference_pb2.MultiInferenceRequest,
+    *,
+    check_method_names: bool = False,
 ) -> inference_pb2.MultiInferenceResponse:
     """MultiInference on ``servable`` in this thread (the task model names are still checked)."""
     return plan_multi_inference(servable, request, check_method_names=check_method_names).run_now()

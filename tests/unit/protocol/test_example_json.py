@@ -81,7 +81,7 @@ def test_nan_and_infinity_tokens_are_floats() -> None:
         ({"examples": [{"x": None}]}, "Feature: x has element with unexpected JSON type: Null"),
         ({"examples": [{"x": [[1.0]]}]}, "Feature: x has element with unexpected JSON type: Array"),
         ({"examples": [{"x": {"a": 1}}]}, "Feature: x has element with unexpected JSON type: Object"),
-        ({"examples": [{"x": 2**63}]}, "Feature: x has uint64 element. Only int64 is supported."),
+        ({"examples": [{"x": 2**63}]}, "Feature: x has uint64 element. Only int64_t is supported."),
         ({"examples": [{"x": 1e39}]}, "to float without loss of precision"),
         ({"examples": [{"x": {"b64": "!!"}}]}, "Unable to base64 decode"),
     ],

@@ -84,14 +84,31 @@ def test_nan_and_infinity_tokens_are_accepted() -> None:
 def test_integers_beyond_64_bits_parse_then_fail_conversion() -> None:
     request = parse_predict_body(b'{"inputs": [18446744073709551616]}')
     assert request.inputs == {None: [2**64]}
-    invalid(lambda: request_to_tensors(request, {"x": np.dtype(np.uint64)}), "'x'", "integers")
+    invalid(
+        lambda: request_to_tensors(request, {"x": np.dtype(np.uint64)}),
+        "'x'",
+        "Type: Number is not of expected type: uint64",
+    )
 
 
 @pytest.mark.parametrize(
     ("body", "fragments"),
     [
         (b"", ["JSON Parse error"]),
-        (b'{"instances": [1,', ["JSON Parse error"]),
+        (b'{"instances": [1,', ["JSON Parse error: Invalid value. at offset: 17"]),
+        (b"{not json", ["JSON Parse error: Missing a name for object member. at offset: 1"]),
+        (
+            b'{"a": [1 2]}',
+            ["JSON Parse error: Missing a comma or ']' after an array element. at offset: 9"],
+        ),
+        (
+            b'{"a": 1 "b": 2}',
+            ["JSON Parse error: Missing a comma or '}' after an object member. at offset: 8"],
+        ),
+        (
+            b'{"a": 1} x',
+            ["JSON Parse error: The document root must not be followed by other values."],
+        ),
         (b"\xff\xfe{}", ["JSON Parse error"]),
         (b"[1, 2]", ["JSON Value: [1, 2] Is not object"]),
         (b'"text"', ['JSON Value: "text" Is not object']),
@@ -162,13 +179,33 @@ def test_row_format_values_need_names_with_several_inputs() -> None:
 
 def test_row_format_instances_must_all_be_objects() -> None:
     body = {"instances": [{"a": 1, "b": 2}, [1, 2]]}
-    invalid(lambda: tensors(body, {"a": F32, "b": F32}), "Expecting object", "item 1")
+    invalid(
+        lambda: tensors(body, {"a": F32, "b": F32}),
+        "Expecting object but got list at item 1 of input list",
+    )
 
 
 def test_row_format_instances_with_different_shapes_are_ragged() -> None:
+    """TF Serving's json_tensor_test.cc wording: "Expecting tensor size", "Expecting shape"."""
     body = {"instances": [{"a": [1, 2], "b": 1}, {"a": [1], "b": 2}]}
-    invalid(lambda: tensors(body, {"a": F32, "b": F32}), "'a'", "ragged")
-    invalid(lambda: tensors({"instances": [[1, 2], [3]]}, {"x": F32}), "'x'", "ragged")
+    invalid(
+        lambda: tensors(body, {"a": F32, "b": F32}),
+        "Failed to process element: 1 key: a of 'instances' list.",
+        "Expecting tensor size: 2 but got: 1",
+    )
+    invalid(
+        lambda: tensors({"instances": [[1, 2], [3, 4], [5, 6, 7]]}, {"x": F32}),
+        "Failed to process element: 2 of 'instances' list.",
+        "Expecting tensor size: 2 but got: 3",
+    )
+    invalid(
+        lambda: tensors({"instances": [[1, 2], [3, 4], [[5, 6]]]}, {"x": F32}),
+        "Expecting shape [2] but got: [1,2]",
+    )
+    invalid(
+        lambda: tensors({"instances": [[1, 2], {"x": [3, 4]}]}, {"x": F32}),
+        "Expecting value/list but got object at item 1 of input list",
+    )
 
 
 def test_row_format_needs_an_instance() -> None:
@@ -243,23 +280,36 @@ def test_nan_and_infinity_reach_float_inputs() -> None:
 @pytest.mark.parametrize(
     ("dtype", "value", "fragments"),
     [
-        (np.int32, [1, 2.5], ["integers", "floating-point"]),
-        (np.int32, [1.0], ["integers", "floating-point"]),
+        (np.int32, [1, 2.5], ["JSON Value: 2.5 Type: Number is not of expected type: int32"]),
+        (np.int32, [1.0], ["JSON Value: 1.0 Type: Number is not of expected type: int32"]),
         (np.int8, [1, 128], ["128", "out of range", "int8"]),
         (np.uint32, [-1], ["-1", "out of range", "uint32"]),
-        (np.float32, [True], ["numbers", "booleans"]),
-        (np.float32, ["1.5"], ["numbers", "strings"]),
-        (np.float32, [1, None], ["null"]),
-        (np.float32, [{"b64": "aGk="}], ["object"]),
-        (np.bool_, [1, 0], ["booleans", "integers"]),
-        (STRING, [1], ["strings", "b64", "1"]),
-        (STRING, [None], ["null"]),
-        (STRING, [["a"], ["b", "c"]], ["ragged"]),
-        (STRING, [["a"], "b"], ["ragged"]),
+        (np.float32, [True], ["JSON Value: true Type: True is not of expected type: float"]),
+        (np.float32, ["1.5"], ['JSON Value: "1.5" Type: String is not of expected type: float']),
+        (np.float32, [1, None], ["JSON Value: null Type: Null is not of expected type: float"]),
+        (np.float32, [{"b64": "aGk="}], ["Type: Object is not of expected type: float"]),
+        (np.bool_, [1, 0], ["JSON Value: 1 Type: Number is not of expected type: bool"]),
+        (STRING, [1], ["JSON Value: 1 Type: Number is not of expected type: string"]),
+        (STRING, [None], ["JSON Value: null Type: Null"]),
+        (
+            STRING,
+            [["a"], ["b", "c"]],
+            ["Encountered list at unexpected size: 2 at level: 1 expected size: 1"],
+        ),
+        (STRING, [["a"], "b"], ['JSON Value: "b" found at incorrect level: 2']),
         (STRING, [{"b64": "not base64!"}], ["invalid base64"]),
         (STRING, [{"b64": 5}], ["'b64' value must be a string"]),
-        (np.float32, [[1, 2], [3]], ["ragged"]),
-        (np.float32, [[1, 2], 3], ["ragged"]),
+        (
+            np.float32,
+            [[1, 2], [3]],
+            ["Encountered list at unexpected size: 1 at level: 1 expected size: 2"],
+        ),
+        (
+            np.float32,
+            [[1, 2], 3],
+            ["JSON Value: 3 found at incorrect level: 2 in the JSON DOM. Expected at level: 2"],
+        ),
+        (np.float64, [[1], [[2]]], ["Encountered list at unexpected level: 2 expected < 2"]),
     ],
 )
 def test_bad_values_are_invalid_argument(dtype: Any, value: Any, fragments: list[str]) -> None:

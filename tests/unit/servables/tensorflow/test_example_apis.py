@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (
 from servables.tensorflow.example_apis import (
     classify_now,
     multi_inference_now,
+    plan_multi_inference,
     regress_now,
     serialized_examples,
 )
@@ -151,9 +152,11 @@ def test_context_features_are_merged_into_every_example() -> None:
         assert features["x"].float_list.value == [x]
 
 
-def test_a_feature_in_both_context_and_example_is_invalid_argument_naming_it() -> None:
-    conflicting = examples_input(example(y=1.0), example(x=2.0), context=example(x=100.0))
-    expect_error(Code.INVALID_ARGUMENT, "'x' appears in both the context and example 1", serialized_examples, conflicting)
+def test_a_feature_in_both_context_and_example_takes_the_examples_value() -> None:
+    """TF Serving's util_test.cc ExampleListWithOverridingContext."""
+    rows = serialized_examples(examples_input(example(y=1.0), example(x=2.0), context=example(x=100.0)))
+    values = [example_pb2.Example.FromString(row).features.feature["x"].float_list.value for row in rows]
+    assert values == [[100.0], [2.0]]
 
 
 @pytest.mark.parametrize(
@@ -196,8 +199,8 @@ def test_classify_fetches_only_classes_and_scores() -> None:
     ("signature", "code", "fragment"),
     [
         ("nope", Code.INVALID_ARGUMENT, "No signature was found with the name: nope"),
-        ("serving_default", Code.FAILED_PRECONDITION, "No classification inputs found in SignatureDef"),
-        ("regress", Code.FAILED_PRECONDITION, "at least one of \"classes\" or \"scores\""),
+        ("serving_default", Code.INVALID_ARGUMENT, "No classification inputs found in SignatureDef"),
+        ("regress", Code.INVALID_ARGUMENT, "at least one of \"classes\" or \"scores\""),
         ("bad_scores", Code.INVALID_ARGUMENT, "Expected Tensor shape: [batch_size num_classes] but got [1]"),
     ],
 )
@@ -206,7 +209,7 @@ def test_classify_errors(signature: str, code: Code, fragment: str) -> None:
 
 
 def test_empty_signature_name_means_serving_default() -> None:
-    expect_error(Code.FAILED_PRECONDITION, "No classification inputs", classify_now, ExampleModel(), classify_request("", examples_input(example(x=1.0))))
+    expect_error(Code.INVALID_ARGUMENT, "No classification inputs", classify_now, ExampleModel(), classify_request("", examples_input(example(x=1.0))))
 
 
 def test_missing_feature_error_comes_back_from_the_model() -> None:
@@ -271,8 +274,18 @@ def test_multi_inference_answers_every_task_in_order() -> None:
         ((("m", "regress", REGRESS_METHOD), ("m", "regress", REGRESS_METHOD)), Code.INVALID_ARGUMENT, "Duplicate evaluation of signature: regress"),
         ((("m", "nope", REGRESS_METHOD),), Code.INVALID_ARGUMENT, "Requested signature not found in model graph: nope"),
         ((("m", "serving_default", PREDICT_METHOD),), Code.UNIMPLEMENTED, "Unsupported signature method_name"),
-        ((("m", "regress", REGRESS_METHOD), ("m", "other_input", REGRESS_METHOD)), Code.INVALID_ARGUMENT, "Input tensor must be the same"),
     ],
 )
 def test_multi_inference_errors(tasks: tuple[tuple[str, str, str], ...], code: Code, fragment: str) -> None:
     expect_error(code, fragment, multi_inference_now, ExampleModel(), multi_request(*tasks))
+
+
+def test_multi_inference_feeds_the_examples_to_every_distinct_input_tensor() -> None:
+    """TF Serving >= 2.4: tasks may read different input tensors; each is fed the same rows."""
+    request = multi_request(("m", "regress", REGRESS_METHOD), ("m", "classify", CLASSIFY_METHOD), ("m", "other_input", REGRESS_METHOD))
+    plan = plan_multi_inference(ExampleModel(), request, check_method_names=False)
+    inputs = plan.call.signature.inputs
+    assert {alias: spec.tensor_name for alias, spec in inputs.items()} == {"inputs": "tf_example:0", "other_input/inputs": "x2:0"}
+    feeds = plan.feeds()
+    assert set(feeds) == {"inputs", "other_input/inputs"}
+    assert all(feed is plan.examples for feed in feeds.values())

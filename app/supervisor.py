@@ -21,9 +21,12 @@ with the source adapter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
+from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from aiohttp import web
@@ -47,6 +50,7 @@ from config.server_config import ServerConfig
 from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
+from frontends.dashboard import Dashboard
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
 from frontends.rest_frontend import RestFrontend
 from servables.loader import Loader
@@ -68,7 +72,9 @@ class Part(Protocol):
     async def stop(self, grace_seconds: float) -> None: ...
 
 
-def saved_model_options(config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics) -> SavedModelOptions:
+def saved_model_options(
+    config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics
+) -> SavedModelOptions:
     """How SavedModel versions load (from the flags, or the platform config when given)."""
     return SavedModelOptions(
         tags=config.saved_model_tags,
@@ -110,7 +116,9 @@ class Supervisor:
         )
         self._warnings = (*config.warnings, *session_warnings)
         batching = config.batching
-        inference_threads = max(options.executor_threads, batching.num_batch_threads if batching else 0)
+        inference_threads = max(
+            options.executor_threads, batching.num_batch_threads if batching else 0
+        )
         self.executor = ExecutorPool(
             ExecutorPoolOptions(
                 inference_threads=inference_threads,
@@ -121,7 +129,8 @@ class Supervisor:
         self.manager = VersionManager(
             routing=self.routing,
             options=ManagerOptions(
-                resource_preserving=options.aspired_version_policy is AspiredVersionPolicy.RESOURCE_PRESERVING,
+                resource_preserving=options.aspired_version_policy
+                is AspiredVersionPolicy.RESOURCE_PRESERVING,
                 allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
             ),
         )
@@ -147,10 +156,16 @@ class Supervisor:
             poll_wait_seconds=float(options.file_system_poll_wait_seconds),
         )
         self.batcher = (
-            Batcher(executor=self.executor, settings=batching, observer=self.metrics) if batching else None
+            Batcher(executor=self.executor, settings=batching, observer=self.metrics)
+            if batching
+            else None
         )
-        self.plane = DataPlane(routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching)
-        self.examples = ExampleAPIs(self.plane, check_method_names=options.enable_signature_method_name_check)
+        self.plane = DataPlane(
+            routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching
+        )
+        self.examples = ExampleAPIs(
+            self.plane, check_method_names=options.enable_signature_method_name_check
+        )
         self.reloader = ConfigReloader(
             settings=settings,
             poller=self.poller,
@@ -165,23 +180,37 @@ class Supervisor:
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
             self.grpc = GrpcFrontend(
-                prediction=PredictionServicer(self.plane, examples=self.examples, observer=self.metrics),
+                prediction=PredictionServicer(
+                    self.plane, examples=self.examples, observer=self.metrics
+                ),
                 model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
                 options=list(options.grpc_channel_arguments),
                 credentials=grpc_credentials(config.ssl),
             )
+        self._started_at = time.monotonic()
+        self._settings_applied_at = time.time()
         if options.rest_enabled:
+            dashboard = Dashboard(
+                routing=self.routing,
+                settings=lambda: self.settings,
+                registry=self.metrics.registry,
+                server_info=self._server_info,
+            )
             self.rest = RestFrontend(
                 plane=self.plane,
                 host="0.0.0.0",
                 port=options.rest_api_port,
                 timeout_seconds=options.rest_api_timeout_in_ms / 1000 or None,
                 cors=options.rest_api_enable_cors_support,
+                max_image_pixels=options.max_image_pixels,
                 examples=self.examples,
                 observer=self.metrics,
-                extra_routes=[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
+                extra_routes=[
+                    *(("GET", path, self._serve_metrics) for path in self._metrics_paths()),
+                    *dashboard.routes(),
+                ],
             )
         self._started: list[Part] = []
 
@@ -189,12 +218,37 @@ class Supervisor:
         loading = saved_model_options(self.config, session, self.metrics)
 
         def make(model_name: str, version: int, path: str) -> Loader:
-            return SavedModelLoader(model_name=model_name, version=version, path=path, options=loading)
+            return SavedModelLoader(
+                model_name=model_name, version=version, path=path, options=loading
+            )
 
         return make
 
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings
+        self._settings_applied_at = time.time()
+
+    def _server_info(self) -> dict[str, Any]:
+        """What the dashboard's server panel shows."""
+        try:
+            version = metadata.version("aioserving")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        options = self.options
+        return {
+            "version": version,
+            "uptime_seconds": round(time.monotonic() - self._started_at, 1),
+            "flags": {
+                field.name: getattr(options, field.name) for field in dataclasses.fields(options)
+            },
+            "config": {
+                "source": self.settings.source,
+                "model_config_file": options.model_config_file,
+                "poll_seconds": options.model_config_file_poll_wait_seconds,
+                "last_applied_unix": self._settings_applied_at,
+                "models": len(self.settings.models),
+            },
+        }
 
     def _platform_of(self, model_name: str) -> str:
         model = self.settings.model(model_name)
@@ -218,7 +272,9 @@ class Supervisor:
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)
         for model in self.settings.models:
-            self.manager.post(SetModelLabels(model_name=model.name, labels=dict(model.version_labels)))
+            self.manager.post(
+                SetModelLabels(model_name=model.name, labels=dict(model.version_labels))
+            )
         for actor in (self.poller, self.adapter, self.manager):
             await actor.drain()
         await self.manager.wait_settled()
@@ -249,7 +305,11 @@ class Supervisor:
 
     async def wait_crashed(self) -> BaseException:
         """Returns the error once any actor, background task or load/unload task died."""
-        watchers = [asyncio.ensure_future(actor.wait_crashed()) for actor in self.actors if actor.task is not None]
+        watchers = [
+            asyncio.ensure_future(actor.wait_crashed())
+            for actor in self.actors
+            if actor.task is not None
+        ]
         watchers.append(asyncio.ensure_future(self.effects.wait_crashed()))
         try:
             done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)

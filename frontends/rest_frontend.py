@@ -4,6 +4,8 @@ URLs, bodies, status codes and error bodies follow TF Serving's REST API documen
 - ``POST /v1/models/NAME[/versions/N|/labels/L]:(predict|classify|regress)``
 - ``GET  /v1/models/NAME[/versions/N|/labels/L]``            model status
 - ``GET  /v1/models/NAME[/versions/N|/labels/L]/metadata``   signature metadata
+- ``GET  .../gen_json``, ``.../gen_client``, multipart and b64-image ``:predict``: our own
+  conveniences, in ``frontends.rest_extras``
 A ``/v1`` URL that matches neither pattern (a non-numeric version, say) is a 400
 "Malformed request". Errors are ``{"error": "..."}`` with the status that
 ``protocol.status.http_status`` maps. Handlers translate only: parsing and encoding live
@@ -22,7 +24,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -33,8 +35,13 @@ from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_status
 from frontends.observer import RequestObserver
+from frontends.rest_extras import RestExtras
 from protocol.dtypes import dtype_to_numpy
-from protocol.example_json import encode_classification_result, encode_regression_result, parse_example_body
+from protocol.example_json import (
+    encode_classification_result,
+    encode_regression_result,
+    parse_example_body,
+)
 from protocol.model_ref import ModelRef
 from protocol.rest_codec import (
     encode_error,
@@ -42,7 +49,7 @@ from protocol.rest_codec import (
     parse_predict_body,
     request_to_tensors,
 )
-from protocol.signatures import Signature
+from protocol.signatures import DEFAULT_SIGNATURE, Signature
 from protocol.status import Code, ServingError, http_status, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -94,8 +101,10 @@ class RestFrontend:
         timeout_seconds: float | None = None,
         examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
-        extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] | None = None,
+        extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]
+        | None = None,
         cors: bool = False,
+        max_image_pixels: int = 16_777_216,
     ) -> None:
         self._plane = plane
         self._host = host
@@ -107,6 +116,11 @@ class RestFrontend:
         self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight])
         for method, path, handler in extra_routes or []:
             self.app.router.add_route(method, path, handler)
+        # gen_json, gen_client, image inputs: frontends.rest_extras (before the /v1 catch-all).
+        self._extras = RestExtras(plane, max_image_pixels=max_image_pixels)
+        self.app.router.add_route(
+            "GET", r"/v1/models/{path:[^:]+}/{tool:gen_json|gen_client}", self._extras.generated
+        )
         if cors:
             self.app.router.add_route("OPTIONS", "/v1/{tail:.*}", self._preflight)
         self.app.router.add_route("POST", "/v1/{tail:.*}", self._post)
@@ -123,7 +137,9 @@ class RestFrontend:
         if self._runner is not None:
             raise RuntimeError("RestFrontend.start() was already called; create a new frontend")
         # The drain is ours (see stop); aiohttp's own shutdown wait only bounds the rest.
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024)
         await self._site.start()
@@ -139,7 +155,9 @@ class RestFrontend:
             async with asyncio.timeout(grace_seconds):
                 await self._idle.wait()
         except TimeoutError:
-            log.warning("REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds)
+            log.warning(
+                "REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds
+            )
         await self._runner.cleanup()
 
     @web.middleware
@@ -162,7 +180,11 @@ class RestFrontend:
         return web.Response(status=204, headers=_CORS_HEADERS)
 
     async def _answer(
-        self, request: web.Request, entrypoint: str, model_name: str, work: Callable[[], Awaitable[bytes]]
+        self,
+        request: web.Request,
+        entrypoint: str,
+        model_name: str,
+        work: Callable[[], Awaitable[bytes]],
     ) -> web.Response:
         started = time.perf_counter()
         code = Code.OK
@@ -177,7 +199,10 @@ class RestFrontend:
             response = _json_response(encode_error(f"{type(error).__name__}: {error}"), 500)
         if self._observer is not None:
             self._observer.observe(
-                model_name=model_name, api="rest", entrypoint=entrypoint, code=code,
+                model_name=model_name,
+                api="rest",
+                entrypoint=entrypoint,
+                code=code,
                 seconds=time.perf_counter() - started,
             )
         if self._cors:
@@ -191,36 +216,70 @@ class RestFrontend:
         name, version, label, method = match.groups()
         ref = _ref(name, version, label)
         method = method.lower()
+        if method == "predict" and request.content_type == "multipart/form-data":
+            return await self._answer(
+                request, "Predict", name, lambda: self._predict_images(ref, request)
+            )
         body = await request.read()
         if method == "predict":
-            return await self._answer(request, "Predict", name, lambda: self._predict(ref, body))
+            return await self._answer(
+                request, "Predict", name, lambda: self._predict(ref, body, request.query)
+            )
         examples = self._examples
         if examples is None:
             return await self._answer(request, method, name, _unimplemented(method))
         entrypoint = "Classify" if method == "classify" else "Regress"
         return await self._answer(
-            request, entrypoint, name, lambda: self._classify_or_regress(examples, method, ref, body)
+            request,
+            entrypoint,
+            name,
+            lambda: self._classify_or_regress(examples, method, ref, body),
         )
 
-    async def _predict(self, ref: ModelRef, body: bytes) -> bytes:
+    async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
         parsed = parse_predict_body(body)
 
         def decode(signature: Signature) -> dict[str, Any]:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-            return request_to_tensors(parsed, specs)
+            return request_to_tensors(
+                self._extras.json_images(parsed, body, signature, query), specs
+            )
 
         result = await self._plane.predict(
-            ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
+            ref,
+            parsed.signature_name,
+            decode,
+            (),
+            self._timeout_seconds,
+            decoded_for_signature=True,
         )
         return encode_predict_response(result.outputs, parsed.row_format)
 
-    async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:
+    async def _predict_images(self, ref: ModelRef, request: web.Request) -> bytes:
+        """A multipart ``:predict``: image files become the inputs (``frontends.rest_extras``)."""
+        fields, files = await self._extras.read_form(request)
+        result = await self._plane.predict(
+            ref,
+            fields.get("signature_name") or DEFAULT_SIGNATURE,
+            lambda signature: self._extras.form_tensors(signature, fields, files, request.query),
+            (),
+            self._timeout_seconds,
+        )
+        return encode_predict_response(result.outputs, True)
+
+    async def _classify_or_regress(
+        self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes
+    ) -> bytes:
         """The body is parsed before the model is resolved, as in TF Serving."""
         parsed = parse_example_body(body, method)
         if method == "classify":
-            classified = await examples.classify(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
+            classified = await examples.classify(
+                ref, parsed.signature_name, parsed.input, self._timeout_seconds
+            )
             return encode_classification_result(classified.result)
-        regressed = await examples.regress(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
+        regressed = await examples.regress(
+            ref, parsed.signature_name, parsed.input, self._timeout_seconds
+        )
         return encode_regression_result(regressed.result)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -229,8 +288,12 @@ class RestFrontend:
             return await self._malformed(request)
         name, version, label, metadata = match.groups()
         if metadata:
-            return await self._answer(request, "GetModelMetadata", name, lambda: self._metadata(name, version, label))
-        return await self._answer(request, "GetModelStatus", name, lambda: self._status(name, version, label))
+            return await self._answer(
+                request, "GetModelMetadata", name, lambda: self._metadata(name, version, label)
+            )
+        return await self._answer(
+            request, "GetModelStatus", name, lambda: self._status(name, version, label)
+        )
 
     async def _status(self, name: str, version: str | None, label: str | None) -> bytes:
         spec = model_pb2.ModelSpec()

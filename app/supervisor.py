@@ -72,9 +72,7 @@ class Part(Protocol):
     async def stop(self, grace_seconds: float) -> None: ...
 
 
-def saved_model_options(
-    config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics
-) -> SavedModelOptions:
+def saved_model_options(config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics) -> SavedModelOptions:
     """How SavedModel versions load (from the flags, or the platform config when given)."""
     return SavedModelOptions(
         tags=config.saved_model_tags,
@@ -116,9 +114,7 @@ class Supervisor:
         )
         self._warnings = (*config.warnings, *session_warnings)
         batching = config.batching
-        inference_threads = max(
-            options.executor_threads, batching.num_batch_threads if batching else 0
-        )
+        inference_threads = max(options.executor_threads, batching.num_batch_threads if batching else 0)
         self.executor = ExecutorPool(
             ExecutorPoolOptions(
                 inference_threads=inference_threads,
@@ -129,8 +125,7 @@ class Supervisor:
         self.manager = VersionManager(
             routing=self.routing,
             options=ManagerOptions(
-                resource_preserving=options.aspired_version_policy
-                is AspiredVersionPolicy.RESOURCE_PRESERVING,
+                resource_preserving=options.aspired_version_policy is AspiredVersionPolicy.RESOURCE_PRESERVING,
                 allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
             ),
         )
@@ -156,16 +151,10 @@ class Supervisor:
             poll_wait_seconds=float(options.file_system_poll_wait_seconds),
         )
         self.batcher = (
-            Batcher(executor=self.executor, settings=batching, observer=self.metrics)
-            if batching
-            else None
+            Batcher(executor=self.executor, settings=batching, observer=self.metrics) if batching else None
         )
-        self.plane = DataPlane(
-            routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching
-        )
-        self.examples = ExampleAPIs(
-            self.plane, check_method_names=options.enable_signature_method_name_check
-        )
+        self.plane = DataPlane(routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching)
+        self.examples = ExampleAPIs(self.plane, check_method_names=options.enable_signature_method_name_check)
         self.reloader = ConfigReloader(
             settings=settings,
             poller=self.poller,
@@ -180,9 +169,7 @@ class Supervisor:
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
             self.grpc = GrpcFrontend(
-                prediction=PredictionServicer(
-                    self.plane, examples=self.examples, observer=self.metrics
-                ),
+                prediction=PredictionServicer(self.plane, examples=self.examples, observer=self.metrics),
                 model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
@@ -218,9 +205,7 @@ class Supervisor:
         loading = saved_model_options(self.config, session, self.metrics)
 
         def make(model_name: str, version: int, path: str) -> Loader:
-            return SavedModelLoader(
-                model_name=model_name, version=version, path=path, options=loading
-            )
+            return SavedModelLoader(model_name=model_name, version=version, path=path, options=loading)
 
         return make
 
@@ -238,9 +223,7 @@ class Supervisor:
         return {
             "version": version,
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
-            "flags": {
-                field.name: getattr(options, field.name) for field in dataclasses.fields(options)
-            },
+            "flags": {field.name: getattr(options, field.name) for field in dataclasses.fields(options)},
             "config": {
                 "source": self.settings.source,
                 "model_config_file": options.model_config_file,
@@ -272,9 +255,7 @@ class Supervisor:
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)
         for model in self.settings.models:
-            self.manager.post(
-                SetModelLabels(model_name=model.name, labels=dict(model.version_labels))
-            )
+            self.manager.post(SetModelLabels(model_name=model.name, labels=dict(model.version_labels)))
         for actor in (self.poller, self.adapter, self.manager):
             await actor.drain()
         await self.manager.wait_settled()
@@ -305,11 +286,7 @@ class Supervisor:
 
     async def wait_crashed(self) -> BaseException:
         """Returns the error once any actor, background task or load/unload task died."""
-        watchers = [
-            asyncio.ensure_future(actor.wait_crashed())
-            for actor in self.actors
-            if actor.task is not None
-        ]
+        watchers = [asyncio.ensure_future(actor.wait_crashed()) for actor in self.actors if actor.task is not None]
         watchers.append(asyncio.ensure_future(self.effects.wait_crashed()))
         try:
             done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)

@@ -37,11 +37,7 @@ from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_s
 from frontends.observer import RequestObserver
 from frontends.rest_extras import RestExtras
 from protocol.dtypes import dtype_to_numpy
-from protocol.example_json import (
-    encode_classification_result,
-    encode_regression_result,
-    parse_example_body,
-)
+from protocol.example_json import encode_classification_result, encode_regression_result, parse_example_body
 from protocol.model_ref import ModelRef
 from protocol.rest_codec import (
     encode_error,
@@ -101,8 +97,7 @@ class RestFrontend:
         timeout_seconds: float | None = None,
         examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
-        extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]
-        | None = None,
+        extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] | None = None,
         cors: bool = False,
         max_image_pixels: int = 16_777_216,
     ) -> None:
@@ -118,9 +113,7 @@ class RestFrontend:
             self.app.router.add_route(method, path, handler)
         # gen_json, gen_client, image inputs: frontends.rest_extras (before the /v1 catch-all).
         self._extras = RestExtras(plane, max_image_pixels=max_image_pixels)
-        self.app.router.add_route(
-            "GET", r"/v1/models/{path:[^:]+}/{tool:gen_json|gen_client}", self._extras.generated
-        )
+        self.app.router.add_route("GET", r"/v1/models/{path:[^:]+}/{tool:gen_json|gen_client}", self._extras.generated)
         if cors:
             self.app.router.add_route("OPTIONS", "/v1/{tail:.*}", self._preflight)
         self.app.router.add_route("POST", "/v1/{tail:.*}", self._post)
@@ -137,9 +130,7 @@ class RestFrontend:
         if self._runner is not None:
             raise RuntimeError("RestFrontend.start() was already called; create a new frontend")
         # The drain is ours (see stop); aiohttp's own shutdown wait only bounds the rest.
-        self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
-        )
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024)
         await self._site.start()
@@ -155,9 +146,7 @@ class RestFrontend:
             async with asyncio.timeout(grace_seconds):
                 await self._idle.wait()
         except TimeoutError:
-            log.warning(
-                "REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds
-            )
+            log.warning("REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds)
         await self._runner.cleanup()
 
     @web.middleware
@@ -180,11 +169,7 @@ class RestFrontend:
         return web.Response(status=204, headers=_CORS_HEADERS)
 
     async def _answer(
-        self,
-        request: web.Request,
-        entrypoint: str,
-        model_name: str,
-        work: Callable[[], Awaitable[bytes]],
+        self, request: web.Request, entrypoint: str, model_name: str, work: Callable[[], Awaitable[bytes]]
     ) -> web.Response:
         started = time.perf_counter()
         code = Code.OK
@@ -199,10 +184,7 @@ class RestFrontend:
             response = _json_response(encode_error(f"{type(error).__name__}: {error}"), 500)
         if self._observer is not None:
             self._observer.observe(
-                model_name=model_name,
-                api="rest",
-                entrypoint=entrypoint,
-                code=code,
+                model_name=model_name, api="rest", entrypoint=entrypoint, code=code,
                 seconds=time.perf_counter() - started,
             )
         if self._cors:
@@ -217,23 +199,16 @@ class RestFrontend:
         ref = _ref(name, version, label)
         method = method.lower()
         if method == "predict" and request.content_type == "multipart/form-data":
-            return await self._answer(
-                request, "Predict", name, lambda: self._predict_images(ref, request)
-            )
+            return await self._answer(request, "Predict", name, lambda: self._predict_images(ref, request))
         body = await request.read()
         if method == "predict":
-            return await self._answer(
-                request, "Predict", name, lambda: self._predict(ref, body, request.query)
-            )
+            return await self._answer(request, "Predict", name, lambda: self._predict(ref, body, request.query))
         examples = self._examples
         if examples is None:
             return await self._answer(request, method, name, _unimplemented(method))
         entrypoint = "Classify" if method == "classify" else "Regress"
         return await self._answer(
-            request,
-            entrypoint,
-            name,
-            lambda: self._classify_or_regress(examples, method, ref, body),
+            request, entrypoint, name, lambda: self._classify_or_regress(examples, method, ref, body)
         )
 
     async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
@@ -241,17 +216,10 @@ class RestFrontend:
 
         def decode(signature: Signature) -> dict[str, Any]:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-            return request_to_tensors(
-                self._extras.json_images(parsed, body, signature, query), specs
-            )
+            return request_to_tensors(self._extras.json_images(parsed, body, signature, query), specs)
 
         result = await self._plane.predict(
-            ref,
-            parsed.signature_name,
-            decode,
-            (),
-            self._timeout_seconds,
-            decoded_for_signature=True,
+            ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
         )
         return encode_predict_response(result.outputs, parsed.row_format)
 
@@ -267,19 +235,13 @@ class RestFrontend:
         )
         return encode_predict_response(result.outputs, True)
 
-    async def _classify_or_regress(
-        self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes
-    ) -> bytes:
+    async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:
         """The body is parsed before the model is resolved, as in TF Serving."""
         parsed = parse_example_body(body, method)
         if method == "classify":
-            classified = await examples.classify(
-                ref, parsed.signature_name, parsed.input, self._timeout_seconds
-            )
+            classified = await examples.classify(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
             return encode_classification_result(classified.result)
-        regressed = await examples.regress(
-            ref, parsed.signature_name, parsed.input, self._timeout_seconds
-        )
+        regressed = await examples.regress(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
         return encode_regression_result(regressed.result)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -288,12 +250,8 @@ class RestFrontend:
             return await self._malformed(request)
         name, version, label, metadata = match.groups()
         if metadata:
-            return await self._answer(
-                request, "GetModelMetadata", name, lambda: self._metadata(name, version, label)
-            )
-        return await self._answer(
-            request, "GetModelStatus", name, lambda: self._status(name, version, label)
-        )
+            return await self._answer(request, "GetModelMetadata", name, lambda: self._metadata(name, version, label))
+        return await self._answer(request, "GetModelStatus", name, lambda: self._status(name, version, label))
 
     async def _status(self, name: str, version: str | None, label: str | None) -> bytes:
         spec = model_pb2.ModelSpec()

@@ -27,9 +27,12 @@ with the source adapter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
+from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 from aiohttp import web
@@ -57,6 +60,7 @@ from dataplane.health import Health
 from dataplane.examples import ExampleAPIs
 from dataplane.readiness import Readiness, readiness
 from frontends.auth import Authenticator, GrpcAuthInterceptor, rest_middleware
+from frontends.dashboard import Dashboard
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
 from frontends.grpc_health import HealthServicer
 from frontends.rest_frontend import RestFrontend
@@ -193,19 +197,29 @@ class Supervisor:
                     else []
                 ),
             )
+        self._started_at = time.monotonic()
+        self._settings_applied_at = time.time()
         if options.rest_enabled:
             rest_timeout = options.rest_api_timeout_in_ms / 1000 or None
+            dashboard = Dashboard(
+                routing=self.routing,
+                settings=lambda: self.settings,
+                registry=self.metrics.registry,
+                server_info=self._server_info,
+            )
             self.rest = RestFrontend(
                 plane=self.plane,
                 host="0.0.0.0",
                 port=options.rest_api_port,
                 timeout_seconds=rest_timeout,
                 cors=options.rest_api_enable_cors_support,
+                max_image_pixels=options.max_image_pixels,
                 examples=self.examples,
                 observer=self.metrics,
                 extra_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
                     *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),
+                    *dashboard.routes(),
                 ],
                 middlewares=(
                     [
@@ -241,6 +255,27 @@ class Supervisor:
 
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings
+        self._settings_applied_at = time.time()
+
+    def _server_info(self) -> dict[str, Any]:
+        """What the dashboard's server panel shows."""
+        try:
+            version = metadata.version("aioserving")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        options = self.options
+        return {
+            "version": version,
+            "uptime_seconds": round(time.monotonic() - self._started_at, 1),
+            "flags": {field.name: getattr(options, field.name) for field in dataclasses.fields(options)},
+            "config": {
+                "source": self.settings.source,
+                "model_config_file": options.model_config_file,
+                "poll_seconds": options.model_config_file_poll_wait_seconds,
+                "last_applied_unix": self._settings_applied_at,
+                "models": len(self.settings.models),
+            },
+        }
 
     def _platform_of(self, model_name: str) -> str:
         model = self.settings.model(model_name)

@@ -15,8 +15,9 @@ Where we differ from TF Serving, the help text says so:
 - ``--load_retry_interval_micros`` defaults to 1 s; TF Serving waits 60 s.
 - ``--config`` is an alias of ``--model_config_file``.
 - Our own flags: ``--port_file``, ``--executor_threads``, ``--inline_call_threshold_micros``,
-  ``--model_load_timeout_micros``, ``--aspired_version_policy``, ``--drain_seconds``,
-  ``--grace_seconds``, the ``--auth_*`` flags and ``--rest_ssl_config_file``.
+  ``--max_image_pixels``, ``--model_load_timeout_micros``, ``--aspired_version_policy``,
+  ``--drain_seconds``, ``--grace_seconds``, the ``--auth_*`` flags and
+  ``--rest_ssl_config_file``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -242,6 +243,16 @@ class ServerOptions:
             group=FRONTENDS,
         ),
     ] = 30_000
+    max_image_pixels: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "Largest image (width x height) the REST port decodes for an image input "
+            '(multipart uploads and {"b64": ...} values fed to a numeric input); larger ones are '
+            "a 400. Our own flag.",
+            group=FRONTENDS,
+        ),
+    ] = 16_777_216
     rest_api_enable_cors_support: Annotated[
         bool,
         Flag(

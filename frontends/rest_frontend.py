@@ -9,7 +9,8 @@ As in TF Serving's ``http_rest_api_util.cc``: the prefix matches case-insensitiv
 name and label are percent-decoded (``a%2Fb%3Ac`` names the model ``a/b:c``); a version
 that does not fit int64 is a 400 "Failed to convert version: N to numeric.". A ``/v1``
 URL that matches neither pattern (a non-numeric version, say), or any method but GET and
-POST, is a 400 "Malformed request". ``GET`` status ignores a label and reports every
+POST, is a 400 "Malformed request". Our own conveniences (``GET .../gen_json``,
+``.../gen_client``, multipart and b64-image ``:predict``) live in ``frontends.rest_extras``. ``GET`` status ignores a label and reports every
 version, as TF Serving's GetModelStatus does. Errors are ``{"error": "..."}`` with the status that
 ``protocol.status.http_status`` maps. Handlers translate only: parsing and encoding live
 in ``protocol.rest_codec`` and ``protocol.example_json``, resolution and validation in the
@@ -31,7 +32,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -44,6 +45,7 @@ from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_status
 from frontends.observer import RequestObserver
 from frontends.tls import rest_ssl_context
+from frontends.rest_extras import RestExtras
 from protocol.dtypes import dtype_to_numpy
 from protocol.example_json import encode_classification_result, encode_regression_result, parse_example_body
 from protocol.model_ref import ModelRef
@@ -53,7 +55,7 @@ from protocol.rest_codec import (
     parse_predict_body,
     request_to_tensors,
 )
-from protocol.signatures import Signature
+from protocol.signatures import DEFAULT_SIGNATURE, Signature
 from protocol.status import Code, ServingError, http_status, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,7 @@ class RestFrontend:
         cors: bool = False,
         middlewares: Sequence[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]] = (),
         tls: SslSettings | None = None,
+        max_image_pixels: int = 16_777_216,
     ) -> None:
         self._tls = tls
         self._plane = plane
@@ -159,6 +162,9 @@ class RestFrontend:
         self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight, *middlewares])
         for method, path, handler in extra_routes or []:
             self.app.router.add_route(method, path, handler)
+        # gen_json, gen_client, image inputs: frontends.rest_extras (before the /v1 catch-all).
+        self._extras = RestExtras(plane, max_image_pixels=max_image_pixels)
+        self.app.router.add_route("GET", r"/v1/models/{path:[^:]+}/{tool:gen_json|gen_client}", self._extras.generated)
         # TF Serving's handler takes "(?i)/v1/.*" for every method: others are "Malformed request".
         v1 = "/{v1:(?i:v1)}/{tail:.*}"
         if cors:
@@ -259,9 +265,11 @@ class RestFrontend:
             return await self._malformed(request)
         ref, method = parsed
         name = ref.name
+        if method == "predict" and request.content_type == "multipart/form-data":
+            return await self._answer(request, "Predict", name, lambda: self._predict_images(ref, request))
         body = await request.read()
         if method == "predict":
-            return await self._answer(request, "Predict", name, lambda: self._predict(ref, body))
+            return await self._answer(request, "Predict", name, lambda: self._predict(ref, body, request.query))
         examples = self._examples
         if examples is None:
             return await self._answer(request, method, name, _unimplemented(method))
@@ -270,12 +278,12 @@ class RestFrontend:
             request, entrypoint, name, lambda: self._classify_or_regress(examples, method, ref, body)
         )
 
-    async def _predict(self, ref: ModelRef, body: bytes) -> bytes:
+    async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
         parsed = parse_predict_body(body)
 
         def decode(signature: Signature) -> dict[str, Any]:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-            return request_to_tensors(parsed, specs)
+            return request_to_tensors(self._extras.json_images(parsed, body, signature, query), specs)
 
         try:
             result = await self._plane.predict(
@@ -289,6 +297,18 @@ class RestFrontend:
                 ) from error
             raise
         return encode_predict_response(result.outputs, parsed.row_format)
+
+    async def _predict_images(self, ref: ModelRef, request: web.Request) -> bytes:
+        """A multipart ``:predict``: image files become the inputs (``frontends.rest_extras``)."""
+        fields, files = await self._extras.read_form(request)
+        result = await self._plane.predict(
+            ref,
+            fields.get("signature_name") or DEFAULT_SIGNATURE,
+            lambda signature: self._extras.form_tensors(signature, fields, files, request.query),
+            (),
+            self._timeout_seconds,
+        )
+        return encode_predict_response(result.outputs, True)
 
     async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:
         """The body is parsed before the model is resolved, as in TF Serving."""

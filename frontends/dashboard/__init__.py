@@ -1,0 +1,300 @@
+"""The web dashboard at ``/`` on the REST port: static page plus three JSON endpoints.
+
+- ``GET /`` and ``GET /dashboard/static/{file}``: the framework-free page
+  (``static/index.html``, ``app.js``, ``style.css``), all served from this package (no CDN).
+- ``GET /dashboard/api/models``: every configured or routed model with platform, base path,
+  labels and its versions' states (with the error of a failed load), plus the latest
+  metrics point of each model. The page polls it every 2 s.
+- ``GET /dashboard/api/models/{name}/versions/{version}/signatures``: that version's
+  signatures, inputs and outputs with dtype names and shapes (404 when not available).
+- ``GET /dashboard/api/metrics?model=NAME``: that model's series over the last minutes.
+- ``GET /dashboard/api/server``: version, uptime, flags in effect, config-reload state.
+
+Metrics are read from the server's own Prometheus registry (the same series ``/metrics``
+exports), never counted a second time. ``MetricsHistory`` samples the registry lazily: an
+API call takes a new sample when the last one is older than ``SAMPLE_INTERVAL_SECONDS``,
+so nothing runs while no page is open, and keeps ``HISTORY_SAMPLES`` of them. A point
+between two samples holds, per model: requests/s, errors/s (non-OK statuses), p50 and p99
+latency in ms (interpolated in the histogram's buckets from the increase of each bucket)
+and the mean input batch size (when batching is on). The dashboard's own requests are not
+counted. Inference never waits on the dashboard: the handlers do no I/O and share the
+event loop only for the length of a registry collection.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import math
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any, Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from actors.routing import RoutingTable
+from config.model_config import ModelServerSettings
+from protocol.dtypes import dtype_name
+from protocol.signatures import Signature, TensorSpec
+
+SAMPLE_INTERVAL_SECONDS: Final = 1.0
+HISTORY_SAMPLES: Final = 300
+_REQUEST_COUNT = ":tensorflow:serving:request_count"
+_REQUEST_LATENCY = ":tensorflow:serving:request_latency"
+_BATCH_SIZE = ":tensorflow:serving:batching_session:input_batch_size"
+_STATIC_FILES: Final = {
+    "index.html": "text/html",
+    "app.js": "text/javascript",
+    "style.css": "text/css",
+}
+
+
+@dataclasses.dataclass(slots=True)
+class _ModelCounters:
+    ok: float = 0.0
+    errors: float = 0.0
+    buckets: dict[float, float] = dataclasses.field(default_factory=dict)
+    batch_sum: float = 0.0
+    batch_count: float = 0.0
+
+
+def read_counters(registry: CollectorRegistry) -> dict[str, _ModelCounters]:
+    """The cumulative per-model counters the dashboard derives its points from."""
+    models: dict[str, _ModelCounters] = collections.defaultdict(_ModelCounters)
+    for metric in registry.collect():
+        if metric.name == _REQUEST_COUNT:
+            for sample in metric.samples:
+                counters = models[sample.labels["model_name"]]
+                if sample.labels["status"] == "OK":
+                    counters.ok += sample.value
+                else:
+                    counters.errors += sample.value
+        elif metric.name == _REQUEST_LATENCY:
+            for sample in metric.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets = models[sample.labels["model_name"]].buckets
+                    bound = float(sample.labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+        elif metric.name == _BATCH_SIZE:
+            for sample in metric.samples:
+                counters = models[sample.labels["model_name"]]
+                if sample.name.endswith("_sum"):
+                    counters.batch_sum += sample.value
+                elif sample.name.endswith("_count"):
+                    counters.batch_count += sample.value
+    models.pop("", None)  # malformed URLs carry no model
+    return dict(models)
+
+
+def quantile_ms(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The ``q`` quantile of the requests between two cumulative histograms, in ms."""
+    bounds = sorted(after)
+    increase = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not increase or increase[-1] <= 0:
+        return None
+    target = q * increase[-1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in zip(bounds, increase, strict=True):
+        if count >= target:
+            if math.isinf(bound):
+                return lower_bound / 1000
+            fraction = (
+                (target - lower_count) / (count - lower_count) if count > lower_count else 1.0
+            )
+            return (lower_bound + (bound - lower_bound) * fraction) / 1000  # micros -> ms
+        lower_bound, lower_count = bound, count
+    return None
+
+
+def point(before: _ModelCounters, after: _ModelCounters, seconds: float) -> dict[str, float | None]:
+    requests = (after.ok + after.errors) - (before.ok + before.errors)
+    batches = after.batch_count - before.batch_count
+    return {
+        "rps": requests / seconds,
+        "eps": (after.errors - before.errors) / seconds,
+        "p50": quantile_ms(before.buckets, after.buckets, 0.5),
+        "p99": quantile_ms(before.buckets, after.buckets, 0.99),
+        "batch": (after.batch_sum - before.batch_sum) / batches if batches > 0 else None,
+    }
+
+
+class MetricsHistory:
+    """Lazily sampled registry counters and the points between them (see the module doc)."""
+
+    def __init__(
+        self, registry: CollectorRegistry, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._registry = registry
+        self._clock = clock
+        self._samples: collections.deque[tuple[float, dict[str, _ModelCounters]]] = (
+            collections.deque(maxlen=HISTORY_SAMPLES)
+        )
+        self._points: collections.deque[tuple[float, dict[str, dict[str, float | None]]]] = (
+            collections.deque(maxlen=HISTORY_SAMPLES)
+        )
+
+    def refresh(self) -> None:
+        now = self._clock()
+        if self._samples and now - self._samples[-1][0] < SAMPLE_INTERVAL_SECONDS:
+            return
+        counters = read_counters(self._registry)
+        if self._samples:
+            then, previous = self._samples[-1]
+            empty = _ModelCounters()
+            self._points.append(
+                (
+                    now,
+                    {
+                        name: point(previous.get(name, empty), value, now - then)
+                        for name, value in counters.items()
+                    },
+                )
+            )
+        self._samples.append((now, counters))
+
+    def latest(self) -> dict[str, dict[str, float | None]]:
+        return self._points[-1][1] if self._points else {}
+
+    def series(self, model: str) -> dict[str, Any]:
+        now = self._clock()
+        return {
+            "t": [round(t - now, 2) for t, _ in self._points],
+            "points": [points.get(model) for _, points in self._points],
+        }
+
+
+def _spec_json(spec: TensorSpec) -> dict[str, Any]:
+    return {
+        "name": spec.alias,
+        "dtype": dtype_name(spec.dtype),
+        "shape": None if spec.shape is None else list(spec.shape),
+    }
+
+
+def signature_json(signature: Signature) -> dict[str, Any]:
+    return {
+        "name": signature.name,
+        "method": signature.method_name,
+        "inputs": [_spec_json(spec) for _, spec in sorted(signature.inputs.items())],
+        "outputs": [_spec_json(spec) for _, spec in sorted(signature.outputs.items())],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class Dashboard:
+    """The page and its JSON endpoints; ``routes()`` gives them to the REST frontend."""
+
+    def __init__(
+        self,
+        *,
+        routing: RoutingTable,
+        settings: Callable[[], ModelServerSettings],
+        registry: CollectorRegistry,
+        server_info: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._routing = routing
+        self._settings = settings
+        self._history = MetricsHistory(registry)
+        self._server_info = server_info
+
+    def routes(self) -> list[tuple[str, str, Callable[[web.Request], Any]]]:
+        return [
+            ("GET", "/", self._index),
+            ("GET", "/dashboard/static/{file}", self._static),
+            ("GET", "/dashboard/api/models", self._models),
+            (
+                "GET",
+                "/dashboard/api/models/{name}/versions/{version:\\d+}/signatures",
+                self._signatures,
+            ),
+            ("GET", "/dashboard/api/metrics", self._metrics),
+            ("GET", "/dashboard/api/server", self._server),
+        ]
+
+    async def _index(self, request: web.Request) -> web.Response:
+        return self._file("index.html")
+
+    async def _static(self, request: web.Request) -> web.Response:
+        name = request.match_info["file"]
+        if name not in _STATIC_FILES:
+            raise web.HTTPNotFound(text=f"no dashboard file {name!r}")
+        return self._file(name)
+
+    @staticmethod
+    def _file(name: str) -> web.Response:
+        text = resources.files(__package__).joinpath("static", name).read_text()
+        return web.Response(
+            text=text, content_type=_STATIC_FILES[name], headers={"Cache-Control": "no-cache"}
+        )
+
+    def models_json(self) -> list[dict[str, Any]]:
+        snapshot = self._routing.snapshot
+        configured = {model.name: model for model in self._settings().models}
+        latest = self._history.latest()
+        rows = []
+        for name in sorted(set(configured) | set(snapshot.models)):
+            route = snapshot.models.get(name)
+            model = configured.get(name)
+            statuses = route.statuses if route is not None else {}
+            labels = (
+                dict(route.labels)
+                if route is not None and route.labels
+                else dict(model.version_labels)
+                if model
+                else {}
+            )
+            rows.append(
+                {
+                    "name": name,
+                    "platform": model.platform if model is not None else "",
+                    "base_path": str(model.base_path) if model is not None else "",
+                    "labels": labels,
+                    "versions": [
+                        {"version": v, "state": statuses[v].state.name, "error": statuses[v].error}
+                        for v in sorted(statuses, reverse=True)
+                    ],
+                    "metrics": latest.get(name),
+                }
+            )
+        return rows
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self._history.refresh()
+        return web.json_response({"models": self.models_json()})
+
+    async def _signatures(self, request: web.Request) -> web.Response:
+        route = self._routing.snapshot.models.get(request.match_info["name"])
+        servable = (
+            route.servables.get(int(request.match_info["version"])) if route is not None else None
+        )
+        if servable is None:
+            raise web.HTTPNotFound(text="that version is not available")
+        signatures = [
+            signature_json(s)
+            for name, s in sorted(servable.signatures.items())
+            if not name.startswith("__")
+        ]
+        return web.json_response({"platform": servable.platform, "signatures": signatures})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        self._history.refresh()
+        return web.json_response(self._history.series(request.query.get("model", "")))
+
+    async def _server(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {key: _jsonable(value) for key, value in self._server_info().items()}
+        )

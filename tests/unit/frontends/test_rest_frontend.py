@@ -144,13 +144,19 @@ async def test_an_unknown_model_or_version_is_404(
     [
         ("GET", "/v1/models/half/versions/abc"),
         ("POST", "/v1/models/half:explode"),
-        ("GET", "/v1/models"),
     ],
 )
 async def test_a_malformed_url_is_400(client: TestClient[Any, Any], method: str, path: str) -> None:
     status, body = await call(client, method, path, b"{}" if method == "POST" else None)
     assert status == 400
     assert body == {"error": f"Malformed request: {method} {path}"}
+
+
+async def test_status_without_a_model_name_is_400_missing_model_name(client: TestClient[Any, Any]) -> None:
+    # TF Serving's http_rest_api_handler: GET /v1/models answers "Missing model name in request."
+    status, body = await call(client, "GET", "/v1/models", None)
+    assert status == 400
+    assert body == {"error": "Missing model name in request."}
 
 
 @pytest.mark.parametrize(

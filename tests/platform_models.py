@@ -52,7 +52,9 @@ def write_sklearn_regressor(version_dir: Path) -> Any:
     return model
 
 
-def write_xgboost(version_dir: Path, objective: str = "multi:softprob", file_name: str = "model.ubj") -> Any:
+def write_xgboost(
+    version_dir: Path, objective: str = "multi:softprob", file_name: str = "model.ubj"
+) -> Any:
     """A Booster on iris: ``multi:softprob`` (3 classes), ``binary:logistic`` or ``reg:squarederror``."""
     import xgboost
 
@@ -76,7 +78,9 @@ def write_onnx_from_sklearn(version_dir: Path) -> bytes:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=500).fit(x, y)
-    onnx_model = to_onnx(model, x[:1].astype(np.float32), options={"zipmap": False}, target_opset=17)
+    onnx_model = to_onnx(
+        model, x[:1].astype(np.float32), options={"zipmap": False}, target_opset=17
+    )
     data = onnx_model.SerializeToString()
     version_dir.mkdir(parents=True, exist_ok=True)
     (version_dir / "model.onnx").write_bytes(data)

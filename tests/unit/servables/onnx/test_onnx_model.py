@@ -17,7 +17,9 @@ from tests.platform_models import iris, write_onnx_from_sklearn
 
 
 def load(path: Path, **options: int) -> OnnxServable:
-    return OnnxLoader(model_name="m", version=1, path=str(path), options=OnnxOptions(**options)).load()
+    return OnnxLoader(
+        model_name="m", version=1, path=str(path), options=OnnxOptions(**options)
+    ).load()
 
 
 def test_skl2onnx_model_answers_as_onnxruntime_does(tmp_path: Path) -> None:
@@ -30,7 +32,9 @@ def test_skl2onnx_model_answers_as_onnxruntime_does(tmp_path: Path) -> None:
     assert signature.outputs["probabilities"].shape == (-1, 3)
     x = iris()[0].astype(np.float32)
     out = servable.run(signature, {"X": x}, ())
-    label, probabilities = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    label, probabilities = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+        None, {"X": x}
+    )
     np.testing.assert_array_equal(out["label"], label)
     np.testing.assert_allclose(out["probabilities"], probabilities, rtol=1e-6)
     assert list(servable.run(signature, {"X": x[:1]}, ("label",))) == ["label"]
@@ -44,11 +48,16 @@ def test_free_dimensions_become_minus_one_and_strings_round_trip(tmp_path: Path)
         [helper.make_tensor_value_info("t", TensorProto.STRING, ["batch", None])],
     )
     (tmp_path / "1").mkdir()
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "1" / "model.onnx")
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+        tmp_path / "1" / "model.onnx",
+    )
     servable = load(tmp_path / "1")
     spec = servable.signatures["serving_default"].inputs["s"]
     assert (spec.dtype, spec.shape) == (DType.DT_STRING, (-1, -1))
-    out = servable.run(servable.signatures["serving_default"], {"s": np.array([[b"a", b"bc"]], dtype=object)}, ())
+    out = servable.run(
+        servable.signatures["serving_default"], {"s": np.array([[b"a", b"bc"]], dtype=object)}, ()
+    )
     assert out["t"].tolist() == [["a", "bc"]]
 
 
@@ -56,7 +65,9 @@ def test_wrong_dimension_is_invalid_argument(tmp_path: Path) -> None:
     write_onnx_from_sklearn(tmp_path / "1")
     servable = load(tmp_path / "1")
     with pytest.raises(ServingError) as caught:
-        servable.run(servable.signatures["serving_default"], {"X": np.zeros((2, 3), np.float32)}, ())
+        servable.run(
+            servable.signatures["serving_default"], {"X": np.zeros((2, 3), np.float32)}, ()
+        )
     assert caught.value.code is Code.INVALID_ARGUMENT
     assert "invalid dimensions" in caught.value.message
 

@@ -87,5 +87,5 @@ def test_a_corrupt_file_fails_the_load(tmp_path: Path) -> None:
 
 def test_missing_file_names_what_was_looked_for(tmp_path: Path) -> None:
     (tmp_path / "1").mkdir()
-    with pytest.raises(FileNotFoundError, match="model.joblib or model.pkl"):
+    with pytest.raises(FileNotFoundError, match=r"model\.joblib or model\.pkl"):
         load(tmp_path / "1")

@@ -27,7 +27,9 @@ def load(path: Path) -> XgboostServable:
         ("reg:squarederror", "model.json", (-1,)),
     ],
 )
-def test_predict_matches_booster_predict(tmp_path: Path, objective: str, file_name: str, shape: tuple[int, ...]) -> None:
+def test_predict_matches_booster_predict(
+    tmp_path: Path, objective: str, file_name: str, shape: tuple[int, ...]
+) -> None:
     booster = write_xgboost(tmp_path / "1", objective, file_name)
     servable = load(tmp_path / "1")
     signature = servable.signatures["serving_default"]
@@ -39,7 +41,7 @@ def test_predict_matches_booster_predict(tmp_path: Path, objective: str, file_na
     expected = booster.predict(xgboost.DMatrix(x))
     np.testing.assert_allclose(out["predictions"], expected, rtol=1e-6)
     if objective == "binary:logistic":
-        assert 0.0 <= out["predictions"].min() and out["predictions"].max() <= 1.0
+        assert out["predictions"].min() >= 0.0 and out["predictions"].max() <= 1.0
     if objective == "binary:logitraw":
         assert out["predictions"].min() < 0.0  # margins, not probabilities
 

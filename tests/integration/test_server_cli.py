@@ -31,7 +31,7 @@ def test_help_lists_tf_serving_flags() -> None:
     [
         ("model_config_list { config { name: \"m\" base_path: \"/x\" bogus: 1 } }", ["models.config:1", "bogus"]),
         ("model_config_list {\n config { name: \"m\" base_path: \"/does/not/exist\" } }", ["models.config", "base_path", "/does/not/exist"]),
-        ("model_config_list { config { name: \"m\" base_path: \"{tmp}\" model_platform: \"onnx\" } }", ["models.config", "model_platform", "onnx"]),
+        ("model_config_list { config { name: \"m\" base_path: \"{tmp}\" model_platform: \"pytorch\" } }", ["models.config", "model_platform", "pytorch"]),
         ("model_config_list { config { name: \"m\" base_path: \"{tmp}\" }\n config { name: \"m\" base_path: \"{tmp}\" } }", ["models.config", "name", "m"]),
         ("model_config_list { config { name: ", ["models.config:1"]),
     ],

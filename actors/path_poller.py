@@ -12,7 +12,9 @@ and never again.
 Folders whose names are not numbers are ignored. ``00000123`` is version 123.
 
 A version folder that is still being copied must never be loaded half-written. The rule:
-a folder is *complete* once it holds ``saved_model.pb`` (or ``.pbtxt``) and its content
+a folder is *complete* once it holds its platform's artifact (``saved_model.pb`` or
+``.pbtxt``, ``model.onnx``, ``model.joblib``/``model.pkl``, ``model.ubj``/``.json``/``.bst``:
+``servables.version_folder.PLATFORM_FILES``) and its content
 fingerprint (every file's relative path, size and mtime) is unchanged between two
 consecutive polls. At start-up, so that existing exports load at once, a folder whose
 newest file is older than ``settle_seconds`` counts as complete on first sight. Writers
@@ -38,11 +40,9 @@ from actors.actor import Actor
 from actors.messages import AspiredVersion, AspiredVersionRequest
 from actors.version_policy import aspired_versions
 from config.model_config import ModelSettings
+from servables.version_folder import has_artifact
 
 log = logging.getLogger(__name__)
-
-SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
-
 
 class _Situation(enum.Enum):
     OK = "ok"
@@ -88,10 +88,6 @@ def fingerprint(path: str) -> Fingerprint:
             entries.append((os.path.relpath(full, path), info.st_size, info.st_mtime_ns))
     entries.sort()
     return tuple(entries)
-
-
-def has_saved_model(path: str) -> bool:
-    return any(os.path.isfile(os.path.join(path, name)) for name in SAVED_MODEL_FILES)
 
 
 class PathPoller(Actor[PollerMessage]):
@@ -173,7 +169,7 @@ class PathPoller(Actor[PollerMessage]):
         for name in names:
             version = version_number(name)
             path = os.path.join(model.base_path, name)
-            if version is not None and os.path.isdir(path) and self._is_complete(path):
+            if version is not None and os.path.isdir(path) and self._is_complete(model.platform, path):
                 found[version] = path
         if not found:
             if any(version_number(n) is not None for n in names):
@@ -188,12 +184,12 @@ class PathPoller(Actor[PollerMessage]):
             versions=tuple(AspiredVersion(version=v, path=found[v]) for v in wanted),
         )
 
-    def _is_complete(self, path: str) -> bool:
+    def _is_complete(self, platform: str, path: str) -> bool:
         if path in self._complete:
-            if has_saved_model(path):
+            if has_artifact(platform, path):
                 return True
             self._complete.discard(path)  # replaced or being rewritten: check again
-        if not has_saved_model(path):
+        if not has_artifact(platform, path):
             self._seen.pop(path, None)
             return False
         current = fingerprint(path)

@@ -21,7 +21,8 @@ when credential files are configured; TLS comes from ``--ssl_config_file`` (gRPC
 ``--rest_ssl_config_file`` (REST).
 
 This is the only module that knows every platform: it registers the TensorFlow loader
-with the source adapter.
+with the source adapter, and the ONNX, scikit-learn and XGBoost ones from
+``app.platforms`` (each imported lazily, on its first load).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from actors.routing import RoutingTable
 from actors.source_adapter import LoaderFactory, SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
 from app.metrics import CONTENT_TYPE, ServerMetrics
+from app.platforms import platform_factories
 from app.port_file import write_port_file
 from config.flags import AspiredVersionPolicy
 from config.model_config import ModelServerSettings
@@ -72,7 +74,8 @@ from servables.loader import Loader
 from servables.tensorflow.custom_ops import load_custom_ops
 from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
 from servables.tensorflow.session_options import tensorflow_session_config
-from servables.tensorflow.warmup import WarmupOptions
+from servables.servable import Servable
+from servables.tensorflow.warmup import WarmupOptions, run_warmup
 
 log = logging.getLogger("aioserving")
 
@@ -147,7 +150,7 @@ class Supervisor:
         self.manager.set_effect_runner(self.effects)
         self.adapter = SourceAdapter(
             platform_of=self._platform_of,
-            factories={"tensorflow": self._saved_model_factory(session)},
+            factories={"tensorflow": self._saved_model_factory(session), **self._other_platforms(session)},
             send=self.manager.post,
         )
         self.poller = PathPoller(
@@ -252,6 +255,16 @@ class Supervisor:
             return SavedModelLoader(model_name=model_name, version=version, path=path, options=loading)
 
         return make
+
+    def _other_platforms(self, session: config_pb2.ConfigProto) -> dict[str, LoaderFactory]:
+        warmup = saved_model_options(self.config, session, self.metrics).warmup
+
+        def replay(servable: Servable, path: str) -> None:
+            run_warmup(servable, path, warmup)
+
+        return platform_factories(
+            self.options, per_model_batching=self.config.per_model_batching, warmup=replay
+        )
 
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings

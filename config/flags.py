@@ -376,6 +376,15 @@ class ServerOptions:
             group=MODELS,
         ),
     ] = None
+    model_platform: Annotated[
+        str,
+        Flag(
+            str,
+            "Platform of the single model served from --model_base_path: tensorflow, onnx, "
+            "sklearn or xgboost (models.config sets model_platform per model).",
+            group=MODELS,
+        ),
+    ] = "tensorflow"
     file_system_poll_wait_seconds: Annotated[
         int,
         Flag(
@@ -511,6 +520,26 @@ class ServerOptions:
         Flag(
             _non_negative,
             "Sets both of the above when they are 0; 0 lets TensorFlow choose.",
+            group=RUNTIME,
+        ),
+    ] = 0
+    onnx_intra_op_threads: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Threads onnxruntime uses inside one op, per ONNX model version; 0 takes "
+            "--tensorflow_intra_op_parallelism (or --tensorflow_session_parallelism), and "
+            "when those are 0 too, lets onnxruntime choose.",
+            group=RUNTIME,
+        ),
+    ] = 0
+    onnx_inter_op_threads: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "Threads onnxruntime uses to run independent ops, per ONNX model version; 0 takes "
+            "--tensorflow_inter_op_parallelism (or --tensorflow_session_parallelism), and "
+            "when those are 0 too, lets onnxruntime choose.",
             group=RUNTIME,
         ),
     ] = 0

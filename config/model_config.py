@@ -16,7 +16,7 @@ Contract:
 - Environment variables are not expanded (TF Serving does not expand them either).
 - Every rejected setting raises ``ConfigError`` naming the source, the field and, for
   text input, the line: an empty or duplicate name, a platform other than
-  ``tensorflow``, both ``model_type`` and ``model_platform`` set, an empty ``base_path``
+  ``tensorflow``, ``onnx``, ``sklearn`` or ``xgboost``, both ``model_type`` and ``model_platform`` set, an empty ``base_path``
   or (unless ``require_existing_base_path=False``) one that is not an existing
   directory, ``specific`` with no versions or a negative version, a version label that
   is empty or points to a negative version, and the features this server does not
@@ -43,7 +43,12 @@ ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
 
 TENSORFLOW_PLATFORM = "tensorflow"
-SUPPORTED_PLATFORMS: frozenset[str] = frozenset({TENSORFLOW_PLATFORM})
+ONNX_PLATFORM = "onnx"
+SKLEARN_PLATFORM = "sklearn"
+XGBOOST_PLATFORM = "xgboost"
+SUPPORTED_PLATFORMS: frozenset[str] = frozenset(
+    {TENSORFLOW_PLATFORM, ONNX_PLATFORM, SKLEARN_PLATFORM, XGBOOST_PLATFORM}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +143,16 @@ def model_config_from_proto(
 
 
 def single_model_config(
-    name: str, base_path: str | os.PathLike[str], *, require_existing_base_path: bool = True
+    name: str,
+    base_path: str | os.PathLike[str],
+    *,
+    platform: str = TENSORFLOW_PLATFORM,
+    require_existing_base_path: bool = True,
 ) -> ModelServerSettings:
-    """The one-model config that ``--model_name`` and ``--model_base_path`` describe."""
+    """The one-model config that ``--model_name``, ``--model_base_path`` and ``--model_platform`` describe."""
     proto = ModelServerConfig()
     proto.model_config_list.config.add(
-        name=name, base_path=os.fspath(base_path), model_platform=TENSORFLOW_PLATFORM
+        name=name, base_path=os.fspath(base_path), model_platform=platform
     )
     return model_config_from_proto(
         proto, COMMAND_LINE, require_existing_base_path=require_existing_base_path

@@ -142,7 +142,9 @@ def _models(options: ServerOptions) -> ModelServerSettings:
     if options.model_config_file is not None:
         return load_model_config(options.model_config_file)
     assert options.model_base_path is not None  # require_model_source checked it
-    return single_model_config(options.model_name, options.model_base_path)
+    return single_model_config(
+        options.model_name, options.model_base_path, platform=options.model_platform
+    )
 
 
 def _batching_from_flags(options: ServerOptions) -> BatchingSettings | None:

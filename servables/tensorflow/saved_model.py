@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -22,11 +21,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
-from config.batching_config import BatchingSettings, load_batching_parameters
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import invalid_argument
 from servables.loader import Loader
 from servables.servable import Servable
+from servables.version_folder import per_model_batching_settings, require_artifact
 from servables.tensorflow.warmup import WarmupOptions, run_warmup
 
 log = logging.getLogger(__name__)
@@ -131,22 +130,6 @@ class SavedModelServable(Servable):
         self._session.close()
 
 
-PER_MODEL_BATCHING_FILES = ("batching_params.pbtxt", os.path.join("assets.extra", "batching_params.pbtxt"))
-
-
-def per_model_batching_settings(version_path: str) -> BatchingSettings | None:
-    """``--enable_per_model_batching_parameters``: a version's own ``batching_params.pbtxt``.
-
-    Looked up in the version folder, then in its ``assets.extra/``. None when there is
-    none; a malformed file raises ``ConfigError`` naming it, which fails the load.
-    """
-    for relative in PER_MODEL_BATCHING_FILES:
-        path = os.path.join(version_path, relative)
-        if os.path.isfile(path):
-            return load_batching_parameters(path)
-    return None
-
-
 def _first_line(error: BaseException) -> str:
     message = getattr(error, "message", None) or str(error)
     return message.strip().split("\n\n")[0]
@@ -164,10 +147,7 @@ class SavedModelLoader(Loader):
         self._options = options
 
     def load(self) -> SavedModelServable:
-        if not os.path.isfile(os.path.join(self.path, "saved_model.pb")) and not os.path.isfile(
-            os.path.join(self.path, "saved_model.pbtxt")
-        ):
-            raise FileNotFoundError(f"no saved_model.pb in {self.path}")
+        require_artifact("tensorflow", self.path)
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=self._options.session_config)
         try:

@@ -136,3 +136,31 @@ def test_empty_base_path_sends_an_empty_set_and_logs_once(tmp_path: Path, caplog
         poller.poll_once()
     assert [versions(r) for r in sent] == [[], [], []]
     assert sum("no versions found" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    ("platform", "artifact"),
+    [("onnx", "model.onnx"), ("sklearn", "model.pkl"), ("xgboost", "model.json"), ("tensorflow", "saved_model.pbtxt")],
+)
+def test_each_platform_counts_its_own_artifact_and_waits_for_it_to_settle(
+    tmp_path: Path, platform: str, artifact: str
+) -> None:
+    clock = Clock()
+    clock.now = 100.0
+    sent: list[AspiredVersionRequest] = []
+    model = ModelSettings(name="m", base_path=tmp_path, platform=platform)
+    poller = PathPoller(models=(model,), send=sent.append, clock=clock, settle_seconds=2.0)
+    folder = tmp_path / "1"
+    folder.mkdir()
+    # Another platform's artifact does not make the folder a version of this one.
+    other = "saved_model.pb" if platform != "tensorflow" else "model.onnx"
+    (folder / other).write_bytes(b"x")
+    poller.poll_once()
+    assert sent == []  # a numbered folder without an artifact: waiting
+
+    (folder / artifact).write_bytes(b"half")
+    os.utime(folder / artifact, (clock.now, clock.now))
+    poller.poll_once()
+    assert sent == []  # fresh: maybe still being copied
+    poller.poll_once()
+    assert versions(sent[-1]) == [1]  # unchanged across two polls: complete

@@ -1,0 +1,1 @@
+"""XGBoost models (``model_platform: "xgboost"``), through ``xgboost.Booster``; see ``xgboost_model``."""

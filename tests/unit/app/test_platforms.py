@@ -1,0 +1,67 @@
+"""Per-platform loader factories: lazy imports and the ONNX thread flags."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.platforms import onnx_threads, platform_factories
+from config.flags import parse_flags
+from tests.platform_models import write_sklearn_classifier
+
+
+def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delitem(sys.modules, "servables.xgboost.xgboost_model", raising=False)
+    monkeypatch.setitem(
+        sys.modules, "xgboost", None
+    )  # what an uninstalled package looks like to import
+    factories = platform_factories(
+        parse_flags(["--model_base_path=/m"]), per_model_batching=False, warmup=None
+    )
+    loader = factories["xgboost"]("m", 1, str(tmp_path))  # creating a loader imports nothing
+    with pytest.raises(
+        ImportError,
+        match=r"model_platform 'xgboost' needs the 'xgboost' package \(pip install xgboost\)",
+    ):
+        loader.load()
+
+    write_sklearn_classifier(tmp_path / "1")
+    servable = factories["sklearn"]("m", 1, str(tmp_path / "1")).load()
+    assert servable.platform == "sklearn"
+
+
+def test_warmup_hook_runs_before_load_returns(tmp_path: Path) -> None:
+    seen: list[tuple[str, str]] = []
+    factories = platform_factories(
+        parse_flags(["--model_base_path=/m"]),
+        per_model_batching=False,
+        warmup=lambda servable, path: seen.append((servable.model_name, path)),
+    )
+    write_sklearn_classifier(tmp_path / "1")
+    factories["sklearn"]("m", 1, str(tmp_path / "1")).load()
+    assert seen == [("m", str(tmp_path / "1"))]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], {"intra_op_threads": 0, "inter_op_threads": 0}),
+        (["--tensorflow_session_parallelism=3"], {"intra_op_threads": 3, "inter_op_threads": 3}),
+        (
+            ["--tensorflow_intra_op_parallelism=2", "--onnx_inter_op_threads=1"],
+            {"intra_op_threads": 2, "inter_op_threads": 1},
+        ),
+        (
+            ["--onnx_intra_op_threads=4", "--tensorflow_intra_op_parallelism=2"],
+            {"intra_op_threads": 4, "inter_op_threads": 0},
+        ),
+    ],
+)
+def test_onnx_threads_fall_back_to_the_tensorflow_flags(
+    flags: list[str], expected: dict[str, int]
+) -> None:
+    assert onnx_threads(parse_flags(["--model_base_path=/m", *flags])) == expected

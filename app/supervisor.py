@@ -48,6 +48,7 @@ from config.server_config import ServerConfig
 from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.health import Health
+from dataplane.repository import Repository
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
 from frontends.rest_frontend import RestFrontend
@@ -171,8 +172,12 @@ class Supervisor:
             config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
             on_change=self._settings_changed,
         )
-        self.health = Health(routing=self.routing, configured_models=lambda: [m.name for m in self.settings.models])
-        self.v2 = V2Service(plane=self.plane, health=self.health)
+        configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
+        self.health = Health(routing=self.routing, configured_models=configured, unloaded_models=lambda: self.poller.unloaded)
+        self.repository = Repository(
+            poller=self.poller, adapter=self.adapter, manager=self.manager, routing=self.routing, configured_models=configured
+        )
+        self.v2 = V2Service(plane=self.plane, health=self.health, repository=self.repository, stats=self.metrics.model_stats)
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:

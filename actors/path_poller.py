@@ -24,6 +24,22 @@ safe.
 A missing ``base_path`` keeps whatever is loaded (no request is sent, as TF Serving does);
 an existing but empty one sends an empty set, which unloads the model. Each situation is
 logged once when it begins, not on every poll.
+
+Unloaded by request (the V2 repository extension's unload and load). The poller owns the
+set of models an operator unloaded, because it is the one place that says what each
+model should serve: the path to the version manager stays a single ordered line
+(poller -> source adapter -> manager), so a load, an unload and a config change can never
+overtake each other.
+- ``UnloadModel``: the model joins the set and its aspired set is sent, empty, at once and
+  on every later poll, so all its versions unload (each after its in-flight requests) and
+  new folders on disk are not loaded.
+- ``LoadModel``: the model leaves the set and is scanned at once, so its versions load
+  again (a version that failed to load is retried, having left the aspired set while
+  unloaded). On a model that is not unloaded it is a rescan now.
+- A config change (``SetModels``) clears the mark of a model whose base path, platform or
+  version policy changed, and of a model that left the config; a reload that leaves the
+  model's entry as it was (labels aside) keeps it unloaded.
+Both commands answer NOT_FOUND for a model that is not in the current config.
 """
 
 from __future__ import annotations
@@ -41,6 +57,7 @@ from actors.messages import AspiredVersion, AspiredVersionRequest
 from actors.version_policy import aspired_versions
 from config.model_config import ModelSettings
 from servables.version_folder import has_artifact
+from protocol.status import not_found
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +81,21 @@ class SetModels:
     models: tuple[ModelSettings, ...]
 
 
-PollerMessage = Poll | SetModels
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class UnloadModel:
+    """Command: serve no version of ``model_name`` until ``LoadModel`` or a config change."""
+
+    model_name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LoadModel:
+    """Command: serve ``model_name``'s versions again (undo ``UnloadModel``) and scan now."""
+
+    model_name: str
+
+
+PollerMessage = Poll | SetModels | UnloadModel | LoadModel
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
@@ -90,6 +121,11 @@ def fingerprint(path: str) -> Fingerprint:
     return tuple(entries)
 
 
+def _same_source(a: ModelSettings, b: ModelSettings) -> bool:
+    """True when a config change leaves what ``a`` serves as it was (labels do not count)."""
+    return (a.base_path, a.platform, a.version_policy) == (b.base_path, b.platform, b.version_policy)
+
+
 class PathPoller(Actor[PollerMessage]):
     """Watches base paths; posts ``AspiredVersionRequest`` to ``send``."""
 
@@ -113,10 +149,17 @@ class PathPoller(Actor[PollerMessage]):
         self._seen: dict[str, Fingerprint] = {}  # version path -> fingerprint at last poll
         self._complete: set[str] = set()  # version paths known to be complete
         self._situations: dict[str, _Situation] = {}
+        # Replaced, never mutated, so readers on the loop (readiness) see a consistent set.
+        self._unloaded: frozenset[str] = frozenset()
 
     @property
     def models(self) -> Mapping[str, ModelSettings]:
         return self._models
+
+    @property
+    def unloaded(self) -> frozenset[str]:
+        """Models unloaded by request (see the module docstring)."""
+        return self._unloaded
 
     async def on_start(self) -> None:
         self.poll_once()
@@ -136,8 +179,26 @@ class PathPoller(Actor[PollerMessage]):
             self.post(Poll())
 
     async def handle(self, message: PollerMessage) -> None:
+        if isinstance(message, (UnloadModel, LoadModel)):
+            model = self._models.get(message.model_name)
+            if model is None:
+                raise not_found(f"model '{message.model_name}' is not in the model config")
+            if isinstance(message, UnloadModel):
+                self._unloaded |= {model.name}
+                log.info("model %s: unloaded by request", model.name)
+            elif model.name in self._unloaded:
+                self._unloaded -= {model.name}
+                log.info("model %s: loaded by request", model.name)
+            request = self._scan(model)
+            if request is not None:
+                self._send(request)
+            return
         if isinstance(message, SetModels):
-            self._models = {m.name: m for m in message.models}
+            new = {m.name: m for m in message.models}
+            self._unloaded = frozenset(
+                name for name in self._unloaded if name in new and _same_source(new[name], self._models[name])
+            )
+            self._models = new
             for gone in set(self._situations) - set(self._models):
                 del self._situations[gone]
         self.poll_once()
@@ -157,6 +218,8 @@ class PathPoller(Actor[PollerMessage]):
         return any(path not in self._complete for path in self._seen)
 
     def _scan(self, model: ModelSettings) -> AspiredVersionRequest | None:
+        if model.name in self._unloaded:
+            return AspiredVersionRequest(model_name=model.name, versions=())
         try:
             names = os.listdir(model.base_path)
         except FileNotFoundError:

@@ -111,6 +111,7 @@ class VersionManager(Actor[ManagerMessage]):
         self._models: dict[str, _Model] = {}
         self._settled = asyncio.Event()
         self._settled.set()
+        self._idle_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     def set_effect_runner(self, effects: EffectRunner) -> None:
         self._effects = effects
@@ -145,6 +146,7 @@ class VersionManager(Actor[ManagerMessage]):
         effects += self._reconcile(model)
         self._publish()
         self._update_settled()
+        self._wake_idle(model)
         if self._effects is not None:
             for effect in effects:
                 self._effects.submit(effect)
@@ -167,6 +169,33 @@ class VersionManager(Actor[ManagerMessage]):
     async def wait_settled(self) -> None:
         """Returns once no version is START or LOADING."""
         await self._settled.wait()
+
+    async def wait_model_idle(self, model_name: str) -> None:
+        """Returns once no version of the model is START, LOADING or UNLOADING.
+
+        Call it after the change of interest reached this actor (``drain()``): it does not
+        know which change the caller waits for, only that nothing is in motion any more.
+        """
+        model = self._models.get(model_name)
+        if model is None or not self._busy(model, with_unloading=True):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle_waiters.setdefault(model_name, []).append(waiter)
+        await waiter
+
+    @staticmethod
+    def _busy(model: _Model, *, with_unloading: bool) -> bool:
+        moving = (VersionState.START, VersionState.LOADING)
+        if with_unloading:
+            moving += (VersionState.UNLOADING,)
+        return any(r.state in moving for r in model.versions.values())
+
+    def _wake_idle(self, model: _Model) -> None:
+        if model.name not in self._idle_waiters or self._busy(model, with_unloading=True):
+            return
+        for waiter in self._idle_waiters.pop(model.name):
+            if not waiter.done():
+                waiter.set_result(None)
 
     # --- transitions -----------------------------------------------------------------------
 

@@ -20,6 +20,11 @@ TF Serving's names where the concept is the same (TF Serving exports
   invalid credentials (``reason``: ``missing`` / ``invalid``; ``API``: ``grpc`` / ``rest``).
 - ``process_*`` and ``python_*`` — the process and runtime collectors.
 
+Besides the registry, ``model_stats(name)`` keeps a small per-model tally of inference
+calls (Predict, Classify, Regress, MultiInference, V2 ModelInfer; success and failure
+counts and wall time in ns, the last success's wall-clock time) and of batches run, for
+the V2 statistics extension; it is not exported to Prometheus.
+
 Counters keep TF Serving's exact sample names (no ``_total`` suffix, which
 prometheus-client would add), so existing queries and dashboards keep working; they are
 exposed with TYPE ``untyped`` for that reason. ``exposition()`` renders the text format.
@@ -27,7 +32,9 @@ exposed with TYPE ``untyped`` for that reason. ``exposition()`` renders the text
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -77,6 +84,21 @@ class _ExactNameCounter:
         for labels, value in items:
             metric.add_sample(self.name, dict(zip(self.label_names, labels, strict=True)), value)
         yield metric
+
+
+INFERENCE_ENTRYPOINTS = frozenset({"Predict", "Classify", "Regress", "MultiInference", "ModelInfer"})
+
+
+@dataclasses.dataclass(slots=True)
+class ModelStats:
+    """Inference tally of one model (every version together)."""
+
+    success_count: int = 0
+    success_ns: int = 0
+    fail_count: int = 0
+    fail_ns: int = 0
+    batch_count: int = 0
+    last_inference_ms: int = 0
 
 
 class ServerMetrics:
@@ -149,6 +171,17 @@ class ServerMetrics:
             registry=self.registry,
             buckets=_LATENCY_BUCKETS_MICROS,
         )
+        self._stats: dict[str, ModelStats] = {}
+
+    def model_stats(self) -> dict[str, ModelStats]:
+        """A copy of every model's inference tally (see the module docstring)."""
+        return {name: dataclasses.replace(stats) for name, stats in self._stats.items()}
+
+    def _tally(self, model_name: str) -> ModelStats:
+        stats = self._stats.get(model_name)
+        if stats is None:
+            stats = self._stats[model_name] = ModelStats()
+        return stats
 
         self.auth_failures = Counter(
             "aioserving_auth_failures",
@@ -170,6 +203,15 @@ class ServerMetrics:
     def observe(self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float) -> None:
         self.request_count.inc(model_name, code.name)
         self._child(self.request_latency, model_name, api, entrypoint).observe(seconds * 1e6)
+        if entrypoint in INFERENCE_ENTRYPOINTS:
+            stats = self._tally(model_name)
+            if code is Code.OK:
+                stats.success_count += 1
+                stats.success_ns += int(seconds * 1e9)
+                stats.last_inference_ms = int(time.time() * 1000)
+            else:
+                stats.fail_count += 1
+                stats.fail_ns += int(seconds * 1e9)
 
     def auth_failed(self, api: str, reason: str) -> None:
         """A request was refused: ``reason`` is ``missing`` or ``invalid`` (never the credential)."""
@@ -184,6 +226,7 @@ class ServerMetrics:
         self._child(self.input_batch_size, model_name).observe(input_rows)
         self._child(self.processed_batch_size, model_name).observe(padded_rows)
         self._child(self.padding_size, model_name).observe(padded_rows - input_rows)
+        self._tally(model_name).batch_count += 1
 
     # --- LoadObserver (version manager) -----------------------------------------------
 

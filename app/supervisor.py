@@ -59,6 +59,7 @@ from config.server_config import ServerConfig
 from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.health import Health
+from dataplane.repository import Repository
 from dataplane.examples import ExampleAPIs
 from dataplane.readiness import Readiness, readiness
 from frontends.auth import Authenticator, GrpcAuthInterceptor, rest_middleware
@@ -178,8 +179,12 @@ class Supervisor:
             config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
             on_change=self._settings_changed,
         )
+        configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
         self.health = Health(routing=self.routing, readiness=self.readiness)
-        self.v2 = V2Service(plane=self.plane, health=self.health)
+        self.repository = Repository(
+            poller=self.poller, adapter=self.adapter, manager=self.manager, routing=self.routing, configured_models=configured
+        )
+        self.v2 = V2Service(plane=self.plane, health=self.health, repository=self.repository, stats=self.metrics.model_stats)
         self.draining = False
         self.authenticator = Authenticator(config.auth) if config.auth.enabled else None
         self.grpc: GrpcFrontend | None = None
@@ -240,8 +245,12 @@ class Supervisor:
         self._started: list[Part] = []
 
     def readiness(self) -> Readiness:
-        """Ready: every configured model has an AVAILABLE version and no drain has begun."""
-        names = [model.name for model in self.settings.models]
+        """Ready: every configured model has an AVAILABLE version and no drain has begun.
+
+        A model unloaded through the V2 repository API does not count (as in Triton).
+        """
+        unloaded = self.poller.unloaded
+        names = [model.name for model in self.settings.models if model.name not in unloaded]
         return readiness(self.routing.snapshot, names, self.draining)
 
     def begin_drain(self) -> None:

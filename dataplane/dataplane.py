@@ -129,6 +129,12 @@ class DataPlane:
         result = await self.run(servable, signature, inputs, outputs, timeout_seconds)
         return PredictResult(servable=servable, signature=signature, outputs=result)
 
+    def batching_for(self, servable: Servable) -> BatchingSettings | None:
+        """The batching settings ``servable``'s requests go through, or None when unbatched."""
+        if self._batcher is None:
+            return None
+        return servable.batching or self._batching
+
     async def run(
         self,
         servable: Servable,

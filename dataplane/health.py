@@ -3,7 +3,8 @@
 - live: the process answers; true whenever a frontend can ask (a dead actor shuts the
   server down, see ``app.supervisor``).
 - ready: ``dataplane.readiness``'s answer (every configured model has an AVAILABLE
-  version, and the server is not draining), with its reasons.
+  version, and the server is not draining), with its reasons. A model unloaded by
+  request (``dataplane.repository``) does not count, as in Triton.
 - model ready: the version a request names (a number, a label, or none for the latest,
   resolved exactly as for inference) is AVAILABLE.
 
@@ -36,6 +37,10 @@ class Health:
 
     def ready(self) -> bool:
         return self._readiness().ready
+
+    def configured(self) -> list[str]:
+        """The configured model names, in config order."""
+        return list(self._configured_models())
 
     def is_configured(self, model_name: str) -> bool:
         return any(model.name == model_name for model in self._readiness().models)

@@ -4,7 +4,10 @@ The messages and the servicer base are ``tritonclient.grpc``'s generated modules
 copy of our own: two separately compiled copies of ``grpc_service.proto`` cannot live in
 one process (both register ``inference.*`` in protobuf's default pool), and tritonclient
 is what V2 users run. Implemented: ServerLive, ServerReady, ModelReady, ServerMetadata,
-ModelMetadata, ModelInfer; every other method answers UNIMPLEMENTED (the base class).
+ModelMetadata, ModelInfer, ModelConfig, ModelStatistics, RepositoryIndex,
+RepositoryModelLoad, RepositoryModelUnload (semantics in ``frontends.v2_service`` and
+``dataplane.repository``; load and unload wait at most the call's deadline); every other
+method answers UNIMPLEMENTED (the base class).
 
 ModelInfer: inputs come from ``raw_input_contents`` (one per input, in order; numeric data
 wrapped with ``np.frombuffer``) or from typed ``contents``; outputs always go back as
@@ -20,10 +23,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from tritonclient.grpc import service_pb2, service_pb2_grpc
+from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
 from frontends.observer import RequestObserver
-from frontends.v2_service import EXTENSIONS, SERVER_NAME, SERVER_VERSION, V2Service
+from frontends.v2_service import (
+    EXTENSIONS,
+    SERVER_NAME,
+    SERVER_VERSION,
+    V2Service,
+    check_load_parameters,
+    config_type,
+)
 from protocol.status import Code, ServingError, invalid_argument
 from protocol.v2_codec import (
     CONTENTS_FIELD,
@@ -110,7 +120,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
             log.exception("%s failed", entrypoint)
             await context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
         finally:
-            if self._observer is not None:
+            if self._observer is not None and model_name:  # the index is no model's request
                 self._observer.observe(
                     model_name=model_name,
                     api="v2",
@@ -174,3 +184,68 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
             return response
 
         return await self._call("ModelInfer", ref.name, context, work)
+
+    async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        ref = parse_version(request.name, request.version)
+
+        async def work() -> Any:
+            config = self._service.model_config(ref)
+            message = model_config_pb2.ModelConfig(
+                name=config.name, platform=config.platform, max_batch_size=config.max_batch_size
+            )
+            for target, tensors in (
+                (message.input, config.inputs),
+                (message.output, config.outputs),
+            ):
+                for t in tensors:
+                    target.add(
+                        name=t.name,
+                        data_type=model_config_pb2.DataType.Value(config_type(t.datatype)),
+                        dims=t.shape,
+                    )
+            return service_pb2.ModelConfigResponse(config=message)
+
+        return await self._call("ModelConfig", ref.name, context, work)
+
+    async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        async def work() -> Any:
+            response = service_pb2.ModelStatisticsResponse()
+            for name, t in self._service.statistics(request.name).items():
+                entry = response.model_stats.add(
+                    name=name,
+                    version="",
+                    last_inference=t.last_inference_ms,
+                    inference_count=t.success_count,
+                    execution_count=t.batch_count or t.success_count,
+                )
+                entry.inference_stats.success.count = t.success_count
+                entry.inference_stats.success.ns = t.success_ns
+                entry.inference_stats.fail.count = t.fail_count
+                entry.inference_stats.fail.ns = t.fail_ns
+            return response
+
+        return await self._call("ModelStatistics", request.name, context, work)
+
+    async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        async def work() -> Any:
+            response = service_pb2.RepositoryIndexResponse()
+            for e in self._service.repository.index(ready_only=request.ready):
+                response.models.add(name=e.name, version=e.version, state=e.state, reason=e.reason)
+            return response
+
+        return await self._call("RepositoryIndex", "", context, work)
+
+    async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        async def work() -> Any:
+            check_load_parameters(dict(request.parameters))
+            await self._service.repository.load(request.model_name, context.time_remaining())
+            return service_pb2.RepositoryModelLoadResponse()
+
+        return await self._call("RepositoryModelLoad", request.model_name, context, work)
+
+    async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        async def work() -> Any:
+            await self._service.repository.unload(request.model_name, context.time_remaining())
+            return service_pb2.RepositoryModelUnloadResponse()
+
+        return await self._call("RepositoryModelUnload", request.model_name, context, work)

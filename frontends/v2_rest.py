@@ -6,6 +6,14 @@
   ``"reasons"``: which model and why, or that the server drains).
 - ``GET /v2/models/M[/versions/V]``: model metadata; ``.../ready``: 200 ``{"ready": true}``,
   503 ``{"ready": false}``, 404 for an unknown model.
+- ``GET /v2/models/M[/versions/V]/config``: the model configuration (``v2_service``).
+- ``GET /v2/models/stats``, ``/v2/models/M[/versions/V]/stats``: the statistics extension.
+- ``POST /v2/repository/index`` (body ``{"ready": bool}`` or empty): the repository index.
+- ``POST /v2/repository/models/M/load`` and ``.../unload`` (body optional): 200 with an
+  empty body once done; 404 for a model outside the config; a failed load is 400 naming
+  the version errors (``dataplane.repository``). Load parameters that would replace the
+  model's configuration or files (``config``, ``file:...``) are 400: the model config
+  file is the only source of models.
 - ``POST /v2/models/M[/versions/V]/infer``: JSON tensors and the binary tensor extension
   (``protocol.v2_codec``). ``V`` is a version number or a version label.
 Bodies are read whatever their ``Content-Type`` (or none). Errors are ``{"error": "..."}``
@@ -23,8 +31,18 @@ import orjson
 from aiohttp import web
 
 from frontends.observer import RequestObserver
-from frontends.v2_service import EXTENSIONS, SERVER_NAME, SERVER_VERSION, ModelMetadata, V2Service
-from protocol.status import Code, ServingError, http_status
+from frontends.v2_service import (
+    EXTENSIONS,
+    SERVER_NAME,
+    SERVER_VERSION,
+    ModelConfig,
+    ModelMetadata,
+    ModelTally,
+    V2Service,
+    check_load_parameters,
+    config_type,
+)
+from protocol.status import Code, ServingError, http_status, invalid_argument
 from protocol.v2_codec import (
     INFERENCE_HEADER,
     decode_rest_request,
@@ -54,6 +72,63 @@ def metadata_document(metadata: ModelMetadata) -> dict[str, Any]:
     }
 
 
+def config_document(config: ModelConfig) -> dict[str, Any]:
+    def tensors(items: Any) -> list[dict[str, Any]]:
+        return [
+            {"name": t.name, "data_type": config_type(t.datatype), "dims": list(t.shape)}
+            for t in items
+        ]
+
+    return {
+        "name": config.name,
+        "platform": config.platform,
+        "max_batch_size": config.max_batch_size,
+        "input": tensors(config.inputs),
+        "output": tensors(config.outputs),
+    }
+
+
+def stats_document(tallies: dict[str, ModelTally]) -> dict[str, Any]:
+    def duration(count: int, ns: int) -> dict[str, int]:
+        return {"count": count, "ns": ns}
+
+    zero = duration(0, 0)
+    return {
+        "model_stats": [
+            {
+                "name": name,
+                "version": "",
+                "last_inference": t.last_inference_ms,
+                "inference_count": t.success_count,
+                "execution_count": t.batch_count or t.success_count,
+                "inference_stats": {
+                    "success": duration(t.success_count, t.success_ns),
+                    "fail": duration(t.fail_count, t.fail_ns),
+                    "queue": zero,
+                    "compute_input": zero,
+                    "compute_infer": zero,
+                    "compute_output": zero,
+                },
+                "batch_stats": [],
+            }
+            for name, t in tallies.items()
+        ]
+    }
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    body = await request.read()
+    if not body.strip():
+        return {}
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise invalid_argument(f"the request body is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise invalid_argument("the request body must be a JSON object")
+    return document
+
+
 class V2Rest:
     """The V2 REST handlers; ``routes()`` gives them to the REST frontend."""
 
@@ -71,7 +146,16 @@ class V2Rest:
     def routes(self) -> list[tuple[str, str, Handler]]:
         model = "/v2/models/{model}"
         versioned = model + "/versions/{version}"
+        # The stats routes come first: "/v2/models/stats" would otherwise match a model named "stats".
         return [
+            ("GET", "/v2/models/stats", self._stats),
+            ("GET", model + "/stats", self._stats),
+            ("GET", versioned + "/stats", self._stats),
+            ("GET", model + "/config", self._config),
+            ("GET", versioned + "/config", self._config),
+            ("POST", "/v2/repository/index", self._index),
+            ("POST", "/v2/repository/models/{model}/load", self._load),
+            ("POST", "/v2/repository/models/{model}/unload", self._unload),
             ("GET", "/v2", self._server_metadata),
             ("GET", "/v2/health/live", self._live),
             ("GET", "/v2/health/ready", self._ready),
@@ -97,7 +181,7 @@ class V2Rest:
                 status=http_status(error.code),
                 content_type="application/json",
             )
-        if self._observer is not None:
+        if self._observer is not None and model_name:  # the index is no model's request
             self._observer.observe(
                 model_name=model_name,
                 api="v2",
@@ -139,6 +223,60 @@ class V2Rest:
             return _json({"name": ref.name, "ready": ready}, 200 if ready else 503)
 
         return await self._answer("ModelReady", ref.name, work)
+
+    async def _config(self, request: web.Request) -> web.Response:
+        ref = parse_version(request.match_info["model"], request.match_info.get("version"))
+
+        async def work() -> web.Response:
+            return _json(config_document(self._service.model_config(ref)))
+
+        return await self._answer("ModelConfig", ref.name, work)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        name = request.match_info.get("model", "")
+
+        async def work() -> web.Response:
+            return _json(stats_document(self._service.statistics(name)))
+
+        return await self._answer("ModelStatistics", name, work)
+
+    async def _index(self, request: web.Request) -> web.Response:
+        async def work() -> web.Response:
+            document = await _json_body(request)
+            ready = document.get("ready", False)
+            if not isinstance(ready, bool):
+                raise invalid_argument("'ready' must be true or false")
+            entries = self._service.repository.index(ready_only=ready)
+            return _json(
+                [
+                    {"name": e.name, "version": e.version, "state": e.state, "reason": e.reason}
+                    for e in entries
+                ]
+            )
+
+        return await self._answer("RepositoryIndex", "", work)
+
+    async def _load(self, request: web.Request) -> web.Response:
+        return await self._repository_change(request, load=True)
+
+    async def _unload(self, request: web.Request) -> web.Response:
+        return await self._repository_change(request, load=False)
+
+    async def _repository_change(self, request: web.Request, *, load: bool) -> web.Response:
+        name = request.match_info["model"]
+
+        async def work() -> web.Response:
+            document = await _json_body(request)
+            repository = self._service.repository
+            if load:
+                check_load_parameters(document.get("parameters"))
+                await repository.load(name, self._timeout_seconds)
+            else:
+                await repository.unload(name, self._timeout_seconds)
+            return web.Response(status=200)
+
+        entrypoint = "RepositoryModelLoad" if load else "RepositoryModelUnload"
+        return await self._answer(entrypoint, name, work)
 
     async def _infer(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))

@@ -7,6 +7,16 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   latest AVAILABLE version, as TF Serving's API resolves it).
 - Signature: the request parameter ``signature_name`` (REST ``parameters``, gRPC
   ``parameters`` as a string), else ``serving_default``. Metadata describes that signature.
+- Model repository extension (index, load, unload): ``dataplane.repository``; the
+  semantics of load and unload, and how they meet the poller and config reloads, are
+  documented there and in ``actors.path_poller``.
+- Model configuration: what we know of the latest AVAILABLE version: platform,
+  ``max_batch_size`` (the batching settings' ``max_batch_size`` when the model's requests
+  are batched, else 0; with batching, ``dims`` leave out the batch dimension, as Triton's
+  do), and the signature's inputs and outputs with Triton's ``TYPE_*`` names.
+- Statistics: per model (every version together, version ""), from the metrics' tally:
+  inference successes and failures with their wall time, and executions (batches run
+  when batched, else one per successful request).
 - Errors, remapped from the data plane's TF Serving codes to V2's: an unknown label is
   NOT_FOUND (404); a configured model, or an existing version, that is not AVAILABLE is
   UNAVAILABLE (503); wrong datatype, unknown input or output, shape/data mismatch are
@@ -16,13 +26,14 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
 import numpy as np
 
 from dataplane.dataplane import DataPlane
 from dataplane.health import Health
+from dataplane.repository import Repository
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature
 from protocol.status import Code, ServingError, invalid_argument, not_found, unavailable
@@ -56,6 +67,58 @@ class ModelMetadata:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ModelConfig:
+    name: str
+    platform: str
+    max_batch_size: int
+    inputs: tuple[TensorMetadata, ...]
+    outputs: tuple[TensorMetadata, ...]
+    """Shapes here are Triton's ``dims``: without the batch dimension when batched."""
+
+
+class ModelTally(Protocol):
+    """One model's inference tally (``app.metrics.ModelStats``)."""
+
+    success_count: int
+    success_ns: int
+    fail_count: int
+    fail_ns: int
+    batch_count: int
+    last_inference_ms: int
+
+
+StatsSource = Callable[[], Mapping[str, ModelTally]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _NoTally:
+    success_count: int = 0
+    success_ns: int = 0
+    fail_count: int = 0
+    fail_ns: int = 0
+    batch_count: int = 0
+    last_inference_ms: int = 0
+
+
+def config_type(datatype: str) -> str:
+    """A V2 datatype as Triton's model configuration names it (``FP32`` -> ``TYPE_FP32``)."""
+    return "TYPE_STRING" if datatype == "BYTES" else f"TYPE_{datatype}"
+
+
+def check_load_parameters(parameters: object) -> None:
+    """INVALID_ARGUMENT for load parameters that would override the model config or files."""
+    if parameters is None:
+        return
+    if not isinstance(parameters, dict):
+        raise invalid_argument("'parameters' must be a JSON object")
+    for key in parameters:
+        if key == "config" or key.startswith("file:"):
+            raise invalid_argument(
+                f"load parameter '{key}' is not supported: models come from the model config file"
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class InferResult:
     model_name: str
     model_version: str
@@ -77,9 +140,56 @@ def _tensors(specs: Mapping[str, Any]) -> tuple[TensorMetadata, ...]:
 class V2Service:
     """Protocol-level V2 operations over the data plane; no wire types."""
 
-    def __init__(self, *, plane: DataPlane, health: Health) -> None:
+    def __init__(
+        self,
+        *,
+        plane: DataPlane,
+        health: Health,
+        repository: Repository | None = None,
+        stats: StatsSource | None = None,
+    ) -> None:
         self.plane = plane
         self.health = health
+        self._repository = repository
+        self._stats = stats
+
+    @property
+    def repository(self) -> Repository:
+        if self._repository is None:
+            raise ServingError(Code.UNIMPLEMENTED, "the model repository extension is not enabled")
+        return self._repository
+
+    def model_config(self, ref: ModelRef) -> ModelConfig:
+        servable = self.resolve(ref)
+        signature = servable.signature("")
+        batching = self.plane.batching_for(servable)
+        max_batch_size = batching.max_batch_size if batching is not None else 0
+
+        def dims(tensors: tuple[TensorMetadata, ...]) -> tuple[TensorMetadata, ...]:
+            if not max_batch_size:
+                return tensors
+            return tuple(dataclasses.replace(t, shape=t.shape[1:]) for t in tensors)
+
+        return ModelConfig(
+            name=servable.model_name,
+            platform=_PLATFORMS.get(servable.platform, servable.platform),
+            max_batch_size=max_batch_size,
+            inputs=dims(_tensors(signature.inputs)),
+            outputs=dims(_tensors(signature.outputs)),
+        )
+
+    def statistics(self, model_name: str = "") -> dict[str, ModelTally]:
+        """Every model's tally, or one model's (NOT_FOUND when it is neither configured nor known)."""
+        tallies = dict(self._stats()) if self._stats is not None else {}
+        if not model_name:
+            names = [
+                *self.health.configured(),
+                *sorted(n for n in tallies if not self.health.is_configured(n)),
+            ]
+            return {name: tallies.get(name, _NoTally()) for name in names}
+        if model_name not in tallies:
+            self.model_ready(ModelRef(name=model_name))  # NOT_FOUND for an unknown model
+        return {model_name: tallies.get(model_name, _NoTally())}
 
     def _remap(self, error: ServingError, ref: ModelRef) -> ServingError:
         if error.code is Code.INVALID_ARGUMENT and error.message.startswith(

@@ -34,10 +34,14 @@ def write_version(base: Path, name: str, *, mtime: float = 0.0) -> Path:
     return folder
 
 
-def make_poller(base: Path, policy: VersionPolicy = Latest(), clock: Clock | None = None) -> tuple[PathPoller, list[AspiredVersionRequest]]:
+def make_poller(
+    base: Path, policy: VersionPolicy = Latest(), clock: Clock | None = None
+) -> tuple[PathPoller, list[AspiredVersionRequest]]:
     sent: list[AspiredVersionRequest] = []
     model = ModelSettings(name="m", base_path=base, version_policy=policy)
-    poller = PathPoller(models=(model,), send=sent.append, clock=clock or Clock(), settle_seconds=2.0)
+    poller = PathPoller(
+        models=(model,), send=sent.append, clock=clock or Clock(), settle_seconds=2.0
+    )
     return poller, sent
 
 
@@ -122,7 +126,9 @@ def test_a_folder_being_copied_is_not_aspired_until_it_stops_changing(tmp_path: 
     assert not poller.pending()
 
 
-def test_missing_base_path_sends_nothing_and_logs_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_base_path_sends_nothing_and_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     poller, sent = make_poller(tmp_path / "absent")
     for _ in range(3):
         poller.poll_once()
@@ -130,7 +136,9 @@ def test_missing_base_path_sends_nothing_and_logs_once(tmp_path: Path, caplog: p
     assert sum("does not exist" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_empty_base_path_sends_an_empty_set_and_logs_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_empty_base_path_sends_an_empty_set_and_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     poller, sent = make_poller(tmp_path)
     for _ in range(3):
         poller.poll_once()
@@ -164,3 +172,31 @@ def test_each_platform_counts_its_own_artifact_and_waits_for_it_to_settle(
     assert sent == []  # fresh: maybe still being copied
     poller.poll_once()
     assert versions(sent[-1]) == [1]  # unchanged across two polls: complete
+
+
+async def test_unload_by_request_holds_an_empty_set_until_load_or_a_changed_entry(
+    tmp_path: Path,
+) -> None:
+    from actors.path_poller import LoadModel, SetModels, UnloadModel
+    from protocol.status import Code, ServingError
+
+    clock = Clock()
+    clock.now = 100.0
+    write_version(tmp_path, "1")
+    poller, sent = make_poller(tmp_path, clock=clock)
+    model = poller.models["m"]
+    await poller.handle(UnloadModel(model_name="m"))
+    assert versions(sent[-1]) == [] and poller.unloaded == {"m"}
+    poller.poll_once()
+    assert versions(sent[-1]) == []  # every poll keeps it empty
+    await poller.handle(SetModels(models=(model,)))
+    assert versions(sent[-1]) == []  # an unchanged entry keeps the mark
+    await poller.handle(LoadModel(model_name="m"))
+    assert versions(sent[-1]) == [1] and poller.unloaded == set()
+    await poller.handle(UnloadModel(model_name="m"))
+    changed = ModelSettings(name="m", base_path=tmp_path, version_policy=All())
+    await poller.handle(SetModels(models=(changed,)))
+    assert versions(sent[-1]) == [1]  # a changed entry clears it
+    with pytest.raises(ServingError) as failure:
+        await poller.handle(UnloadModel(model_name="other"))
+    assert failure.value.code is Code.NOT_FOUND

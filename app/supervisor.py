@@ -180,7 +180,7 @@ class Supervisor:
             on_change=self._settings_changed,
         )
         configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
-        self.health = Health(routing=self.routing, readiness=self.readiness)
+        self.health = Health(routing=self.routing, readiness=self.readiness, configured_models=configured)
         self.repository = Repository(
             poller=self.poller, adapter=self.adapter, manager=self.manager, routing=self.routing, configured_models=configured
         )

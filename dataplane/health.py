@@ -14,7 +14,7 @@ start of a drain are seen at once, and the gRPC health service answers the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from actors.routing import RoutingTable
 from dataplane.readiness import Readiness
@@ -25,9 +25,16 @@ from protocol.status import ServingError
 class Health:
     """Readiness over the routing snapshot; shared by V2 REST and gRPC."""
 
-    def __init__(self, *, routing: RoutingTable, readiness: Callable[[], Readiness]) -> None:
+    def __init__(
+        self,
+        *,
+        routing: RoutingTable,
+        readiness: Callable[[], Readiness],
+        configured_models: Callable[[], Iterable[str]],
+    ) -> None:
         self._routing = routing
         self._readiness = readiness
+        self._configured_models = configured_models
 
     def live(self) -> bool:
         return True
@@ -43,7 +50,7 @@ class Health:
         return list(self._configured_models())
 
     def is_configured(self, model_name: str) -> bool:
-        return any(model.name == model_name for model in self._readiness().models)
+        return model_name in self._configured_models()
 
     def model_ready(self, ref: ModelRef) -> bool:
         try:

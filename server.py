@@ -10,6 +10,8 @@ the ports open, as TF Serving does), batcher, then the gRPC and REST frontends. 
 line per port is written once it is listening. SIGINT or SIGTERM stops the parts in the
 reverse order: the frontends stop accepting and drain in-flight requests, the poller
 stops, the batcher flushes, every version is unloaded, then the executor threads exit.
+SIGHUP re-reads ``--model_config_file`` and applies it, as a ReloadConfig request does;
+it never stops the server. At start the soft open-file limit is raised to the hard one.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
 field, in a fraction of a second.
@@ -59,6 +61,8 @@ async def serve(config: ServerConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop_requested.set)
+    # SIGHUP re-reads the model config file, as a reload does; by default it would kill us.
+    loop.add_signal_handler(signal.SIGHUP, server.reloader.reread_config_file)
     try:
         await server.start()
     except BaseException:
@@ -79,6 +83,26 @@ async def serve(config: ServerConfig) -> int:
     return exit_code
 
 
+def raise_file_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and log both.
+
+    Each REST or gRPC connection holds a descriptor: under a common soft limit of 1024,
+    about a thousand idle clients would stop both APIs.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as error:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, error)
+    log.info("open-file limit (RLIMIT_NOFILE): %s (hard limit %s)", soft, hard)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -93,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1
+    raise_file_limit()
     try:
         import uvloop
 

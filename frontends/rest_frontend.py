@@ -165,6 +165,9 @@ class RestFrontend:
             handle_signals=False,
             shutdown_timeout=1.0,
             keepalive_timeout=self._idle_timeout_seconds,
+            # After an early answer (413, 408) aiohttp reads what is left of the body for up
+            # to 10 s so that the client sees the answer; a slow client gets no longer.
+            lingering_time=min(10.0, self._idle_timeout_seconds),
         )
         await self._runner.setup()
         if self._max_connections:

@@ -1,4 +1,4 @@
-"""One hardened server per module, with small limits so that the caps are cheap to reach.
+"""One hardened server for the whole suite (session-scoped: start-up is most of its time), with small limits so that the caps are cheap to reach.
 
 The server serves ``hpt`` (half_plus_two: ``x`` float32 -> ``y``) from a copy of its base
 path that also holds a version folder named above int64, which must be ignored.
@@ -20,7 +20,7 @@ IDLE_TIMEOUT_SECONDS = 1.0
 TOO_BIG_VERSION = "99999999999999999999"  # 20 digits: above int64
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("reliability")
     base = workdir / "hpt"

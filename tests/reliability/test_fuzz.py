@@ -23,7 +23,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tests.integration.server_process import ServerProcess
 
-EXAMPLES = int(os.environ.get("AIOSERVING_FUZZ_EXAMPLES", "1500"))
+EXAMPLES = int(os.environ.get("AIOSERVING_FUZZ_EXAMPLES", "1200"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -136,3 +136,9 @@ def test_empty_base_path_sends_an_empty_set_and_logs_once(tmp_path: Path, caplog
         poller.poll_once()
     assert [versions(r) for r in sent] == [[], [], []]
     assert sum("no versions found" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_version_numbers_above_int64_are_not_versions() -> None:
+    assert version_number("9223372036854775807") == 2**63 - 1
+    assert version_number("9223372036854775808") is None
+    assert version_number("99999999999999999999") is None

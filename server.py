@@ -16,6 +16,8 @@ reverse order: the frontends stop accepting and give in-flight requests
 ``--grace_seconds``, the poller stops, the batcher flushes, every version is unloaded,
 the executor threads exit, and the process exits 0. A second SIGTERM or SIGINT exits at
 once with status 1. A crashed part exits 1 without the drain.
+SIGHUP re-reads ``--model_config_file`` and applies it, as a ReloadConfig request does;
+it never stops the server. At start the soft open-file limit is raised to the hard one.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
 field, in a fraction of a second.
@@ -77,6 +79,8 @@ async def serve(config: ServerConfig) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    # SIGHUP re-reads the model config file, as a reload does; by default it would kill us.
+    loop.add_signal_handler(signal.SIGHUP, server.reloader.reread_config_file)
     try:
         await server.start()
     except BaseException:
@@ -105,6 +109,26 @@ async def serve(config: ServerConfig) -> int:
     return exit_code
 
 
+def raise_file_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and log both.
+
+    Each REST or gRPC connection holds a descriptor: under a common soft limit of 1024,
+    about a thousand idle clients would stop both APIs.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as error:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, error)
+    log.info("open-file limit (RLIMIT_NOFILE): %s (hard limit %s)", soft, hard)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -119,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1
+    raise_file_limit()
     try:
         import uvloop
 

@@ -53,7 +53,10 @@ class ApplyModelConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class _CheckConfigFile:
-    """Timer tick: re-read the config file if it changed."""
+    """Timer tick (or SIGHUP, ``always``): re-read the config file if it changed."""
+
+    always: bool = False
+    """Apply the file even when its text is unchanged (an operator asked for a reload)."""
 
 
 class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
@@ -104,6 +107,14 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
             raise invalid_argument(str(error)) from error
         await self.apply(settings)
 
+    def reread_config_file(self) -> None:
+        """Re-read and apply the model config file now (SIGHUP); errors are logged."""
+        if self._config_file is None:
+            log.warning("SIGHUP: no --model_config_file to re-read; nothing to reload")
+            return
+        log.info("SIGHUP: re-reading the model config file %s", self._config_file)
+        self.post(_CheckConfigFile(always=True))
+
     async def apply(self, settings: ModelServerSettings) -> None:
         """Make ``settings`` the served model set; raises what validation raises."""
         await self.ask(ApplyModelConfig(settings=settings))
@@ -112,7 +123,7 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
 
     async def handle(self, message: ApplyModelConfig | _CheckConfigFile) -> None:
         if isinstance(message, _CheckConfigFile):
-            await self._check_config_file()
+            await self._check_config_file(always=message.always)
         else:
             await self._apply(message.settings)
 
@@ -193,10 +204,10 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
             await asyncio.sleep(self._poll_wait_seconds)
             self.post(_CheckConfigFile())
 
-    async def _check_config_file(self) -> None:
+    async def _check_config_file(self, *, always: bool = False) -> None:
         assert self._config_file is not None
         text = _read(self._config_file)
-        if text is None or text == self._last_text:
+        if text is None or (text == self._last_text and not always):
             return
         self._last_text = text
         try:

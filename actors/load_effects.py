@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from actors.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
+from protocol.status import safe_message
 from servables.servable import Servable
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class TaskEffectRunner:
             try:
                 servable = await self._attempt(effect)
             except Exception as exc:  # noqa: BLE001 - any loader failure becomes the version's error
-                error = f"{type(exc).__name__}: {_first_line(exc)}"
+                error = load_error_text(effect, exc)
                 self._observer.load_attempt(effect.model_name, succeeded=False)
                 log.warning(
                     "loading %s version %d failed (attempt %d of %d): %s",
@@ -158,8 +159,23 @@ def _unload_late_result(future: asyncio.Future[Servable]) -> None:
         future.result().unload()
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [""])[0]
+MAX_LOAD_ERROR_CHARS = 2000
+"""A load error's text in the version status is cut here: TF's messages can carry whole
+graph stack traces, and the status travels in every GetModelStatus answer."""
+
+
+def load_error_text(effect: LoadVersion, error: BaseException) -> str:
+    """The version's error: what was loaded from where, and the error's whole message.
+
+    TF's first line alone ("DataLossError: Graph execution error:") names no cause, so the
+    message is kept in full, its lines joined by " | " and cut to ``MAX_LOAD_ERROR_CHARS``.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {' | '.join(lines)}"
+    where = effect.loader.path
+    if where and where not in text:
+        text = f"{text} (loading {where})"
+    return safe_message(text, MAX_LOAD_ERROR_CHARS)
 
 
 class LoadExecutor(Protocol):

@@ -99,11 +99,19 @@ PollerMessage = Poll | SetModels | UnloadModel | LoadModel
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
+MAX_VERSION = 2**63 - 1
+
+
 def version_number(folder_name: str) -> int | None:
-    """``"00000123"`` -> 123; anything that is not a plain non-negative integer -> None."""
+    """``"00000123"`` -> 123; anything that is not a plain integer in int64 -> None.
+
+    TF Serving parses folder names with ``safe_strto64`` and skips those that do not fit;
+    a larger number would become "latest" and break every request that names it.
+    """
     if not folder_name.isdigit() or not folder_name.isascii():
         return None
-    return int(folder_name)
+    number = int(folder_name)
+    return number if number <= MAX_VERSION else None
 
 
 def fingerprint(path: str) -> Fingerprint:
@@ -148,6 +156,7 @@ class PathPoller(Actor[PollerMessage]):
         self._clock = clock  # wall clock: compared with file mtimes
         self._seen: dict[str, Fingerprint] = {}  # version path -> fingerprint at last poll
         self._complete: set[str] = set()  # version paths known to be complete
+        self._ignored: set[str] = set()  # version folders already logged as ignored (above int64)
         self._situations: dict[str, _Situation] = {}
         # Replaced, never mutated, so readers on the loop (readiness) see a consistent set.
         self._unloaded: frozenset[str] = frozenset()
@@ -232,6 +241,9 @@ class PathPoller(Actor[PollerMessage]):
         for name in names:
             version = version_number(name)
             path = os.path.join(model.base_path, name)
+            if version is None and name.isascii() and name.isdigit() and path not in self._ignored:
+                self._ignored.add(path)
+                log.warning("ignoring version folder %s: its number does not fit in int64", path)
             if version is not None and os.path.isdir(path) and self._is_complete(model.platform, path):
                 found[version] = path
         if not found:

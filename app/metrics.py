@@ -7,7 +7,8 @@ TF Serving's names where the concept is the same (TF Serving exports
 
 - ``:tensorflow:serving:request_count{model_name,status}`` — requests by final status
   ("OK" or the code name). Both gRPC and REST are counted.
-- ``:tensorflow:serving:request_latency{model_name,API,entrypoint}`` — histogram, µs.
+- ``:tensorflow:serving:request_latency{model_name,API,entrypoint}`` — histogram, µs,
+  of successful requests only (as TF Serving records it).
 - ``:tensorflow:serving:batching_session:queuing_latency{model_name}`` — histogram, µs
   from enqueue to batch dispatch.
 - ``:tensorflow:serving:batching_session:input_batch_size{model_name}`` and
@@ -28,6 +29,11 @@ the V2 statistics extension; it is not exported to Prometheus.
 Counters keep TF Serving's exact sample names (no ``_total`` suffix, which
 prometheus-client would add), so existing queries and dashboards keep working; they are
 exposed with TYPE ``untyped`` for that reason. ``exposition()`` renders the text format.
+
+Label values never grow with what clients send: a request naming a model that is not in
+the served configuration (``model_known`` says which are) is counted under the model
+name ``UNKNOWN_MODEL_LABEL`` (``"__unknown__"``), and every label value is cut to
+``MAX_LABEL_CHARS``. So ``/metrics`` stays the same size under random model names.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -53,6 +59,11 @@ from prometheus_client.metrics_core import Metric
 from protocol.status import Code
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+UNKNOWN_MODEL_LABEL = "__unknown__"
+"""The ``model_name`` label of requests naming a model that is not configured (or none)."""
+MAX_LABEL_CHARS = 256
+"""Longest label value; longer ones (a configured model's long name) are cut."""
 
 # Microsecond buckets from 10 µs to ~100 s, a factor of ~2.5 apart (TF Serving uses
 # exponential buckets for its latency histograms as well).
@@ -104,8 +115,16 @@ class ModelStats:
 class ServerMetrics:
     """Every metric of the server; pass it to the parts that observe."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        model_known: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``model_known(name)``: whether requests for ``name`` get their own label value
+        (the supervisor passes "is configured"); without it every name is known (tests)."""
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self._model_known = model_known
         self._children: dict[tuple[int, tuple[str, ...]], Histogram] = {}
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -200,11 +219,17 @@ class ServerMetrics:
             child = self._children[key] = histogram.labels(*labels)
         return child
 
-    def observe(self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float) -> None:
-        self.request_count.inc(model_name, code.name)
-        self._child(self.request_latency, model_name, api, entrypoint).observe(seconds * 1e6)
-        if entrypoint in INFERENCE_ENTRYPOINTS:
-            stats = self._tally(model_name)
+    def observe(
+        self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float
+    ) -> None:
+        label = self.model_label(model_name)
+        self.request_count.inc(label, code.name)
+        if code is Code.OK:
+            self._child(
+                self.request_latency, label, api[:MAX_LABEL_CHARS], entrypoint[:MAX_LABEL_CHARS]
+            ).observe(seconds * 1e6)
+        if entrypoint in INFERENCE_ENTRYPOINTS and label != UNKNOWN_MODEL_LABEL:
+            stats = self._tally(label)
             if code is Code.OK:
                 stats.success_count += 1
                 stats.success_ns += int(seconds * 1e9)
@@ -212,6 +237,12 @@ class ServerMetrics:
             else:
                 stats.fail_count += 1
                 stats.fail_ns += int(seconds * 1e9)
+
+    def model_label(self, model_name: str) -> str:
+        """The ``model_name`` label value for a request naming ``model_name``."""
+        if not model_name or (self._model_known is not None and not self._model_known(model_name)):
+            return UNKNOWN_MODEL_LABEL
+        return model_name[:MAX_LABEL_CHARS]
 
     def auth_failed(self, api: str, reason: str) -> None:
         """A request was refused: ``reason`` is ``missing`` or ``invalid`` (never the credential)."""

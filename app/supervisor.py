@@ -116,7 +116,8 @@ class Supervisor:
         self.options = options
         self.settings = settings = config.models
         self.routing = RoutingTable()
-        self.metrics = ServerMetrics()
+        # Only configured models get their own label value: clients cannot grow /metrics.
+        self.metrics = ServerMetrics(model_known=lambda name: self.settings.model(name) is not None)
         self.monitoring = config.monitoring
         session, session_warnings = tensorflow_session_config(
             config.session_config, gpu_fraction_from_flag=config.gpu_fraction_from_flag
@@ -191,11 +192,21 @@ class Supervisor:
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
             self.grpc = GrpcFrontend(
-                prediction=PredictionServicer(self.plane, examples=self.examples, observer=self.metrics),
+                prediction=PredictionServicer(
+                    self.plane,
+                    examples=self.examples,
+                    observer=self.metrics,
+                    max_request_tensor_bytes=options.max_request_tensor_bytes,
+                ),
                 model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
-                options=list(options.grpc_channel_arguments),
+                # TF Serving's limit (SetMaxMessageSize(kint32max)); channel arguments win.
+                options=[
+                    ("grpc.max_receive_message_length", options.grpc_max_message_bytes),
+                    ("grpc.max_send_message_length", options.grpc_max_message_bytes),
+                    *options.grpc_channel_arguments,
+                ],
                 credentials=grpc_credentials(config.ssl),
                 extra_services=[V2GrpcServicer(self.v2, observer=self.metrics)],
                 health=HealthServicer(self.readiness),
@@ -224,6 +235,10 @@ class Supervisor:
                 max_image_pixels=options.max_image_pixels,
                 examples=self.examples,
                 observer=self.metrics,
+                max_body_bytes=options.rest_max_body_bytes,
+                max_request_tensor_bytes=options.max_request_tensor_bytes,
+                idle_timeout_seconds=options.rest_idle_timeout_seconds,
+                max_connections=options.rest_max_connections,
                 extra_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
                     *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),

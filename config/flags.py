@@ -16,8 +16,10 @@ Where we differ from TF Serving, the help text says so:
 - ``--config`` is an alias of ``--model_config_file``.
 - Our own flags: ``--port_file``, ``--executor_threads``, ``--inline_call_threshold_micros``,
   ``--max_image_pixels``, ``--model_load_timeout_micros``, ``--aspired_version_policy``,
-  ``--drain_seconds``, ``--grace_seconds``, the ``--auth_*`` flags and
-  ``--rest_ssl_config_file``.
+  ``--drain_seconds``, ``--grace_seconds``, the ``--auth_*`` flags,
+  ``--rest_ssl_config_file``, and the limits ``--grpc_max_message_bytes``,
+  ``--rest_max_body_bytes``, ``--max_request_tensor_bytes``, ``--rest_idle_timeout_seconds``,
+  ``--rest_max_connections``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -113,6 +115,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
     return value
 
 
@@ -279,6 +291,54 @@ class ServerOptions:
             group=FRONTENDS,
         ),
     ] = ()
+    grpc_max_message_bytes: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Largest gRPC message received or sent, in bytes. The default is TF "
+            "Serving's (2 GiB - 1); a grpc.max_receive_message_length in "
+            "--grpc_channel_arguments overrides it.",
+            group=FRONTENDS,
+        ),
+    ] = 2**31 - 1
+    rest_max_body_bytes: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Largest REST request body, in bytes, after decompressing a "
+            "Content-Encoding: gzip or deflate body. Larger bodies are answered 413.",
+            group=FRONTENDS,
+        ),
+    ] = 64 * 1024**2
+    max_request_tensor_bytes: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Largest total size of one request's input tensors (elements x item "
+            "size, summed over the inputs), in bytes, checked before they are allocated. "
+            "Larger requests are answered INVALID_ARGUMENT (400).",
+            group=FRONTENDS,
+        ),
+    ] = 1024**3
+    rest_idle_timeout_seconds: Annotated[
+        float,
+        Flag(
+            _positive_seconds,
+            "(aioserving) A REST connection with no request in progress for this long is "
+            "closed (idle keep-alive, or headers not sent in full), and a request body must "
+            "arrive in full within this long (else 408).",
+            group=FRONTENDS,
+        ),
+    ] = 60.0
+    rest_max_connections: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "(aioserving) Most REST connections open at once; further ones are closed on "
+            "accept. 0: no limit.",
+            group=FRONTENDS,
+        ),
+    ] = 0
     ssl_config_file: Annotated[
         Path | None,
         Flag(

@@ -9,7 +9,8 @@ gRPC status of the same name, with its message, and anything else INTERNAL.
 ``GrpcFrontend`` also serves ``grpc.health.v1.Health`` when given a health servicer
 (``frontends.grpc_health``), and runs the given server interceptors (authentication,
 ``frontends.auth``) before every handler. It binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
-in ``start()``; ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
+in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError);
+``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_health import HealthServicer, add_health_servicer
 from frontends.observer import RequestObserver
-from protocol.status import Code, ServingError
-from protocol.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from protocol.status import Code, ServingError, safe_message
+from protocol.tensors import decode_inputs, ndarray_to_tensor_proto
 from protocol.tf_serving import fill_model_spec, model_ref, signature_def_map, version_status_proto
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,11 @@ class _Handlers:
             return await work()
         except ServingError as error:
             code = error.code
-            await context.abort(grpc.StatusCode[error.code.name], error.message)
+            await context.abort(grpc.StatusCode[error.code.name], safe_message(error.message))
         except Exception as error:  # a bug answers INTERNAL, never hangs
             code = Code.INTERNAL
             log.exception("%s failed", entrypoint)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            await context.abort(grpc.StatusCode.INTERNAL, safe_message(f"{type(error).__name__}: {error}"))
         finally:
             if self._observer is not None:
                 self._observer.observe(
@@ -107,10 +108,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         plane: DataPlane,
         examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
+        max_request_tensor_bytes: int | None = None,
     ) -> None:
         self._plane = plane
         self._examples = examples
         self._handlers = _Handlers(observer)
+        self._max_request_tensor_bytes = max_request_tensor_bytes
 
     async def Predict(self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext) -> predict_pb2.PredictResponse:  # noqa: N802 - gRPC method name
         async def work() -> predict_pb2.PredictResponse:
@@ -118,7 +121,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             result = await self._plane.predict(
                 model_ref(spec),
                 spec.signature_name,
-                lambda _signature: {alias: tensor_proto_to_ndarray(p) for alias, p in request.inputs.items()},
+                lambda _signature: decode_inputs(request.inputs, max_bytes=self._max_request_tensor_bytes),
                 tuple(request.output_filter),
                 _timeout(context),
             )
@@ -256,7 +259,10 @@ class GrpcFrontend:
         """Bind the port (OSError when it cannot be bound) and serve."""
         if self._server is not None:
             raise RuntimeError("GrpcFrontend.start() was already called; create a new frontend")
-        server = grpc.aio.server(options=self._options, interceptors=self._interceptors)
+        # grpc enables SO_REUSEPORT by default: a second server on the same port would then
+        # start without error and take half of the new connections. Off unless asked for.
+        options = dict([("grpc.so_reuseport", 0), *self._options])
+        server = grpc.aio.server(options=list(options.items()), interceptors=self._interceptors)
         if self._health is not None:
             add_health_servicer(self._health, server)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self._prediction, server)
@@ -268,12 +274,15 @@ class GrpcFrontend:
         if self._socket_path:
             addresses.append(f"unix:{self._socket_path}")
         for index, address in enumerate(addresses):
-            if self._credentials is None:
-                port = server.add_insecure_port(address)
-            else:
-                port = server.add_secure_port(address, self._credentials)
+            try:
+                if self._credentials is None:
+                    port = server.add_insecure_port(address)
+                else:
+                    port = server.add_secure_port(address, self._credentials)
+            except RuntimeError as error:  # grpc's "Failed to bind"
+                raise OSError(f"could not bind the gRPC port at {address} (in use?): {error}") from error
             if port == 0 and not address.startswith("unix:"):
-                raise OSError(f"could not bind the gRPC port at {address}")
+                raise OSError(f"could not bind the gRPC port at {address} (in use?)")
             if index == 0:
                 self.port = port
         await server.start()

@@ -21,6 +21,22 @@ see ``frontends.tls``; a bad key or certificate fails ``start()``); extra ``midd
 inside the in-flight count, before every route. ``stop(grace_seconds)`` closes the
 listening socket, waits up to ``grace_seconds`` for the requests being handled to finish,
 then closes every connection (a handler still running then is cancelled).
+
+Limits, so that no client can exhaust the server (each from a flag):
+- a POST body over ``max_body_bytes`` is answered 413: at once when its Content-Length
+  says so, else as soon as that many bytes arrived; a ``Content-Encoding: gzip`` or
+  ``deflate`` body counts decompressed (aiohttp inflates it while reading), and one that
+  does not decompress is answered 400;
+- a body must arrive in full within ``idle_timeout_seconds`` (else 408), and a connection
+  with no request in progress for that long is closed (aiohttp's keep-alive timeout,
+  which also covers a connection that never sends its headers in full);
+- at most ``max_connections`` connections are open (0: no limit); further ones are
+  closed on accept, with one log line per ``_LOG_EVERY_REFUSED``;
+- bodies of ``_THREAD_DECODE_BYTES`` or more are parsed in a worker thread, so one large
+  request does not stall the other requests on the event loop (gRPC's too);
+- the decoded input tensors of one request are capped at ``max_request_tensor_bytes``;
+- error messages are made safe to encode and cut to a few KiB (``safe_message``), and
+  aiohttp's report of malformed HTTP is one INFO line.
 """
 
 from __future__ import annotations
@@ -36,6 +52,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
@@ -56,9 +74,14 @@ from protocol.rest_codec import (
     request_to_tensors,
 )
 from protocol.signatures import DEFAULT_SIGNATURE, Signature
-from protocol.status import Code, ServingError, http_status, invalid_argument
+from protocol.status import Code, ServingError, http_status, invalid_argument, safe_message
+from protocol.tensors import check_request_bytes
 
 log = logging.getLogger(__name__)
+
+_THREAD_DECODE_BYTES = 1024**2
+"""Bodies at least this large are parsed off the event loop (a thread hop costs ~50 us)."""
+_LOG_EVERY_REFUSED = 1000
 
 JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -150,6 +173,10 @@ class RestFrontend:
         middlewares: Sequence[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]] = (),
         tls: SslSettings | None = None,
         max_image_pixels: int = 16_777_216,
+        max_body_bytes: int = 64 * 1024**2,
+        max_request_tensor_bytes: int | None = None,
+        idle_timeout_seconds: float = 60.0,
+        max_connections: int = 0,
     ) -> None:
         self._tls = tls
         self._plane = plane
@@ -159,7 +186,16 @@ class RestFrontend:
         self._examples = examples
         self._observer = observer
         self._cors = cors
-        self.app = web.Application(client_max_size=1024**3, middlewares=[self._count_in_flight, *middlewares])
+        self._max_body_bytes = max_body_bytes
+        self._max_request_tensor_bytes = max_request_tensor_bytes
+        self._idle_timeout_seconds = idle_timeout_seconds
+        self._max_connections = max_connections
+        self._refused_connections = 0
+        self.app = web.Application(
+            client_max_size=max_body_bytes,
+            middlewares=[self._count_in_flight, *middlewares, self._read_body],
+            handler_args={"logger": _MalformedRequestLogger(log, {})},
+        )
         for method, path, handler in extra_routes or []:
             self.app.router.add_route(method, path, handler)
         # gen_json, gen_client, image inputs: frontends.rest_extras (before the /v1 catch-all).
@@ -182,8 +218,19 @@ class RestFrontend:
         if self._runner is not None:
             raise RuntimeError("RestFrontend.start() was already called; create a new frontend")
         # The drain is ours (see stop); aiohttp's own shutdown wait only bounds the rest.
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=self._idle_timeout_seconds,
+            # After an early answer (413, 408) aiohttp reads what is left of the body for up
+            # to 10 s so that the client sees the answer; a slow client gets no longer.
+            lingering_time=min(10.0, self._idle_timeout_seconds),
+        )
         await self._runner.setup()
+        if self._max_connections:
+            self._cap_connections(self._runner.server)
         self._site = web.TCPSite(
             self._runner,
             self._host,
@@ -206,6 +253,62 @@ class RestFrontend:
         except TimeoutError:
             log.warning("REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds)
         await self._runner.cleanup()
+
+    def _cap_connections(self, server: Any) -> None:
+        """Close connections accepted beyond ``max_connections`` (aiohttp has no such cap)."""
+        register = server.connection_made
+
+        def connection_made(handler: Any, transport: asyncio.Transport) -> None:
+            if len(server.connections) >= self._max_connections:
+                if self._refused_connections % _LOG_EVERY_REFUSED == 0:
+                    log.warning(
+                        "REST: %d connections open (--rest_max_connections); closing new "
+                        "ones (%d so far)",
+                        self._max_connections,
+                        self._refused_connections + 1,
+                    )
+                self._refused_connections += 1
+                transport.close()
+                return
+            register(handler, transport)
+
+        # aiohttp's Server is told of every accepted socket through this method.
+        server.connection_made = connection_made
+
+    @web.middleware
+    async def _read_body(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Read a POST body within the limits (module doc); handlers then read it cached."""
+        if request.method != "POST" or not request.can_read_body:
+            return await handler(request)
+        limit = self._max_body_bytes
+        length = request.content_length
+        if length is not None and length > limit:
+            return self._refuse(
+                413, f"request body of {length} bytes is over the limit of {limit} bytes (--rest_max_body_bytes)"
+            )
+        try:
+            async with asyncio.timeout(self._idle_timeout_seconds):
+                await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._refuse(
+                413, f"request body, decompressed, is over the limit of {limit} bytes (--rest_max_body_bytes)"
+            )
+        except (ContentEncodingError, RequestPayloadError) as error:
+            message = f"request body does not decompress as its Content-Encoding says: {error}"
+            return self._refuse(400, safe_message(message))
+        except TimeoutError:
+            return self._refuse(408, f"request body did not arrive within {self._idle_timeout_seconds} s")
+        return await handler(request)
+
+    def _refuse(self, status: int, message: str) -> web.Response:
+        response = _json_response(encode_error(message), status)
+        # The rest of the body is not worth reading: the connection ends with this answer.
+        response.force_close()
+        if self._cors:
+            response.headers.update(_CORS_HEADERS)
+        return response
 
     @web.middleware
     async def _count_in_flight(
@@ -235,11 +338,11 @@ class RestFrontend:
             response = _json_response(await work())
         except ServingError as error:
             code = error.code
-            response = _json_response(encode_error(error.message), http_status(error.code))
+            response = _json_response(encode_error(safe_message(error.message)), http_status(error.code))
         except Exception as error:  # a bug answers 500, never hangs
             code = Code.INTERNAL
-            log.exception("%s %s failed", request.method, request.path)
-            response = _json_response(encode_error(f"{type(error).__name__}: {error}"), 500)
+            log.exception("%s %s failed", request.method, safe_message(request.path, 200))
+            response = _json_response(encode_error(safe_message(f"{type(error).__name__}: {error}")), 500)
         if self._observer is not None:
             self._observer.observe(
                 model_name=model_name, api="rest", entrypoint=entrypoint, code=code,
@@ -279,11 +382,16 @@ class RestFrontend:
         )
 
     async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
-        parsed = parse_predict_body(body)
+        if len(body) >= _THREAD_DECODE_BYTES:
+            parsed = await asyncio.to_thread(parse_predict_body, body)
+        else:
+            parsed = parse_predict_body(body)
 
         def decode(signature: Signature) -> dict[str, Any]:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-            return request_to_tensors(self._extras.json_images(parsed, body, signature, query), specs)
+            arrays = request_to_tensors(self._extras.json_images(parsed, body, signature, query), specs)
+            check_request_bytes(arrays, self._max_request_tensor_bytes)
+            return arrays
 
         try:
             result = await self._plane.predict(
@@ -362,6 +470,21 @@ class RestFrontend:
             raise invalid_argument(f"Malformed request: {request.method} {request.path_qs}")
 
         return await self._answer(request, "malformed", "", fail)
+
+
+class _MalformedRequestLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp logs malformed HTTP at ERROR with a traceback; here it is one INFO line.
+
+    Anything else aiohttp reports (a handler bug that escaped) keeps its traceback.
+    """
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if isinstance(error, HttpProcessingError | RequestPayloadError):
+            detail = " ".join(str(error).split())
+            self.logger.info("REST: malformed HTTP request: %s", safe_message(detail, 200))
+        else:
+            self.logger.exception(msg, *args, **kwargs)
 
 
 def _fill_spec(spec: Any, ref: ModelRef) -> None:

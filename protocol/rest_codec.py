@@ -42,7 +42,6 @@ Contract
 from __future__ import annotations
 
 import base64
-import binascii
 import itertools
 import json
 from collections.abc import Iterable, Mapping
@@ -461,8 +460,16 @@ def _string_array(name: str, value: Any, rows: str) -> Array:
     return array.reshape(shape)
 
 
-def _collect_strings(name: str, value: Any, flat: list[bytes]) -> tuple[int, ...]:
+MAX_STRING_NESTING: Final = 64
+"""Deepest list nesting of a string input (numpy's dimension limit, as for numbers)."""
+
+
+def _collect_strings(name: str, value: Any, flat: list[bytes], depth: int = 0) -> tuple[int, ...]:
     """Append the strings of a nested list to ``flat`` in order; return the list's shape."""
+    if depth > MAX_STRING_NESTING:
+        raise invalid_argument(
+            f"input '{name}' nests lists deeper than {MAX_STRING_NESTING} levels"
+        )
     if isinstance(value, str):
         flat.append(value.encode())
         return ()
@@ -470,7 +477,7 @@ def _collect_strings(name: str, value: Any, flat: list[bytes]) -> tuple[int, ...
         flat.append(_b64decode(name, value["b64"]))
         return ()
     if isinstance(value, list):
-        shapes = [_collect_strings(name, item, flat) for item in value]
+        shapes = [_collect_strings(name, item, flat, depth + 1) for item in value]
         if any(shape != shapes[0] for shape in shapes):
             raise _RaggedError
         return (len(value), *(shapes[0] if shapes else ()))
@@ -486,7 +493,7 @@ def _b64decode(name: str, text: Any) -> bytes:
     try:
         # TF Serving (absl::Base64Unescape) accepts unpadded base64, so padding is restored.
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except binascii.Error as error:
+    except ValueError as error:  # binascii.Error, or a non-ASCII character
         raise invalid_argument(f"input '{name}' holds invalid base64: {error}") from error
 
 

@@ -80,3 +80,20 @@ def unavailable(message: str) -> ServingError:
 
 def internal(message: str) -> ServingError:
     return ServingError(Code.INTERNAL, message)
+
+
+MAX_MESSAGE_CHARS = 4096
+"""Longest error message sent to a client: gRPC clients refuse trailers over 16 KiB by
+default, and a message echoing a huge client input helps nobody."""
+
+
+def safe_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` made fit for any wire: lone surrogates replaced, truncated with a note.
+
+    Error paths call this so that they can never fail themselves (a lone UTF-16 surrogate
+    echoed from a client's JSON cannot be UTF-8 encoded).
+    """
+    text = message.encode("utf-8", "replace").decode("utf-8")
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [truncated: {len(text) - limit} more characters]"

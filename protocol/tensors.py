@@ -9,13 +9,20 @@ Contract
   may hold every element, fewer (the last value repeats to fill the shape, so one value
   broadcasts) or none (zeros, or ``b""`` for strings). Where TF would silently drop extra
   ``*_val`` values we answer INVALID_ARGUMENT, as ``tf.make_ndarray`` refuses them too.
-  An unknown rank or a negative dimension is INVALID_ARGUMENT. Arrays decoded from
+  An unknown rank or a negative dimension is INVALID_ARGUMENT, and so is a rank above
+  ``MAX_RANK`` (numpy's limit, 64; TF allows 254) or an element count beyond int64.
+  Arrays decoded from
   ``tensor_content`` are read-only (they wrap its bytes): copy before writing in place.
 * ``ndarray_to_tensor_proto`` writes the typed ``*_val`` fields, as TF Serving's
   ``Tensor::AsProtoField`` does, so clients reading ``outputs["y"].float_val`` keep
   working; only integer, bool and half-precision tensors above
   ``VARINT_FIELD_MAX_ELEMENTS`` elements go to ``tensor_content`` (see below).
   ``tf.make_ndarray`` reads both. Round trips are exact for every dtype.
+* ``decode_inputs`` bounds a whole request: before any input is allocated, the sizes its
+  shapes imply (elements x item size, summed over the inputs; 8 bytes per string
+  element, the pointer) are checked against ``max_bytes``. Over it, the answer is
+  INVALID_ARGUMENT naming the input, its shape and the cap: a 46-byte request naming a
+  shape of 2^28 elements would otherwise be filled to its shape, as TF does.
 * The host is little-endian (x86-64, aarch64), like the protobuf wire format.
 
 Encoding path, and why
@@ -53,6 +60,7 @@ Decoding needs no such care: upb's repeated fields export ``__array__``, so
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -61,6 +69,11 @@ from tensorflow.core.framework import tensor_pb2
 
 from protocol.dtypes import NUMPY_DTYPES, STRING, DType, dtype_name, numpy_to_dtype
 from protocol.status import invalid_argument
+
+MAX_RANK: Final = 64
+"""Most dimensions a tensor may have here: numpy's ``NPY_MAXDIMS`` (TF allows 254)."""
+_MAX_ELEMENTS: Final = 2**63 - 1
+"""TF's ``TensorShape`` refuses element counts beyond int64 (numpy, byte counts beyond it)."""
 
 VARINT_FIELD_MAX_ELEMENTS: Final = 1024
 """Largest integer/bool/half tensor written to its typed ``*_val`` field; larger ones
@@ -119,6 +132,44 @@ def _layout(dtype_enum: int) -> _Layout:
 # -- TensorProto -> ndarray -------------------------------------------------------------
 
 
+def decode_inputs(
+    inputs: Mapping[str, tensor_pb2.TensorProto], *, max_bytes: int | None
+) -> dict[str, np.ndarray[Any, Any]]:
+    """Decode every input, after checking that together they fit in ``max_bytes``."""
+    if max_bytes is not None:
+        total = 0
+        for alias, proto in inputs.items():
+            total += tensor_nbytes(proto)
+            if total > max_bytes:
+                raise invalid_argument(
+                    f"input '{alias}' with shape {_shape_text(proto)} of "
+                    f"{dtype_name(proto.dtype)} takes the request to {total} bytes, over the "
+                    f"limit of {max_bytes} bytes per request (--max_request_tensor_bytes)"
+                )
+    return {alias: tensor_proto_to_ndarray(proto) for alias, proto in inputs.items()}
+
+
+def tensor_nbytes(proto: tensor_pb2.TensorProto) -> int:
+    """Bytes the array decoded from ``proto`` will take, from its shape alone."""
+    layout = _layout(proto.dtype)
+    return math.prod(_shape(proto)) * layout.dtype.itemsize
+
+
+def check_request_bytes(arrays: Mapping[str, np.ndarray[Any, Any]], max_bytes: int | None) -> None:
+    """INVALID_ARGUMENT if decoded ``arrays`` together exceed ``max_bytes`` (REST's check)."""
+    if max_bytes is None:
+        return
+    total = 0
+    for alias, array in arrays.items():
+        total += array.size * array.dtype.itemsize
+        if total > max_bytes:
+            raise invalid_argument(
+                f"input '{alias}' with shape {list(array.shape)} of {array.dtype} takes the "
+                f"request to {total} bytes, over the limit of {max_bytes} bytes per request "
+                "(--max_request_tensor_bytes)"
+            )
+
+
 def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray[Any, Any]:
     """Decode ``proto`` into an array of its dtype and shape (contract in the module doc)."""
     layout = _layout(proto.dtype)
@@ -136,9 +187,18 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto) -> np.ndarray[Any, An
 def _shape(proto: tensor_pb2.TensorProto) -> tuple[int, ...]:
     if proto.tensor_shape.unknown_rank:
         raise invalid_argument("tensor shape has unknown rank; a request tensor needs a full shape")
-    shape = tuple(dim.size for dim in proto.tensor_shape.dim)
+    dims = proto.tensor_shape.dim
+    if len(dims) > MAX_RANK:
+        raise invalid_argument(
+            f"tensor has {len(dims)} dimensions; this server supports at most {MAX_RANK}"
+        )
+    shape = tuple(dim.size for dim in dims)
     if any(size < 0 for size in shape):
         raise invalid_argument(f"tensor shape {list(shape)} has a negative (unknown) dimension")
+    # numpy refuses a shape whose non-zero dimensions multiply past int64 bytes, even when
+    # another dimension is 0; 16 is the largest item size (complex128).
+    if math.prod(size for size in shape if size) * 16 > _MAX_ELEMENTS:
+        raise invalid_argument(f"tensor shape {list(shape)} has more elements than fit in int64")
     return shape
 
 

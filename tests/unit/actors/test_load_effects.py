@@ -13,7 +13,7 @@ import threading
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from servables.loader import Loader
 from servables.servable import Servable
-from actors.load_effects import LoadRetryOptions, TaskEffectRunner
+from actors.load_effects import MAX_LOAD_ERROR_CHARS, LoadRetryOptions, TaskEffectRunner, load_error_text
 from actors.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
 from tests.unit.actors.fakes import HalfPlusTwo
 
@@ -79,7 +79,7 @@ async def test_retries_are_bounded_and_the_last_error_is_kept() -> None:
     assert loader.attempts == 2
     (failed,) = inbox.messages
     assert isinstance(failed, VersionLoadFailed)
-    assert failed.error == "OSError: attempt 2 failed"
+    assert failed.error == "OSError: attempt 2 failed (loading /m/1)"  # the cause, and where
     await pool.stop()
 
 
@@ -116,3 +116,15 @@ async def test_unload_waits_for_in_flight_requests() -> None:
     assert servable.unloaded
     assert [type(m) for m in inbox.messages] == [VersionUnloaded]
     await pool.stop()
+
+
+def test_a_load_error_keeps_its_whole_message_cut_to_a_bound() -> None:
+    effect = LoadVersion(model_name="m", version=1, loader=FlakyLoader(failures=1))
+    error = RuntimeError("Graph execution error:\n\n  Detected at node 'restore':\n  checksum mismatch in /m/1/variables")
+    text = load_error_text(effect, error)
+    assert text == (
+        "RuntimeError: Graph execution error: | Detected at node 'restore': | "
+        "checksum mismatch in /m/1/variables"
+    )  # the path is in the message already
+    long = load_error_text(effect, RuntimeError("x" * 10_000))
+    assert len(long) < MAX_LOAD_ERROR_CHARS + 100 and "[truncated" in long

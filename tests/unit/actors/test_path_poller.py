@@ -200,3 +200,9 @@ async def test_unload_by_request_holds_an_empty_set_until_load_or_a_changed_entr
     with pytest.raises(ServingError) as failure:
         await poller.handle(UnloadModel(model_name="other"))
     assert failure.value.code is Code.NOT_FOUND
+
+
+def test_version_numbers_above_int64_are_not_versions() -> None:
+    assert version_number("9223372036854775807") == 2**63 - 1
+    assert version_number("9223372036854775808") is None
+    assert version_number("99999999999999999999") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from app.metrics import ServerMetrics
+from app.metrics import MAX_LABEL_CHARS, UNKNOWN_MODEL_LABEL, ServerMetrics
 from protocol.status import Code
 
 
@@ -40,3 +40,22 @@ def test_each_server_has_its_own_registry() -> None:
     first.load_attempt("m", succeeded=True)
     assert any("load_attempt_count" in line and "OK" in line for line in exposition_lines(first))
     assert not any("load_attempt_count{" in line for line in exposition_lines(second))
+
+
+def test_unknown_model_names_share_one_label_and_latency_counts_only_successes() -> None:
+    metrics = ServerMetrics(model_known=lambda name: name == "known")
+    for index in range(50):
+        metrics.observe(model_name=f"random{index}", api="rest", entrypoint="Predict", code=Code.NOT_FOUND, seconds=0.01)
+    metrics.observe(model_name="known", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0.01)
+    text = metrics.exposition().decode()
+    assert "random" not in text
+    assert metrics.request_count.value(UNKNOWN_MODEL_LABEL, "NOT_FOUND") == 50
+    assert 'request_latency_count{API="rest"' not in text  # failures have no latency
+    assert 'request_latency_count{API="grpc",entrypoint="Predict",model_name="known"} 1.0' in text
+
+
+def test_label_values_are_bounded() -> None:
+    metrics = ServerMetrics()
+    metrics.observe(model_name="m" * 10_000, api="rest", entrypoint="Predict", code=Code.OK, seconds=0.01)
+    assert metrics.model_label("m" * 10_000) == "m" * MAX_LABEL_CHARS
+    assert "m" * (MAX_LABEL_CHARS + 1) not in metrics.exposition().decode()

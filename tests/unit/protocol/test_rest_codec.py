@@ -453,3 +453,15 @@ def test_a_request_round_trips_through_both_directions() -> None:
     inputs = tensors(body, specs)
     response = decode(encode_predict_response(inputs, True))
     assert response == {"predictions": [{"x": [0.5, -1], "name": "a"}, {"x": [2, 3], "name": "b"}]}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [({"b64": "é"}, "invalid base64"), ("[" * 70 + '"x"' + "]" * 70, "deeper than 64")],
+)
+def test_non_ascii_b64_and_deep_string_nesting_are_invalid_argument(value: object, expected: str) -> None:
+    if isinstance(value, str):
+        value = json.loads(value)
+    with pytest.raises(ServingError) as raised:
+        tensors({"inputs": value}, {"s": STRING})
+    assert raised.value.code is Code.INVALID_ARGUMENT and expected in raised.value.message

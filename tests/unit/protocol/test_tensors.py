@@ -11,10 +11,11 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from protocol.status import Code, ServingError
+from protocol.status import Code, ServingError, safe_message
 from protocol.dtypes import dtype_to_numpy, numpy_to_dtype
 from protocol.tensors import (
     VARINT_FIELD_MAX_ELEMENTS,
+    decode_inputs,
     ndarray_to_tensor_proto,
     tensor_proto_to_ndarray,
 )
@@ -358,3 +359,38 @@ def test_tensor_content_decodes_without_copying() -> None:
     decoded = tensor_proto_to_ndarray(proto)
     assert_identical(decoded, array)
     assert not decoded.flags.writeable  # a view of the request bytes: callers copy to mutate
+
+
+def _float_tensor(*dims: int) -> tensor_pb2.TensorProto:
+    proto = tensor_pb2.TensorProto(dtype=1)
+    for size in dims:
+        proto.tensor_shape.dim.add(size=size)
+    proto.float_val.append(1.0)
+    return proto
+
+
+def test_decode_inputs_refuses_a_request_over_the_cap_before_allocating() -> None:
+    inputs = {"a": _float_tensor(100), "b": _float_tensor(2**28, 1)}
+    with pytest.raises(ServingError) as raised:
+        decode_inputs(inputs, max_bytes=1024**2)
+    message = raised.value.message
+    assert raised.value.code is Code.INVALID_ARGUMENT
+    assert "'b'" in message and "[268435456, 1]" in message and str(1024**2) in message
+    decoded = decode_inputs({"a": _float_tensor(100)}, max_bytes=400)  # exactly at the cap
+    assert decoded["a"].shape == (100,)
+
+
+@pytest.mark.parametrize(
+    "dims",
+    [(1,) * 65, (1,) * 255, (2**40, 2**40, 2**40), (0, 1518494220, 1518506280)],
+)
+def test_shapes_numpy_cannot_hold_are_invalid_argument(dims: tuple[int, ...]) -> None:
+    with pytest.raises(ServingError) as raised:
+        decode_inputs({"x": _float_tensor(*dims)}, max_bytes=None)
+    assert raised.value.code is Code.INVALID_ARGUMENT
+
+
+def test_safe_message_replaces_lone_surrogates_and_truncates() -> None:
+    assert safe_message("bad \ud800 text") == "bad ? text"
+    long = safe_message("y" * 10_000)
+    assert long.startswith("y" * 4096) and long.endswith("[truncated: 5904 more characters]")

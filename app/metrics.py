@@ -190,6 +190,12 @@ class ServerMetrics:
             registry=self.registry,
             buckets=_LATENCY_BUCKETS_MICROS,
         )
+        self.auth_failures = Counter(
+            "aioserving_auth_failures",
+            "Requests refused for missing or invalid credentials.",
+            ("API", "reason"),
+            registry=self.registry,
+        )
         self._stats: dict[str, ModelStats] = {}
 
     def model_stats(self) -> dict[str, ModelStats]:
@@ -201,13 +207,6 @@ class ServerMetrics:
         if stats is None:
             stats = self._stats[model_name] = ModelStats()
         return stats
-
-        self.auth_failures = Counter(
-            "aioserving_auth_failures",
-            "Requests refused for missing or invalid credentials.",
-            ("API", "reason"),
-            registry=self.registry,
-        )
 
     # --- RequestObserver (frontends) ---------------------------------------------------
 

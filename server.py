@@ -12,7 +12,8 @@ reverse order: the frontends stop accepting and drain in-flight requests, the po
 stops, the batcher flushes, every version is unloaded, then the executor threads exit.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
-field, in a fraction of a second.
+field, in a fraction of a second. With ``--workers N`` (N > 1) this process becomes the
+parent of N such servers sharing the ports (``app.workers``).
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
 async def serve(config: ServerConfig) -> int:
     # Imports TensorFlow, so only once every configuration file was read and validated.
     from app.supervisor import SHUTDOWN_GRACE_SECONDS, Supervisor
+    from app.worker_link import WorkerIdentity
 
-    server = Supervisor(config)
+    server = Supervisor(config, worker=WorkerIdentity.from_environment())
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -85,14 +87,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
     )
-    options = parse_flags(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    options = parse_flags(arguments)
     if options.model_config_file is None and options.model_base_path is None:
         options = _example_model_flags(options)
+        arguments += [
+            f"--model_name={options.model_name}",
+            f"--model_base_path={options.model_base_path}",
+        ]
     try:
         config = load_server_config(options)  # every file, before TensorFlow is imported
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1
+    if options.workers > 1:  # the parent: no TensorFlow here, the workers are servers
+        from app.workers import run_workers
+
+        return run_workers(options, arguments)
     try:
         import uvloop
 

@@ -2,7 +2,7 @@
 
 Start order (each part is ready before the next starts):
   executor pool -> version manager -> source adapter -> path poller -> (first scan
-  loaded) -> config reloader -> batcher -> gRPC frontend -> REST frontend -> port file.
+  loaded) -> config reloader -> (worker link) -> batcher -> gRPC frontend -> REST frontend -> port file.
 Stop order is the reverse, one loop over the started parts, because each part depends on
 the ones started before it: frontends stop accepting and drain first (clients never see
 an error from a stopped worker), then the config reloader and the poller stop proposing
@@ -42,6 +42,7 @@ from actors.source_adapter import LoaderFactory, SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
 from app.metrics import CONTENT_TYPE, ServerMetrics
 from app.port_file import write_port_file
+from app.worker_link import FanOutReloader, WorkerIdentity, WorkerLink
 from config.flags import AspiredVersionPolicy
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
@@ -102,7 +103,7 @@ def grpc_credentials(ssl: SslSettings | None) -> grpc.ServerCredentials | None:
 class Supervisor:
     """Owns every part; see the module docstring for the order."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, worker: WorkerIdentity | None = None) -> None:
         options = config.options
         self.config = config
         self.options = options
@@ -173,17 +174,24 @@ class Supervisor:
         )
         self.health = Health(routing=self.routing, configured_models=lambda: [m.name for m in self.settings.models])
         self.v2 = V2Service(plane=self.plane, health=self.health)
+        # --workers > 1: this process is one worker; reloads and /metrics span all of them.
+        self.link = WorkerLink(worker, reloader=self.reloader, exposition=self.metrics.exposition) if worker else None
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
             self.grpc = GrpcFrontend(
                 prediction=PredictionServicer(self.plane, examples=self.examples, observer=self.metrics),
-                model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
+                model=ModelServicer(
+                    self.plane,
+                    reloader=FanOutReloader(self.link, self.reloader) if self.link else self.reloader,
+                    observer=self.metrics,
+                ),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
                 options=list(options.grpc_channel_arguments),
                 credentials=grpc_credentials(config.ssl),
                 extra_services=[V2GrpcServicer(self.v2, observer=self.metrics)],
+                reuse_port=worker is not None,
             )
         if options.rest_enabled:
             rest_timeout = options.rest_api_timeout_in_ms / 1000 or None
@@ -199,6 +207,7 @@ class Supervisor:
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
                     *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),
                 ],
+                reuse_port=worker is not None,
             )
         self._started: list[Part] = []
 
@@ -240,6 +249,8 @@ class Supervisor:
             await actor.drain()
         await self.manager.wait_settled()
         await self._start(self.reloader)
+        if self.link is not None:  # applies a config reloaded while this worker was away
+            await self._start(self.link)
         if self.batcher is not None:
             await self._start(self.batcher)
         ports: dict[str, int | None] = {"grpc": None, "rest": None}
@@ -262,7 +273,8 @@ class Supervisor:
         return paths
 
     async def _serve_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        body = await self.link.merged_exposition() if self.link else self.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def wait_crashed(self) -> BaseException:
         """Returns the error once any actor, background task or load/unload task died."""

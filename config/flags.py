@@ -15,7 +15,7 @@ Where we differ from TF Serving, the help text says so:
 - ``--load_retry_interval_micros`` defaults to 1 s; TF Serving waits 60 s.
 - ``--config`` is an alias of ``--model_config_file``.
 - Our own flags: ``--port_file``, ``--executor_threads``, ``--inline_call_threshold_micros``,
-  ``--model_load_timeout_micros``, ``--aspired_version_policy``.
+  ``--workers``, ``--model_load_timeout_micros``, ``--aspired_version_policy``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -491,6 +491,18 @@ class ServerOptions:
             group=RUNTIME,
         ),
     ] = 40
+    workers: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Server processes sharing the gRPC and REST ports (SO_REUSEPORT), "
+            "each with its own models and event loop, under one parent that restarts a "
+            "worker that dies and forwards SIGTERM. /metrics and HandleReloadConfigRequest "
+            "on any worker cover all of them. 1 runs the server in this process, with no "
+            "parent. Excludes --grpc_socket_path.",
+            group=RUNTIME,
+        ),
+    ] = 1
     # Batching.
     enable_batching: Annotated[
         bool,
@@ -581,6 +593,8 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
         parser.error(_BOTH_SOURCES_MESSAGE)
     if options.port == options.rest_api_port and options.port > 0:
         parser.error(f"--port and --rest_api_port must differ, both are {options.port}")
+    if options.workers > 1 and options.grpc_socket_path is not None:
+        parser.error("--grpc_socket_path serves one process: it cannot be used with --workers > 1")
     return options
 
 

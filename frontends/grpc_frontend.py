@@ -8,6 +8,8 @@ gRPC status of the same name, with its message, and anything else INTERNAL.
 
 ``GrpcFrontend`` binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
 in ``start()``; ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
+``reuse_port=True`` (``--workers`` > 1 only) lets the server's worker processes bind the
+same TCP port with ``SO_REUSEPORT``, the kernel spreading connections among them.
 """
 
 from __future__ import annotations
@@ -234,6 +236,7 @@ class GrpcFrontend:
         options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
         extra_services: Sequence[ServiceRegistrar] = (),
+        reuse_port: bool = False,
     ) -> None:
         self._prediction = prediction
         self._extra_services = list(extra_services)
@@ -241,6 +244,8 @@ class GrpcFrontend:
         self.address = address
         self._socket_path = socket_path
         self._options = list(options)
+        if reuse_port:  # --workers: this server's own worker processes share the port
+            self._options.append(("grpc.so_reuseport", 1))
         self._credentials = credentials
         self._server: grpc.aio.Server | None = None
         self.port = 0

@@ -13,6 +13,8 @@ data plane.
 ``RestFrontend`` opens its TCP site in ``start()``. ``stop(grace_seconds)`` closes the
 listening socket, waits up to ``grace_seconds`` for the requests being handled to finish,
 then closes every connection (a handler still running then is cancelled).
+``reuse_port=True`` (``--workers`` > 1 only) binds with ``SO_REUSEPORT`` so that the
+server's worker processes share the port.
 """
 
 from __future__ import annotations
@@ -96,8 +98,10 @@ class RestFrontend:
         observer: RequestObserver | None = None,
         extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] | None = None,
         cors: bool = False,
+        reuse_port: bool = False,
     ) -> None:
         self._plane = plane
+        self._reuse_port = reuse_port  # --workers: the server's own workers share the port
         self._host = host
         self._requested_port = port
         self._timeout_seconds = timeout_seconds
@@ -125,7 +129,7 @@ class RestFrontend:
         # The drain is ours (see stop); aiohttp's own shutdown wait only bounds the rest.
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024)
+        self._site = web.TCPSite(self._runner, self._host, self._requested_port, backlog=1024, reuse_port=self._reuse_port)
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])  # the bound port, even for port 0
 

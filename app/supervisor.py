@@ -175,7 +175,12 @@ class Supervisor:
         self.health = Health(routing=self.routing, configured_models=lambda: [m.name for m in self.settings.models])
         self.v2 = V2Service(plane=self.plane, health=self.health)
         # --workers > 1: this process is one worker; reloads and /metrics span all of them.
-        self.link = WorkerLink(worker, reloader=self.reloader, exposition=self.metrics.exposition) if worker else None
+        polled = options.model_config_file if options.model_config_file_poll_wait_seconds > 0 else None
+        self.link = (
+            WorkerLink(worker, reloader=self.reloader, exposition=self.metrics.exposition, polled_config_file=polled)
+            if worker
+            else None
+        )
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:

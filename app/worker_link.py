@@ -23,7 +23,8 @@ its counts from zero, which Prometheus reads as a counter reset, as after any re
 **Reload.** ``FanOutReloader`` stands in for the config reloader in the gRPC ModelService:
 ``HandleReloadConfigRequest`` on any worker validates and applies the config locally
 (a bad config is rejected there, nothing forwarded), records it in ``<dir>/reloaded_config.pb``
-so that a worker started later (a restart) applies it before it opens its ports, then sends
+so that a worker started later (a restart) applies it before it opens its ports (unless
+a polled ``--model_config_file`` was edited since, which every worker read), then sends
 it to every sibling and waits for their answers. A sibling that fails makes the RPC fail
 with that sibling's status, naming it. A file lock (``<dir>/reload.lock``) serializes whole
 reloads, so two reloads through two workers cannot leave them with different configs.
@@ -160,9 +161,16 @@ class WorkerLink:
     name = "worker_link"
 
     def __init__(
-        self, identity: WorkerIdentity, *, reloader: LocalReloader, exposition: Callable[[], bytes]
+        self,
+        identity: WorkerIdentity,
+        *,
+        reloader: LocalReloader,
+        exposition: Callable[[], bytes],
+        polled_config_file: Path | None = None,
     ) -> None:
         self.identity = identity
+        # --model_config_file when it is re-read: an edit newer than the last reload wins.
+        self._polled_config_file = polled_config_file
         self._reloader = reloader
         self._exposition = exposition
         self._runner: web.AppRunner | None = None
@@ -178,7 +186,7 @@ class WorkerLink:
         """
         async with _reload_lock(self.identity.run_dir):
             recorded = self.identity.run_dir / RELOADED_CONFIG
-            if recorded.exists():
+            if recorded.exists() and not self._config_file_is_newer(recorded):
                 config = model_server_config_pb2.ModelServerConfig.FromString(recorded.read_bytes())
                 log.info(
                     "worker %d: applying the config reloaded while it was away", self.identity.index
@@ -189,6 +197,11 @@ class WorkerLink:
             self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
             await self._runner.setup()
             await web.UnixSite(self._runner, str(path)).start()
+
+    def _config_file_is_newer(self, recorded: Path) -> bool:
+        """The polled config file was edited after the last reload (the siblings read it)."""
+        polled = self._polled_config_file
+        return polled is not None and polled.stat().st_mtime > recorded.stat().st_mtime
 
     async def stop(self, grace_seconds: float) -> None:
         if self._runner is not None:

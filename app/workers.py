@@ -15,12 +15,14 @@ The parent imports no TensorFlow and serves nothing itself. It:
    Each worker gets ``PR_SET_PDEATHSIG`` = SIGTERM, so none outlives a killed parent.
 3. Once every worker wrote its port file (it listens, its first models loaded), writes
    the server's ``--port_file``: ``{"grpc": P, "rest": P, "worker_dir": DIR}``. A worker
-   that exits during this first start-up fails the whole start (exit 1).
+   that exits during this first start-up fails the whole start: the others are stopped
+   and the parent exits 1.
 4. Restarts a worker that exits while serving, logged with its exit status, after a
    backoff: 1 s, doubled at each consecutive early death up to 30 s, back to 1 s once a
    worker served ``STABLE_SECONDS``.
 5. On SIGTERM or SIGINT, forwards SIGTERM to every worker (each drains as a single server
-   does) and waits for all; exits 0 when every worker exited 0, else 1.
+   does) and waits for all; exits 0 when every worker exited 0, else 1. The ports stay
+   reserved until then, and the run directory is removed at exit.
 """
 
 from __future__ import annotations
@@ -150,8 +152,8 @@ class WorkerParent:
                      len(self._workers), self._ports["grpc"], self._ports["rest"], pids)  # fmt: skip
             await self._supervise()
             ok = True
-        else:
-            ok = False
+        else:  # a worker died while starting, or SIGTERM came first (then the workers decide)
+            ok = not starting.done()
             if starting.done():
                 log.error("start-up failed: %s", starting.exception())
             starting.cancel()

@@ -20,7 +20,8 @@ SIGHUP re-reads ``--model_config_file`` and applies it, as a ReloadConfig reques
 it never stops the server. At start the soft open-file limit is raised to the hard one.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
-field, in a fraction of a second.
+field, in a fraction of a second. With ``--workers N`` (N > 1) this process becomes the
+parent of N such servers sharing the ports (``app.workers``).
 """
 
 from __future__ import annotations
@@ -62,9 +63,10 @@ async def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT (then drain and stop; exit 0) or a crashed part (exit 1)."""
     # Imports TensorFlow, so only once every configuration file was read and validated.
     from app.supervisor import Supervisor
+    from app.worker_link import WorkerIdentity
 
     options = config.options
-    server = Supervisor(config)
+    server = Supervisor(config, worker=WorkerIdentity.from_environment())
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -135,15 +137,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
     )
-    options = parse_flags(sys.argv[1:] if argv is None else argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    options = parse_flags(arguments)
     if options.model_config_file is None and options.model_base_path is None:
         options = _example_model_flags(options)
+        arguments += [
+            f"--model_name={options.model_name}",
+            f"--model_base_path={options.model_base_path}",
+        ]
     try:
         config = load_server_config(options)  # every file, before TensorFlow is imported
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1
     raise_file_limit()
+    if options.workers > 1:  # the parent: no TensorFlow here, the workers are servers
+        from app.workers import run_workers
+
+        return run_workers(options, arguments)
     try:
         import uvloop
 

@@ -2,7 +2,7 @@
 
 Start order (each part is ready before the next starts):
   executor pool -> version manager -> source adapter -> path poller -> (first scan
-  loaded) -> config reloader -> batcher -> gRPC frontend -> REST frontend -> port file.
+  loaded) -> config reloader -> (worker link) -> batcher -> gRPC frontend -> REST frontend -> port file.
 Stop order is the reverse, one loop over the started parts, because each part depends on
 the ones started before it: frontends stop accepting and drain first (clients never see
 an error from a stopped worker), then the config reloader and the poller stop proposing
@@ -53,6 +53,7 @@ from actors.version_manager import ManagerOptions, VersionManager
 from app.metrics import CONTENT_TYPE, ServerMetrics
 from app.platforms import platform_factories
 from app.port_file import write_port_file
+from app.worker_link import FanOutReloader, WorkerIdentity, WorkerLink
 from config.flags import AspiredVersionPolicy
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
@@ -110,7 +111,7 @@ def grpc_credentials(ssl: SslSettings | None) -> grpc.ServerCredentials | None:
 class Supervisor:
     """Owns every part; see the module docstring for the order."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, worker: WorkerIdentity | None = None) -> None:
         options = config.options
         self.config = config
         self.options = options
@@ -188,6 +189,13 @@ class Supervisor:
         self.v2 = V2Service(plane=self.plane, health=self.health, repository=self.repository, stats=self.metrics.model_stats)
         self.draining = False
         self.authenticator = Authenticator(config.auth) if config.auth.enabled else None
+        # --workers > 1: this process is one worker; reloads and /metrics span all of them.
+        polled = options.model_config_file if options.model_config_file_poll_wait_seconds > 0 else None
+        self.link = (
+            WorkerLink(worker, reloader=self.reloader, exposition=self.metrics.exposition, polled_config_file=polled)
+            if worker
+            else None
+        )
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         if options.grpc_enabled:
@@ -198,7 +206,11 @@ class Supervisor:
                     observer=self.metrics,
                     max_request_tensor_bytes=options.max_request_tensor_bytes,
                 ),
-                model=ModelServicer(self.plane, reloader=self.reloader, observer=self.metrics),
+                model=ModelServicer(
+                    self.plane,
+                    reloader=FanOutReloader(self.link, self.reloader) if self.link else self.reloader,
+                    observer=self.metrics,
+                ),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
                 # TF Serving's limit (SetMaxMessageSize(kint32max)); channel arguments win.
@@ -215,6 +227,7 @@ class Supervisor:
                     if self.authenticator is not None
                     else []
                 ),
+                reuse_port=worker is not None,
             )
         self._started_at = time.monotonic()
         self._settings_applied_at = time.time()
@@ -256,6 +269,7 @@ class Supervisor:
                     else []
                 ),
                 tls=config.rest_ssl,
+                reuse_port=worker is not None,
             )
         self._started: list[Part] = []
 
@@ -341,6 +355,8 @@ class Supervisor:
             await actor.drain()
         await self.manager.wait_settled()
         await self._start(self.reloader)
+        if self.link is not None:  # applies a config reloaded while this worker was away
+            await self._start(self.link)
         if self.batcher is not None:
             await self._start(self.batcher)
         ports: dict[str, int | None] = {"grpc": None, "rest": None}
@@ -363,7 +379,8 @@ class Supervisor:
         return paths
 
     async def _serve_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        body = await self.link.merged_exposition() if self.link else self.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def wait_crashed(self) -> BaseException:
         """Returns the error once any actor, background task or load/unload task died."""

@@ -15,7 +15,7 @@ Where we differ from TF Serving, the help text says so:
 - ``--load_retry_interval_micros`` defaults to 1 s; TF Serving waits 60 s.
 - ``--config`` is an alias of ``--model_config_file``.
 - Our own flags: ``--port_file``, ``--executor_threads``, ``--inline_call_threshold_micros``,
-  ``--max_image_pixels``, ``--model_load_timeout_micros``, ``--aspired_version_policy``,
+  ``--max_image_pixels``, ``--workers``, ``--model_load_timeout_micros``, ``--aspired_version_policy``,
   ``--drain_seconds``, ``--grace_seconds``, the ``--auth_*`` flags,
   ``--rest_ssl_config_file``, and the limits ``--grpc_max_message_bytes``,
   ``--rest_max_body_bytes``, ``--max_request_tensor_bytes``, ``--rest_idle_timeout_seconds``,
@@ -649,6 +649,18 @@ class ServerOptions:
             group=RUNTIME,
         ),
     ] = 40
+    workers: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Server processes sharing the gRPC and REST ports (SO_REUSEPORT), "
+            "each with its own models and event loop, under one parent that restarts a "
+            "worker that dies and forwards SIGTERM. /metrics and HandleReloadConfigRequest "
+            "on any worker cover all of them. 1 runs the server in this process, with no "
+            "parent. Excludes --grpc_socket_path.",
+            group=RUNTIME,
+        ),
+    ] = 1
     # Batching.
     enable_batching: Annotated[
         bool,
@@ -759,6 +771,8 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
         parser.error(_BOTH_SOURCES_MESSAGE)
     if options.port == options.rest_api_port and options.port > 0:
         parser.error(f"--port and --rest_api_port must differ, both are {options.port}")
+    if options.workers > 1 and options.grpc_socket_path is not None:
+        parser.error("--grpc_socket_path serves one process: it cannot be used with --workers > 1")
     return options
 
 

@@ -9,7 +9,9 @@ gRPC status of the same name, with its message, and anything else INTERNAL.
 ``GrpcFrontend`` also serves ``grpc.health.v1.Health`` when given a health servicer
 (``frontends.grpc_health``), and runs the given server interceptors (authentication,
 ``frontends.auth``) before every handler. It binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
-in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError);
+in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
+unless ``reuse_port=True`` (``--workers`` > 1 only), which lets the server's own worker
+processes bind the same TCP port, the kernel spreading connections among them;
 ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
 """
 
@@ -242,6 +244,7 @@ class GrpcFrontend:
         extra_services: Sequence[ServiceRegistrar] = (),
         health: HealthServicer | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        reuse_port: bool = False,
     ) -> None:
         self._health = health
         self._interceptors = list(interceptors)
@@ -251,6 +254,8 @@ class GrpcFrontend:
         self.address = address
         self._socket_path = socket_path
         self._options = list(options)
+        if reuse_port:  # --workers: this server's own worker processes share the port
+            self._options.append(("grpc.so_reuseport", 1))
         self._credentials = credentials
         self._server: grpc.aio.Server | None = None
         self.port = 0

@@ -37,6 +37,9 @@ Limits, so that no client can exhaust the server (each from a flag):
 - the decoded input tensors of one request are capped at ``max_request_tensor_bytes``;
 - error messages are made safe to encode and cut to a few KiB (``safe_message``), and
   aiohttp's report of malformed HTTP is one INFO line.
+
+``reuse_port=True`` (``--workers`` > 1 only) binds with ``SO_REUSEPORT`` so that the
+server's worker processes share the port.
 """
 
 from __future__ import annotations
@@ -177,9 +180,11 @@ class RestFrontend:
         max_request_tensor_bytes: int | None = None,
         idle_timeout_seconds: float = 60.0,
         max_connections: int = 0,
+        reuse_port: bool = False,
     ) -> None:
         self._tls = tls
         self._plane = plane
+        self._reuse_port = reuse_port  # --workers: the server's own workers share the port
         self._host = host
         self._requested_port = port
         self._timeout_seconds = timeout_seconds
@@ -236,6 +241,7 @@ class RestFrontend:
             self._host,
             self._requested_port,
             backlog=1024,
+            reuse_port=self._reuse_port,
             ssl_context=rest_ssl_context(self._tls) if self._tls is not None else None,
         )
         await self._site.start()

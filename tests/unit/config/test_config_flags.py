@@ -135,8 +135,10 @@ def test_our_own_flags() -> None:
             "--executor_threads=2",
             "--model_load_timeout_micros=5000000",
             "--aspired_version_policy=resource_preserving",
+            "--workers=3",
         ]
     )
+    assert options.workers == 3
     assert options.port_file == Path("/tmp/ports.json")
     assert options.executor_threads == 2
     assert options.model_load_timeout_micros == 5_000_000
@@ -168,6 +170,8 @@ def test_ignored_tf_serving_flags_are_accepted_and_reported() -> None:
         (["--aspired_version_policy=eager"], "expected one of"),
         (["--port=9000", "--rest_api_port=9000"], "must differ"),
         (["--config=/c", "--model_base_path=/m"], "mutually exclusive"),
+        (["--workers=0"], "at least 1"),
+        (["--workers=2", "--grpc_socket_path=/tmp/s"], "cannot be used with --workers > 1"),
     ],
 )
 def test_bad_flags_exit_2(

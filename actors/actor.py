@@ -162,6 +162,11 @@ class Actor(Generic[M]):
     async def _answer(self, envelope: Envelope[M]) -> None:
         try:
             result = await self.handle(envelope.message)
+        except asyncio.CancelledError:
+            # stop() cancelled us past its grace period: the asker must not wait forever.
+            if not envelope.reply.done():
+                envelope.reply.set_exception(unavailable(f"{self.name} stopped while handling the request"))
+            raise
         except Exception as error:  # noqa: BLE001 - the asker gets its own error back
             if not envelope.reply.done():
                 envelope.reply.set_exception(error)

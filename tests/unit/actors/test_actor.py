@@ -113,14 +113,6 @@ async def test_stop_answers_asks_still_queued_with_unavailable() -> None:
     assert stopped.value.code is Code.UNAVAILABLE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "actor bug: stop() answers only the Envelopes still in the inbox (_fail_pending); "
-        "the ask whose handle() was cancelled after the grace period was already dequeued, "
-        "so its reply future is never set and the caller hangs forever"
-    ),
-)
 async def test_stop_answers_the_ask_being_handled_when_the_grace_period_ends() -> None:
     actor = Recorder()
     actor.gate = asyncio.Event()  # never set: "wait" hangs past the grace period

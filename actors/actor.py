@@ -122,7 +122,9 @@ class Actor(Generic[M]):
             return
         error = task.exception()
         if error is not None:
-            log.error("background task %s of %s crashed", task.get_name(), self.name, exc_info=error)
+            log.error(
+                "background task %s of %s crashed", task.get_name(), self.name, exc_info=error
+            )
             self._set_crashed(error)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
@@ -165,7 +167,9 @@ class Actor(Generic[M]):
         except asyncio.CancelledError:
             # stop() cancelled us past its grace period: the asker must not wait forever.
             if not envelope.reply.done():
-                envelope.reply.set_exception(unavailable(f"{self.name} stopped while handling the request"))
+                envelope.reply.set_exception(
+                    unavailable(f"{self.name} stopped while handling the request")
+                )
             raise
         except Exception as error:  # noqa: BLE001 - the asker gets its own error back
             if not envelope.reply.done():

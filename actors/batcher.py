@@ -70,7 +70,10 @@ Outputs = dict[str, np.ndarray]
 
 class BatchExecutor(Protocol):
     def run_inference_then(
-        self, fn: Callable[..., Any], args: tuple[object, ...], done: Callable[[Any, BaseException | None], None]
+        self,
+        fn: Callable[..., Any],
+        args: tuple[object, ...],
+        done: Callable[[Any, BaseException | None], None],
     ) -> None: ...
 
 
@@ -291,7 +294,10 @@ class Batcher(Actor[BatcherMessage]):
             settings.pad_variable_length_inputs,
         )
         queue = self._queues.setdefault(key, collections.deque())
-        if self._new_batches_needed(queue, pieces, limit) + len(queue) > settings.max_enqueued_batches:
+        if (
+            self._new_batches_needed(queue, pieces, limit) + len(queue)
+            > settings.max_enqueued_batches
+        ):
             full = unavailable(
                 "The batch scheduling queue to which this task was submitted is full "
                 f"(max_enqueued_batches={settings.max_enqueued_batches})"
@@ -317,7 +323,9 @@ class Batcher(Actor[BatcherMessage]):
             )
             self._place(queue, key, request, task, settings, now)
 
-    def _new_batches_needed(self, queue: collections.deque[_Batch], pieces: list[int], limit: int) -> int:
+    def _new_batches_needed(
+        self, queue: collections.deque[_Batch], pieces: list[int], limit: int
+    ) -> int:
         room = limit - queue[-1].size if queue else 0
         needed = 0
         for piece in pieces:
@@ -407,7 +415,9 @@ class Batcher(Actor[BatcherMessage]):
             for task in batch.tasks:
                 self._observer.queued(batch.servable.model_name, now - task.enqueued_at)
             self._observer.batch_formed(batch.servable.model_name, batch.size, padded)
-            self._start(batch, padded_total=padded, pad_variable_length=settings.pad_variable_length_inputs)
+            self._start(
+                batch, padded_total=padded, pad_variable_length=settings.pad_variable_length_inputs
+            )
         for key in [k for k, q in self._queues.items() if not q]:
             del self._queues[key]
 
@@ -417,7 +427,11 @@ class Batcher(Actor[BatcherMessage]):
             if task.reply.abandoned():
                 task.finish(None)
             elif task.deadline is not None and now >= task.deadline:
-                task.finish(ServingError(Code.DEADLINE_EXCEEDED, "deadline exceeded while waiting in the batch queue"))
+                task.finish(
+                    ServingError(
+                        Code.DEADLINE_EXCEEDED, "deadline exceeded while waiting in the batch queue"
+                    )
+                )
             else:
                 kept.append(task)
         batch.tasks = kept
@@ -444,7 +458,9 @@ class Batcher(Actor[BatcherMessage]):
             return
         self._running += 1
         try:
-            self._executor.run_inference_then(cost.timed, args, functools.partial(self._batch_done, batch))
+            self._executor.run_inference_then(
+                cost.timed, args, functools.partial(self._batch_done, batch)
+            )
         except ServingError as error:
             self._running -= 1
             for task in batch.tasks:

@@ -62,7 +62,9 @@ def padded_size(size: int, allowed_batch_sizes: Sequence[int]) -> int:
 def _pad_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if array.shape[1:] == shape:
         return array
-    widths = [(0, 0)] + [(0, target - have) for have, target in zip(array.shape[1:], shape, strict=True)]
+    widths = [(0, 0)] + [
+        (0, target - have) for have, target in zip(array.shape[1:], shape, strict=True)
+    ]
     if array.dtype == object:
         return np.pad(array, widths, mode="constant", constant_values=b"")
     return np.pad(array, widths, mode="constant")

@@ -70,7 +70,9 @@ class CallCosts:
 
     def __init__(self, threshold_micros: int) -> None:
         self._threshold = threshold_micros / 1e6
-        self._costs: weakref.WeakKeyDictionary[Servable, dict[str, CallCost]] = weakref.WeakKeyDictionary()
+        self._costs: weakref.WeakKeyDictionary[Servable, dict[str, CallCost]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def enabled(self) -> bool:

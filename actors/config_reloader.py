@@ -102,7 +102,9 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
                     f"got base_path()={model.base_path}"
                 )
         try:
-            settings = model_config_from_proto(config, RELOAD_SOURCE, require_existing_base_path=False)
+            settings = model_config_from_proto(
+                config, RELOAD_SOURCE, require_existing_base_path=False
+            )
         except ConfigError as error:
             raise invalid_argument(str(error)) from error
         await self.apply(settings)
@@ -171,13 +173,13 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
         if self._on_change is not None:
             self._on_change(settings)
         for model in settings.models:
-            self._manager.post(SetModelLabels(model_name=model.name, labels=dict(model.version_labels)))
+            self._manager.post(
+                SetModelLabels(model_name=model.name, labels=dict(model.version_labels))
+            )
         for name in removed:
             self._manager.post(RemoveModel(model_name=name))
         self._poller.post(SetModels(models=settings.models))
-        log.info(
-            "model config applied: %d models (%d removed)", len(settings.models), len(removed)
-        )
+        log.info("model config applied: %d models (%d removed)", len(settings.models), len(removed))
         try:
             async with asyncio.timeout(self._settle_timeout_seconds):
                 await self._poller.drain()
@@ -186,7 +188,10 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
                 await self._manager.drain()
                 await self._manager.wait_settled()
         except TimeoutError:
-            log.warning("model config applied, but versions are still loading after %ss", self._settle_timeout_seconds)
+            log.warning(
+                "model config applied, but versions are still loading after %ss",
+                self._settle_timeout_seconds,
+            )
 
     # --- config file polling -----------------------------------------------------------------
 

@@ -45,7 +45,11 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[Any, BaseException | None], None]
 _Job = tuple[
-    asyncio.AbstractEventLoop, "asyncio.Future[Any] | None", Callable[..., Any], tuple[object, ...], Done
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any] | None",
+    Callable[..., Any],
+    tuple[object, ...],
+    Done,
 ]
 
 
@@ -57,11 +61,18 @@ class ExecutorPoolOptions:
 
     def resolved(self) -> tuple[int, int, int]:
         cpus = os.cpu_count() or 1
-        return (self.inference_threads or cpus, max(1, self.load_threads), max(1, self.unload_threads))
+        return (
+            self.inference_threads or cpus,
+            max(1, self.load_threads),
+            max(1, self.unload_threads),
+        )
 
 
 def _settle(
-    future: asyncio.Future[Any], release: Callable[[], None] | None, result: Any, error: BaseException | None
+    future: asyncio.Future[Any],
+    release: Callable[[], None] | None,
+    result: Any,
+    error: BaseException | None,
 ) -> None:
     if release is not None:
         release()
@@ -83,7 +94,8 @@ class _Lane:
     def __init__(self, name: str, threads: int) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(threads)
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
+            for i in range(threads)
         ]
 
     def start(self) -> None:
@@ -91,7 +103,10 @@ class _Lane:
             thread.start()
 
     def submit(
-        self, fn: Callable[..., T], args: tuple[object, ...], release: Callable[[], None] | None = None
+        self,
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+        release: Callable[[], None] | None = None,
     ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -169,7 +184,9 @@ class ExecutorPool:
     ) -> asyncio.Future[T]:
         return self._submit(self._inference, fn, args, release)
 
-    def run_inference_then(self, fn: Callable[..., Any], args: tuple[object, ...], done: Done) -> None:
+    def run_inference_then(
+        self, fn: Callable[..., Any], args: tuple[object, ...], done: Done
+    ) -> None:
         """Run ``fn(*args)``; ``done(result, error)`` is called on the loop afterwards."""
         if self._stopped:
             raise unavailable("the server is shutting down")

@@ -23,7 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from actors.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
+from actors.messages import (
+    LoadVersion,
+    UnloadVersion,
+    VersionLoaded,
+    VersionLoadFailed,
+    VersionUnloaded,
+)
 from protocol.status import safe_message
 from servables.servable import Servable
 
@@ -118,7 +124,11 @@ class TaskEffectRunner:
                 self._observer.load_attempt(effect.model_name, succeeded=False)
                 log.warning(
                     "loading %s version %d failed (attempt %d of %d): %s",
-                    effect.model_name, effect.version, attempt, attempts, error,
+                    effect.model_name,
+                    effect.version,
+                    attempt,
+                    attempts,
+                    error,
                 )
                 if attempt < attempts:
                     await asyncio.sleep(self._retry.load_retry_interval_micros / 1e6)
@@ -126,7 +136,9 @@ class TaskEffectRunner:
             self._observer.load_attempt(effect.model_name, succeeded=True)
             self._observer.load_latency_seconds(effect.model_name, time.monotonic() - started)
             self._manager.post(
-                VersionLoaded(model_name=effect.model_name, version=effect.version, servable=servable)
+                VersionLoaded(
+                    model_name=effect.model_name, version=effect.version, servable=servable
+                )
             )
             return
         self._manager.post(
@@ -143,7 +155,9 @@ class TaskEffectRunner:
         except TimeoutError:
             # The thread cannot be interrupted; release whatever it produces later.
             future.add_done_callback(_unload_late_result)
-            raise TimeoutError(f"load did not finish within {timeout_micros} microseconds") from None
+            raise TimeoutError(
+                f"load did not finish within {timeout_micros} microseconds"
+            ) from None
 
     async def _unload(self, effect: UnloadVersion) -> None:
         await effect.servable.drained()
@@ -181,4 +195,3 @@ def load_error_text(effect: LoadVersion, error: BaseException) -> str:
 class LoadExecutor(Protocol):
     def run_load(self, fn: Callable[[], Servable]) -> asyncio.Future[Servable]: ...
     def run_unload(self, fn: Callable[[], None]) -> asyncio.Future[None]: ...
-

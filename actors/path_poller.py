@@ -61,6 +61,7 @@ from protocol.status import not_found
 
 log = logging.getLogger(__name__)
 
+
 class _Situation(enum.Enum):
     OK = "ok"
     MISSING = "missing"
@@ -131,7 +132,11 @@ def fingerprint(path: str) -> Fingerprint:
 
 def _same_source(a: ModelSettings, b: ModelSettings) -> bool:
     """True when a config change leaves what ``a`` serves as it was (labels do not count)."""
-    return (a.base_path, a.platform, a.version_policy) == (b.base_path, b.platform, b.version_policy)
+    return (a.base_path, a.platform, a.version_policy) == (
+        b.base_path,
+        b.platform,
+        b.version_policy,
+    )
 
 
 class PathPoller(Actor[PollerMessage]):
@@ -205,7 +210,9 @@ class PathPoller(Actor[PollerMessage]):
         if isinstance(message, SetModels):
             new = {m.name: m for m in message.models}
             self._unloaded = frozenset(
-                name for name in self._unloaded if name in new and _same_source(new[name], self._models[name])
+                name
+                for name in self._unloaded
+                if name in new and _same_source(new[name], self._models[name])
             )
             self._models = new
             for gone in set(self._situations) - set(self._models):
@@ -232,7 +239,9 @@ class PathPoller(Actor[PollerMessage]):
         try:
             names = os.listdir(model.base_path)
         except FileNotFoundError:
-            self._note(model, _Situation.MISSING, "base path %s does not exist; keeping loaded versions")
+            self._note(
+                model, _Situation.MISSING, "base path %s does not exist; keeping loaded versions"
+            )
             return None
         except OSError as error:
             self._note(model, _Situation.UNREADABLE, f"base path %s cannot be read ({error})")
@@ -244,7 +253,11 @@ class PathPoller(Actor[PollerMessage]):
             if version is None and name.isascii() and name.isdigit() and path not in self._ignored:
                 self._ignored.add(path)
                 log.warning("ignoring version folder %s: its number does not fit in int64", path)
-            if version is not None and os.path.isdir(path) and self._is_complete(model.platform, path):
+            if (
+                version is not None
+                and os.path.isdir(path)
+                and self._is_complete(model.platform, path)
+            ):
                 found[version] = path
         if not found:
             if any(version_number(n) is not None for n in names):

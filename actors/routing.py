@@ -40,7 +40,9 @@ class RoutingSnapshot:
 
     models: Mapping[str, ModelRoute] = dataclasses.field(default_factory=dict)
 
-    def resolve(self, model_name: str, version: int | None = None, label: str | None = None) -> Servable:
+    def resolve(
+        self, model_name: str, version: int | None = None, label: str | None = None
+    ) -> Servable:
         """The servable a request names; raises ``ServingError`` as TF Serving would."""
         route = self.models.get(model_name)
         if version is None and not label:
@@ -60,7 +62,9 @@ class RoutingSnapshot:
             raise not_found(f"Servable not found for request: Specific({model_name}, {version})")
         return servable
 
-    def statuses(self, model_name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
+    def statuses(
+        self, model_name: str, version: int | None = None, label: str | None = None
+    ) -> list[VersionStatus]:
         """Version statuses for GetModelStatus, newest first; errors match TF Serving."""
         route = self.models.get(model_name)
         if route is None or not route.statuses:

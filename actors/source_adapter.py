@@ -52,7 +52,9 @@ class SourceAdapter(Actor[AspiredVersionRequest]):
         request = AspiredLoadersRequest(
             model_name=message.model_name,
             loaders=tuple(
-                AspiredLoader(version=v.version, loader=factory(message.model_name, v.version, v.path))
+                AspiredLoader(
+                    version=v.version, loader=factory(message.model_name, v.version, v.path)
+                )
                 for v in message.versions
             ),
         )

@@ -47,12 +47,12 @@ from actors.messages import (
 log = logging.getLogger(__name__)
 
 ManagerMessage = (
-    AspiredLoadersRequest |
-    SetModelLabels |
-    RemoveModel |
-    VersionLoaded |
-    VersionLoadFailed |
-    VersionUnloaded
+    AspiredLoadersRequest
+    | SetModelLabels
+    | RemoveModel
+    | VersionLoaded
+    | VersionLoadFailed
+    | VersionUnloaded
 )
 Effect = LoadVersion | UnloadVersion
 
@@ -216,7 +216,9 @@ class VersionManager(Actor[ManagerMessage]):
         model.aspired = aspired
         for version, loader in aspired.items():
             known = model.versions.get(version)
-            if known is None or (known.state is VersionState.END and not known.failed_while_aspired):
+            if known is None or (
+                known.state is VersionState.END and not known.failed_while_aspired
+            ):
                 model.versions[version] = _Version(version, VersionState.START, loader)
             elif known.state is VersionState.START:
                 known.loader = loader
@@ -226,7 +228,9 @@ class VersionManager(Actor[ManagerMessage]):
         if record is None or record.state is not VersionState.LOADING:
             # Cannot happen with one loader per version; release what was loaded.
             log.error("unexpected load of %s version %d; unloading it", model.name, event.version)
-            return [UnloadVersion(model_name=model.name, version=event.version, servable=event.servable)]
+            return [
+                UnloadVersion(model_name=model.name, version=event.version, servable=event.servable)
+            ]
         record.state = VersionState.AVAILABLE
         record.servable = event.servable
         record.error = None
@@ -258,20 +262,26 @@ class VersionManager(Actor[ManagerMessage]):
                 assert record.loader is not None
                 record.state = VersionState.LOADING
                 log.info("loading %s", record.loader.describe())
-                effects.append(LoadVersion(model_name=model.name, version=action.version, loader=record.loader))
+                effects.append(
+                    LoadVersion(model_name=model.name, version=action.version, loader=record.loader)
+                )
             else:
                 assert record.servable is not None
                 record.state = VersionState.UNLOADING
                 log.info("unloading %s version %d", model.name, action.version)
                 effects.append(
-                    UnloadVersion(model_name=model.name, version=action.version, servable=record.servable)
+                    UnloadVersion(
+                        model_name=model.name, version=action.version, servable=record.servable
+                    )
                 )
 
     # --- publication -------------------------------------------------------------------------
 
     def _publish(self) -> None:
         self._routing.publish(
-            RoutingSnapshot(types.MappingProxyType({m.name: self._route(m) for m in self._models.values()}))
+            RoutingSnapshot(
+                types.MappingProxyType({m.name: self._route(m) for m in self._models.values()})
+            )
         )
 
     def _route(self, model: _Model) -> ModelRoute:

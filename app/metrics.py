@@ -97,7 +97,9 @@ class _ExactNameCounter:
         yield metric
 
 
-INFERENCE_ENTRYPOINTS = frozenset({"Predict", "Classify", "Regress", "MultiInference", "ModelInfer"})
+INFERENCE_ENTRYPOINTS = frozenset(
+    {"Predict", "Classify", "Regress", "MultiInference", "ModelInfer"}
+)
 
 
 @dataclasses.dataclass(slots=True)

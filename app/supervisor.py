@@ -81,6 +81,7 @@ from servables.tensorflow.warmup import WarmupOptions, run_warmup
 
 log = logging.getLogger("aioserving")
 
+
 class Part(Protocol):
     name: str
 
@@ -88,7 +89,9 @@ class Part(Protocol):
     async def stop(self, grace_seconds: float) -> None: ...
 
 
-def saved_model_options(config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics) -> SavedModelOptions:
+def saved_model_options(
+    config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics
+) -> SavedModelOptions:
     """How SavedModel versions load (from the flags, or the platform config when given)."""
     return SavedModelOptions(
         tags=config.saved_model_tags,
@@ -125,7 +128,9 @@ class Supervisor:
         )
         self._warnings = (*config.warnings, *session_warnings)
         batching = config.batching
-        inference_threads = max(options.executor_threads, batching.num_batch_threads if batching else 0)
+        inference_threads = max(
+            options.executor_threads, batching.num_batch_threads if batching else 0
+        )
         self.executor = ExecutorPool(
             ExecutorPoolOptions(
                 inference_threads=inference_threads,
@@ -136,7 +141,8 @@ class Supervisor:
         self.manager = VersionManager(
             routing=self.routing,
             options=ManagerOptions(
-                resource_preserving=options.aspired_version_policy is AspiredVersionPolicy.RESOURCE_PRESERVING,
+                resource_preserving=options.aspired_version_policy
+                is AspiredVersionPolicy.RESOURCE_PRESERVING,
                 allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
             ),
         )
@@ -153,7 +159,10 @@ class Supervisor:
         self.manager.set_effect_runner(self.effects)
         self.adapter = SourceAdapter(
             platform_of=self._platform_of,
-            factories={"tensorflow": self._saved_model_factory(session), **self._other_platforms(session)},
+            factories={
+                "tensorflow": self._saved_model_factory(session),
+                **self._other_platforms(session),
+            },
             send=self.manager.post,
         )
         self.poller = PathPoller(
@@ -168,9 +177,15 @@ class Supervisor:
             else None
         )
         self.plane = DataPlane(
-            routing=self.routing, executor=self.executor, batcher=self.batcher, batching=batching, costs=costs
+            routing=self.routing,
+            executor=self.executor,
+            batcher=self.batcher,
+            batching=batching,
+            costs=costs,
         )
-        self.examples = ExampleAPIs(self.plane, check_method_names=options.enable_signature_method_name_check)
+        self.examples = ExampleAPIs(
+            self.plane, check_method_names=options.enable_signature_method_name_check
+        )
         self.reloader = ConfigReloader(
             settings=settings,
             poller=self.poller,
@@ -182,17 +197,35 @@ class Supervisor:
             on_change=self._settings_changed,
         )
         configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
-        self.health = Health(routing=self.routing, readiness=self.readiness, configured_models=configured)
-        self.repository = Repository(
-            poller=self.poller, adapter=self.adapter, manager=self.manager, routing=self.routing, configured_models=configured
+        self.health = Health(
+            routing=self.routing, readiness=self.readiness, configured_models=configured
         )
-        self.v2 = V2Service(plane=self.plane, health=self.health, repository=self.repository, stats=self.metrics.model_stats)
+        self.repository = Repository(
+            poller=self.poller,
+            adapter=self.adapter,
+            manager=self.manager,
+            routing=self.routing,
+            configured_models=configured,
+        )
+        self.v2 = V2Service(
+            plane=self.plane,
+            health=self.health,
+            repository=self.repository,
+            stats=self.metrics.model_stats,
+        )
         self.draining = False
         self.authenticator = Authenticator(config.auth) if config.auth.enabled else None
         # --workers > 1: this process is one worker; reloads and /metrics span all of them.
-        polled = options.model_config_file if options.model_config_file_poll_wait_seconds > 0 else None
+        polled = (
+            options.model_config_file if options.model_config_file_poll_wait_seconds > 0 else None
+        )
         self.link = (
-            WorkerLink(worker, reloader=self.reloader, exposition=self.metrics.exposition, polled_config_file=polled)
+            WorkerLink(
+                worker,
+                reloader=self.reloader,
+                exposition=self.metrics.exposition,
+                polled_config_file=polled,
+            )
             if worker
             else None
         )
@@ -208,7 +241,9 @@ class Supervisor:
                 ),
                 model=ModelServicer(
                     self.plane,
-                    reloader=FanOutReloader(self.link, self.reloader) if self.link else self.reloader,
+                    reloader=FanOutReloader(self.link, self.reloader)
+                    if self.link
+                    else self.reloader,
                     observer=self.metrics,
                 ),
                 address=f"0.0.0.0:{options.port}",
@@ -290,7 +325,9 @@ class Supervisor:
         loading = saved_model_options(self.config, session, self.metrics)
 
         def make(model_name: str, version: int, path: str) -> Loader:
-            return SavedModelLoader(model_name=model_name, version=version, path=path, options=loading)
+            return SavedModelLoader(
+                model_name=model_name, version=version, path=path, options=loading
+            )
 
         return make
 
@@ -318,7 +355,9 @@ class Supervisor:
         return {
             "version": version,
             "uptime_seconds": round(time.monotonic() - self._started_at, 1),
-            "flags": {field.name: getattr(options, field.name) for field in dataclasses.fields(options)},
+            "flags": {
+                field.name: getattr(options, field.name) for field in dataclasses.fields(options)
+            },
             "config": {
                 "source": self.settings.source,
                 "model_config_file": options.model_config_file,
@@ -350,7 +389,9 @@ class Supervisor:
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)
         for model in self.settings.models:
-            self.manager.post(SetModelLabels(model_name=model.name, labels=dict(model.version_labels)))
+            self.manager.post(
+                SetModelLabels(model_name=model.name, labels=dict(model.version_labels))
+            )
         for actor in (self.poller, self.adapter, self.manager):
             await actor.drain()
         await self.manager.wait_settled()
@@ -384,7 +425,11 @@ class Supervisor:
 
     async def wait_crashed(self) -> BaseException:
         """Returns the error once any actor, background task or load/unload task died."""
-        watchers = [asyncio.ensure_future(actor.wait_crashed()) for actor in self.actors if actor.task is not None]
+        watchers = [
+            asyncio.ensure_future(actor.wait_crashed())
+            for actor in self.actors
+            if actor.task is not None
+        ]
         watchers.append(asyncio.ensure_future(self.effects.wait_crashed()))
         try:
             done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)

@@ -110,7 +110,9 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
     )
     ssl = load_ssl_config(options.ssl_config_file) if options.ssl_config_file is not None else None
     rest_ssl = (
-        load_ssl_config(options.rest_ssl_config_file) if options.rest_ssl_config_file is not None else None
+        load_ssl_config(options.rest_ssl_config_file)
+        if options.rest_ssl_config_file is not None
+        else None
     )
     auth = load_auth_settings(
         options.auth_basic_users_file,

@@ -97,7 +97,9 @@ class DataPlane:
         TF Serving does).
         """
         if not fields:
-            raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+            raise invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
         for field in fields:
             if field != "signature_def":
                 raise invalid_argument(f"Metadata field {field} is not supported")
@@ -155,7 +157,12 @@ class DataPlane:
                     servable.end_request()
             try:
                 future = self._executor.run_inference(
-                    cost.timed, servable.run, signature, inputs, output_names, release=servable.end_request
+                    cost.timed,
+                    servable.run,
+                    signature,
+                    inputs,
+                    output_names,
+                    release=servable.end_request,
                 )
             except BaseException:
                 servable.end_request()

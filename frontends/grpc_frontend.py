@@ -91,7 +91,9 @@ class _Handlers:
         except Exception as error:  # a bug answers INTERNAL, never hangs
             code = Code.INTERNAL
             log.exception("%s failed", entrypoint)
-            await context.abort(grpc.StatusCode.INTERNAL, safe_message(f"{type(error).__name__}: {error}"))
+            await context.abort(
+                grpc.StatusCode.INTERNAL, safe_message(f"{type(error).__name__}: {error}")
+            )
         finally:
             if self._observer is not None:
                 self._observer.observe(
@@ -117,56 +119,81 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._handlers = _Handlers(observer)
         self._max_request_tensor_bytes = max_request_tensor_bytes
 
-    async def Predict(self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext) -> predict_pb2.PredictResponse:  # noqa: N802 - gRPC method name
+    async def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> predict_pb2.PredictResponse:  # noqa: N802 - gRPC method name
         async def work() -> predict_pb2.PredictResponse:
             spec = request.model_spec
             result = await self._plane.predict(
                 model_ref(spec),
                 spec.signature_name,
-                lambda _signature: decode_inputs(request.inputs, max_bytes=self._max_request_tensor_bytes),
+                lambda _signature: decode_inputs(
+                    request.inputs, max_bytes=self._max_request_tensor_bytes
+                ),
                 tuple(request.output_filter),
                 _timeout(context),
             )
             response = predict_pb2.PredictResponse()
             servable, signature = result.servable, result.signature
-            fill_model_spec(response.model_spec, servable.model_name, servable.version, signature.name)
+            fill_model_spec(
+                response.model_spec, servable.model_name, servable.version, signature.name
+            )
             for alias, array in result.outputs.items():
-                ndarray_to_tensor_proto(array, dtype_enum=signature.outputs[alias].dtype, out=response.outputs[alias])
+                ndarray_to_tensor_proto(
+                    array, dtype_enum=signature.outputs[alias].dtype, out=response.outputs[alias]
+                )
             return response
 
         return await self._handlers.call("Predict", request.model_spec.name, context, work)
 
-    async def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.aio.ServicerContext) -> get_model_metadata_pb2.GetModelMetadataResponse:  # noqa: N802
+    async def GetModelMetadata(
+        self,
+        request: get_model_metadata_pb2.GetModelMetadataRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:  # noqa: N802
         async def work() -> get_model_metadata_pb2.GetModelMetadataResponse:
             return model_metadata(self._plane, request.model_spec, request.metadata_field)
 
         return await self._handlers.call("GetModelMetadata", request.model_spec.name, context, work)
 
-    async def Classify(self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext) -> classification_pb2.ClassificationResponse:  # noqa: N802
+    async def Classify(
+        self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
+    ) -> classification_pb2.ClassificationResponse:  # noqa: N802
         examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
             "Classify",
             spec.name,
             context,
-            lambda: examples.classify(model_ref(spec), spec.signature_name, request.input, _timeout(context)),
+            lambda: examples.classify(
+                model_ref(spec), spec.signature_name, request.input, _timeout(context)
+            ),
         )
 
-    async def Regress(self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext) -> regression_pb2.RegressionResponse:  # noqa: N802
+    async def Regress(
+        self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext
+    ) -> regression_pb2.RegressionResponse:  # noqa: N802
         examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
             "Regress",
             spec.name,
             context,
-            lambda: examples.regress(model_ref(spec), spec.signature_name, request.input, _timeout(context)),
+            lambda: examples.regress(
+                model_ref(spec), spec.signature_name, request.input, _timeout(context)
+            ),
         )
 
-    async def MultiInference(self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext) -> inference_pb2.MultiInferenceResponse:  # noqa: N802
+    async def MultiInference(
+        self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext
+    ) -> inference_pb2.MultiInferenceResponse:  # noqa: N802
         examples = self._require_examples()
         name = request.tasks[0].model_spec.name if request.tasks else ""
         return await self._handlers.call(
-            "MultiInference", name, context, lambda: examples.multi_inference(request, _timeout(context))
+            "MultiInference",
+            name,
+            context,
+            lambda: examples.multi_inference(request, _timeout(context)),
         )
 
     def _require_examples(self) -> ExampleAPIs:
@@ -190,7 +217,9 @@ def model_metadata(
     return response
 
 
-def model_status(plane: DataPlane, spec: model_pb2.ModelSpec) -> get_model_status_pb2.GetModelStatusResponse:
+def model_status(
+    plane: DataPlane, spec: model_pb2.ModelSpec
+) -> get_model_status_pb2.GetModelStatusResponse:
     """GetModelStatus, shared with REST's ``GET /v1/models/NAME``."""
     statuses = plane.statuses(model_ref(spec))
     response = get_model_status_pb2.GetModelStatusResponse()
@@ -209,13 +238,17 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self._reloader = reloader
         self._handlers = _Handlers(observer)
 
-    async def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext) -> get_model_status_pb2.GetModelStatusResponse:  # noqa: N802
+    async def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
+    ) -> get_model_status_pb2.GetModelStatusResponse:  # noqa: N802
         async def work() -> get_model_status_pb2.GetModelStatusResponse:
             return model_status(self._plane, request.model_spec)
 
         return await self._handlers.call("GetModelStatus", request.model_spec.name, context, work)
 
-    async def HandleReloadConfigRequest(self, request: model_management_pb2.ReloadConfigRequest, context: grpc.aio.ServicerContext) -> model_management_pb2.ReloadConfigResponse:  # noqa: N802
+    async def HandleReloadConfigRequest(
+        self, request: model_management_pb2.ReloadConfigRequest, context: grpc.aio.ServicerContext
+    ) -> model_management_pb2.ReloadConfigResponse:  # noqa: N802
         async def work() -> model_management_pb2.ReloadConfigResponse:
             if self._reloader is None:
                 raise ServingError(Code.UNIMPLEMENTED, "config reload is not available")
@@ -270,7 +303,9 @@ class GrpcFrontend:
         server = grpc.aio.server(options=list(options.items()), interceptors=self._interceptors)
         if self._health is not None:
             add_health_servicer(self._health, server)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self._prediction, server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            self._prediction, server
+        )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
         for service in self._extra_services:  # the V2 GRPCInferenceService, beside TF Serving's
             service.register(server)
@@ -285,7 +320,9 @@ class GrpcFrontend:
                 else:
                     port = server.add_secure_port(address, self._credentials)
             except RuntimeError as error:  # grpc's "Failed to bind"
-                raise OSError(f"could not bind the gRPC port at {address} (in use?): {error}") from error
+                raise OSError(
+                    f"could not bind the gRPC port at {address} (in use?): {error}"
+                ) from error
             if port == 0 and not address.startswith("unix:"):
                 raise OSError(f"could not bind the gRPC port at {address} (in use?)")
             if index == 0:

@@ -10,4 +10,6 @@ from protocol.status import Code
 class RequestObserver(Protocol):
     """Counts and times requests."""
 
-    def observe(self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float) -> None: ...
+    def observe(
+        self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float
+    ) -> None: ...

@@ -68,7 +68,11 @@ from frontends.observer import RequestObserver
 from frontends.tls import rest_ssl_context
 from frontends.rest_extras import RestExtras
 from protocol.dtypes import dtype_to_numpy
-from protocol.example_json import encode_classification_result, encode_regression_result, parse_example_body
+from protocol.example_json import (
+    encode_classification_result,
+    encode_regression_result,
+    parse_example_body,
+)
 from protocol.model_ref import ModelRef
 from protocol.rest_codec import (
     encode_error,
@@ -171,7 +175,8 @@ class RestFrontend:
         timeout_seconds: float | None = None,
         examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
-        extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] | None = None,
+        extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]
+        | None = None,
         cors: bool = False,
         middlewares: Sequence[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]] = (),
         tls: SslSettings | None = None,
@@ -205,7 +210,9 @@ class RestFrontend:
             self.app.router.add_route(method, path, handler)
         # gen_json, gen_client, image inputs: frontends.rest_extras (before the /v1 catch-all).
         self._extras = RestExtras(plane, max_image_pixels=max_image_pixels)
-        self.app.router.add_route("GET", r"/v1/models/{path:[^:]+}/{tool:gen_json|gen_client}", self._extras.generated)
+        self.app.router.add_route(
+            "GET", r"/v1/models/{path:[^:]+}/{tool:gen_json|gen_client}", self._extras.generated
+        )
         # TF Serving's handler takes "(?i)/v1/.*" for every method: others are "Malformed request".
         v1 = "/{v1:(?i:v1)}/{tail:.*}"
         if cors:
@@ -257,7 +264,9 @@ class RestFrontend:
             async with asyncio.timeout(grace_seconds):
                 await self._idle.wait()
         except TimeoutError:
-            log.warning("REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds)
+            log.warning(
+                "REST: %d requests still running after %ss; closing", self._in_flight, grace_seconds
+            )
         await self._runner.cleanup()
 
     def _cap_connections(self, server: Any) -> None:
@@ -292,20 +301,24 @@ class RestFrontend:
         length = request.content_length
         if length is not None and length > limit:
             return self._refuse(
-                413, f"request body of {length} bytes is over the limit of {limit} bytes (--rest_max_body_bytes)"
+                413,
+                f"request body of {length} bytes is over the limit of {limit} bytes (--rest_max_body_bytes)",
             )
         try:
             async with asyncio.timeout(self._idle_timeout_seconds):
                 await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._refuse(
-                413, f"request body, decompressed, is over the limit of {limit} bytes (--rest_max_body_bytes)"
+                413,
+                f"request body, decompressed, is over the limit of {limit} bytes (--rest_max_body_bytes)",
             )
         except (ContentEncodingError, RequestPayloadError) as error:
             message = f"request body does not decompress as its Content-Encoding says: {error}"
             return self._refuse(400, safe_message(message))
         except TimeoutError:
-            return self._refuse(408, f"request body did not arrive within {self._idle_timeout_seconds} s")
+            return self._refuse(
+                408, f"request body did not arrive within {self._idle_timeout_seconds} s"
+            )
         return await handler(request)
 
     def _refuse(self, status: int, message: str) -> web.Response:
@@ -336,7 +349,11 @@ class RestFrontend:
         return web.Response(status=204, headers=_CORS_HEADERS)
 
     async def _answer(
-        self, request: web.Request, entrypoint: str, model_name: str, work: Callable[[], Awaitable[bytes]]
+        self,
+        request: web.Request,
+        entrypoint: str,
+        model_name: str,
+        work: Callable[[], Awaitable[bytes]],
     ) -> web.Response:
         started = time.perf_counter()
         code = Code.OK
@@ -344,14 +361,21 @@ class RestFrontend:
             response = _json_response(await work())
         except ServingError as error:
             code = error.code
-            response = _json_response(encode_error(safe_message(error.message)), http_status(error.code))
+            response = _json_response(
+                encode_error(safe_message(error.message)), http_status(error.code)
+            )
         except Exception as error:  # a bug answers 500, never hangs
             code = Code.INTERNAL
             log.exception("%s %s failed", request.method, safe_message(request.path, 200))
-            response = _json_response(encode_error(safe_message(f"{type(error).__name__}: {error}")), 500)
+            response = _json_response(
+                encode_error(safe_message(f"{type(error).__name__}: {error}")), 500
+            )
         if self._observer is not None:
             self._observer.observe(
-                model_name=model_name, api="rest", entrypoint=entrypoint, code=code,
+                model_name=model_name,
+                api="rest",
+                entrypoint=entrypoint,
+                code=code,
                 seconds=time.perf_counter() - started,
             )
         if self._cors:
@@ -375,16 +399,23 @@ class RestFrontend:
         ref, method = parsed
         name = ref.name
         if method == "predict" and request.content_type == "multipart/form-data":
-            return await self._answer(request, "Predict", name, lambda: self._predict_images(ref, request))
+            return await self._answer(
+                request, "Predict", name, lambda: self._predict_images(ref, request)
+            )
         body = await request.read()
         if method == "predict":
-            return await self._answer(request, "Predict", name, lambda: self._predict(ref, body, request.query))
+            return await self._answer(
+                request, "Predict", name, lambda: self._predict(ref, body, request.query)
+            )
         examples = self._examples
         if examples is None:
             return await self._answer(request, method, name, _unimplemented(method))
         entrypoint = "Classify" if method == "classify" else "Regress"
         return await self._answer(
-            request, entrypoint, name, lambda: self._classify_or_regress(examples, method, ref, body)
+            request,
+            entrypoint,
+            name,
+            lambda: self._classify_or_regress(examples, method, ref, body),
         )
 
     async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
@@ -395,16 +426,25 @@ class RestFrontend:
 
         def decode(signature: Signature) -> dict[str, Any]:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-            arrays = request_to_tensors(self._extras.json_images(parsed, body, signature, query), specs)
+            arrays = request_to_tensors(
+                self._extras.json_images(parsed, body, signature, query), specs
+            )
             check_request_bytes(arrays, self._max_request_tensor_bytes)
             return arrays
 
         try:
             result = await self._plane.predict(
-                ref, parsed.signature_name, decode, (), self._timeout_seconds, decoded_for_signature=True
+                ref,
+                parsed.signature_name,
+                decode,
+                (),
+                self._timeout_seconds,
+                decoded_for_signature=True,
             )
         except ServingError as error:
-            if error.code is Code.FAILED_PRECONDITION and error.message.startswith("Serving signature key"):
+            if error.code is Code.FAILED_PRECONDITION and error.message.startswith(
+                "Serving signature key"
+            ):
                 # REST looks the signature up while parsing (GetInfoMap), with its own words.
                 raise invalid_argument(
                     f'Serving signature name: "{parsed.signature_name}" not found in signature def'
@@ -424,13 +464,19 @@ class RestFrontend:
         )
         return encode_predict_response(result.outputs, True)
 
-    async def _classify_or_regress(self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes) -> bytes:
+    async def _classify_or_regress(
+        self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes
+    ) -> bytes:
         """The body is parsed before the model is resolved, as in TF Serving."""
         parsed = parse_example_body(body, method)
         if method == "classify":
-            classified = await examples.classify(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
+            classified = await examples.classify(
+                ref, parsed.signature_name, parsed.input, self._timeout_seconds
+            )
             return encode_classification_result(classified.result)
-        regressed = await examples.regress(ref, parsed.signature_name, parsed.input, self._timeout_seconds)
+        regressed = await examples.regress(
+            ref, parsed.signature_name, parsed.input, self._timeout_seconds
+        )
         return encode_regression_result(regressed.result)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -442,9 +488,16 @@ class RestFrontend:
             return await self._malformed(request)
         ref, subresource = parsed
         if not ref.name:  # GET /v1/models: TF Serving lists no models
-            return await self._answer(request, "GetModelStatus", "", _raise(invalid_argument("Missing model name in request.")))
+            return await self._answer(
+                request,
+                "GetModelStatus",
+                "",
+                _raise(invalid_argument("Missing model name in request.")),
+            )
         if subresource:
-            return await self._answer(request, "GetModelMetadata", ref.name, lambda: self._metadata(ref))
+            return await self._answer(
+                request, "GetModelMetadata", ref.name, lambda: self._metadata(ref)
+            )
         return await self._answer(request, "GetModelStatus", ref.name, lambda: self._status(ref))
 
     async def _status(self, ref: ModelRef) -> bytes:

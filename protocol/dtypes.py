@@ -48,8 +48,16 @@ class DType(enum.IntEnum):
 
 
 # Names of the DataType values that no array carries, for messages only.
-_OTHER_NAMES: Final = {0: "DT_INVALID", 11: "DT_QINT8", 12: "DT_QUINT8", 13: "DT_QINT32",
-                       15: "DT_QINT16", 16: "DT_QUINT16", 20: "DT_RESOURCE", 21: "DT_VARIANT"}
+_OTHER_NAMES: Final = {
+    0: "DT_INVALID",
+    11: "DT_QINT8",
+    12: "DT_QUINT8",
+    13: "DT_QINT32",
+    15: "DT_QINT16",
+    16: "DT_QUINT16",
+    20: "DT_RESOURCE",
+    21: "DT_VARIANT",
+}
 
 _REF_OFFSET: Final = 100
 BFLOAT16: Final = np.dtype(ml_dtypes.bfloat16)

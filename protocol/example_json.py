@@ -88,7 +88,9 @@ def parse_example_body(body: bytes, method: str) -> RestExampleRequest:
     if not examples:
         raise invalid_argument(f"JSON Value: {_short(document)} 'examples' value is an empty array")
     target = (
-        input_proto.example_list_with_context.examples if has_context else input_proto.example_list.examples
+        input_proto.example_list_with_context.examples
+        if has_context
+        else input_proto.example_list.examples
     )
     for value in examples:
         fill_example(value, target.add())
@@ -128,7 +130,9 @@ def _element(name: str, element: Any) -> tuple[str, Any]:
         if _INT64_MIN <= element <= _INT64_MAX:
             return "int64_list", element
         if 0 <= element <= _UINT64_MAX:
-            raise invalid_argument(f"Feature: {name} has uint64 element. Only int64_t is supported.")
+            raise invalid_argument(
+                f"Feature: {name} has uint64 element. Only int64_t is supported."
+            )
         element = float(element)  # rapidjson reads integers past 64 bits as doubles
     if isinstance(element, float):
         if math.isfinite(element) and abs(element) > _FLOAT32_MAX:

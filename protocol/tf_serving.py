@@ -31,14 +31,18 @@ def model_ref(spec: model_pb2.ModelSpec) -> ModelRef:
     return ModelRef(name=spec.name, version=version, label=spec.version_label or None)
 
 
-def fill_model_spec(spec: model_pb2.ModelSpec, name: str, version: int, signature_name: str) -> None:
+def fill_model_spec(
+    spec: model_pb2.ModelSpec, name: str, version: int, signature_name: str
+) -> None:
     spec.name = name
     spec.version.value = version
     spec.signature_name = signature_name
 
 
 def version_status_proto(status: VersionStatus) -> get_model_status_pb2.ModelVersionStatus:
-    proto = get_model_status_pb2.ModelVersionStatus(version=status.version, state=status.state.value)
+    proto = get_model_status_pb2.ModelVersionStatus(
+        version=status.version, state=status.state.value
+    )
     proto.status.SetInParent()  # TF Serving always reports a status, OK included
     if status.error is not None and status.state is VersionState.END:
         proto.status.error_code = Code.UNKNOWN.value
@@ -66,7 +70,9 @@ def signature_def(signature: Signature) -> meta_graph_pb2.SignatureDef:
     return definition
 
 
-def signature_def_map(signatures: Mapping[str, Signature]) -> get_model_metadata_pb2.SignatureDefMap:
+def signature_def_map(
+    signatures: Mapping[str, Signature],
+) -> get_model_metadata_pb2.SignatureDefMap:
     result = get_model_metadata_pb2.SignatureDefMap()
     for name, signature in signatures.items():
         result.signature_def[name].CopyFrom(signature_def(signature))

@@ -70,7 +70,7 @@ class Servable(abc.ABC):
         signature = self.signatures.get(name or DEFAULT_SIGNATURE)
         if signature is None:
             raise failed_precondition(
-                f"Serving signature key \"{name or DEFAULT_SIGNATURE}\" not found."
+                f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.'
             )
         return signature
 

@@ -34,7 +34,7 @@ def check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None
         want = dtype_to_numpy(expected[alias].dtype)
         if array.dtype != want and not (array.dtype.kind in "OSU" and want.kind == "O"):
             raise invalid_argument(
-                f"Input \"{alias}\" is {array.dtype.name} but signature \"{signature.name}\" "
+                f'Input "{alias}" is {array.dtype.name} but signature "{signature.name}" '
                 f"expects {dtype_name(expected[alias].dtype)}"
             )
 
@@ -50,5 +50,7 @@ def check_outputs(signature: Signature, output_filter: Sequence[str]) -> tuple[s
                 f"in the set {{{','.join(sorted(signature.outputs))}}}."
             )
     if len(set(output_filter)) != len(output_filter):
-        raise invalid_argument(f"duplicate output tensor alias in output_filter: {list(output_filter)}")
+        raise invalid_argument(
+            f"duplicate output tensor alias in output_filter: {list(output_filter)}"
+        )
     return tuple(output_filter)

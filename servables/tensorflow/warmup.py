@@ -96,7 +96,9 @@ def read_warmup_records(path: str) -> list[prediction_log_pb2.PredictionLog]:
     return records
 
 
-def replay(servable: Servable, entry: prediction_log_pb2.PredictionLog, *, check_method_names: bool) -> None:
+def replay(
+    servable: Servable, entry: prediction_log_pb2.PredictionLog, *, check_method_names: bool
+) -> None:
     """Run the request in one warmup record on ``servable``; raises what the request raises."""
     kind = entry.WhichOneof("log_type")
     if kind == "predict_log":
@@ -113,7 +115,9 @@ def replay(servable: Servable, entry: prediction_log_pb2.PredictionLog, *, check
     elif kind == "regress_log":
         regress_now(servable, entry.regress_log.request, check_method_names=check_method_names)
     elif kind == "multi_inference_log":
-        multi_inference_now(servable, entry.multi_inference_log.request, check_method_names=check_method_names)
+        multi_inference_now(
+            servable, entry.multi_inference_log.request, check_method_names=check_method_names
+        )
     elif kind is not None:
         raise WarmupError(f"Unsupported log_type for warmup: {kind}")
 
@@ -150,7 +154,11 @@ def run_warmup(servable: Servable, version_path: str, options: WarmupOptions) ->
     seconds = time.monotonic() - started
     log.info(
         "warmup of %s version %d finished: %d records, %d iterations each, %.1f ms",
-        servable.model_name, servable.version, len(records), options.iterations, seconds * 1000,
+        servable.model_name,
+        servable.version,
+        len(records),
+        options.iterations,
+        seconds * 1000,
     )
     if options.observer is not None:
         options.observer(servable.model_name, seconds)

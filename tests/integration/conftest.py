@@ -17,7 +17,9 @@ def testdata() -> Path:
 
 
 @pytest.fixture(scope="module")
-def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServerProcess]]:
+def start_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., ServerProcess]]:
     """``start_server(*flags)`` starts a server; all are stopped at module end."""
     started: list[ServerProcess] = []
     workdir = tmp_path_factory.mktemp("server")

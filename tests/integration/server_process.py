@@ -44,12 +44,17 @@ class ServerProcess:
         self.log_path = workdir / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         command = [
-            sys.executable, str(REPO_ROOT / "server.py"),
-            "--port=0", "--rest_api_port=0", f"--port_file={self.port_file}",
+            sys.executable,
+            str(REPO_ROOT / "server.py"),
+            "--port=0",
+            "--rest_api_port=0",
+            f"--port_file={self.port_file}",
             "--drain_seconds=0",  # tests stop servers often; a test of the drain passes its own
             *args,
         ]
-        self.process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT
+        )
         self.grpc_port, self.rest_port = self._wait_for_ports()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
@@ -74,7 +79,9 @@ class ServerProcess:
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.rest_port}"
 
-    def http(self, method: str, path: str, body: bytes | str | dict[str, Any] | None = None) -> tuple[int, Any]:
+    def http(
+        self, method: str, path: str, body: bytes | str | dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         """Plain HTTP; returns (status, parsed JSON body or raw text)."""
         if isinstance(body, dict):
             body = json.dumps(body)
@@ -96,7 +103,9 @@ class ServerProcess:
             if predicate():
                 return
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}\n--- server log ---\n{self.log()[-5000:]}")
+        raise AssertionError(
+            f"timed out waiting for {what}\n--- server log ---\n{self.log()[-5000:]}"
+        )
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM, wait for exit, then close the client channel (in-flight calls finish)."""
@@ -112,9 +121,14 @@ class ServerProcess:
         return self.process.returncode
 
 
-def run_server_expecting_failure(args: Sequence[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_server_expecting_failure(
+    args: Sequence[str], timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """Run the server with flags that must make it exit; returns the finished process."""
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "server.py"), "--port=0", "--rest_api_port=0", *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -27,8 +27,10 @@ def batching_server(start_server, testdata: Path, tmp_path: Path, parameters: st
     path = tmp_path / "batching.pbtxt"
     path.write_text(parameters)
     return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", "--model_name=hpt",
-        "--enable_batching", f"--batching_parameters_file={path}",
+        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+        "--model_name=hpt",
+        "--enable_batching",
+        f"--batching_parameters_file={path}",
     )
 
 
@@ -38,35 +40,65 @@ def metrics(server: ServerProcess) -> str:
     return text
 
 
-def test_concurrent_grpc_and_rest_requests_share_batches_and_get_their_own_rows(start_server, testdata: Path, tmp_path: Path) -> None:
-    server = batching_server(start_server, testdata, tmp_path,
-                             "max_batch_size { value: 64 } batch_timeout_micros { value: 200000 } "
-                             "allowed_batch_sizes: 8 allowed_batch_sizes: 64")
+def test_concurrent_grpc_and_rest_requests_share_batches_and_get_their_own_rows(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
+    server = batching_server(
+        start_server,
+        testdata,
+        tmp_path,
+        "max_batch_size { value: 64 } batch_timeout_micros { value: 200000 } "
+        "allowed_batch_sizes: 8 allowed_batch_sizes: 64",
+    )
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        grpc_calls = [pool.submit(server.prediction.Predict, predict_request(np.array([[i], [i + 0.5]])), timeout=30) for i in range(10)]
-        rest_calls = [pool.submit(server.http, "POST", "/v1/models/hpt:predict", {"instances": [[100.0 + i]]}) for i in range(10)]
+        grpc_calls = [
+            pool.submit(
+                server.prediction.Predict, predict_request(np.array([[i], [i + 0.5]])), timeout=30
+            )
+            for i in range(10)
+        ]
+        rest_calls = [
+            pool.submit(server.http, "POST", "/v1/models/hpt:predict", {"instances": [[100.0 + i]]})
+            for i in range(10)
+        ]
         for i, call in enumerate(grpc_calls):
-            np.testing.assert_allclose(tf.make_ndarray(call.result().outputs["y"]), [[0.5 * i + 2], [0.5 * (i + 0.5) + 2]])
+            np.testing.assert_allclose(
+                tf.make_ndarray(call.result().outputs["y"]), [[0.5 * i + 2], [0.5 * (i + 0.5) + 2]]
+            )
         for i, call in enumerate(rest_calls):
             assert call.result() == (200, {"predictions": [[0.5 * (100.0 + i) + 2]]})
     text = metrics(server)
-    batches = sample(text, ":tensorflow:serving:batching_session:input_batch_size_count", model_name="hpt")
-    rows = sample(text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt")
+    batches = sample(
+        text, ":tensorflow:serving:batching_session:input_batch_size_count", model_name="hpt"
+    )
+    rows = sample(
+        text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt"
+    )
     assert rows == 30
     assert batches < 20  # requests were batched together
-    padded = sample(text, ":tensorflow:serving:batching_session:processed_batch_size_sum", model_name="hpt")
+    padded = sample(
+        text, ":tensorflow:serving:batching_session:processed_batch_size_sum", model_name="hpt"
+    )
     assert padded >= rows and padded % 8 == 0  # every batch padded to an allowed size
 
 
-def test_oversized_request_is_rejected_and_a_full_queue_answers_unavailable(start_server, testdata: Path, tmp_path: Path) -> None:
-    server = batching_server(start_server, testdata, tmp_path,
-                             "max_batch_size { value: 2 } batch_timeout_micros { value: 1000000 } "
-                             "max_enqueued_batches { value: 1 } num_batch_threads { value: 1 }")
+def test_oversized_request_is_rejected_and_a_full_queue_answers_unavailable(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
+    server = batching_server(
+        start_server,
+        testdata,
+        tmp_path,
+        "max_batch_size { value: 2 } batch_timeout_micros { value: 1000000 } "
+        "max_enqueued_batches { value: 1 } num_batch_threads { value: 1 }",
+    )
     with pytest.raises(grpc.RpcError) as too_big:
         server.prediction.Predict(predict_request(np.ones((3, 1))), timeout=30)
     assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "max_batch_size" in too_big.value.details()
-    status, body = server.http("POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0], [3.0]]})
+    status, body = server.http(
+        "POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0], [3.0]]}
+    )
     assert status == 400 and "max_batch_size" in body["error"]
 
     # One batch of 1 waits (timeout 1 s); it has room for one more row; the next request
@@ -81,9 +113,15 @@ def test_oversized_request_is_rejected_and_a_full_queue_answers_unavailable(star
     first.result()  # the queued request is not disturbed
 
 
-def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(start_server, testdata: Path, tmp_path: Path) -> None:
-    server = batching_server(start_server, testdata, tmp_path,
-                             "max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
+def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
+    server = batching_server(
+        start_server,
+        testdata,
+        tmp_path,
+        "max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }",
+    )
     with pytest.raises(grpc.RpcError) as gone:
         server.prediction.Predict(predict_request(np.ones((5, 1))), timeout=0.3)
     assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -91,41 +129,62 @@ def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(start_serve
     np.testing.assert_allclose(tf.make_ndarray(survivor.outputs["y"]), [[2.5]])
     text = metrics(server)
     # Only the survivor's row was ever batched.
-    assert sample(text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt") == 1
+    assert (
+        sample(text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt")
+        == 1
+    )
 
 
-def test_per_model_batching_parameters_come_from_the_version_folder(start_server, testdata: Path, tmp_path: Path) -> None:
+def test_per_model_batching_parameters_come_from_the_version_folder(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
     from tests.integration.conftest import copy_model
 
     base = copy_model(testdata / "saved_model_half_plus_two_cpu", tmp_path / "hpt")
     (base / "00000123" / "batching_params.pbtxt").write_text(
         "max_batch_size { value: 2 } batch_timeout_micros { value: 100000 }"
     )
-    server = start_server(f"--model_base_path={base}", "--model_name=hpt", "--enable_batching",
-                          "--enable_per_model_batching_parameters")
+    server = start_server(
+        f"--model_base_path={base}",
+        "--model_name=hpt",
+        "--enable_batching",
+        "--enable_per_model_batching_parameters",
+    )
     with pytest.raises(grpc.RpcError) as too_big:  # the model's own limit, not the default 1000
         server.prediction.Predict(predict_request(np.ones((3, 1))), timeout=30)
     assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "maximum input batch size 2" in too_big.value.details()
 
 
-def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(start_server, testdata: Path, tmp_path: Path) -> None:
+def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
     from tensorflow_serving.apis import regression_pb2
 
-    server = batching_server(start_server, testdata, tmp_path,
-                             "max_batch_size { value: 4 } batch_timeout_micros { value: 300000 } "
-                             "enable_large_batch_splitting { value: true } num_batch_threads { value: 1 }")
+    server = batching_server(
+        start_server,
+        testdata,
+        tmp_path,
+        "max_batch_size { value: 4 } batch_timeout_micros { value: 300000 } "
+        "enable_large_batch_splitting { value: true } num_batch_threads { value: 1 }",
+    )
     # Splitting: 10 rows go out as batches of at most 4 and come back whole, in order.
     rows = np.arange(10, dtype=np.float32).reshape(10, 1)
     response = server.prediction.Predict(predict_request(rows), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), 0.5 * rows + 2)
-    status, body = server.http("POST", "/v1/models/hpt:predict", {"instances": [[float(i)] for i in range(6)]})
+    status, body = server.http(
+        "POST", "/v1/models/hpt:predict", {"instances": [[float(i)] for i in range(6)]}
+    )
     assert status == 200 and body["predictions"] == [[0.5 * i + 2] for i in range(6)]
 
     # Mixed inner shapes arriving together ([N,1] and [N,2]) go in different batches.
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        narrow = pool.submit(server.prediction.Predict, predict_request(np.ones((1, 1))), timeout=30)
-        wide = pool.submit(server.http, "POST", "/v1/models/hpt:predict", {"instances": [[1.0, 2.0]]})
+        narrow = pool.submit(
+            server.prediction.Predict, predict_request(np.ones((1, 1))), timeout=30
+        )
+        wide = pool.submit(
+            server.http, "POST", "/v1/models/hpt:predict", {"instances": [[1.0, 2.0]]}
+        )
         np.testing.assert_allclose(tf.make_ndarray(narrow.result().outputs["y"]), [[2.5]])
         assert wide.result() == (200, {"predictions": [[2.5, 3.0]]})
 
@@ -140,8 +199,13 @@ def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(start
         return request
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        calls = [pool.submit(server.prediction.Regress, regress(x), timeout=30) for x in (2.0, None)]
+        calls = [
+            pool.submit(server.prediction.Regress, regress(x), timeout=30) for x in (2.0, None)
+        ]
         errors = [call.exception() for call in calls]
-    assert all(isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.INVALID_ARGUMENT for e in errors), errors
+    assert all(
+        isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.INVALID_ARGUMENT
+        for e in errors
+    ), errors
     # Alone, the good request succeeds: the failure came from sharing the batch.
     assert server.prediction.Regress(regress(2.0), timeout=30).result.regressions[0].value == 3.0

@@ -20,7 +20,7 @@ from tests.integration.server_process import ServerProcess
 def config_text(testdata: Path, *, models: list[str], stable: int = 123, extra: str = "") -> str:
     blocks = {
         "a": f'config {{ name: "a" base_path: "{testdata}/saved_model_half_plus_two_2_versions" '
-             f'model_version_policy {{ all {{}} }} version_labels {{ key: "stable" value: {stable} }} }}',
+        f'model_version_policy {{ all {{}} }} version_labels {{ key: "stable" value: {stable} }} }}',
         "b": f'config {{ name: "b" base_path: "{testdata}/saved_model_half_plus_two_cpu" }}',
         "c": f'config {{ name: "c" base_path: "{testdata}/saved_model_half_plus_three" }}',
     }
@@ -33,7 +33,9 @@ def reload_request(text: str) -> model_management_pb2.ReloadConfigRequest:
     return request
 
 
-def predict(server: ServerProcess, model: str, label: str | None = None) -> predict_pb2.PredictResponse:
+def predict(
+    server: ServerProcess, model: str, label: str | None = None
+) -> predict_pb2.PredictResponse:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     if label:
@@ -80,7 +82,9 @@ def server(start_server, testdata: Path, tmp_path: Path) -> ServerProcess:
     return start_server(f"--model_config_file={config}")
 
 
-def test_reload_adds_removes_and_relabels_with_zero_failed_requests(server: ServerProcess, testdata: Path) -> None:
+def test_reload_adds_removes_and_relabels_with_zero_failed_requests(
+    server: ServerProcess, testdata: Path
+) -> None:
     assert predict(server, "b").model_spec.version.value == 123
     with Stream(server) as stream:
         time.sleep(0.5)
@@ -99,7 +103,9 @@ def test_reload_adds_removes_and_relabels_with_zero_failed_requests(server: Serv
     assert removed.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_bad_reload_is_rejected_and_leaves_the_set_untouched(server: ServerProcess, testdata: Path) -> None:
+def test_a_bad_reload_is_rejected_and_leaves_the_set_untouched(
+    server: ServerProcess, testdata: Path
+) -> None:
     duplicate = config_text(testdata, models=["a", "b", "b"])
     with pytest.raises(grpc.RpcError) as rejected:
         server.models.HandleReloadConfigRequest(reload_request(duplicate), timeout=60)
@@ -114,12 +120,18 @@ def test_a_bad_reload_is_rejected_and_leaves_the_set_untouched(server: ServerPro
     assert predict(server, "a", "stable").model_spec.version.value == 123
 
 
-def test_a_missing_base_path_does_not_wedge_this_or_later_reloads(server: ServerProcess, testdata: Path, tmp_path: Path) -> None:
+def test_a_missing_base_path_does_not_wedge_this_or_later_reloads(
+    server: ServerProcess, testdata: Path, tmp_path: Path
+) -> None:
     missing = f' config {{ name: "ghost" base_path: "{tmp_path}/not_there_yet" }}'
     started = time.monotonic()
-    server.models.HandleReloadConfigRequest(reload_request(config_text(testdata, models=["a", "b"], extra=missing)), timeout=60)
+    server.models.HandleReloadConfigRequest(
+        reload_request(config_text(testdata, models=["a", "b"], extra=missing)), timeout=60
+    )
     assert time.monotonic() - started < 30
-    server.models.HandleReloadConfigRequest(reload_request(config_text(testdata, models=["a", "c"], extra=missing)), timeout=60)
+    server.models.HandleReloadConfigRequest(
+        reload_request(config_text(testdata, models=["a", "c"], extra=missing)), timeout=60
+    )
     assert predict(server, "c").model_spec.version.value == 123
     with pytest.raises(grpc.RpcError) as ghost:
         predict(server, "ghost")
@@ -129,7 +141,9 @@ def test_a_missing_base_path_does_not_wedge_this_or_later_reloads(server: Server
 def test_the_config_file_is_polled_when_asked(start_server, testdata: Path, tmp_path: Path) -> None:
     config = tmp_path / "polled.config"
     config.write_text(config_text(testdata, models=["b"]))
-    server = start_server(f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1")
+    server = start_server(
+        f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1"
+    )
     config.write_text("this is { not valid")  # logged and ignored
     time.sleep(1.5)
     assert predict(server, "b").model_spec.version.value == 123

@@ -29,7 +29,9 @@ def test_v2_is_picked_up_and_the_error_rate_falls(start_server, tmp_path: Path) 
     monitored.mkdir()
     shutil.copytree(exported / "1", monitored / "1")
 
-    server = start_server(f"--model_base_path={monitored}", "--model_name=mnist", "--file_system_poll_wait_seconds=1")
+    server = start_server(
+        f"--model_base_path={monitored}", "--model_name=mnist", "--file_system_poll_wait_seconds=1"
+    )
     address = f"127.0.0.1:{server.grpc_port}"
     v1_error = run_client(address, num_tests=360, concurrency=10, model_name="mnist")
 

@@ -23,9 +23,12 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_metrics_count_grpc_and_rest_and_serve_the_monitoring_path(start_server, testdata: Path) -> None:
+def test_metrics_count_grpc_and_rest_and_serve_the_monitoring_path(
+    start_server, testdata: Path
+) -> None:
     server: ServerProcess = start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", "--model_name=hpt",
+        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+        "--model_name=hpt",
         f"--monitoring_config_file={testdata / 'monitoring_config.txt'}",
         "--enable_batching",
     )
@@ -43,11 +46,54 @@ def test_metrics_count_grpc_and_rest_and_serve_the_monitoring_path(start_server,
         assert status == 200
         assert isinstance(text, str)
         assert sample(text, ":tensorflow:serving:request_count", model_name="hpt", status="OK") == 5
-        assert sample(text, ":tensorflow:serving:request_count", model_name="hpt", status="INVALID_ARGUMENT") == 1
-        assert sample(text, ":tensorflow:serving:request_latency_count", model_name="hpt", API="grpc", entrypoint="Predict") == 3
-        assert sample(text, ":tensorflow:serving:request_latency_count", model_name="hpt", API="rest", entrypoint="Predict") == 2  # successes only, as TF Serving
-        assert sample(text, ":tensorflow:serving:batching_session:input_batch_size_count", model_name="hpt") == 5
-        assert sample(text, ":tensorflow:serving:batching_session:queuing_latency_count", model_name="hpt") == 5
-        assert sample(text, ":tensorflow:cc:saved_model:load_attempt_count", model_name="hpt", status="OK") == 1
+        assert (
+            sample(
+                text,
+                ":tensorflow:serving:request_count",
+                model_name="hpt",
+                status="INVALID_ARGUMENT",
+            )
+            == 1
+        )
+        assert (
+            sample(
+                text,
+                ":tensorflow:serving:request_latency_count",
+                model_name="hpt",
+                API="grpc",
+                entrypoint="Predict",
+            )
+            == 3
+        )
+        assert (
+            sample(
+                text,
+                ":tensorflow:serving:request_latency_count",
+                model_name="hpt",
+                API="rest",
+                entrypoint="Predict",
+            )
+            == 2
+        )  # successes only, as TF Serving
+        assert (
+            sample(
+                text,
+                ":tensorflow:serving:batching_session:input_batch_size_count",
+                model_name="hpt",
+            )
+            == 5
+        )
+        assert (
+            sample(
+                text, ":tensorflow:serving:batching_session:queuing_latency_count", model_name="hpt"
+            )
+            == 5
+        )
+        assert (
+            sample(
+                text, ":tensorflow:cc:saved_model:load_attempt_count", model_name="hpt", status="OK"
+            )
+            == 1
+        )
         assert sample(text, ":tensorflow:cc:saved_model:load_latency_count", model_name="hpt") == 1
         assert sample(text, "process_cpu_seconds_total") > 0

@@ -48,7 +48,9 @@ model_config_list {{
 
 
 @pytest.fixture(scope="module")
-def server(start_server, testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    start_server, testdata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("config") / "models.config"
     config.write_text(CONFIG.format(testdata=testdata))
     yield start_server(f"--model_config_file={config}")
@@ -76,7 +78,9 @@ def grpc_error(call, request) -> grpc.RpcError:  # type: ignore[no-untyped-def]
 
 
 def test_grpc_predict_latest_version(server: ServerProcess) -> None:
-    response = server.prediction.Predict(predict_request("half_plus_two", np.array([[2.0], [10.0]], np.float32)), timeout=30)
+    response = server.prediction.Predict(
+        predict_request("half_plus_two", np.array([[2.0], [10.0]], np.float32)), timeout=30
+    )
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[3.0], [7.0]])
     assert response.model_spec.name == "half_plus_two"
     assert response.model_spec.version.value == 123
@@ -84,21 +88,35 @@ def test_grpc_predict_latest_version(server: ServerProcess) -> None:
 
 
 def test_grpc_predict_is_lenient_about_shapes_like_tf_serving(server: ServerProcess) -> None:
-    response = server.prediction.Predict(predict_request("half_plus_two", np.array([2.0, 3.0, 4.0], np.float32)), timeout=30)
+    response = server.prediction.Predict(
+        predict_request("half_plus_two", np.array([2.0, 3.0, 4.0], np.float32)), timeout=30
+    )
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [3.0, 3.5, 4.0])
 
 
 def test_grpc_predict_tf2_export(server: ServerProcess) -> None:
-    response = server.prediction.Predict(predict_request("tf2", np.array([[2.0], [10.0]], np.float32)), timeout=30)
+    response = server.prediction.Predict(
+        predict_request("tf2", np.array([[2.0], [10.0]], np.float32)), timeout=30
+    )
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[3.0], [7.0]])
 
 
 @pytest.mark.parametrize(
     ("spec", "version"),
-    [({"version": 123}, 123), ({"version": 124}, 124), ({"version_label": "stable"}, 123), ({"version_label": "canary"}, 124), ({}, 124)],
+    [
+        ({"version": 123}, 123),
+        ({"version": 124}, 124),
+        ({"version_label": "stable"}, 123),
+        ({"version_label": "canary"}, 124),
+        ({}, 124),
+    ],
 )
-def test_grpc_predict_by_version_and_label(server: ServerProcess, spec: dict[str, object], version: int) -> None:
-    response = server.prediction.Predict(predict_request("two_versions", np.array([[1.0]], np.float32), **spec), timeout=30)
+def test_grpc_predict_by_version_and_label(
+    server: ServerProcess, spec: dict[str, object], version: int
+) -> None:
+    response = server.prediction.Predict(
+        predict_request("two_versions", np.array([[1.0]], np.float32), **spec), timeout=30
+    )
     assert response.model_spec.version.value == version
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5]])
 
@@ -129,14 +147,40 @@ def test_grpc_predict_stateful_counter_without_inputs(server: ServerProcess) -> 
 @pytest.mark.parametrize(
     ("request_factory", "code", "message"),
     [
-        (lambda: predict_request("nope", np.ones((1, 1), np.float32)), grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
-        (lambda: predict_request("half_plus_two", np.ones((1, 1), np.float32), version=7), grpc.StatusCode.NOT_FOUND, "Specific(half_plus_two, 7)"),
-        (lambda: predict_request("two_versions", np.ones((1, 1), np.float32), version_label="beta"), grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label: beta"),
-        (lambda: predict_request("half_plus_two", np.ones((1, 1), np.float32), signature_name="nope"), grpc.StatusCode.FAILED_PRECONDITION, "nope"),
-        (lambda: predict_request("half_plus_two", np.array([["a"]], object)), grpc.StatusCode.INVALID_ARGUMENT, "x"),
+        (
+            lambda: predict_request("nope", np.ones((1, 1), np.float32)),
+            grpc.StatusCode.NOT_FOUND,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            lambda: predict_request("half_plus_two", np.ones((1, 1), np.float32), version=7),
+            grpc.StatusCode.NOT_FOUND,
+            "Specific(half_plus_two, 7)",
+        ),
+        (
+            lambda: predict_request(
+                "two_versions", np.ones((1, 1), np.float32), version_label="beta"
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Unrecognized servable version label: beta",
+        ),
+        (
+            lambda: predict_request(
+                "half_plus_two", np.ones((1, 1), np.float32), signature_name="nope"
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "nope",
+        ),
+        (
+            lambda: predict_request("half_plus_two", np.array([["a"]], object)),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "x",
+        ),
     ],
 )
-def test_grpc_predict_errors(server: ServerProcess, request_factory, code: grpc.StatusCode, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_grpc_predict_errors(
+    server: ServerProcess, request_factory, code: grpc.StatusCode, message: str
+) -> None:  # type: ignore[no-untyped-def]
     error = grpc_error(server.prediction.Predict, request_factory())
     assert error.code() == code
     assert message in error.details()
@@ -166,7 +210,9 @@ def test_grpc_predict_missing_extra_and_malformed_inputs(server: ServerProcess) 
 
 def test_grpc_bad_request_does_not_disturb_the_next(server: ServerProcess) -> None:
     grpc_error(server.prediction.Predict, predict_request("nope", np.ones((1, 1), np.float32)))
-    response = server.prediction.Predict(predict_request("half_plus_two", np.array([[4.0]], np.float32)), timeout=30)
+    response = server.prediction.Predict(
+        predict_request("half_plus_two", np.array([[4.0]], np.float32)), timeout=30
+    )
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[4.0]])
 
 
@@ -180,7 +226,11 @@ def test_grpc_metadata_holds_the_signature_def_map(server: ServerProcess) -> Non
     assert response.model_spec.version.value == 123
     signature_defs = get_model_metadata_pb2.SignatureDefMap()
     assert response.metadata["signature_def"].Unpack(signature_defs)
-    assert set(signature_defs.signature_def) >= {"serving_default", "classify_x_to_y", "regress_x_to_y"}
+    assert set(signature_defs.signature_def) >= {
+        "serving_default",
+        "classify_x_to_y",
+        "regress_x_to_y",
+    }
     assert signature_defs.signature_def["serving_default"].inputs["x"].name == "x:0"
 
 
@@ -189,7 +239,10 @@ def test_grpc_model_status(server: ServerProcess) -> None:
     request.model_spec.name = "two_versions"
     response = server.models.GetModelStatus(request, timeout=30)
     states = {s.version: s.state for s in response.model_version_status}
-    assert states == {123: get_model_status_pb2.ModelVersionStatus.AVAILABLE, 124: get_model_status_pb2.ModelVersionStatus.AVAILABLE}
+    assert states == {
+        123: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
+        124: get_model_status_pb2.ModelVersionStatus.AVAILABLE,
+    }
     request.model_spec.name = "nope"
     error = grpc_error(server.models.GetModelStatus, request)
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -208,14 +261,22 @@ def test_rest_predict_row_format(server: ServerProcess, path: str) -> None:
 
 
 def test_rest_predict_columnar_and_labels(server: ServerProcess) -> None:
-    status, body = server.http("POST", "/v1/models/two_versions/labels/canary:predict", {"inputs": {"x": [[1.0]]}})
+    status, body = server.http(
+        "POST", "/v1/models/two_versions/labels/canary:predict", {"inputs": {"x": [[1.0]]}}
+    )
     assert (status, body) == (200, {"outputs": [[2.5]]})
-    status, body = server.http("POST", "/v1/models/two_versions/labels/stable:predict", {"signature_name": "serving_default", "inputs": [[1.0], [3.0]]})
+    status, body = server.http(
+        "POST",
+        "/v1/models/two_versions/labels/stable:predict",
+        {"signature_name": "serving_default", "inputs": [[1.0], [3.0]]},
+    )
     assert (status, body) == (200, {"outputs": [[2.5], [3.5]]})
 
 
 def test_rest_predict_named_instances(server: ServerProcess) -> None:
-    status, body = server.http("POST", "/v1/models/half_plus_two:predict", {"instances": [{"x": [2.0]}, {"x": [4.0]}]})
+    status, body = server.http(
+        "POST", "/v1/models/half_plus_two:predict", {"instances": [{"x": [2.0]}, {"x": [4.0]}]}
+    )
     assert (status, body) == (200, {"predictions": [[3.0], [4.0]]})
 
 
@@ -223,21 +284,59 @@ def test_rest_predict_named_instances(server: ServerProcess) -> None:
     ("method", "path", "body", "status", "fragment"),
     [
         ("POST", "/v1/models/nope:predict", {"instances": [[1.0]]}, 404, "nope"),
-        ("POST", "/v1/models/half_plus_two/versions/9:predict", {"instances": [[1.0]]}, 404, "half_plus_two"),
-        ("POST", "/v1/models/two_versions/labels/beta:predict", {"instances": [[1.0]]}, 400, "beta"),
-        ("POST", "/v1/models/half_plus_two/versions/abc:predict", {"instances": [[1.0]]}, 400, "Malformed request"),
+        (
+            "POST",
+            "/v1/models/half_plus_two/versions/9:predict",
+            {"instances": [[1.0]]},
+            404,
+            "half_plus_two",
+        ),
+        (
+            "POST",
+            "/v1/models/two_versions/labels/beta:predict",
+            {"instances": [[1.0]]},
+            400,
+            "beta",
+        ),
+        (
+            "POST",
+            "/v1/models/half_plus_two/versions/abc:predict",
+            {"instances": [[1.0]]},
+            400,
+            "Malformed request",
+        ),
         ("POST", "/v1/models/half_plus_two:predict", "{not json", 400, ""),
         ("POST", "/v1/models/half_plus_two:predict", "[1, 2]", 400, ""),
-        ("POST", "/v1/models/half_plus_two:predict", {"instances": [[1.0]], "inputs": [[1.0]]}, 400, ""),
-        ("POST", "/v1/models/half_plus_two:predict", {"signature_name": "serving_default"}, 400, ""),
+        (
+            "POST",
+            "/v1/models/half_plus_two:predict",
+            {"instances": [[1.0]], "inputs": [[1.0]]},
+            400,
+            "",
+        ),
+        (
+            "POST",
+            "/v1/models/half_plus_two:predict",
+            {"signature_name": "serving_default"},
+            400,
+            "",
+        ),
         ("POST", "/v1/models/half_plus_two:predict", {"instances": [[1.0], [1.0, 2.0]]}, 400, ""),
         ("POST", "/v1/models/half_plus_two:predict", {"inputs": {"z": [[1.0]]}}, 400, "z"),
-        ("POST", "/v1/models/half_plus_two:predict", {"signature_name": "nope", "instances": [[1.0]]}, 400, "nope"),
+        (
+            "POST",
+            "/v1/models/half_plus_two:predict",
+            {"signature_name": "nope", "instances": [[1.0]]},
+            400,
+            "nope",
+        ),
         ("GET", "/v1/models/nope", None, 404, "nope"),
         ("GET", "/v1/models/half_plus_two/versions/9", None, 404, "9"),
     ],
 )
-def test_rest_errors(server: ServerProcess, method: str, path: str, body: object, status: int, fragment: str) -> None:
+def test_rest_errors(
+    server: ServerProcess, method: str, path: str, body: object, status: int, fragment: str
+) -> None:
     got_status, got_body = server.http(method, path, body)  # type: ignore[arg-type]
     assert got_status == status, got_body
     assert isinstance(got_body, dict) and set(got_body) == {"error"}
@@ -245,7 +344,11 @@ def test_rest_errors(server: ServerProcess, method: str, path: str, body: object
 
 
 def test_rest_accepts_nan_and_infinity_tokens(server: ServerProcess) -> None:
-    status, body = server.http("POST", "/v1/models/half_plus_two:predict", '{"instances": [[NaN], [Infinity], [-Infinity]]}')
+    status, body = server.http(
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        '{"instances": [[NaN], [Infinity], [-Infinity]]}',
+    )
     assert status == 200
     assert isinstance(body, dict)
     values = [row[0] for row in body["predictions"]]
@@ -255,14 +358,29 @@ def test_rest_accepts_nan_and_infinity_tokens(server: ServerProcess) -> None:
 def test_rest_model_status(server: ServerProcess) -> None:
     status, body = server.http("GET", "/v1/models/half_plus_two")
     assert status == 200
-    assert body == {"model_version_status": [{"version": "123", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}
+    assert body == {
+        "model_version_status": [
+            {
+                "version": "123",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
     # TF Serving's GetModelStatus ignores a label and reports every version.
     status, body = server.http("GET", "/v1/models/two_versions/labels/canary")
-    assert status == 200 and sorted(s["version"] for s in body["model_version_status"]) == ["123", "124"]
+    assert status == 200 and sorted(s["version"] for s in body["model_version_status"]) == [
+        "123",
+        "124",
+    ]
 
 
-def test_rest_metadata_matches_tf_serving_byte_for_byte_in_json(server: ServerProcess, testdata: Path) -> None:
-    expected = json.loads((testdata / "saved_model_half_plus_two_2_versions_metadata.json").read_text())
+def test_rest_metadata_matches_tf_serving_byte_for_byte_in_json(
+    server: ServerProcess, testdata: Path
+) -> None:
+    expected = json.loads(
+        (testdata / "saved_model_half_plus_two_2_versions_metadata.json").read_text()
+    )
     status, body = server.http("GET", "/v1/models/two_versions/versions/123/metadata")
     assert status == 200
     expected["model_spec"]["name"] = "two_versions"
@@ -270,7 +388,9 @@ def test_rest_metadata_matches_tf_serving_byte_for_byte_in_json(server: ServerPr
 
 
 def test_rest_metadata_of_tf2_export(server: ServerProcess, testdata: Path) -> None:
-    expected = json.loads((testdata / "saved_model_half_plus_two_tf2_2_versions_metadata.json").read_text())
+    expected = json.loads(
+        (testdata / "saved_model_half_plus_two_tf2_2_versions_metadata.json").read_text()
+    )
     status, body = server.http("GET", "/v1/models/tf2/metadata")
     assert status == 200
     # TF Serving's printer leaves the empty "defaults" map out for the init op alone (and

@@ -18,19 +18,39 @@ from tests.integration.server_process import ServerProcess
 def self_signed_certificate(directory: Path) -> tuple[str, str]:
     key, cert = directory / "key.pem", directory / "cert.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return key.read_text(), cert.read_text()
 
 
-def test_grpc_serves_over_tls_and_refuses_plaintext(start_server, testdata: Path, tmp_path: Path) -> None:
+def test_grpc_serves_over_tls_and_refuses_plaintext(
+    start_server, testdata: Path, tmp_path: Path
+) -> None:
     key, cert = self_signed_certificate(tmp_path)
     ssl_config = tmp_path / "ssl.config"
     ssl_config.write_text(f"server_key: {json.dumps(key)}\nserver_cert: {json.dumps(cert)}\n")
     server: ServerProcess = start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", f"--ssl_config_file={ssl_config}"
+        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+        f"--ssl_config_file={ssl_config}",
     )
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "default"
@@ -38,7 +58,9 @@ def test_grpc_serves_over_tls_and_refuses_plaintext(start_server, testdata: Path
 
     credentials = grpc.ssl_channel_credentials(root_certificates=cert.encode())
     with grpc.secure_channel(f"localhost:{server.grpc_port}", credentials) as channel:
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            request, timeout=30
+        )
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[3.0]])
 
     with pytest.raises(grpc.RpcError) as plaintext:

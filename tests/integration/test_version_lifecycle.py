@@ -24,7 +24,9 @@ AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END
 
 
-def statuses(server: ServerProcess, model: str) -> dict[int, get_model_status_pb2.ModelVersionStatus]:
+def statuses(
+    server: ServerProcess, model: str
+) -> dict[int, get_model_status_pb2.ModelVersionStatus]:
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = model
     try:
@@ -39,7 +41,9 @@ def state_of(server: ServerProcess, model: str, version: int) -> int | None:
     return status.state if status is not None else None
 
 
-def predict(server: ServerProcess, model: str, x: float, version: int | None = None) -> predict_pb2.PredictResponse:
+def predict(
+    server: ServerProcess, model: str, x: float, version: int | None = None
+) -> predict_pb2.PredictResponse:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     if version is not None:
@@ -50,11 +54,17 @@ def predict(server: ServerProcess, model: str, x: float, version: int | None = N
 
 @pytest.fixture
 def base_path(tmp_path: Path, testdata: Path) -> Path:
-    return copy_model(testdata / "saved_model_half_plus_two_2_versions", tmp_path / "model", ["00000123"])
+    return copy_model(
+        testdata / "saved_model_half_plus_two_2_versions", tmp_path / "model", ["00000123"]
+    )
 
 
-def test_a_copied_in_version_is_served_and_a_removed_one_unloaded(start_server, base_path: Path, testdata: Path) -> None:
-    server = start_server(f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1")
+def test_a_copied_in_version_is_served_and_a_removed_one_unloaded(
+    start_server, base_path: Path, testdata: Path
+) -> None:
+    server = start_server(
+        f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1"
+    )
     assert predict(server, "m", 2.0).model_spec.version.value == 123
 
     # Copy v124 in the way operators do: into a temporary name, then rename.
@@ -77,10 +87,15 @@ def test_a_copied_in_version_is_served_and_a_removed_one_unloaded(start_server, 
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_corrupt_version_ends_in_error_and_the_old_one_keeps_serving(start_server, base_path: Path) -> None:
+def test_a_corrupt_version_ends_in_error_and_the_old_one_keeps_serving(
+    start_server, base_path: Path
+) -> None:
     server = start_server(
-        f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1",
-        "--max_num_load_retries=1", "--load_retry_interval_micros=100000",
+        f"--model_base_path={base_path}",
+        "--model_name=m",
+        "--file_system_poll_wait_seconds=1",
+        "--max_num_load_retries=1",
+        "--load_retry_interval_micros=100000",
     )
     corrupt = base_path.parent / "corrupt"
     shutil.copytree(base_path / "00000123", corrupt)
@@ -102,8 +117,12 @@ def test_a_corrupt_version_ends_in_error_and_the_old_one_keeps_serving(start_ser
     assert server.log().count("failed to load") == 1
 
 
-def test_a_half_copied_version_is_never_loaded_half_written(start_server, base_path: Path, testdata: Path) -> None:
-    server = start_server(f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1")
+def test_a_half_copied_version_is_never_loaded_half_written(
+    start_server, base_path: Path, testdata: Path
+) -> None:
+    server = start_server(
+        f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1"
+    )
     source = testdata / "saved_model_half_plus_two_2_versions" / "00000124"
     target = base_path / "00000124"
     # Copy the variables first and the graph last, slowly, straight into the watched folder.

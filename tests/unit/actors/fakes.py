@@ -16,7 +16,9 @@ X_TO_Y = Signature(
     name="serving_default",
     method_name="tensorflow/serving/predict",
     inputs={"x": TensorSpec(alias="x", tensor_name="x:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))},
-    outputs={"y": TensorSpec(alias="y", tensor_name="y:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))},
+    outputs={
+        "y": TensorSpec(alias="y", tensor_name="y:0", dtype=types_pb2.DT_FLOAT, shape=(-1, 1))
+    },
 )
 
 
@@ -33,7 +35,9 @@ class HalfPlusTwo(Servable):
     def signature_def_map(self) -> get_model_metadata_pb2.SignatureDefMap:
         return get_model_metadata_pb2.SignatureDefMap()
 
-    def run(self, signature: Signature, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]) -> dict[str, np.ndarray]:
+    def run(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         self.calls.append(dict(inputs))
         return {"y": inputs["x"] * 0.5 + 2}
 

@@ -36,7 +36,9 @@ class FakeExecutor:
     def __init__(self) -> None:
         self.submitted: list[tuple[Callable[..., object], tuple[object, ...], Done]] = []
 
-    def run_inference_then(self, fn: Callable[..., object], args: tuple[object, ...], done: Done) -> None:
+    def run_inference_then(
+        self, fn: Callable[..., object], args: tuple[object, ...], done: Done
+    ) -> None:
         self.submitted.append((fn, args, done))
 
 
@@ -62,11 +64,17 @@ class Harness:
     def batch_formed(self, model_name: str, input_rows: int, padded_rows: int) -> None:
         self.formed.append((input_rows, padded_rows))
 
-    def enqueue(self, rows: list[list[float]], deadline: float | None = None) -> asyncio.Future[dict[str, np.ndarray]]:
+    def enqueue(
+        self, rows: list[list[float]], deadline: float | None = None
+    ) -> asyncio.Future[dict[str, np.ndarray]]:
         x = np.array(rows, np.float32)
         request = InferenceRequest(
-            servable=self.servable, signature=self.servable.signatures["serving_default"], inputs={"x": x},
-            output_names=("y",), batch_size=x.shape[0], deadline=deadline,
+            servable=self.servable,
+            signature=self.servable.signatures["serving_default"],
+            inputs={"x": x},
+            output_names=("y",),
+            batch_size=x.shape[0],
+            deadline=deadline,
         )
         reply: asyncio.Future[dict[str, np.ndarray]] = asyncio.get_running_loop().create_future()
         self.servable.begin_request()  # as the data plane does for every request
@@ -123,7 +131,9 @@ async def test_a_full_batch_goes_out_at_once() -> None:
     np.testing.assert_allclose(b.result()["y"], [[3.5]])
 
 
-async def test_timeout_zero_sends_a_lone_request_at_once_and_batches_what_arrives_while_busy() -> None:
+async def test_timeout_zero_sends_a_lone_request_at_once_and_batches_what_arrives_while_busy() -> (
+    None
+):
     h = Harness(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1)
     first = h.enqueue([[1.0]])
     assert len(h.executor.submitted) == 1  # no timer involved
@@ -140,7 +150,9 @@ async def test_timeout_zero_sends_a_lone_request_at_once_and_batches_what_arrive
 
 
 async def test_a_batch_is_padded_to_the_next_allowed_size_and_padding_is_dropped() -> None:
-    h = Harness(max_batch_size=4, allowed_batch_sizes=(2, 4), batch_timeout_micros=0, num_batch_threads=1)
+    h = Harness(
+        max_batch_size=4, allowed_batch_sizes=(2, 4), batch_timeout_micros=0, num_batch_threads=1
+    )
     blocker = h.enqueue([[0.0]])
     replies = [h.enqueue([[1.0], [2.0]]), h.enqueue([[3.0]])]
     await settle()
@@ -155,7 +167,12 @@ async def test_a_batch_is_padded_to_the_next_allowed_size_and_padding_is_dropped
 
 
 async def test_a_large_request_is_split_when_splitting_is_on() -> None:
-    h = Harness(max_batch_size=2, enable_large_batch_splitting=True, batch_timeout_micros=0, num_batch_threads=4)
+    h = Harness(
+        max_batch_size=2,
+        enable_large_batch_splitting=True,
+        batch_timeout_micros=0,
+        num_batch_threads=4,
+    )
     reply = h.enqueue([[float(i)] for i in range(5)])
     await settle()
     while h.executor.submitted:
@@ -173,7 +190,9 @@ async def test_a_large_request_is_rejected_naming_the_limit_without_splitting() 
 
 
 async def test_a_full_queue_rejects_at_once_with_unavailable() -> None:
-    h = Harness(max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1, batch_timeout_micros=0)
+    h = Harness(
+        max_batch_size=1, max_enqueued_batches=1, num_batch_threads=1, batch_timeout_micros=0
+    )
     running = h.enqueue([[1.0]])
     waiting = h.enqueue([[2.0]])
     rejected = h.enqueue([[3.0]])
@@ -262,7 +281,12 @@ async def test_a_batch_answers_its_requests_before_the_batcher_hears_of_it() -> 
 
 
 async def test_the_in_flight_count_is_released_once_each_request_is_over() -> None:
-    h = Harness(max_batch_size=2, batch_timeout_micros=0, enable_large_batch_splitting=True, num_batch_threads=1)
+    h = Harness(
+        max_batch_size=2,
+        batch_timeout_micros=0,
+        enable_large_batch_splitting=True,
+        num_batch_threads=1,
+    )
     split = h.enqueue([[1.0], [2.0], [3.0]])  # two pieces: [2] goes out at once, [1] waits
     cancelled = h.enqueue([[4.0]])  # waits beside the second piece
     cancelled.cancel()
@@ -279,7 +303,9 @@ async def test_the_in_flight_count_is_released_once_each_request_is_over() -> No
     np.testing.assert_allclose(split.result()["y"][:, 0], [2.5, 3.0, 3.5])
 
 
-async def test_a_client_that_gives_up_while_its_batch_runs_holds_the_version_until_it_ends() -> None:
+async def test_a_client_that_gives_up_while_its_batch_runs_holds_the_version_until_it_ends() -> (
+    None
+):
     h = Harness(max_batch_size=2, batch_timeout_micros=0)
     reply = h.enqueue([[1.0]])
     reply.cancel()

@@ -13,8 +13,19 @@ import threading
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from servables.loader import Loader
 from servables.servable import Servable
-from actors.load_effects import MAX_LOAD_ERROR_CHARS, LoadRetryOptions, TaskEffectRunner, load_error_text
-from actors.messages import LoadVersion, UnloadVersion, VersionLoaded, VersionLoadFailed, VersionUnloaded
+from actors.load_effects import (
+    MAX_LOAD_ERROR_CHARS,
+    LoadRetryOptions,
+    TaskEffectRunner,
+    load_error_text,
+)
+from actors.messages import (
+    LoadVersion,
+    UnloadVersion,
+    VersionLoaded,
+    VersionLoadFailed,
+    VersionUnloaded,
+)
 from tests.unit.actors.fakes import HalfPlusTwo
 
 
@@ -120,7 +131,9 @@ async def test_unload_waits_for_in_flight_requests() -> None:
 
 def test_a_load_error_keeps_its_whole_message_cut_to_a_bound() -> None:
     effect = LoadVersion(model_name="m", version=1, loader=FlakyLoader(failures=1))
-    error = RuntimeError("Graph execution error:\n\n  Detected at node 'restore':\n  checksum mismatch in /m/1/variables")
+    error = RuntimeError(
+        "Graph execution error:\n\n  Detected at node 'restore':\n  checksum mismatch in /m/1/variables"
+    )
     text = load_error_text(effect, error)
     assert text == (
         "RuntimeError: Graph execution error: | Detected at node 'restore': | "

@@ -148,7 +148,12 @@ def test_empty_base_path_sends_an_empty_set_and_logs_once(
 
 @pytest.mark.parametrize(
     ("platform", "artifact"),
-    [("onnx", "model.onnx"), ("sklearn", "model.pkl"), ("xgboost", "model.json"), ("tensorflow", "saved_model.pbtxt")],
+    [
+        ("onnx", "model.onnx"),
+        ("sklearn", "model.pkl"),
+        ("xgboost", "model.json"),
+        ("tensorflow", "saved_model.pbtxt"),
+    ],
 )
 def test_each_platform_counts_its_own_artifact_and_waits_for_it_to_settle(
     tmp_path: Path, platform: str, artifact: str

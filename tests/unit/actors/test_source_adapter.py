@@ -37,7 +37,11 @@ async def test_each_aspired_version_gets_a_loader_of_its_models_platform() -> No
 
 async def test_an_empty_set_is_forwarded_so_the_model_unloads() -> None:
     sent: list[AspiredLoadersRequest] = []
-    adapter = SourceAdapter(platform_of=lambda name: "tensorflow", factories={"tensorflow": saved_model_factory(SavedModelOptions())}, send=sent.append)
+    adapter = SourceAdapter(
+        platform_of=lambda name: "tensorflow",
+        factories={"tensorflow": saved_model_factory(SavedModelOptions())},
+        send=sent.append,
+    )
     await adapter.handle(AspiredVersionRequest(model_name="m", versions=()))
     assert sent == [AspiredLoadersRequest(model_name="m", loaders=())]
 

@@ -57,7 +57,9 @@ def manager(routing: RoutingTable) -> VersionManager:
     return VersionManager(routing=routing, effects=RecordingRunner())
 
 
-def test_a_new_version_is_loaded_then_served(manager: VersionManager, routing: RoutingTable) -> None:
+def test_a_new_version_is_loaded_then_served(
+    manager: VersionManager, routing: RoutingTable
+) -> None:
     effects = manager.step(aspire("m", 1))
     assert [type(e) for e in effects] == [LoadVersion]
     assert manager.state_of("m", 1) is VersionState.LOADING
@@ -95,12 +97,16 @@ def test_availability_preserving_loads_the_new_version_before_unloading_the_old(
     assert statuses == {2: VersionState.AVAILABLE, 1: VersionState.END}
 
 
-def test_a_failed_load_keeps_the_previous_version_serving(manager: VersionManager, routing: RoutingTable) -> None:
+def test_a_failed_load_keeps_the_previous_version_serving(
+    manager: VersionManager, routing: RoutingTable
+) -> None:
     manager.step(aspire("m", 1))
     manager.step(loaded("m", 1))
     manager.step(aspire("m", 2))
 
-    effects = manager.step(VersionLoadFailed(model_name="m", version=2, error="DataLossError: corrupt"))
+    effects = manager.step(
+        VersionLoadFailed(model_name="m", version=2, error="DataLossError: corrupt")
+    )
     assert effects == []
     assert manager.state_of("m", 2) is VersionState.END
     assert routing.snapshot.resolve("m").version == 1
@@ -119,7 +125,9 @@ def test_a_failed_version_that_leaves_and_returns_is_loaded_again(manager: Versi
     assert [(type(e), e.version) for e in effects] == [(LoadVersion, 2)]
 
 
-def test_an_empty_aspired_set_unloads_everything(manager: VersionManager, routing: RoutingTable) -> None:
+def test_an_empty_aspired_set_unloads_everything(
+    manager: VersionManager, routing: RoutingTable
+) -> None:
     manager.step(aspire("m", 1))
     manager.step(loaded("m", 1))
     effects = manager.step(aspire("m"))
@@ -141,7 +149,9 @@ def test_resource_preserving_unloads_first(routing: RoutingTable) -> None:
     assert [(type(e), e.version) for e in effects] == [(LoadVersion, 2)]
 
 
-def test_labels_resolve_only_to_available_versions(manager: VersionManager, routing: RoutingTable) -> None:
+def test_labels_resolve_only_to_available_versions(
+    manager: VersionManager, routing: RoutingTable
+) -> None:
     manager.step(SetModelLabels(model_name="m", labels={"stable": 1, "canary": 2}))
     manager.step(aspire("m", 1, 2))
     manager.step(loaded("m", 1))
@@ -161,7 +171,9 @@ def test_remove_model_unloads_all_versions(manager: VersionManager) -> None:
     assert sorted(e.version for e in effects if isinstance(e, UnloadVersion)) == [1, 2]
 
 
-def test_unknown_model_and_version_are_not_found(manager: VersionManager, routing: RoutingTable) -> None:
+def test_unknown_model_and_version_are_not_found(
+    manager: VersionManager, routing: RoutingTable
+) -> None:
     manager.step(aspire("m", 1))
     manager.step(loaded("m", 1))
     for model, version in (("other", None), ("m", 9)):

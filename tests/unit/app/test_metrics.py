@@ -15,12 +15,19 @@ def exposition_lines(metrics: ServerMetrics) -> list[str]:
 def test_request_count_keeps_tf_servings_exact_sample_name() -> None:
     metrics = ServerMetrics()
     metrics.observe(model_name="m", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0.001)
-    metrics.observe(model_name="m", api="rest", entrypoint="Predict", code=Code.INVALID_ARGUMENT, seconds=0.002)
+    metrics.observe(
+        model_name="m", api="rest", entrypoint="Predict", code=Code.INVALID_ARGUMENT, seconds=0.002
+    )
     lines = exposition_lines(metrics)
     assert ':tensorflow:serving:request_count{model_name="m",status="OK"} 1.0' in lines
-    assert ':tensorflow:serving:request_count{model_name="m",status="INVALID_ARGUMENT"} 1.0' in lines
+    assert (
+        ':tensorflow:serving:request_count{model_name="m",status="INVALID_ARGUMENT"} 1.0' in lines
+    )
     assert not any(line.startswith(":tensorflow:serving:request_count_total") for line in lines)
-    assert ':tensorflow:serving:request_latency_count{API="grpc",entrypoint="Predict",model_name="m"} 1.0' in lines
+    assert (
+        ':tensorflow:serving:request_latency_count{API="grpc",entrypoint="Predict",model_name="m"} 1.0'
+        in lines
+    )
 
 
 def test_batch_metrics_and_padding() -> None:
@@ -30,7 +37,9 @@ def test_batch_metrics_and_padding() -> None:
     metrics.queued("m", 0.0005)
     lines = exposition_lines(metrics)
     assert ':tensorflow:serving:batching_session:input_batch_size_sum{model_name="m"} 6.0' in lines
-    assert ':tensorflow:serving:batching_session:processed_batch_size_sum{model_name="m"} 8.0' in lines
+    assert (
+        ':tensorflow:serving:batching_session:processed_batch_size_sum{model_name="m"} 8.0' in lines
+    )
     assert ':tensorflow:serving:batching_session:padding_size_sum{model_name="m"} 2.0' in lines
     assert ':tensorflow:serving:batching_session:queuing_latency_sum{model_name="m"} 500.0' in lines
 
@@ -45,8 +54,16 @@ def test_each_server_has_its_own_registry() -> None:
 def test_unknown_model_names_share_one_label_and_latency_counts_only_successes() -> None:
     metrics = ServerMetrics(model_known=lambda name: name == "known")
     for index in range(50):
-        metrics.observe(model_name=f"random{index}", api="rest", entrypoint="Predict", code=Code.NOT_FOUND, seconds=0.01)
-    metrics.observe(model_name="known", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0.01)
+        metrics.observe(
+            model_name=f"random{index}",
+            api="rest",
+            entrypoint="Predict",
+            code=Code.NOT_FOUND,
+            seconds=0.01,
+        )
+    metrics.observe(
+        model_name="known", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0.01
+    )
     text = metrics.exposition().decode()
     assert "random" not in text
     assert metrics.request_count.value(UNKNOWN_MODEL_LABEL, "NOT_FOUND") == 50
@@ -56,6 +73,8 @@ def test_unknown_model_names_share_one_label_and_latency_counts_only_successes()
 
 def test_label_values_are_bounded() -> None:
     metrics = ServerMetrics()
-    metrics.observe(model_name="m" * 10_000, api="rest", entrypoint="Predict", code=Code.OK, seconds=0.01)
+    metrics.observe(
+        model_name="m" * 10_000, api="rest", entrypoint="Predict", code=Code.OK, seconds=0.01
+    )
     assert metrics.model_label("m" * 10_000) == "m" * MAX_LABEL_CHARS
     assert "m" * (MAX_LABEL_CHARS + 1) not in metrics.exposition().decode()

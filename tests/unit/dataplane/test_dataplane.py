@@ -25,12 +25,16 @@ class CountingExecutor:
         self.pool = pool
         self.submitted = 0
 
-    def run_inference(self, fn: Callable[..., object], *args: object, release: Callable[[], None] | None = None) -> object:
+    def run_inference(
+        self, fn: Callable[..., object], *args: object, release: Callable[[], None] | None = None
+    ) -> object:
         self.submitted += 1
         return self.pool.run_inference(fn, *args, release=release)
 
 
-def plane_for(servable: HalfPlusTwo, executor: CountingExecutor, threshold_micros: int) -> DataPlane:
+def plane_for(
+    servable: HalfPlusTwo, executor: CountingExecutor, threshold_micros: int
+) -> DataPlane:
     routing = RoutingTable()
     route = ModelRoute(name="m", servables=types.MappingProxyType({1: servable}), latest=servable)
     routing.publish(RoutingSnapshot(types.MappingProxyType({"m": route})))
@@ -46,7 +50,9 @@ async def test_cheap_calls_run_inline_and_give_the_executors_answers() -> None:
     await pool.start()
     executor, servable = CountingExecutor(pool), HalfPlusTwo()
     plane = plane_for(servable, executor, threshold_micros=100_000)
-    on_executor = [await plane.predict(ModelRef(name="m"), "", x(float(i))) for i in range(WARMUP_CALLS)]
+    on_executor = [
+        await plane.predict(ModelRef(name="m"), "", x(float(i))) for i in range(WARMUP_CALLS)
+    ]
     assert executor.submitted == WARMUP_CALLS  # measured on the executor first
     inline = [await plane.predict(ModelRef(name="m"), "", x(float(i))) for i in range(WARMUP_CALLS)]
     assert executor.submitted == WARMUP_CALLS  # then no thread hop at all
@@ -65,7 +71,9 @@ async def test_a_signature_that_turns_slow_leaves_the_loop() -> None:
         await plane.predict(ModelRef(name="m"), "", x(float(i)))
     fast_run = servable.run
 
-    def slow_run(signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    def slow_run(
+        signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         time.sleep(0.02)
         return fast_run(signature, inputs, names)
 
@@ -78,7 +86,9 @@ async def test_a_signature_that_turns_slow_leaves_the_loop() -> None:
     await pool.stop()
 
 
-async def test_threshold_zero_always_uses_the_executor_and_a_cancelled_caller_keeps_the_count() -> None:
+async def test_threshold_zero_always_uses_the_executor_and_a_cancelled_caller_keeps_the_count() -> (
+    None
+):
     pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
     await pool.start()
     executor, servable = CountingExecutor(pool), HalfPlusTwo()
@@ -89,7 +99,9 @@ async def test_threshold_zero_always_uses_the_executor_and_a_cancelled_caller_ke
     started = asyncio.Event()
     fast_run = servable.run
 
-    def blocking_run(signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    def blocking_run(
+        signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
         started.set()  # not thread-safe in general, but only read after the sleep below
         time.sleep(0.05)
         return fast_run(signature, inputs, names)

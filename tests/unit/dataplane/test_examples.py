@@ -34,10 +34,19 @@ class FakePlane:
     def resolve(self, ref: ModelRef) -> Servable:
         self.resolved.append(ref)
         if ref.name != "m":
-            raise ServingError(Code.NOT_FOUND, f"Servable not found for request: Latest({ref.name})")
+            raise ServingError(
+                Code.NOT_FOUND, f"Servable not found for request: Latest({ref.name})"
+            )
         return self.model
 
-    async def run(self, servable: Servable, signature: Signature, inputs: Mapping[str, np.ndarray], output_names: tuple[str, ...], timeout_seconds: float | None = None) -> dict[str, np.ndarray]:
+    async def run(
+        self,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        timeout_seconds: float | None = None,
+    ) -> dict[str, np.ndarray]:
         self.runs.append((signature.name, output_names, timeout_seconds))
         return servable.run(signature, inputs, output_names)
 
@@ -45,9 +54,13 @@ class FakePlane:
 async def test_async_classify_and_multi_inference_go_through_the_plane() -> None:
     plane = FakePlane(ExampleModel())
     apis = ExampleAPIs(plane)  # type: ignore[arg-type]
-    response = await apis.classify(ModelRef(name="m"), "scores_only", examples_input(example(x=2.0)), 5.0)
+    response = await apis.classify(
+        ModelRef(name="m"), "scores_only", examples_input(example(x=2.0)), 5.0
+    )
     assert round(response.result.classifications[0].classes[0].score, 3) == 0.8
-    multi = await apis.multi_inference(multi_request(("m", "scores_only", CLASSIFY_METHOD), ("m", "regress", REGRESS_METHOD)), None)
+    multi = await apis.multi_inference(
+        multi_request(("m", "scores_only", CLASSIFY_METHOD), ("m", "regress", REGRESS_METHOD)), None
+    )
     assert len(multi.results) == 2
     assert plane.runs == [
         ("scores_only", ("scores",), 5.0),

@@ -152,7 +152,9 @@ async def test_a_malformed_url_is_400(client: TestClient[Any, Any], method: str,
     assert body == {"error": f"Malformed request: {method} {path}"}
 
 
-async def test_status_without_a_model_name_is_400_missing_model_name(client: TestClient[Any, Any]) -> None:
+async def test_status_without_a_model_name_is_400_missing_model_name(
+    client: TestClient[Any, Any],
+) -> None:
     # TF Serving's http_rest_api_handler: GET /v1/models answers "Missing model name in request."
     status, body = await call(client, "GET", "/v1/models", None)
     assert status == 400

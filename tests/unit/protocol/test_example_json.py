@@ -51,11 +51,17 @@ def test_context_makes_an_example_list_with_context() -> None:
     assert parsed.signature_name == ""
     with_context = parsed.input.example_list_with_context
     assert list(with_context.context.features.feature["q"].bytes_list.value) == [b"pizza"]
-    assert [list(e.features.feature["x"].float_list.value) for e in with_context.examples] == [[1.0], [2.0]]
+    assert [list(e.features.feature["x"].float_list.value) for e in with_context.examples] == [
+        [1.0],
+        [2.0],
+    ]
 
 
 def test_an_empty_context_still_selects_the_context_form() -> None:
-    assert parse({"context": {}, "examples": [{}]}).input.WhichOneof("kind") == "example_list_with_context"
+    assert (
+        parse({"context": {}, "examples": [{}]}).input.WhichOneof("kind")
+        == "example_list_with_context"
+    )
 
 
 def test_nan_and_infinity_tokens_are_floats() -> None:
@@ -76,11 +82,20 @@ def test_nan_and_infinity_tokens_are_floats() -> None:
         ({"examples": []}, "'examples' value is an empty array"),
         ({"examples": [[1.0]]}, "Example must be JSON object but got JSON Array"),
         ({"context": [1], "examples": [{}]}, "Example must be JSON object but got JSON Array"),
-        ({"examples": [{"x": [1.0, 2]}]}, "Unexpected element type in feature: x expecting type: float"),
-        ({"examples": [{"x": ["a", 2.0]}]}, "Unexpected element type in feature: x expecting type: bytes"),
+        (
+            {"examples": [{"x": [1.0, 2]}]},
+            "Unexpected element type in feature: x expecting type: float",
+        ),
+        (
+            {"examples": [{"x": ["a", 2.0]}]},
+            "Unexpected element type in feature: x expecting type: bytes",
+        ),
         ({"examples": [{"x": None}]}, "Feature: x has element with unexpected JSON type: Null"),
         ({"examples": [{"x": [[1.0]]}]}, "Feature: x has element with unexpected JSON type: Array"),
-        ({"examples": [{"x": {"a": 1}}]}, "Feature: x has element with unexpected JSON type: Object"),
+        (
+            {"examples": [{"x": {"a": 1}}]},
+            "Feature: x has element with unexpected JSON type: Object",
+        ),
         ({"examples": [{"x": 2**63}]}, "Feature: x has uint64 element. Only int64_t is supported."),
         ({"examples": [{"x": 1e39}]}, "to float without loss of precision"),
         ({"examples": [{"x": {"b64": "!!"}}]}, "Unable to base64 decode"),
@@ -104,7 +119,10 @@ def test_classification_results_use_shortest_float32_text() -> None:
     first.classes.add(label="cat", score=0.2)
     first.classes.add(label="dog", score=0.8)
     result.classifications.add().classes.add(score=3.0)
-    assert encode_classification_result(result) == b'{"results":[[["cat",0.2],["dog",0.8]],[["",3.0]]]}'
+    assert (
+        encode_classification_result(result)
+        == b'{"results":[[["cat",0.2],["dog",0.8]],[["",3.0]]]}'
+    )
 
 
 def test_non_finite_results_use_tf_serving_tokens() -> None:

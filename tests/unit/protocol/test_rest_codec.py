@@ -459,7 +459,9 @@ def test_a_request_round_trips_through_both_directions() -> None:
     ("value", "expected"),
     [({"b64": "é"}, "invalid base64"), ("[" * 70 + '"x"' + "]" * 70, "deeper than 64")],
 )
-def test_non_ascii_b64_and_deep_string_nesting_are_invalid_argument(value: object, expected: str) -> None:
+def test_non_ascii_b64_and_deep_string_nesting_are_invalid_argument(
+    value: object, expected: str
+) -> None:
     if isinstance(value, str):
         value = json.loads(value)
     with pytest.raises(ServingError) as raised:

@@ -93,18 +93,32 @@ def write_warmup(version: Path, records: Iterable[bytes]) -> Path:
 
 def loader(version: Path, **warmup: Any) -> SavedModelLoader:
     return SavedModelLoader(
-        model_name="half_plus_two", version=123, path=str(version),
+        model_name="half_plus_two",
+        version=123,
+        path=str(version),
         options=SavedModelOptions(warmup=WarmupOptions(**warmup)),
     )
 
 
-def test_load_replays_every_record_the_configured_times_before_returning(version_dir: Path, runs: list[str]) -> None:
-    write_warmup(version_dir, [predict_record(), classify_record(), regress_record(), multi_inference_record()])
+def test_load_replays_every_record_the_configured_times_before_returning(
+    version_dir: Path, runs: list[str]
+) -> None:
+    write_warmup(
+        version_dir,
+        [predict_record(), classify_record(), regress_record(), multi_inference_record()],
+    )
     observed: list[tuple[str, float]] = []
-    servable = loader(version_dir, iterations=2, observer=lambda name, seconds: observed.append((name, seconds))).load()
+    servable = loader(
+        version_dir, iterations=2, observer=lambda name, seconds: observed.append((name, seconds))
+    ).load()
     try:
         # The MultiInference record is one merged call of both its tasks.
-        one_pass = ["serving_default", "classify_x_to_y", "regress_x_to_y2", "classify_x_to_y+regress_x_to_y2"]
+        one_pass = [
+            "serving_default",
+            "classify_x_to_y",
+            "regress_x_to_y2",
+            "classify_x_to_y+regress_x_to_y2",
+        ]
         assert sorted(runs) == sorted(one_pass * 2)
         assert runs[:2] == ["serving_default", "serving_default"]  # records in order, each repeated
         assert [name for name, _ in observed] == ["half_plus_two"]
@@ -128,7 +142,9 @@ def test_no_file_or_disabled_means_no_warmup(version_dir: Path, runs: list[str])
     assert runs == []
 
 
-def test_warmup_logs_its_duration(version_dir: Path, runs: list[str], caplog: pytest.LogCaptureFixture) -> None:
+def test_warmup_logs_its_duration(
+    version_dir: Path, runs: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
     write_warmup(version_dir, [predict_record()])
     with caplog.at_level("INFO", logger="servables.tensorflow.warmup"):
         loader(version_dir).load().unload()
@@ -150,7 +166,9 @@ def unloads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return closed
 
 
-def test_a_file_that_is_not_tfrecord_fails_the_load(version_dir: Path, runs: list[str], unloads: list[int]) -> None:
+def test_a_file_that_is_not_tfrecord_fails_the_load(
+    version_dir: Path, runs: list[str], unloads: list[int]
+) -> None:
     path = Path(warmup_file(str(version_dir)))
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a TFRecord file at all")
@@ -162,7 +180,9 @@ def test_a_file_that_is_not_tfrecord_fails_the_load(version_dir: Path, runs: lis
     assert runs == [] and unloads == [123]
 
 
-def test_a_record_that_is_not_a_prediction_log_fails_the_load(version_dir: Path, runs: list[str]) -> None:
+def test_a_record_that_is_not_a_prediction_log_fails_the_load(
+    version_dir: Path, runs: list[str]
+) -> None:
     path = write_warmup(version_dir, [predict_record(), b"\xff\xff\xff garbage"])
     with pytest.raises(WarmupError, match=r"record 1 from .*tf_serving_warmup_requests") as raised:
         loader(version_dir).load()
@@ -170,7 +190,9 @@ def test_a_record_that_is_not_a_prediction_log_fails_the_load(version_dir: Path,
     assert runs == []  # everything is parsed before the first replay
 
 
-def test_a_failing_request_fails_the_load_naming_the_record(version_dir: Path, unloads: list[int]) -> None:
+def test_a_failing_request_fails_the_load_naming_the_record(
+    version_dir: Path, unloads: list[int]
+) -> None:
     path = write_warmup(version_dir, [predict_record(), predict_record(alias="nope")])
     with pytest.raises(WarmupError) as raised:
         loader(version_dir).load()
@@ -196,7 +218,9 @@ def test_session_run_logs_are_unsupported(version_dir: Path) -> None:
         loader(version_dir).load()
 
 
-def test_more_than_the_maximum_records_fails_before_replaying_any(version_dir: Path, runs: list[str]) -> None:
+def test_more_than_the_maximum_records_fails_before_replaying_any(
+    version_dir: Path, runs: list[str]
+) -> None:
     record = predict_record()
     write_warmup(version_dir, [record] * MAX_WARMUP_RECORDS)
     loader(version_dir).load().unload()

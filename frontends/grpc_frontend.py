@@ -119,9 +119,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._handlers = _Handlers(observer)
         self._max_request_tensor_bytes = max_request_tensor_bytes
 
-    async def Predict(
+    async def Predict(  # noqa: N802 - gRPC method name
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
-    ) -> predict_pb2.PredictResponse:  # noqa: N802 - gRPC method name
+    ) -> predict_pb2.PredictResponse:
         async def work() -> predict_pb2.PredictResponse:
             spec = request.model_spec
             result = await self._plane.predict(
@@ -146,19 +146,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         return await self._handlers.call("Predict", request.model_spec.name, context, work)
 
-    async def GetModelMetadata(
+    async def GetModelMetadata(  # noqa: N802 - gRPC method name
         self,
         request: get_model_metadata_pb2.GetModelMetadataRequest,
         context: grpc.aio.ServicerContext,
-    ) -> get_model_metadata_pb2.GetModelMetadataResponse:  # noqa: N802
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         async def work() -> get_model_metadata_pb2.GetModelMetadataResponse:
             return model_metadata(self._plane, request.model_spec, request.metadata_field)
 
         return await self._handlers.call("GetModelMetadata", request.model_spec.name, context, work)
 
-    async def Classify(
+    async def Classify(  # noqa: N802 - gRPC method name
         self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
-    ) -> classification_pb2.ClassificationResponse:  # noqa: N802
+    ) -> classification_pb2.ClassificationResponse:
         examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
@@ -170,9 +170,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             ),
         )
 
-    async def Regress(
+    async def Regress(  # noqa: N802 - gRPC method name
         self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext
-    ) -> regression_pb2.RegressionResponse:  # noqa: N802
+    ) -> regression_pb2.RegressionResponse:
         examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
@@ -184,9 +184,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             ),
         )
 
-    async def MultiInference(
+    async def MultiInference(  # noqa: N802 - gRPC method name
         self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext
-    ) -> inference_pb2.MultiInferenceResponse:  # noqa: N802
+    ) -> inference_pb2.MultiInferenceResponse:
         examples = self._require_examples()
         name = request.tasks[0].model_spec.name if request.tasks else ""
         return await self._handlers.call(
@@ -238,17 +238,17 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self._reloader = reloader
         self._handlers = _Handlers(observer)
 
-    async def GetModelStatus(
+    async def GetModelStatus(  # noqa: N802 - gRPC method name
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
-    ) -> get_model_status_pb2.GetModelStatusResponse:  # noqa: N802
+    ) -> get_model_status_pb2.GetModelStatusResponse:
         async def work() -> get_model_status_pb2.GetModelStatusResponse:
             return model_status(self._plane, request.model_spec)
 
         return await self._handlers.call("GetModelStatus", request.model_spec.name, context, work)
 
-    async def HandleReloadConfigRequest(
+    async def HandleReloadConfigRequest(  # noqa: N802 - gRPC method name
         self, request: model_management_pb2.ReloadConfigRequest, context: grpc.aio.ServicerContext
-    ) -> model_management_pb2.ReloadConfigResponse:  # noqa: N802
+    ) -> model_management_pb2.ReloadConfigResponse:
         async def work() -> model_management_pb2.ReloadConfigResponse:
             if self._reloader is None:
                 raise ServingError(Code.UNIMPLEMENTED, "config reload is not available")

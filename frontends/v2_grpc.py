@@ -133,15 +133,15 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         return service_pb2.ServerLiveResponse(live=self._service.health.live())
 
-    async def ServerReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ServerReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         return service_pb2.ServerReadyResponse(ready=self._service.health.ready())
 
-    async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         return service_pb2.ServerMetadataResponse(
             name=SERVER_NAME, version=SERVER_VERSION, extensions=EXTENSIONS
         )
 
-    async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
 
         async def work() -> Any:  # an unknown model is not ready, not an error, as in Triton
@@ -149,7 +149,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("ModelReady", ref.name, context, work)
 
-    async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
 
         async def work() -> Any:
@@ -167,7 +167,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("ModelMetadata", ref.name, context, work)
 
-    async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.model_name, request.model_version)
 
         async def work() -> Any:
@@ -185,7 +185,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("ModelInfer", ref.name, context, work)
 
-    async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
 
         async def work() -> Any:
@@ -207,7 +207,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("ModelConfig", ref.name, context, work)
 
-    async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
             response = service_pb2.ModelStatisticsResponse()
             for name, t in self._service.statistics(request.name).items():
@@ -226,7 +226,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("ModelStatistics", request.name, context, work)
 
-    async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
             response = service_pb2.RepositoryIndexResponse()
             for e in self._service.repository.index(ready_only=request.ready):
@@ -235,7 +235,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("RepositoryIndex", "", context, work)
 
-    async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
             check_load_parameters(dict(request.parameters))
             await self._service.repository.load(request.model_name, context.time_remaining())
@@ -243,7 +243,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ig
 
         return await self._call("RepositoryModelLoad", request.model_name, context, work)
 
-    async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
             await self._service.repository.unload(request.model_name, context.time_remaining())
             return service_pb2.RepositoryModelUnloadResponse()

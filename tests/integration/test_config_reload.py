@@ -12,7 +12,6 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, predict_pb2
-from tensorflow_serving.config import model_server_config_pb2
 
 from tests.integration.server_process import ServerProcess
 

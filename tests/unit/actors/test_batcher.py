@@ -86,11 +86,11 @@ class Harness:
         fn, args, done = self.executor.submitted.pop(0)
         try:
             result, error = fn(*args), None
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any error goes back to the batch, as in the executor
             result, error = None, exc
         done(result, error)  # what the executor's loop callback does
         # Only the freed slot goes back through the inbox: take it.
-        message = self.batcher._inbox.get_nowait()  # noqa: SLF001 - stepping the actor by hand
+        message = self.batcher._inbox.get_nowait()  # stepping the actor by hand
         assert isinstance(message, SlotFreed)
         self.batcher.step(message)
 
@@ -276,7 +276,7 @@ async def test_a_batch_answers_its_requests_before_the_batcher_hears_of_it() -> 
     done(fn(*args), None)
     assert reply.done()  # straight from the completion, no batcher step in between
     assert h.batcher.running_batches == 1  # the slot is freed by the inbox message
-    h.batcher.step(h.batcher._inbox.get_nowait())  # type: ignore[arg-type]  # noqa: SLF001
+    h.batcher.step(h.batcher._inbox.get_nowait())  # type: ignore[arg-type]
     assert h.batcher.running_batches == 0
 
 
@@ -322,7 +322,7 @@ async def test_a_batch_of_a_signature_measured_cheap_runs_on_the_loop() -> None:
     cost = costs.of(h.servable, "serving_default")
     for _ in range(WARMUP_CALLS):
         cost.observe(1e-6)
-    h.batcher._costs = costs  # noqa: SLF001 - the supervisor passes it at construction
+    h.batcher._costs = costs  # the supervisor passes it at construction
     reply = h.enqueue([[1.0], [2.0]])
     assert h.executor.submitted == []  # no thread hop
     np.testing.assert_allclose(reply.result()["y"], [[2.5], [3.0]])

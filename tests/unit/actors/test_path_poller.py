@@ -34,8 +34,11 @@ def write_version(base: Path, name: str, *, mtime: float = 0.0) -> Path:
     return folder
 
 
+LATEST = Latest()  # frozen, so one shared default is safe
+
+
 def make_poller(
-    base: Path, policy: VersionPolicy = Latest(), clock: Clock | None = None
+    base: Path, policy: VersionPolicy = LATEST, clock: Clock | None = None
 ) -> tuple[PathPoller, list[AspiredVersionRequest]]:
     sent: list[AspiredVersionRequest] = []
     model = ModelSettings(name="m", base_path=base, version_policy=policy)
@@ -52,7 +55,8 @@ def versions(request: AspiredVersionRequest) -> list[int]:
 def test_version_numbers_are_plain_integers() -> None:
     assert version_number("00000123") == 123
     assert version_number("7") == 7
-    for name in ("v1", "1.5", "-1", "tmp", "", "１"):
+    # "\uff11" is a fullwidth digit one: str.isdigit() accepts it, a version folder may not.
+    for name in ("v1", "1.5", "-1", "tmp", "", "\uff11"):
         assert version_number(name) is None
 
 

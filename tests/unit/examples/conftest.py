@@ -18,7 +18,7 @@ _REPO_ROOT = str(Path(__file__).resolve().parents[3])
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
-from examples.export_digits import ExportedVersion, export_digits_model  # noqa: E402
+from examples.export_digits import ExportedVersion, export_digits_model  # noqa: E402 - after the sys.path fix above
 
 
 @pytest.fixture(scope="session")

@@ -173,7 +173,7 @@ def test_classify_orders_classes_by_score(tf1_models: dict[int, Tf1Model]) -> No
     scores = model.run(CLASSIFY_SIGNATURE, "scores", inputs=examples)
     predicted = model.run("serving_default", "scores", images=images)
     assert classes.shape == scores.shape == (5, NUM_CLASSES)
-    for row_classes, row_scores, row_predicted in zip(classes, scores, predicted):
+    for row_classes, row_scores, row_predicted in zip(classes, scores, predicted, strict=True):
         assert sorted(row_classes.tolist()) == [str(digit).encode() for digit in range(NUM_CLASSES)]
         assert np.all(np.diff(row_scores) <= 0)
         # Each class string is paired with the predict signature's score for that digit.

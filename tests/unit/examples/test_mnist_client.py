@@ -36,7 +36,7 @@ class FakePredictionService(prediction_service_pb2_grpc.PredictionServiceService
         self.peak_in_flight = 0
         self.requests: list[predict_pb2.PredictRequest] = []
 
-    def Predict(  # noqa: N802 - the name gRPC generated
+    def Predict(  # the name gRPC generated
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
         with self._lock:

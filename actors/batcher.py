@@ -454,7 +454,7 @@ class Batcher(Actor[BatcherMessage]):
                 outputs, error = cost.timed(*args), None
             except Exception as exc:  # noqa: BLE001 - answered to every request below
                 outputs, error = None, exc
-            self._answer(batch, outputs, error)
+            self._answer_batch(batch, outputs, error)
             return
         self._running += 1
         try:
@@ -468,10 +468,10 @@ class Batcher(Actor[BatcherMessage]):
 
     def _batch_done(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
         """On the loop, straight from the executor: answer every request, free the slot."""
-        self._answer(batch, outputs, error)
+        self._answer_batch(batch, outputs, error)
         self.post(SlotFreed())
 
-    def _answer(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
+    def _answer_batch(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
         if error is not None and not isinstance(error, ServingError):
             log.error("batch on %s failed: %r", batch.servable.model_name, error)
             error = internal(f"{type(error).__name__}: {error}")

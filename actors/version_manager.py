@@ -185,7 +185,7 @@ class VersionManager(Actor[ManagerMessage]):
 
     @staticmethod
     def _busy(model: _Model, *, with_unloading: bool) -> bool:
-        moving = (VersionState.START, VersionState.LOADING)
+        moving: tuple[VersionState, ...] = (VersionState.START, VersionState.LOADING)
         if with_unloading:
             moving += (VersionState.UNLOADING,)
         return any(r.state in moving for r in model.versions.values())

@@ -37,6 +37,7 @@ from typing import Any
 import bcrypt
 import grpc
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from config.auth_config import SHA256_PREFIX, AuthSettings
 
@@ -134,7 +135,7 @@ def rest_middleware(
     *,
     metrics_paths: Collection[str],
     on_failure: FailureHook | None = None,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+) -> Middleware:
     """aiohttp middleware: 401 for a request without valid credentials (see the module docstring)."""
     settings = authenticator.settings
     open_paths = set(metrics_paths) if settings.open_metrics else set()
@@ -172,13 +173,13 @@ class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         if (
             method.startswith(HEALTH_GRPC_PREFIX)
             and not self._authenticator.settings.protect_health
         ):
             return await continuation(handler_call_details)
-        metadata = handler_call_details.invocation_metadata or ()  # type: ignore[attr-defined]
+        metadata = handler_call_details.invocation_metadata or ()
         authorization = next(
             (str(value) for key, value in metadata if key == "authorization"), None
         )

@@ -55,6 +55,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf import json_format
@@ -178,7 +179,7 @@ class RestFrontend:
         extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]
         | None = None,
         cors: bool = False,
-        middlewares: Sequence[Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]] = (),
+        middlewares: Sequence[Middleware] = (),
         tls: SslSettings | None = None,
         max_image_pixels: int = 16_777_216,
         max_body_bytes: int = 64 * 1024**2,

@@ -91,7 +91,7 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
     )
 
 
-class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]  # untyped generated base
+class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     """The V2 gRPC handlers: convert, await the V2 service, convert back."""
 
     def __init__(self, service: V2Service, observer: RequestObserver | None = None) -> None:

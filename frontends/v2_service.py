@@ -79,12 +79,19 @@ class ModelConfig:
 class ModelTally(Protocol):
     """One model's inference tally (``app.metrics.ModelStats``)."""
 
-    success_count: int
-    success_ns: int
-    fail_count: int
-    fail_ns: int
-    batch_count: int
-    last_inference_ms: int
+    # Read-only: the frontends only read a tally, and the frozen _NoTally must satisfy it too.
+    @property
+    def success_count(self) -> int: ...
+    @property
+    def success_ns(self) -> int: ...
+    @property
+    def fail_count(self) -> int: ...
+    @property
+    def fail_ns(self) -> int: ...
+    @property
+    def batch_count(self) -> int: ...
+    @property
+    def last_inference_ms(self) -> int: ...
 
 
 StatsSource = Callable[[], Mapping[str, ModelTally]]

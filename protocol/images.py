@@ -135,7 +135,7 @@ def decode_image(
 ) -> np.ndarray:
     """One image as ``layout.element_shape`` (-1 height/width: the image's own) in ``dtype``."""
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise invalid_argument(
             f"{what} is not an image Pillow can read ({len(data)} bytes)"

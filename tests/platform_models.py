@@ -81,7 +81,7 @@ def write_onnx_from_sklearn(version_dir: Path) -> bytes:
     onnx_model = to_onnx(
         model, x[:1].astype(np.float32), options={"zipmap": False}, target_opset=17
     )
-    data = onnx_model.SerializeToString()
+    data: bytes = onnx_model.SerializeToString()
     version_dir.mkdir(parents=True, exist_ok=True)
     (version_dir / "model.onnx").write_bytes(data)
     return data

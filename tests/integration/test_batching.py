@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -23,7 +24,9 @@ def predict_request(rows: np.ndarray) -> predict_pb2.PredictRequest:
     return request
 
 
-def batching_server(start_server, testdata: Path, tmp_path: Path, parameters: str) -> ServerProcess:
+def batching_server(
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path, parameters: str
+) -> ServerProcess:
     path = tmp_path / "batching.pbtxt"
     path.write_text(parameters)
     return start_server(
@@ -41,7 +44,7 @@ def metrics(server: ServerProcess) -> str:
 
 
 def test_concurrent_grpc_and_rest_requests_share_batches_and_get_their_own_rows(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     server = batching_server(
         start_server,
@@ -83,7 +86,7 @@ def test_concurrent_grpc_and_rest_requests_share_batches_and_get_their_own_rows(
 
 
 def test_oversized_request_is_rejected_and_a_full_queue_answers_unavailable(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     server = batching_server(
         start_server,
@@ -114,7 +117,7 @@ def test_oversized_request_is_rejected_and_a_full_queue_answers_unavailable(
 
 
 def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     server = batching_server(
         start_server,
@@ -136,7 +139,7 @@ def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(
 
 
 def test_per_model_batching_parameters_come_from_the_version_folder(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     from tests.integration.conftest import copy_model
 
@@ -157,7 +160,7 @@ def test_per_model_batching_parameters_come_from_the_version_folder(
 
 
 def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     from tensorflow_serving.apis import regression_pb2
 

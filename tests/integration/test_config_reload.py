@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -75,7 +76,9 @@ class Stream:
 
 
 @pytest.fixture
-def server(start_server, testdata: Path, tmp_path: Path) -> ServerProcess:
+def server(
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+) -> ServerProcess:
     config = tmp_path / "models.config"
     config.write_text(config_text(testdata, models=["a", "b"]))
     return start_server(f"--model_config_file={config}")
@@ -137,7 +140,9 @@ def test_a_missing_base_path_does_not_wedge_this_or_later_reloads(
     assert ghost.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_the_config_file_is_polled_when_asked(start_server, testdata: Path, tmp_path: Path) -> None:
+def test_the_config_file_is_polled_when_asked(
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+) -> None:
     config = tmp_path / "polled.config"
     config.write_text(config_text(testdata, models=["b"]))
     server = start_server(
@@ -150,7 +155,8 @@ def test_the_config_file_is_polled_when_asked(start_server, testdata: Path, tmp_
 
     def served() -> bool:
         try:
-            return predict(server, "c").model_spec.version.value == 123
+            version: int = predict(server, "c").model_spec.version.value
+            return version == 123
         except grpc.RpcError:
             return False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from tensorflow_serving.apis import get_model_status_pb2
@@ -22,7 +23,9 @@ def serving_version(server: ServerProcess) -> int | None:
     return max(available) if available else None
 
 
-def test_v2_is_picked_up_and_the_error_rate_falls(start_server, tmp_path: Path) -> None:
+def test_v2_is_picked_up_and_the_error_rate_falls(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
     exported = tmp_path / "exported"
     export_digits_model(exported)
     monitored = tmp_path / "monitored"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from tensorflow_serving.apis import classification_pb2, inference_pb2, input_pb2, regression_pb2
 
 from tests.integration.server_process import ServerProcess
@@ -85,7 +86,7 @@ def multi(
     return request
 
 
-def grpc_error(call, request) -> grpc.RpcError:  # type: ignore[no-untyped-def]
+def grpc_error(call: Callable[..., object], request: Message) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
         call(request, timeout=30)
     return raised.value
@@ -259,8 +260,12 @@ def test_grpc_multi_inference_on_the_tf2_export(server: ServerProcess) -> None:
     ],
 )
 def test_grpc_errors(
-    server: ServerProcess, call: str, request_factory, code: grpc.StatusCode, fragment: str
-) -> None:  # type: ignore[no-untyped-def]
+    server: ServerProcess,
+    call: str,
+    request_factory: Callable[[], Message],
+    code: grpc.StatusCode,
+    fragment: str,
+) -> None:
     error = grpc_error(getattr(server.prediction, call), request_factory())
     assert error.code() == code, error.details()
     assert fragment in error.details()

@@ -128,7 +128,7 @@ def fetch_client(server: ServerProcess, language: str, tmp_path: Path, query: st
     with urllib.request.urlopen(url, timeout=30) as response:
         disposition = response.headers["Content-Disposition"]
         text = response.read().decode()
-    filename = disposition.split('filename="')[1].rstrip('"')
+    filename: str = disposition.split('filename="')[1].rstrip('"')
     assert filename.startswith("digits_client.")
     assert server.rest_url.replace("http://", "") in text  # aimed at the Host it was asked on
     path = tmp_path / filename
@@ -261,7 +261,7 @@ def test_image_errors_name_the_problem(server: ServerProcess) -> None:
     big = io.BytesIO()
     Image.new("L", (200, 200)).save(big, format="PNG")
     png, _ = digit_image(0, "PNG")
-    cases = [
+    cases: list[tuple[str, list[tuple[str, str, bytes | str]], str]] = [
         ("digits", [("image", "x.txt", b"not an image")], "not an image"),
         ("digits", [("image", "big.png", big.getvalue())], "--max_image_pixels=10000"),
         ("half", [("image", "d.png", png)], "cannot take an image"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 def test_metrics_count_grpc_and_rest_and_serve_the_monitoring_path(
-    start_server, testdata: Path
+    start_server: Callable[..., ServerProcess], testdata: Path
 ) -> None:
     server: ServerProcess = start_server(
         f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",

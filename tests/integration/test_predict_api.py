@@ -8,13 +8,14 @@ status codes and error messages.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf.message import Message
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
 from tests.integration.server_process import ServerProcess
@@ -49,7 +50,9 @@ model_config_list {{
 
 @pytest.fixture(scope="module")
 def server(
-    start_server, testdata: Path, tmp_path_factory: pytest.TempPathFactory
+    start_server: Callable[..., ServerProcess],
+    testdata: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("config") / "models.config"
     config.write_text(CONFIG.format(testdata=testdata))
@@ -68,7 +71,7 @@ def predict_request(model: str, x: np.ndarray, **spec: object) -> predict_pb2.Pr
     return request
 
 
-def grpc_error(call, request) -> grpc.RpcError:  # type: ignore[no-untyped-def]
+def grpc_error(call: Callable[..., object], request: Message) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as raised:
         call(request, timeout=30)
     return raised.value
@@ -179,8 +182,11 @@ def test_grpc_predict_stateful_counter_without_inputs(server: ServerProcess) -> 
     ],
 )
 def test_grpc_predict_errors(
-    server: ServerProcess, request_factory, code: grpc.StatusCode, message: str
-) -> None:  # type: ignore[no-untyped-def]
+    server: ServerProcess,
+    request_factory: Callable[[], Message],
+    code: grpc.StatusCode,
+    message: str,
+) -> None:
     error = grpc_error(server.prediction.Predict, request_factory())
     assert error.code() == code
     assert message in error.details()

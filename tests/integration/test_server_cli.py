@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.server_process import REPO_ROOT, run_server_expecting_failure
+from tests.integration.server_process import REPO_ROOT, ServerProcess, run_server_expecting_failure
 
 
 def test_help_lists_tf_serving_flags() -> None:
@@ -83,7 +84,7 @@ def test_tf_serving_bad_config_fixture_is_rejected(testdata: Path) -> None:
 
 
 def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     # A long batch timeout keeps the requests queued in the batcher when SIGTERM arrives,
     # so they are provably in flight; shutdown must flush and answer them.
@@ -116,7 +117,9 @@ def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(
     assert "server stopped" in server.log()
 
 
-def test_cors_preflight_and_headers_when_enabled(start_server, testdata: Path) -> None:
+def test_cors_preflight_and_headers_when_enabled(
+    start_server: Callable[..., ServerProcess], testdata: Path
+) -> None:
     import urllib.request
 
     server = start_server(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -43,7 +44,7 @@ def self_signed_certificate(directory: Path) -> tuple[str, str]:
 
 
 def test_grpc_serves_over_tls_and_refuses_plaintext(
-    start_server, testdata: Path, tmp_path: Path
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:
     key, cert = self_signed_certificate(tmp_path)
     ssl_config = tmp_path / "ssl.config"

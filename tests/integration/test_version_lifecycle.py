@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -60,7 +61,7 @@ def base_path(tmp_path: Path, testdata: Path) -> Path:
 
 
 def test_a_copied_in_version_is_served_and_a_removed_one_unloaded(
-    start_server, base_path: Path, testdata: Path
+    start_server: Callable[..., ServerProcess], base_path: Path, testdata: Path
 ) -> None:
     server = start_server(
         f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1"
@@ -88,7 +89,7 @@ def test_a_copied_in_version_is_served_and_a_removed_one_unloaded(
 
 
 def test_a_corrupt_version_ends_in_error_and_the_old_one_keeps_serving(
-    start_server, base_path: Path
+    start_server: Callable[..., ServerProcess], base_path: Path
 ) -> None:
     server = start_server(
         f"--model_base_path={base_path}",
@@ -118,7 +119,7 @@ def test_a_corrupt_version_ends_in_error_and_the_old_one_keeps_serving(
 
 
 def test_a_half_copied_version_is_never_loaded_half_written(
-    start_server, base_path: Path, testdata: Path
+    start_server: Callable[..., ServerProcess], base_path: Path, testdata: Path
 ) -> None:
     server = start_server(
         f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1"
@@ -139,7 +140,9 @@ def test_a_half_copied_version_is_never_loaded_half_written(
     assert "failed to load" not in server.log()
 
 
-def test_base_path_missing_then_appearing(start_server, tmp_path: Path, testdata: Path) -> None:
+def test_base_path_missing_then_appearing(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, testdata: Path
+) -> None:
     base = tmp_path / "later"
     config = tmp_path / "models.config"
     config.write_text(f'model_config_list {{ config {{ name: "m" base_path: "{base}" }} }}')

@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,11 @@ def predict_rest(server: ServerProcess, model: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(start_server, testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+def server(
+    start_server: Callable[..., ServerProcess],
+    testdata: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ServerProcess:
     config = tmp_path_factory.mktemp("workers") / "models.config"
     config.write_text(
         f'model_config_list {{ config {{ name: "a" base_path: "{testdata}/saved_model_half_plus_two_cpu" '

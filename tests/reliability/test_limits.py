@@ -107,7 +107,8 @@ def test_the_biggest_allowed_rest_request_is_served(server: ServerProcess) -> No
 
 def test_metrics_stay_flat_under_random_model_names(server: ServerProcess) -> None:
     def metrics() -> str:
-        return server.http("GET", "/metrics")[1]
+        text: str = server.http("GET", "/metrics")[1]  # /metrics is plain text, not JSON
+        return text
 
     randoms = random.Random(13)
 

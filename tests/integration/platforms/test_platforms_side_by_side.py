@@ -16,6 +16,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
 
 @pytest.fixture(scope="module")
-def server(start_server, models: Models) -> ServerProcess:
+def server(start_server: Callable[..., ServerProcess], models: Models) -> ServerProcess:
     return start_server(
         f"--model_config_file={models.config()}",
         "--enable_batching",

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,7 +72,7 @@ def grpc_client(server: ServerProcess) -> grpcclient.InferenceServerClient:
 
 def raw_post(
     server: ServerProcess, path: str, body: bytes, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, object]]:
+) -> tuple[int, dict[str, Any]]:  # a JSON body
     request = urllib.request.Request(
         server.rest_url + path, data=body, method="POST", headers=headers or {}
     )
@@ -85,7 +86,9 @@ def raw_post(
 # --- health and metadata -------------------------------------------------------------------
 
 
-def test_health_and_readiness_over_http_and_grpc(http, grpc_client) -> None:
+def test_health_and_readiness_over_http_and_grpc(
+    http: httpclient.InferenceServerClient, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     assert http.is_server_live() and http.is_server_ready()
     assert grpc_client.is_server_live() and grpc_client.is_server_ready()
     for client in (http, grpc_client):
@@ -103,14 +106,18 @@ def test_health_endpoints_answer_plain_http(server: ServerProcess) -> None:
     assert status == 404 and "no_such_model" in body["error"]
 
 
-def test_server_metadata(http, grpc_client) -> None:
+def test_server_metadata(
+    http: httpclient.InferenceServerClient, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     metadata = http.get_server_metadata()
     assert metadata["name"] == "aioserving" and "binary_tensor_data" in metadata["extensions"]
     grpc_metadata = grpc_client.get_server_metadata()
     assert grpc_metadata.name == "aioserving" and "binary_tensor_data" in grpc_metadata.extensions
 
 
-def test_model_metadata_describes_the_default_signature(http, grpc_client) -> None:
+def test_model_metadata_describes_the_default_signature(
+    http: httpclient.InferenceServerClient, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     expected_tensor = {"datatype": "FP32", "shape": [-1, 1]}
     metadata = http.get_model_metadata("two_versions")
     assert metadata["name"] == "two_versions"
@@ -125,7 +132,9 @@ def test_model_metadata_describes_the_default_signature(http, grpc_client) -> No
     ]
 
 
-def test_unknown_model_and_label_are_not_found(http, grpc_client) -> None:
+def test_unknown_model_and_label_are_not_found(
+    http: httpclient.InferenceServerClient, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     with pytest.raises(InferenceServerException, match="no_such_model"):
         http.get_model_metadata("no_such_model")
     with pytest.raises(InferenceServerException, match="labelled 'nightly'") as caught:
@@ -137,7 +146,7 @@ def test_unknown_model_and_label_are_not_found(http, grpc_client) -> None:
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
-def test_http_infer(http, binary: bool) -> None:
+def test_http_infer(http: httpclient.InferenceServerClient, binary: bool) -> None:
     x = httpclient.InferInput("x", list(X.shape), "FP32")
     x.set_data_from_numpy(X, binary_data=binary)
     y = httpclient.InferRequestedOutput("y", binary_data=binary)
@@ -148,7 +157,9 @@ def test_http_infer(http, binary: bool) -> None:
     assert response["model_name"] == "half_plus_two" and response["model_version"] == "123"
 
 
-def test_http_infer_without_requested_outputs_returns_all_in_binary(http) -> None:
+def test_http_infer_without_requested_outputs_returns_all_in_binary(
+    http: httpclient.InferenceServerClient,
+) -> None:
     x = httpclient.InferInput("x", list(X.shape), "FP32")
     x.set_data_from_numpy(X)
     result = http.infer("two_versions", [x], model_version="canary")
@@ -157,7 +168,7 @@ def test_http_infer_without_requested_outputs_returns_all_in_binary(http) -> Non
     assert result.get_output("y")["parameters"]["binary_data_size"] == Y.nbytes
 
 
-def test_grpc_infer_with_raw_contents(grpc_client) -> None:
+def test_grpc_infer_with_raw_contents(grpc_client: grpcclient.InferenceServerClient) -> None:
     x = grpcclient.InferInput("x", list(X.shape), "FP32")
     x.set_data_from_numpy(X)
     result = grpc_client.infer(
@@ -204,7 +215,9 @@ def test_json_infer_without_content_type(server: ServerProcess) -> None:
     ]
 
 
-def test_v2_requests_are_counted_in_tf_serving_metrics(server: ServerProcess, http) -> None:
+def test_v2_requests_are_counted_in_tf_serving_metrics(
+    server: ServerProcess, http: httpclient.InferenceServerClient
+) -> None:
     x = httpclient.InferInput("x", [1, 1], "FP32")
     x.set_data_from_numpy(X[:1])
     http.infer("half_plus_two", [x])
@@ -219,7 +232,9 @@ def test_v2_requests_are_counted_in_tf_serving_metrics(server: ServerProcess, ht
 # --- bad input -----------------------------------------------------------------------------
 
 
-def test_wrong_datatype_is_invalid_argument(http, grpc_client) -> None:
+def test_wrong_datatype_is_invalid_argument(
+    http: httpclient.InferenceServerClient, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     ints = np.array([[1], [2]], dtype=np.int32)
     for client, module in ((http, httpclient), (grpc_client, grpcclient)):
         x = module.InferInput("x", [2, 1], "INT32")
@@ -232,7 +247,9 @@ def test_wrong_datatype_is_invalid_argument(http, grpc_client) -> None:
         assert caught.value.status() in ("400", "StatusCode.INVALID_ARGUMENT")
 
 
-def test_shape_not_matching_the_data_is_rejected(server: ServerProcess, grpc_client) -> None:
+def test_shape_not_matching_the_data_is_rejected(
+    server: ServerProcess, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     body = {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3]}]}
     status, response = raw_post(server, "/v2/models/half_plus_two/infer", json.dumps(body).encode())
     assert status == 400 and "shape [2, 2] needs 4 elements, but data has 3" in response["error"]
@@ -273,7 +290,7 @@ def test_binary_size_not_matching_the_header_is_rejected(server: ServerProcess) 
         assert status == 400 and message in response["error"], response
 
 
-def test_unknown_input_and_output_are_named(http) -> None:
+def test_unknown_input_and_output_are_named(http: httpclient.InferenceServerClient) -> None:
     x = httpclient.InferInput("nope", [3, 1], "FP32")
     x.set_data_from_numpy(X)
     with pytest.raises(InferenceServerException, match="unknown input 'nope'"):
@@ -286,7 +303,9 @@ def test_unknown_input_and_output_are_named(http) -> None:
         http.infer("half_plus_two", [x], outputs=[httpclient.InferRequestedOutput("missing")])
 
 
-def test_unknown_datatype_and_unknown_version(server: ServerProcess, grpc_client) -> None:
+def test_unknown_datatype_and_unknown_version(
+    server: ServerProcess, grpc_client: grpcclient.InferenceServerClient
+) -> None:
     body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP8", "data": [1]}]}
     status, response = raw_post(server, "/v2/models/half_plus_two/infer", json.dumps(body).encode())
     assert status == 400 and "unsupported datatype 'FP8'" in response["error"]

@@ -76,7 +76,8 @@ def reload(server: ServerProcess, text: str) -> None:
 def http_infer(http: httpclient.InferenceServerClient, model: str = "half_plus_two") -> np.ndarray:
     tensor = httpclient.InferInput("x", list(X.shape), "FP32")
     tensor.set_data_from_numpy(X, binary_data=True)
-    return http.infer(model, [tensor]).as_numpy("y")
+    y: np.ndarray = http.infer(model, [tensor]).as_numpy("y")
+    return y
 
 
 def states(index: list[dict[str, str]], name: str) -> list[tuple[str, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -43,10 +44,10 @@ async def yields(count: int = 5) -> None:
 
 
 @pytest.fixture
-async def actor() -> Recorder:
+async def actor() -> AsyncIterator[Recorder]:
     recorder = Recorder()
     await recorder.start()
-    yield recorder  # type: ignore[misc]
+    yield recorder
     await recorder.stop(1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -238,10 +239,10 @@ async def test_variable_lengths_are_padded_into_one_batch_when_asked() -> None:
 async def test_a_failing_batch_fails_every_request_in_it() -> None:
     h = Harness(max_batch_size=2, batch_timeout_micros=0, num_batch_threads=1)
 
-    def explode(*args: object) -> object:
+    def explode(*args: object, **kwargs: object) -> NoReturn:
         raise ServingError(Code.INVALID_ARGUMENT, "model says no")
 
-    h.servable.run = explode  # type: ignore[method-assign]
+    h.servable.run = explode  # type: ignore[method-assign]  # a model that fails from now on
     replies = [h.enqueue([[1.0]]), h.enqueue([[2.0]]), h.enqueue([[3.0]])]
     await settle()
     while h.executor.submitted:
@@ -276,6 +277,7 @@ async def test_a_batch_answers_its_requests_before_the_batcher_hears_of_it() -> 
     done(fn(*args), None)
     assert reply.done()  # straight from the completion, no batcher step in between
     assert h.batcher.running_batches == 1  # the slot is freed by the inbox message
+    # The inbox's type also admits envelopes and the stop and barrier markers; only SlotFreed is queued.
     h.batcher.step(h.batcher._inbox.get_nowait())  # type: ignore[arg-type]
     assert h.batcher.running_batches == 0
 

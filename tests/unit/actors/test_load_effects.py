@@ -65,7 +65,7 @@ class BlockedLoader(Loader):
 
 
 def runner(inbox: Inbox, pool: ExecutorPool, **retry: int) -> TaskEffectRunner:
-    return TaskEffectRunner(manager=inbox, executor=pool, retry=LoadRetryOptions(**retry))  # type: ignore[arg-type]
+    return TaskEffectRunner(manager=inbox, executor=pool, retry=LoadRetryOptions(**retry))
 
 
 async def test_a_failing_load_is_retried_then_succeeds() -> None:

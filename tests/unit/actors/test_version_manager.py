@@ -35,6 +35,9 @@ class RecordingRunner:
     def submit(self, effect: Effect) -> None:
         self.effects.append(effect)
 
+    async def wait_idle(self) -> None:
+        """Always idle: effects are recorded, never run."""
+
 
 def aspire(model: str, *versions: int) -> AspiredLoadersRequest:
     return AspiredLoadersRequest(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, Protocol
 
 import grpc
 import pytest
@@ -17,6 +18,12 @@ from app.supervisor import Supervisor
 from config.flags import parse_flags
 from config.server_config import load_server_config
 from protocol.status import Code, ServingError
+
+
+class StopMethod(Protocol):
+    """A part's ``stop``, keyword included, so that a wrapper can stand in for it."""
+
+    def __call__(self, grace_seconds: float) -> Coroutine[Any, Any, None]: ...
 
 
 def _testdata() -> Path:
@@ -84,9 +91,7 @@ async def test_start_serves_on_bound_ports_and_stop_unwinds_in_reverse(tmp_path:
     assert names[-2:] == [server.grpc.name, server.rest.name]
     stopped: list[str] = []
 
-    def recording(
-        name: str, stop: Callable[[float], Awaitable[None]]
-    ) -> Callable[[float], Awaitable[None]]:
+    def recording(name: str, stop: StopMethod) -> StopMethod:
         async def stop_and_record(grace_seconds: float) -> None:
             await stop(grace_seconds)
             stopped.append(name)
@@ -94,7 +99,7 @@ async def test_start_serves_on_bound_ports_and_stop_unwinds_in_reverse(tmp_path:
         return stop_and_record
 
     for part in started:
-        part.stop = recording(part.name, part.stop)  # type: ignore[method-assign]
+        part.stop = recording(part.name, part.stop)  # type: ignore[method-assign]  # record the stop order
 
     await server.stop(5)
 

@@ -72,12 +72,12 @@ async def test_a_signature_that_turns_slow_leaves_the_loop() -> None:
     fast_run = servable.run
 
     def slow_run(
-        signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]
+        signature: Signature, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]
     ) -> dict[str, np.ndarray]:
         time.sleep(0.02)
-        return fast_run(signature, inputs, names)
+        return fast_run(signature, inputs, output_names)
 
-    servable.run = slow_run  # type: ignore[method-assign]
+    servable.run = slow_run  # type: ignore[method-assign]  # the signature turns slow from here
     before = executor.submitted
     await plane.predict(ModelRef(name="m"), "", x(1.0))  # inline, and measured slow
     assert executor.submitted == before
@@ -100,13 +100,13 @@ async def test_threshold_zero_always_uses_the_executor_and_a_cancelled_caller_ke
     fast_run = servable.run
 
     def blocking_run(
-        signature: Signature, inputs: Mapping[str, np.ndarray], names: Sequence[str]
+        signature: Signature, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]
     ) -> dict[str, np.ndarray]:
         started.set()  # not thread-safe in general, but only read after the sleep below
         time.sleep(0.05)
-        return fast_run(signature, inputs, names)
+        return fast_run(signature, inputs, output_names)
 
-    servable.run = blocking_run  # type: ignore[method-assign]
+    servable.run = blocking_run  # type: ignore[method-assign]  # the next call blocks a while
     task = asyncio.ensure_future(plane.predict(ModelRef(name="m"), "", x(1.0)))
     await asyncio.sleep(0.01)
     task.cancel()

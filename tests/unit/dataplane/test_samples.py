@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def signature(*inputs: TensorSpec) -> Signature:
     )
 
 
-def decode(body: dict, sig: Signature) -> dict[str, np.ndarray]:
+def decode(body: dict[str, Any], sig: Signature) -> dict[str, np.ndarray]:
     import json
 
     parsed = parse_predict_body(json.dumps(body).encode())

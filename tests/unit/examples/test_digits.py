@@ -48,7 +48,8 @@ class Tf1Model:
     def run(self, signature_name: str, output_key: str, **inputs: object) -> np.ndarray:
         signature = self.meta_graph.signature_def[signature_name]
         feed = {signature.inputs[key].name: value for key, value in inputs.items()}
-        return self.session.run(signature.outputs[output_key].name, feed)
+        outputs: np.ndarray = self.session.run(signature.outputs[output_key].name, feed)
+        return outputs
 
     def close(self) -> None:
         self.session.close()
@@ -64,7 +65,9 @@ def tf1_models(exported: dict[int, ExportedVersion]) -> Iterator[dict[int, Tf1Mo
 
 def _example(image: np.ndarray) -> bytes:
     feature = tf.train.Feature(float_list=tf.train.FloatList(value=image))
-    return tf.train.Example(features=tf.train.Features(feature={"x": feature})).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature={"x": feature}))
+    serialized: bytes = example.SerializeToString()
+    return serialized
 
 
 def _tf2_scores(path: Path, images: np.ndarray) -> np.ndarray:
@@ -72,7 +75,8 @@ def _tf2_scores(path: Path, images: np.ndarray) -> np.ndarray:
     # Bound to a name: the restored function only weakly references the loaded variables, so
     # calling it on a temporary would fail once the temporary is collected.
     loaded = tf.saved_model.load(str(path))
-    return loaded.predict(images)["scores"].numpy()
+    scores: np.ndarray = loaded.predict(images)["scores"].numpy()
+    return scores
 
 
 def _dims(tensor_info: meta_graph_pb2.TensorSpec) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_typed_contents_narrow_to_the_datatype() -> None:
         ),
     ],
 )
-def test_errors_name_the_problem(call, message: str) -> None:
+def test_errors_name_the_problem(call: Callable[[], object], message: str) -> None:
     with pytest.raises(ServingError) as caught:
         call()
     assert caught.value.code is Code.INVALID_ARGUMENT and message in caught.value.message

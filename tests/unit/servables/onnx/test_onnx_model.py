@@ -16,10 +16,9 @@ from servables.onnx.onnx_model import OnnxLoader, OnnxOptions, OnnxServable
 from tests.platform_models import iris, write_onnx_from_sklearn
 
 
-def load(path: Path, **options: int) -> OnnxServable:
-    return OnnxLoader(
-        model_name="m", version=1, path=str(path), options=OnnxOptions(**options)
-    ).load()
+def load(path: Path, *, intra_op_threads: int = 0, inter_op_threads: int = 0) -> OnnxServable:
+    options = OnnxOptions(intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads)
+    return OnnxLoader(model_name="m", version=1, path=str(path), options=options).load()
 
 
 def test_skl2onnx_model_answers_as_onnxruntime_does(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -19,13 +20,16 @@ def load(path: Path) -> SklearnServable:
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, SklearnServable]:
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, SklearnServable]:
+    """The fitted estimator (scikit-learn is untyped) and the servable loaded from it."""
     folder = tmp_path_factory.mktemp("clf") / "1"
     model = write_sklearn_classifier(folder)
     return model, load(folder)
 
 
-def test_classifier_signatures_come_from_the_estimator(classifier) -> None:
+def test_classifier_signatures_come_from_the_estimator(
+    classifier: tuple[Any, SklearnServable],
+) -> None:
     _, servable = classifier
     assert set(servable.signatures) == {"serving_default", "predict", "predict_proba"}
     default = servable.signatures["serving_default"]
@@ -37,7 +41,9 @@ def test_classifier_signatures_come_from_the_estimator(classifier) -> None:
     assert list(servable.signatures["predict_proba"].outputs) == ["probabilities"]
 
 
-def test_classifier_answers_as_scikit_learn_does(classifier) -> None:
+def test_classifier_answers_as_scikit_learn_does(
+    classifier: tuple[Any, SklearnServable],
+) -> None:
     model, servable = classifier
     x, _ = iris()
     out = servable.run(servable.signatures["serving_default"], {"inputs": x}, ())
@@ -47,7 +53,7 @@ def test_classifier_answers_as_scikit_learn_does(classifier) -> None:
     assert list(only) == ["probabilities"]
 
 
-def test_wrong_column_count_is_invalid_argument(classifier) -> None:
+def test_wrong_column_count_is_invalid_argument(classifier: tuple[Any, SklearnServable]) -> None:
     _, servable = classifier
     with pytest.raises(ServingError) as caught:
         servable.run(servable.signatures["predict"], {"inputs": np.zeros((2, 3))}, ())

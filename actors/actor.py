@@ -128,8 +128,9 @@ class Actor(Generic[M]):
             self._set_crashed(error)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._set_crashed(task.exception())  # type: ignore[arg-type]
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self._set_crashed(error)
 
     def _set_crashed(self, error: BaseException) -> None:
         if self._crash is not None and not self._crash.done():

@@ -91,13 +91,14 @@ class TaskEffectRunner:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
+        error = None if task.cancelled() else task.exception()
+        if error is None:
             return
-        log.error("a load/unload task crashed", exc_info=task.exception())
+        log.error("a load/unload task crashed", exc_info=error)
         if self._crashed is None:
             self._crashed = asyncio.get_running_loop().create_future()
         if not self._crashed.done():
-            self._crashed.set_result(task.exception())  # type: ignore[arg-type]
+            self._crashed.set_result(error)
 
     async def wait_crashed(self) -> BaseException:
         """Returns the error once a load or unload task died of a bug."""

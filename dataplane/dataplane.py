@@ -181,5 +181,5 @@ class DataPlane:
                     deadline=deadline,
                 )
             )
-        outputs: Outputs = await future  # type: ignore[misc]
+        outputs: Outputs = await future  # type: ignore[misc]  # T is not inferred through cost.timed
         return outputs

@@ -532,7 +532,7 @@ class RestFrontend:
         return await self._answer(request, "malformed", "", fail)
 
 
-class _MalformedRequestLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _MalformedRequestLogger(logging.LoggerAdapter[logging.Logger]):
     """aiohttp logs malformed HTTP at ERROR with a traceback; here it is one INFO line.
 
     Anything else aiohttp reports (a handler bug that escaped) keeps its traceback.

@@ -338,8 +338,8 @@ def _plan_one_signature(
 
     def finish(outputs: Outputs) -> Response:
         response = response_type()
-        fill_model_spec(response.model_spec, servable.model_name, servable.version, signature.name)  # type: ignore[attr-defined]
-        fill_result(outputs, len(examples), response.result)  # type: ignore[attr-defined]
+        fill_model_spec(response.model_spec, servable.model_name, servable.version, signature.name)  # type: ignore[attr-defined]  # Response is an unbound TypeVar
+        fill_result(outputs, len(examples), response.result)  # type: ignore[attr-defined]  # Response is an unbound TypeVar
         return response
 
     return Plan(servable=servable, examples=examples, call=call, finish=finish)

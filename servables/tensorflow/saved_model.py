@@ -120,7 +120,7 @@ class SavedModelServable(Servable):
         outputs = tuple(output_names) or tuple(sorted(signature.outputs))
         call = self._callable_for(signature, input_names, outputs)
         try:
-            results = call(*(inputs[n] for n in input_names))  # type: ignore[operator]
+            results = call(*(inputs[n] for n in input_names))  # type: ignore[operator]  # an untyped TF session callable
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
             raise invalid_argument(_first_line(error)) from error
         return {name: np.asarray(value) for name, value in zip(outputs, results, strict=True)}

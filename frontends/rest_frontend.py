@@ -26,7 +26,8 @@ Limits, so that no client can exhaust the server (each from a flag):
 - a POST body over ``max_body_bytes`` is answered 413: at once when its Content-Length
   says so, else as soon as that many bytes arrived; a ``Content-Encoding: gzip`` or
   ``deflate`` body counts decompressed (aiohttp inflates it while reading), and one that
-  does not decompress is answered 400;
+  does not decompress is answered 400; a multipart upload needs a Content-Length within
+  the limit and no Content-Encoding (411 / 415), and is read part by part by its handler;
 - a body must arrive in full within ``idle_timeout_seconds`` (else 408), and a connection
   with no request in progress for that long is closed (aiohttp's keep-alive timeout,
   which also covers a connection that never sends its headers in full);
@@ -305,6 +306,14 @@ class RestFrontend:
                 413,
                 f"request body of {length} bytes is over the limit of {limit} bytes (--rest_max_body_bytes)",
             )
+        if request.content_type == "multipart/form-data":
+            # Image uploads are read part by part by their handler (frontends.rest_extras),
+            # so the body is bounded here by its declared length, which aiohttp enforces.
+            if length is None:
+                return self._refuse(411, "a multipart/form-data body needs a Content-Length")
+            if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+                return self._refuse(415, "a multipart/form-data body cannot be Content-Encoded")
+            return await handler(request)
         try:
             async with asyncio.timeout(self._idle_timeout_seconds):
                 await request.read()

@@ -43,12 +43,13 @@ def test_counts_are_summed_and_histograms_merged_bucket_by_bucket() -> None:
     )
     labels = (("API", "grpc"), ("entrypoint", "Predict"), ("model_name", "m"))
     latency = ":tensorflow:serving:request_latency"
-    assert merged[(latency + "_count", labels)] == 3
-    assert merged[(latency + "_sum", labels)] == 10 + 2 * 1e6
+    # Latency is recorded for successful requests only, as TF Serving does.
+    assert merged[(latency + "_count", labels)] == 2
+    assert merged[(latency + "_sum", labels)] == 10 + 1e6
     assert (
         merged[(latency + "_bucket", tuple(sorted((*labels, ("le", "10.0")))))] == 1
     )  # only the fast one
-    assert merged[(latency + "_bucket", tuple(sorted((*labels, ("le", "+Inf")))))] == 3
+    assert merged[(latency + "_bucket", tuple(sorted((*labels, ("le", "+Inf")))))] == 2
 
 
 def test_created_takes_the_earliest_and_process_series_stay_per_worker() -> None:

@@ -18,8 +18,7 @@ processes bind the same TCP port, the kernel spreading connections among them;
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 import grpc
@@ -41,8 +40,9 @@ from tensorflow_serving.config import model_server_config_pb2
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_health import HealthServicer, add_health_servicer
+from frontends.grpc_calls import GrpcCalls
 from frontends.observer import RequestObserver
-from protocol.status import Code, ServingError, safe_message
+from protocol.status import Code, ServingError
 from protocol.tensors import decode_inputs, ndarray_to_tensor_proto
 from protocol.tf_serving import fill_model_spec, model_ref, signature_def_map, version_status_proto
 
@@ -68,44 +68,6 @@ def _timeout(context: grpc.aio.ServicerContext) -> float | None:
     return remaining
 
 
-class _Handlers:
-    """Shared error mapping and metrics for every RPC."""
-
-    def __init__(self, observer: RequestObserver | None) -> None:
-        self._observer = observer
-
-    async def call(
-        self,
-        entrypoint: str,
-        model_name: str,
-        context: grpc.aio.ServicerContext,
-        work: Callable[[], Awaitable[Resp]],
-    ) -> Resp:
-        started = time.perf_counter()
-        code = Code.OK
-        try:
-            return await work()
-        except ServingError as error:
-            code = error.code
-            await context.abort(grpc.StatusCode[error.code.name], safe_message(error.message))
-        except Exception as error:  # a bug answers INTERNAL, never hangs
-            code = Code.INTERNAL
-            log.exception("%s failed", entrypoint)
-            await context.abort(
-                grpc.StatusCode.INTERNAL, safe_message(f"{type(error).__name__}: {error}")
-            )
-        finally:
-            if self._observer is not None:
-                self._observer.observe(
-                    model_name=model_name,
-                    api="grpc",
-                    entrypoint=entrypoint,
-                    code=code,
-                    seconds=time.perf_counter() - started,
-                )
-        raise AssertionError("unreachable: context.abort raises")
-
-
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(
         self,
@@ -116,7 +78,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> None:
         self._plane = plane
         self._examples = examples
-        self._handlers = _Handlers(observer)
+        self._handlers = GrpcCalls(observer, api="grpc")
         self._max_request_tensor_bytes = max_request_tensor_bytes
 
     async def Predict(  # noqa: N802 - gRPC method name
@@ -236,7 +198,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     ) -> None:
         self._plane = plane
         self._reloader = reloader
-        self._handlers = _Handlers(observer)
+        self._handlers = GrpcCalls(observer, api="grpc")
 
     async def GetModelStatus(  # noqa: N802 - gRPC method name
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext

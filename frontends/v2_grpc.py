@@ -18,13 +18,12 @@ status of the same name; anything else is INTERNAL. Each RPC is observed with AP
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
+from frontends.grpc_calls import GrpcCalls
 from frontends.observer import RequestObserver
 from frontends.v2_service import (
     EXTENSIONS,
@@ -34,7 +33,7 @@ from frontends.v2_service import (
     check_load_parameters,
     config_type,
 )
-from protocol.status import Code, ServingError, invalid_argument
+from protocol.status import invalid_argument
 from protocol.v2_codec import (
     CONTENTS_FIELD,
     InferRequest,
@@ -96,39 +95,10 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
 
     def __init__(self, service: V2Service, observer: RequestObserver | None = None) -> None:
         self._service = service
-        self._observer = observer
+        self._calls = GrpcCalls(observer, api="v2", count_unnamed=False)
 
     def register(self, server: grpc.aio.Server) -> None:
         service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(self, server)
-
-    async def _call(
-        self,
-        entrypoint: str,
-        model_name: str,
-        context: grpc.aio.ServicerContext,
-        work: Callable[[], Awaitable[Resp]],
-    ) -> Resp:
-        started = time.perf_counter()
-        code = Code.OK
-        try:
-            return await work()
-        except ServingError as error:
-            code = error.code
-            await context.abort(grpc.StatusCode[error.code.name], error.message)
-        except Exception as error:  # a bug answers INTERNAL, never hangs
-            code = Code.INTERNAL
-            log.exception("%s failed", entrypoint)
-            await context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
-        finally:
-            if self._observer is not None and model_name:  # the index is no model's request
-                self._observer.observe(
-                    model_name=model_name,
-                    api="v2",
-                    entrypoint=entrypoint,
-                    code=code,
-                    seconds=time.perf_counter() - started,
-                )
-        raise AssertionError("unreachable: context.abort raises")
 
     async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         return service_pb2.ServerLiveResponse(live=self._service.health.live())
@@ -147,7 +117,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         async def work() -> Any:  # an unknown model is not ready, not an error, as in Triton
             return service_pb2.ModelReadyResponse(ready=self._service.health.model_ready(ref))
 
-        return await self._call("ModelReady", ref.name, context, work)
+        return await self._calls.call("ModelReady", ref.name, context, work)
 
     async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
@@ -165,7 +135,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                     target.add(name=t.name, datatype=t.datatype, shape=t.shape)
             return response
 
-        return await self._call("ModelMetadata", ref.name, context, work)
+        return await self._calls.call("ModelMetadata", ref.name, context, work)
 
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.model_name, request.model_version)
@@ -183,7 +153,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 response.raw_output_contents.append(array_to_binary(array))
             return response
 
-        return await self._call("ModelInfer", ref.name, context, work)
+        return await self._calls.call("ModelInfer", ref.name, context, work)
 
     async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
@@ -205,7 +175,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                     )
             return service_pb2.ModelConfigResponse(config=message)
 
-        return await self._call("ModelConfig", ref.name, context, work)
+        return await self._calls.call("ModelConfig", ref.name, context, work)
 
     async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
@@ -224,7 +194,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 entry.inference_stats.fail.ns = t.fail_ns
             return response
 
-        return await self._call("ModelStatistics", request.name, context, work)
+        return await self._calls.call("ModelStatistics", request.name, context, work)
 
     async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
@@ -233,7 +203,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 response.models.add(name=e.name, version=e.version, state=e.state, reason=e.reason)
             return response
 
-        return await self._call("RepositoryIndex", "", context, work)
+        return await self._calls.call("RepositoryIndex", "", context, work)
 
     async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
@@ -241,11 +211,11 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             await self._service.repository.load(request.model_name, context.time_remaining())
             return service_pb2.RepositoryModelLoadResponse()
 
-        return await self._call("RepositoryModelLoad", request.model_name, context, work)
+        return await self._calls.call("RepositoryModelLoad", request.model_name, context, work)
 
     async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
             await self._service.repository.unload(request.model_name, context.time_remaining())
             return service_pb2.RepositoryModelUnloadResponse()
 
-        return await self._call("RepositoryModelUnload", request.model_name, context, work)
+        return await self._calls.call("RepositoryModelUnload", request.model_name, context, work)

@@ -27,7 +27,9 @@ Scheduling follows TF Serving's ``BatchingParameters``:
 With batching off the data plane never calls the batcher. Requests that cannot batch (no
 inputs, scalar inputs, inputs with different first dimensions) run alone, as a batch of
 one. Every request gets back exactly its own rows; when a batch fails, every request in
-it gets that error. Each request's in-flight count (taken by the data plane) is released
+it gets that error. The observer's ``queue_depth(model, rows)`` hears the rows of each
+model waiting in undispatched batches whenever that number changes (a request placed, a
+batch taken off its queue); it never counts running batches. Each request's in-flight count (taken by the data plane) is released
 once all its work is over: its batch finished, or it was rejected or dropped unrun. On
 ``stop()`` waiting batches are flushed and run, and ``stop`` returns once every batch has
 finished.
@@ -82,6 +84,7 @@ class BatchObserver(Protocol):
 
     def queued(self, model_name: str, seconds: float) -> None: ...
     def batch_formed(self, model_name: str, input_rows: int, padded_rows: int) -> None: ...
+    def queue_depth(self, model_name: str, rows: int) -> None: ...
 
 
 class _NoObserver:
@@ -89,6 +92,9 @@ class _NoObserver:
         pass
 
     def batch_formed(self, model_name: str, input_rows: int, padded_rows: int) -> None:
+        pass
+
+    def queue_depth(self, model_name: str, rows: int) -> None:
         pass
 
 
@@ -223,6 +229,7 @@ class Batcher(Actor[BatcherMessage]):
         self._queues: dict[QueueKey, collections.deque[_Batch]] = {}
         self._running = 0
         self._timer_at: float | None = None
+        self._waiting_rows: dict[str, int] = {}  # per model: rows in batches not yet dispatched
 
     # --- the data plane's entry point ----------------------------------------------------
 
@@ -358,6 +365,16 @@ class Batcher(Actor[BatcherMessage]):
         batch = queue[-1]
         batch.tasks.append(task)
         batch.size += task.size
+        self._count_waiting(request.servable.model_name, task.size)
+
+    def _count_waiting(self, model_name: str, rows: int) -> None:
+        depth = self._waiting_rows.get(model_name, 0) + rows
+        self._waiting_rows[model_name] = depth
+        self._observer.queue_depth(model_name, depth)
+
+    def waiting_rows(self, model_name: str) -> int:
+        """Rows of ``model_name`` (every version) queued in batches not yet dispatched."""
+        return self._waiting_rows.get(model_name, 0)
 
     # --- dispatching ------------------------------------------------------------------------
 
@@ -407,6 +424,7 @@ class Batcher(Actor[BatcherMessage]):
             batch = self._ready_batch(now)
             if batch is None:
                 break
+            self._count_waiting(batch.servable.model_name, -batch.size)
             self._drop_abandoned(batch, now)
             if not batch.tasks:
                 continue

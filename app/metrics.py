@@ -14,6 +14,10 @@ TF Serving's names where the concept is the same (TF Serving exports
 - ``:tensorflow:serving:batching_session:input_batch_size{model_name}`` and
   ``...:processed_batch_size{model_name}`` — rows before and after padding, histograms.
 - ``:tensorflow:serving:batching_session:padding_size{model_name}`` — padding rows.
+- ``aioserving_batch_queue_depth{model_name}`` — gauge: rows waiting in the batcher's
+  queues (batches formed or filling, not yet dispatched), every version of the model
+  together. TF Serving exports no queue-depth series (only queuing delays), hence our own
+  prefix. Only models that reach the batcher (configured ones, with batching on) appear.
 - ``:tensorflow:cc:saved_model:load_latency{model_name}`` — histogram, µs per load.
 - ``:tensorflow:cc:saved_model:load_attempt_count{model_name,status}`` — attempts.
 - ``:tensorflow:serving:model_warmup_latency{model_name}`` — histogram, µs.
@@ -49,6 +53,7 @@ from prometheus_client import (
     CollectorRegistry,
     GCCollector,
     Counter,
+    Gauge,
     Histogram,
     PlatformCollector,
     ProcessCollector,
@@ -172,6 +177,13 @@ class ServerMetrics:
             registry=self.registry,
             buckets=(0, *_BATCH_SIZE_BUCKETS),
         )
+        self.batch_queue_depth = Gauge(
+            "aioserving_batch_queue_depth",
+            "Rows waiting in the batch queues (not yet dispatched), per model.",
+            ("model_name",),
+            registry=self.registry,
+        )
+        self._depth_children: dict[str, Gauge] = {}
         self.load_latency = Histogram(
             ":tensorflow:cc:saved_model:load_latency",
             "Latency in microseconds for SavedModels that were successfully loaded.",
@@ -259,6 +271,12 @@ class ServerMetrics:
         self._child(self.processed_batch_size, model_name).observe(padded_rows)
         self._child(self.padding_size, model_name).observe(padded_rows - input_rows)
         self._tally(model_name).batch_count += 1
+
+    def queue_depth(self, model_name: str, rows: int) -> None:
+        child = self._depth_children.get(model_name)
+        if child is None:
+            child = self._depth_children[model_name] = self.batch_queue_depth.labels(model_name)
+        child.set(rows)
 
     # --- LoadObserver (version manager) -----------------------------------------------
 

@@ -15,9 +15,10 @@ exports), never counted a second time. ``MetricsHistory`` samples the registry l
 API call takes a new sample when the last one is older than ``SAMPLE_INTERVAL_SECONDS``,
 so nothing runs while no page is open, and keeps ``HISTORY_SAMPLES`` of them. A point
 between two samples holds, per model: requests/s, errors/s (non-OK statuses), p50 and p99
-latency in ms (interpolated in the histogram's buckets from the increase of each bucket)
-and the mean input batch size (when batching is on). The dashboard's own requests are not
-counted. Inference never waits on the dashboard: the handlers do no I/O and share the
+latency in ms (interpolated in the histogram's buckets from the increase of each bucket),
+the mean input batch size and the queue depth (rows waiting in the batcher at the later
+sample, from the ``aioserving_batch_queue_depth`` gauge); the last two only when
+batching is on. The dashboard's own requests are not counted. Inference never waits on the dashboard: the handlers do no I/O and share the
 event loop only for the length of a registry collection.
 """
 
@@ -45,6 +46,7 @@ HISTORY_SAMPLES: Final = 300
 _REQUEST_COUNT = ":tensorflow:serving:request_count"
 _REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 _BATCH_SIZE = ":tensorflow:serving:batching_session:input_batch_size"
+_QUEUE_DEPTH = "aioserving_batch_queue_depth"
 _STATIC_FILES: Final = {
     "index.html": "text/html",
     "app.js": "text/javascript",
@@ -59,6 +61,7 @@ class _ModelCounters:
     buckets: dict[float, float] = dataclasses.field(default_factory=dict)
     batch_sum: float = 0.0
     batch_count: float = 0.0
+    queue_depth: float | None = None
 
 
 def read_counters(registry: CollectorRegistry) -> dict[str, _ModelCounters]:
@@ -85,6 +88,9 @@ def read_counters(registry: CollectorRegistry) -> dict[str, _ModelCounters]:
                     counters.batch_sum += sample.value
                 elif sample.name.endswith("_count"):
                     counters.batch_count += sample.value
+        elif metric.name == _QUEUE_DEPTH:
+            for sample in metric.samples:
+                models[sample.labels["model_name"]].queue_depth = sample.value
     models.pop("", None)  # malformed URLs carry no model
     return dict(models)
 
@@ -118,6 +124,7 @@ def point(before: _ModelCounters, after: _ModelCounters, seconds: float) -> dict
         "p50": quantile_ms(before.buckets, after.buckets, 0.5),
         "p99": quantile_ms(before.buckets, after.buckets, 0.99),
         "batch": (after.batch_sum - before.batch_sum) / batches if batches > 0 else None,
+        "queue": after.queue_depth,
     }
 
 

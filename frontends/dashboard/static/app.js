@@ -59,7 +59,7 @@ function renderModels() {
       el("td", {}, el("strong", {}, model.name)), versionChips(model), el("td", {}, labels),
       el("td", {}, model.platform),
       el("td", { class: "num" }, fmt(m.rps, 1)), el("td", { class: "num" }, fmt(m.eps, 1)),
-      el("td", { class: "num" }, fmt(m.p50, 2)), el("td", { class: "num" }, fmt(m.p99, 2)));
+      el("td", { class: "num" }, fmt(m.p50, 2)), el("td", { class: "num" }, fmt(m.p99, 2)), el("td", { class: "num" }, fmt(m.queue, 0)));
     row.addEventListener("click", () => select(model.name));
     rows.push(row);
   }
@@ -138,7 +138,7 @@ async function loadSignatures() {
 
 // --- charts ----------------------------------------------------------------------------
 
-const CHARTS = [["rps", "requests/s", 1], ["eps", "errors/s", 1], ["p50", "p50 ms", 2], ["p99", "p99 ms", 2], ["batch", "mean batch", 1]];
+const CHARTS = [["rps", "requests/s", 1], ["eps", "errors/s", 1], ["p50", "p50 ms", 2], ["p99", "p99 ms", 2], ["batch", "mean batch", 1], ["queue", "queue depth (rows)", 0]];
 
 function drawChart(canvas, values) {
   const ratio = window.devicePixelRatio || 1;

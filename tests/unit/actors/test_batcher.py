@@ -49,6 +49,7 @@ class Harness:
         self.executor = FakeExecutor()
         self.timers: list[float] = []
         self.formed: list[tuple[int, int]] = []
+        self.depths: list[tuple[str, int]] = []
         self.batcher = Batcher(
             executor=self.executor,
             settings=BatchingSettings(**options),  # type: ignore[arg-type]
@@ -64,6 +65,9 @@ class Harness:
 
     def batch_formed(self, model_name: str, input_rows: int, padded_rows: int) -> None:
         self.formed.append((input_rows, padded_rows))
+
+    def queue_depth(self, model_name: str, rows: int) -> None:
+        self.depths.append((model_name, rows))
 
     def enqueue(
         self, rows: list[list[float]], deadline: float | None = None
@@ -119,6 +123,25 @@ async def test_a_partial_batch_goes_out_when_its_timeout_passes() -> None:
     assert h.batch_rows() == [2]
     np.testing.assert_allclose(first.result()["y"], [[2.5]])
     np.testing.assert_allclose(second.result()["y"], [[3.0]])
+
+
+async def test_queue_depth_counts_rows_waiting_until_their_batch_is_dispatched() -> None:
+    h = Harness(max_batch_size=8, batch_timeout_micros=1000, num_batch_threads=1)
+    h.enqueue([[1.0], [2.0]])
+    h.enqueue([[3.0]])
+    assert h.batcher.waiting_rows("m") == 3
+    assert h.depths == [("m", 2), ("m", 3)]
+    h.clock.now = 100.001
+    h.batcher.step(TimerFired())
+    assert h.batcher.waiting_rows("m") == 0  # running rows are not waiting
+    assert h.depths[-1] == ("m", 0)
+    h.enqueue([[4.0]])  # the only thread is busy: it waits
+    assert h.depths[-1] == ("m", 1)
+    await settle()
+    await h.run_next_batch()
+    h.clock.now = 100.01
+    h.batcher.step(TimerFired())
+    assert h.depths[-1] == ("m", 0)
 
 
 async def test_a_full_batch_goes_out_at_once() -> None:

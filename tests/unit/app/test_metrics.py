@@ -44,6 +44,17 @@ def test_batch_metrics_and_padding() -> None:
     assert ':tensorflow:serving:batching_session:queuing_latency_sum{model_name="m"} 500.0' in lines
 
 
+def test_queue_depth_is_a_gauge_per_model() -> None:
+    metrics = ServerMetrics()
+    metrics.queue_depth("m", 5)
+    metrics.queue_depth("m", 2)
+    metrics.queue_depth("n", 0)
+    lines = exposition_lines(metrics)
+    assert "# TYPE aioserving_batch_queue_depth gauge" in lines
+    assert 'aioserving_batch_queue_depth{model_name="m"} 2.0' in lines
+    assert 'aioserving_batch_queue_depth{model_name="n"} 0.0' in lines
+
+
 def test_each_server_has_its_own_registry() -> None:
     first, second = ServerMetrics(), ServerMetrics(CollectorRegistry())
     first.load_attempt("m", succeeded=True)

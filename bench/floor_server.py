@@ -5,9 +5,17 @@
   ``np.asarray`` of ``float_val`` for a one-value tensor), as the server's converter does;
 - REST ``POST /v1/models/NAME:predict``: the body is parsed with ``--codec`` (``orjson``,
   which the server uses, or the standard library's ``json``) and ``instances`` becomes a
-  float32 array with ``np.asarray``.
+  float32 array with ``np.asarray``;
+- V2 gRPC ``GRPCInferenceService/ModelInfer``: the request is parsed into a
+  ``ModelInferRequest`` (tritonclient's generated module, as the server uses) and each
+  input becomes an array with ``np.frombuffer`` over its ``raw_input_contents``;
+- V2 REST ``POST /v2/models/NAME/infer``: with an ``Inference-Header-Content-Length``
+  header, that many bytes are parsed with ``--codec`` and each input's
+  ``binary_data_size`` bytes that follow become an array with ``np.frombuffer`` (the
+  captured binary answer, with its header, is returned); without it the body is JSON and
+  each input's ``data`` becomes an array with ``np.asarray`` (the captured JSON answer).
 
-Both answer the real server's captured bytes for that model and row count
+Each answers the real server's captured bytes for that protocol, model and row count
 (``bench.prepare.capture``), so the difference to the server is what its own machinery
 costs. ``--model NAME --call inline|executor`` also runs that model (loaded as
 ``bench.inprocess`` does) on each request's array, on the loop thread or through
@@ -34,7 +42,9 @@ import orjson
 import uvloop
 from aiohttp import web
 from tensorflow_serving.apis import predict_pb2
+from tritonclient.grpc import service_pb2
 
+from bench.prepare import INFERENCE_HEADER
 from bench.spec import ALL_MODELS, OUT
 
 CODECS: dict[str, Callable[[bytes], Any]] = {"orjson": orjson.loads, "json": json.loads}
@@ -84,6 +94,12 @@ async def serve(codec: str, call: ModelCall, port_file: Path) -> None:
         answers("rest_response"),
         CODECS[codec],
     )
+    v2grpc_answer, v2rest_answer, v2json_answer, v2rest_length = (
+        answers("v2grpc_response"),
+        answers("v2rest_response"),
+        answers("v2json_response"),
+        answers("v2rest_response_length"),
+    )
 
     async def grpc_predict(request: predict_pb2.PredictRequest, context: object) -> bytes:
         rows, name = 0, request.model_spec.name
@@ -103,14 +119,53 @@ async def serve(codec: str, call: ModelCall, port_file: Path) -> None:
         body = rest_answer(model, int(instances.shape[0]))
         return web.Response(body=body, content_type="application/json")
 
-    handler = grpc.unary_unary_rpc_method_handler(
-        grpc_predict, request_deserializer=predict_pb2.PredictRequest.FromString
-    )
+    async def v2_grpc_infer(request: service_pb2.ModelInferRequest, context: object) -> bytes:
+        rows = 0
+        for tensor, raw in zip(request.inputs, request.raw_input_contents, strict=True):
+            shape = list(tensor.shape)
+            array = np.frombuffer(raw, np.float32).reshape(shape)
+            rows = shape[0] if shape else 1
+            await call(request.model_name, array)
+        return v2grpc_answer(request.model_name, rows)
+
+    async def v2_rest_infer(request: web.Request) -> web.Response:
+        body, model = await request.read(), request.match_info["model"]
+        length = request.headers.get(INFERENCE_HEADER)
+        offset = int(length) if length is not None else len(body)
+        rows = 0
+        for entry in loads(body[:offset])["inputs"]:
+            shape = entry["shape"]
+            size = entry.get("parameters", {}).get("binary_data_size")
+            if size is None:
+                array = np.asarray(entry["data"], dtype=np.float32).reshape(shape)
+            else:
+                array = np.frombuffer(body, np.float32, size // 4, offset).reshape(shape)
+                offset += size
+            rows = shape[0] if shape else 1
+            await call(model, array)
+        if length is None:
+            return web.Response(body=v2json_answer(model, rows), content_type="application/json")
+        return web.Response(
+            body=v2rest_answer(model, rows),
+            content_type="application/octet-stream",
+            headers={INFERENCE_HEADER: v2rest_length(model, rows).decode()},
+        )
+
+    def unary(behaviour: Callable[..., Any], request_type: Any) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour, request_deserializer=request_type.FromString
+        )
+
     grpc_server = grpc.aio.server()
     grpc_server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
-                "tensorflow.serving.PredictionService", {"Predict": handler}
+                "tensorflow.serving.PredictionService",
+                {"Predict": unary(grpc_predict, predict_pb2.PredictRequest)},
+            ),
+            grpc.method_handlers_generic_handler(
+                "inference.GRPCInferenceService",
+                {"ModelInfer": unary(v2_grpc_infer, service_pb2.ModelInferRequest)},
             ),
         )
     )
@@ -118,6 +173,7 @@ async def serve(codec: str, call: ModelCall, port_file: Path) -> None:
     await grpc_server.start()
     app = web.Application(client_max_size=256 * 1024 * 1024)
     app.router.add_route("POST", "/v1/models/{tail:.*}", rest_predict)
+    app.router.add_route("POST", "/v2/models/{model}/infer", v2_rest_infer)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)

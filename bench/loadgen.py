@@ -3,12 +3,14 @@
 ``concurrency`` workers on uvloop, each with one call in flight, send the fixed body of a
 payload (``bench.prepare``) until ``--duration_s`` has passed or ``--requests`` are done:
 
-- gRPC: the official ``PredictionService/Predict`` method over one grpc.aio channel, with
-  the pre-serialized request and no deserializer (``--build``: build and serialize every
-  request with ``tf.make_tensor_proto`` and the official stub, as the seed benchmark's
-  client and a Python application do);
-- REST: one keep-alive HTTP/1.1 connection per worker, the pre-built request bytes, the
-  answer read up to its Content-Length: as little client work as wrk does.
+- gRPC (``grpc``, ``v2grpc``): the official ``PredictionService/Predict`` or V2
+  ``GRPCInferenceService/ModelInfer`` method over one grpc.aio channel, with the
+  pre-serialized request and no deserializer (``--build``, ``grpc`` only: build and
+  serialize every request with ``tf.make_tensor_proto`` and the official stub, as the seed
+  benchmark's client and a Python application do);
+- REST (``rest``, ``v2rest``, ``v2json``): one keep-alive HTTP/1.1 connection per worker,
+  the pre-built request bytes (``bench.prepare.rest_target``: path and headers), the answer
+  read up to its Content-Length: as little client work as wrk does.
 
 ``--rate R`` makes it open-loop (a call starts every 1/R s whatever the answers, at most
 ``concurrency`` in flight) and ``--log F`` writes "start_epoch_s duration_s" per call.
@@ -32,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import uvloop
 
-from bench.prepare import PREDICT_PATH, predict_request
-from bench.spec import PAYLOADS
+from bench.prepare import GRPC_METHODS, predict_request, rest_target
+from bench.spec import PAYLOADS, PROTOCOLS, REQUEST_SUFFIX, transport
 
 Call = Callable[[], Awaitable[None]]
 
@@ -81,12 +83,13 @@ class _Http(asyncio.Protocol):
 
 async def _callers(args: argparse.Namespace) -> list[Call]:
     payload = next(p for p in PAYLOADS if p.name == args.payload)
-    if args.protocol == "rest":
-        body = payload.file("json").read_bytes()
-        head = (
-            f"POST /v1/models/{payload.model.name}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    body = payload.file(REQUEST_SUFFIX[args.protocol]).read_bytes()
+    if transport(args.protocol) == "rest":
+        path, headers = rest_target(args.protocol, payload)
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items()
         )
+        head += f"Content-Length: {len(body)}\r\n\r\n"
         loop = asyncio.get_running_loop()
         callers: list[Call] = []
         for _ in range(args.concurrency):
@@ -107,11 +110,10 @@ async def _callers(args: argparse.Namespace) -> list[Call]:
             await stub.Predict(predict_request(payload.model, payload.rows), timeout=30)
 
         return [built] * args.concurrency
-    method = channel.unary_unary(PREDICT_PATH)
-    request = payload.file("grpc").read_bytes()
+    method = channel.unary_unary(GRPC_METHODS[args.protocol])
 
     async def raw() -> None:
-        await method(request, timeout=30)
+        await method(body, timeout=30)
 
     return [raw] * args.concurrency
 
@@ -180,7 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", choices=("grpc", "rest"), required=True)
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--payload", choices=[p.name for p in PAYLOADS], required=True)
     parser.add_argument("--concurrency", type=int, default=1)

@@ -4,9 +4,10 @@
 ``bench.floor_server``, pinned to CPU 0 (``taskset``; every thread inherits it), on
 ephemeral ports read back from ``--port_file``; SIGTERM on exit.
 
-``measure`` groups scenarios by load (protocol, payload, concurrency, client); the servers
-of a group and the floor they refer to take turns run by run (floor, off, on, floor, ...),
-after one warm-up run each. A run starts the generator on CPU 1 and, once it sends, reads
+``measure`` groups scenarios by load (transport, payload, concurrency, client); the servers
+of a group and the floors they refer to take turns run by run (floor, off, on, floor, ...),
+after one warm-up run each, so TF Serving's API and the V2 protocol over the same transport
+are measured interleaved. A run starts the generator on CPU 1 and, once it sends, reads
 over a window the CPU time of both processes (``/proc/PID/stat``) and of the whole machine
 (``/proc/stat``; the rest is *noise*: other people's work); the batch sizes come from the
 server's own ``/metrics`` (``input_batch_size`` count, sum and buckets, read before and
@@ -33,7 +34,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.spec import FLOORS, MODEL_CONFIG, MONITORING_CONFIG, OUT, REPO, Scenario
+from bench.spec import FLOORS, MODEL_CONFIG, MONITORING_CONFIG, OUT, REPO, Scenario, transport
 from bench.tools import external
 
 SERVER_CPU, GENERATOR_CPU = "0", "1"
@@ -176,7 +177,7 @@ def _batches(before: dict[str, float], after: dict[str, float]) -> tuple[float, 
 
 def run_once(scenario: Scenario, server: Server, duration_s: float, tools: bool) -> Run:
     """One measured run of ``scenario`` against ``server``; raises on any failed call."""
-    port = server.grpc_port if scenario.protocol == "grpc" else server.rest_port
+    port = server.grpc_port if transport(scenario.protocol) == "grpc" else server.rest_port
     s, python = scenario, generator(scenario, tools) == "python"
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         argv = [sys.executable, "-m", "bench.loadgen", f"--protocol={s.protocol}", f"--port={port}"]
@@ -230,7 +231,8 @@ def _groups(scenarios: Sequence[Scenario]) -> list[list[Scenario]]:
     floor measured beside the digits rows)."""
     groups: dict[tuple[object, ...], list[Scenario]] = {}
     for s in scenarios:
-        group = groups.setdefault((s.protocol, s.payload, s.concurrency, s.client, s.requests), [])
+        load = (transport(s.protocol), s.payload, s.concurrency, s.client, s.requests)
+        group = groups.setdefault(load, [])
         floor = s.floor()
         if floor is not None and not any(floor in g for g in groups.values()):
             group.insert(0, floor)
@@ -241,7 +243,7 @@ def _groups(scenarios: Sequence[Scenario]) -> list[list[Scenario]]:
 
 def generator(scenario: Scenario, tools: bool) -> str:
     if tools and not scenario.client and external.available(scenario.protocol):
-        return "h2load" if scenario.protocol == "grpc" else "wrk"
+        return "h2load" if transport(scenario.protocol) == "grpc" else "wrk"
     return "python"
 
 

@@ -8,8 +8,13 @@
   half a version. ``copy_version`` publishes a new version the same way.
 - For each payload: ``NAME.grpc`` (a serialized ``PredictRequest``, tensor packed by
   ``tf.make_tensor_proto`` as TF Serving's ``mnist_client`` does) and ``NAME.json`` (REST
-  row format). ``capture`` stores what the real server answered (``*_response``), which
-  the floors replay and h2load's size check expects.
+  row format); for the Open Inference Protocol, as ``tritonclient`` sends them:
+  ``NAME.v2grpc`` (a serialized ``ModelInferRequest``, the tensor in
+  ``raw_input_contents``), ``NAME.v2rest`` (the binary tensor extension: a JSON header with
+  ``binary_data_size`` and ``binary_data_output: true``, then the raw floats; its length in
+  ``NAME.v2rest_length``) and ``NAME.v2json`` (JSON ``data``). ``capture`` stores what the
+  real server answered (``*_response``, and ``v2rest_response_length``), which the floors
+  replay and h2load's size check expects.
 Files are replaced atomically, so two bench runs at once may share them.
 """
 
@@ -24,10 +29,22 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.spec import ALL_MODELS, CNN, DIGITS, MODEL_CONFIG, PAYLOADS, Model
+from bench.spec import (
+    ALL_MODELS,
+    CNN,
+    DIGITS,
+    MODEL_CONFIG,
+    PAYLOADS,
+    REQUEST_SUFFIX,
+    Model,
+    Payload,
+)
 
 SIGNATURE = "serving_default"
 PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
+MODEL_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
+GRPC_METHODS = {"grpc": PREDICT_PATH, "v2grpc": MODEL_INFER_PATH}
+INFERENCE_HEADER = "Inference-Header-Content-Length"
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -59,6 +76,45 @@ def predict_request(model: Model, rows: int):  # type: ignore[no-untyped-def]  #
     return request
 
 
+def rest_target(protocol: str, payload: Payload) -> tuple[str, dict[str, str]]:
+    """The URL path and headers of a REST payload's request (after ``prepare``)."""
+    if protocol == "rest":
+        return f"/v1/models/{payload.model.name}:predict", {"Content-Type": "application/json"}
+    path = f"/v2/models/{payload.model.name}/infer"
+    if protocol == "v2json":
+        return path, {"Content-Type": "application/json"}
+    length = payload.file("v2rest_length").read_text().strip()
+    return path, {"Content-Type": "application/octet-stream", INFERENCE_HEADER: length}
+
+
+def v2_bodies(model: Model, rows: int) -> dict[str, bytes]:
+    """``v2grpc``, ``v2rest``, ``v2rest_length`` and ``v2json`` for ``rows`` examples."""
+    from tritonclient.grpc import service_pb2
+
+    data = examples(model, rows)
+    raw = data.tobytes()
+    tensor = {"name": model.input_name, "shape": list(data.shape), "datatype": "FP32"}
+    grpc_request = service_pb2.ModelInferRequest(
+        model_name=model.name,
+        inputs=[service_pb2.ModelInferRequest.InferInputTensor(**tensor)],
+        raw_input_contents=[raw],
+    )
+    header = json.dumps(
+        {
+            "inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}],
+            "parameters": {"binary_data_output": True},
+        },
+        separators=(",", ":"),
+    ).encode()
+    document = {"inputs": [{**tensor, "data": data.reshape(-1).tolist()}]}
+    return {
+        "v2grpc": grpc_request.SerializeToString(),
+        "v2rest": header + raw,
+        "v2rest_length": str(len(header)).encode(),
+        "v2json": json.dumps(document, separators=(",", ":")).encode(),
+    }
+
+
 def prepare() -> None:
     """Export the models the bench owns, write the model config and the request bodies."""
     if not (DIGITS.base_path / "2").is_dir():
@@ -75,6 +131,8 @@ def prepare() -> None:
         body = {"signature_name": SIGNATURE, "instances": examples(payload.model, payload.rows)}
         body["instances"] = body["instances"].tolist()  # type: ignore[attr-defined]
         write_atomically(payload.file("json"), json.dumps(body, separators=(",", ":")).encode())
+        for suffix, data in v2_bodies(payload.model, payload.rows).items():
+            write_atomically(payload.file(suffix), data)
 
 
 def write_model_config(path: Path, models: tuple[Model, ...]) -> None:
@@ -90,17 +148,24 @@ def capture(grpc_port: int, rest_port: int) -> None:
     import grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-        call = channel.unary_unary(PREDICT_PATH)
+        for protocol, method in GRPC_METHODS.items():
+            call = channel.unary_unary(method)
+            for payload in PAYLOADS:
+                answer = call(payload.file(REQUEST_SUFFIX[protocol]).read_bytes())
+                write_atomically(payload.file(f"{protocol}_response"), answer)
+    for protocol in ("rest", "v2rest", "v2json"):
         for payload in PAYLOADS:
-            write_atomically(payload.file("grpc_response"), call(payload.file("grpc").read_bytes()))
-    for payload in PAYLOADS:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{rest_port}/v1/models/{payload.model.name}:predict",
-            data=payload.file("json").read_bytes(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            write_atomically(payload.file("rest_response"), response.read())
+            path, headers = rest_target(protocol, payload)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{rest_port}{path}",
+                data=payload.file(REQUEST_SUFFIX[protocol]).read_bytes(),
+                headers=headers,
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                write_atomically(payload.file(f"{protocol}_response"), response.read())
+                if protocol == "v2rest":
+                    length = response.headers[INFERENCE_HEADER].encode()
+                    write_atomically(payload.file("v2rest_response_length"), length)
 
 
 def export_cnn(target: Path) -> None:

@@ -10,6 +10,14 @@ A ``Scenario`` whose ``reference`` is a floor is measured interleaved with that 
 run, server run, floor run, ...), so the noise of a shared machine hits both sides of the
 ratio alike. A CNN request is byte for byte a digits request, so CNN rows compare with the
 digits floor.
+
+Protocols (``PROTOCOLS``): TF Serving's API (``grpc`` Predict, ``rest`` ``/v1`` predict in
+row format) and the Open Inference Protocol (``v2grpc`` ModelInfer with
+``raw_input_contents``, ``v2rest`` ``/v2/.../infer`` with the binary tensor extension for
+inputs and outputs, ``v2json`` the same with JSON ``data``). A V2 scenario's floor is the
+same floor server answering the same V2 request (it parses it as it parses a Predict), and
+its ``tf_counterpart`` is the TF Serving API scenario of the same server, transport, payload
+and load: scenarios that share a transport are measured interleaved (``bench.measure``).
 """
 
 from __future__ import annotations
@@ -52,7 +60,9 @@ class Payload:
         return f"{self.model.name}-{self.rows}"
 
     def file(self, suffix: str) -> Path:
-        """``grpc`` (serialized PredictRequest), ``json`` (REST body), ``*_response``."""
+        """``grpc`` (serialized PredictRequest), ``json`` (REST body), ``v2grpc`` (serialized
+        ModelInferRequest), ``v2rest`` (JSON header + binary), ``v2rest_length`` (its
+        ``Inference-Header-Content-Length``), ``v2json``; ``PROTOCOL_response`` for answers."""
         return OUT / "payloads" / f"{self.name}.{suffix}"
 
 
@@ -85,6 +95,22 @@ FLOORS: dict[str, tuple[str, ...]] = {
 }
 FLOOR = "floor-orjson"
 
+# Protocol -> (transport, label in the tables).
+PROTOCOLS: dict[str, tuple[str, str]] = {
+    "grpc": ("grpc", "gRPC"),
+    "rest": ("rest", "REST"),
+    "v2grpc": ("grpc", "V2 gRPC raw"),
+    "v2rest": ("rest", "V2 REST binary"),
+    "v2json": ("rest", "V2 REST JSON"),
+}
+REQUEST_SUFFIX = {"grpc": "grpc", "rest": "json", "v2grpc": "v2grpc", "v2rest": "v2rest",
+                  "v2json": "v2json"}  # fmt: skip
+
+
+def transport(protocol: str) -> str:
+    """``grpc`` or ``rest``: the port, the load generator and the interleaving group."""
+    return PROTOCOLS[protocol][0]
+
 
 def tf_variant(server: str) -> str:
     """The ``TF_FLAGS`` key a server configuration uses (its name's suffix)."""
@@ -97,7 +123,7 @@ class Scenario:
     """One server, protocol, payload and concurrency; ``reference`` is measured beside it."""
 
     server: str  # a SERVERS or FLOORS key
-    protocol: str  # "grpc" | "rest"
+    protocol: str  # a PROTOCOLS key
     payload: Payload
     concurrency: int
     reference: str = FLOOR  # "" = no interleaved floor
@@ -118,6 +144,12 @@ class Scenario:
             return None
         payload = SINGLE if self.payload.model is CNN else self.payload
         return Scenario(self.reference, self.protocol, payload, self.concurrency, reference="")
+
+    def tf_counterpart(self) -> Scenario | None:
+        """The same scenario over TF Serving's API; None for a TF Serving API scenario."""
+        if self.protocol == transport(self.protocol):
+            return None
+        return dataclasses.replace(self, protocol=transport(self.protocol))
 
 
 def grid(
@@ -179,6 +211,8 @@ STAGES = tuple(  # each row compared with the bare floor of the same load
     for c in (1, 64)
     for server in (FLOOR, "floor+model-inline", "floor+model-executor", "off", "on")
 )
+V2_SIDES = ("grpc", "v2grpc", "rest", "v2rest", "v2json")
+V2_ROWS = grid((FLOOR, "off", "on"), V2_SIDES, (SINGLE,), (1, 64))
 SEED = (Scenario("on", "grpc", HUNDRED, 16, "", client="build", requests=1000),)
 EXTRA_FLOORS = (
     Scenario("floor-json", "rest", SINGLE, 64, ""),
@@ -226,6 +260,10 @@ REQUEST_PATH_COLUMNS = columns(
 )
 FLOOR_COLUMNS = columns(f"{_C}|runs|CPU µs/req|server CPU %|gen CPU %|noise %|generator")
 SEED_COLUMNS = columns(f"{_C}|server CPU %|gen CPU %|noise %|generator")
+V2_COLUMNS = columns(
+    "config|API|c|req/s|× TF API|p50 ms|p50 − TF API ms|p99 ms|floor req/s|× floor|"
+    "p50 − floor ms|batch mean/max|CPU µs/req|noise %|generator"
+)
 STAGE_COLUMNS = columns("API|c|stage|req/s|p50 ms|p50 − floor ms|CPU µs/req|+CPU µs/req")
 FLAGS = Table("Server flags per configuration", "", "flags")
 FULL = (
@@ -236,6 +274,15 @@ FULL = (
           SCENARIO_COLUMNS),
     Table("CNN (compute-heavy)", "Floor columns compare with the digits floor: a CNN request "
           "and answer are the same bytes.", "scenarios", CNN_ROWS, SCENARIO_COLUMNS),
+    Table("Open Inference Protocol (V2) beside TF Serving's API (single-example digits)",
+          "`V2 gRPC raw` = `inference.GRPCInferenceService/ModelInfer` with `raw_input_contents` "
+          "(answers in `raw_output_contents`); `V2 REST binary` = `POST /v2/models/digits/infer` "
+          "with the binary tensor extension (`binary_data_size`, `Inference-Header-Content-Length`"
+          ", `binary_data_output: true`); `V2 REST JSON` = the same with JSON `data` and a JSON "
+          "answer. *× TF API* = req/s ÷ the TF Serving API row of the same config, transport and "
+          "c (gRPC Predict, REST `/v1` predict), measured interleaved with it; *× floor* compares "
+          "with the bare floor answering the same protocol's request (`floor-orjson` rows: V2 "
+          "floor ÷ TF Serving API floor).", "scenarios", V2_ROWS, V2_COLUMNS),
     Table("half_plus_two", "", "scenarios", grid(("off", "on"), SIDES, (HP2_SINGLE,), (64,)),
           SCENARIO_COLUMNS),
     Table("Digits model under server variants", "`tf1` = `--tensorflow_intra_op_parallelism=1 "

@@ -6,7 +6,8 @@ Every number comes from the run being reported. A row whose scenario was not mea
 same load); *× limit* = server examples/s ÷ in-process tight-loop examples/s of the same
 model and TF flags at the batch size the server ran (the request's rows with batching
 off, the mean batch from ``/metrics`` with batching on; time per call interpolated);
-*CPU µs/req* = the server's CPU time per request.
+*CPU µs/req* = the server's CPU time per request; *× TF API* = a V2 scenario's req/s ÷ its
+TF Serving API counterpart's (``Scenario.tf_counterpart``), measured interleaved with it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bench.measure import NOISY_PCT, Summary
-from bench.spec import BENCH, CHECKS, FLOORS, SERVERS, Check, InProcess, Scenario, Table, tf_variant
+from bench.spec import (
+    BENCH,
+    CHECKS,
+    FLOORS,
+    PROTOCOLS,
+    SERVERS,
+    Check,
+    InProcess,
+    Scenario,
+    Table,
+    tf_variant,
+)
 from bench.spike import SpikeResult
 
 
@@ -59,6 +71,21 @@ def _ratio(r: Row, field: str, digits: int = 2, suffix: str = "") -> str:
     return f"{m.median(field) / floor.median(field):.{digits}f}{suffix}" if floor else "–"
 
 
+def _tf(r: Row) -> Summary | None:
+    counterpart = r[0].tf_counterpart()
+    return r[3].summaries.get(counterpart) if counterpart else None
+
+
+def _tf_ratio(r: Row) -> str:
+    tf = _tf(r)
+    return f"{r[1].median('requests_per_s') / tf.median('requests_per_s'):.2f}×" if tf else "–"
+
+
+def _tf_p50(r: Row) -> str:
+    tf = _tf(r)
+    return f"{r[1].median('p50_ms') - tf.median('p50_ms'):+.3f}" if tf else "–"
+
+
 def _limit(r: Row, pick: int) -> str:
     limit = r[3].limit(r[0], r[1])
     if limit is None:
@@ -81,7 +108,7 @@ STAGES = {
 
 COLUMNS: dict[str, Callable[[Row], str]] = {
     "config": lambda r: r[0].server,
-    "API": lambda r: "gRPC" if r[0].protocol == "grpc" else "REST",
+    "API": lambda r: PROTOCOLS[r[0].protocol][1],
     "payload": lambda r: r[0].payload.name,
     "c": lambda r: str(r[0].concurrency),
     "runs": lambda r: str(len(r[1].runs)),
@@ -89,6 +116,8 @@ COLUMNS: dict[str, Callable[[Row], str]] = {
     "req/s": lambda r: _f(r[1].median("requests_per_s")),
     "p50 ms": lambda r: _f(r[1].median("p50_ms"), 3),
     "p99 ms": lambda r: _f(r[1].median("p99_ms"), 2),
+    "× TF API": _tf_ratio,
+    "p50 − TF API ms": _tf_p50,
     "floor req/s": lambda r: _f(r[2].median("requests_per_s")) if r[2] else "–",
     "floor p50 ms": lambda r: _f(r[2].median("p50_ms"), 3) if r[2] else "–",
     "× floor": lambda r: _ratio(r, "requests_per_s", suffix="×"),

@@ -5,13 +5,14 @@ capped by its client. ``command(...)`` returns the command line and a parser of 
 output into ``{"requests", "seconds", "p50_ms", "p99_ms", "errors", "first_error"}``, the
 Python generator's own result shape. Install: ``apt-get install wrk nghttp2-client``.
 
-- h2load posts the framed ``PredictRequest`` with ``content-type: application/grpc`` and
+- h2load posts the framed ``PredictRequest`` (or V2 ``ModelInferRequest``) with ``content-type: application/grpc`` and
   ``te: trailers`` over h2c, ``min(c, 4)`` connections with ``c / connections`` streams.
   h2load counts any HTTP 200 as a success, and gRPC errors travel in trailers behind a
   200, so the DATA bytes received per call must equal the framed answer the real server
   gave: an error answer has no message and fails the check. Percentiles come from its
   per-request log.
-- wrk posts the JSON body with ``tools/wrk_post.lua``, ``c`` connections, one call each.
+- wrk posts the request body with ``tools/wrk_post.lua`` and the protocol's headers
+  (``bench.prepare.rest_target``), ``c`` connections, one call each.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.prepare import PREDICT_PATH
-from bench.spec import Payload
+from bench.prepare import GRPC_METHODS, rest_target
+from bench.spec import REQUEST_SUFFIX, Payload, transport
 
 Result = dict[str, Any]  # requests, seconds, p50_ms, p99_ms, errors, first_error
 Parser = Callable[[str], Result]
@@ -41,24 +42,31 @@ def python(output: str) -> Result:
 
 
 def available(protocol: str) -> bool:
-    return shutil.which("h2load" if protocol == "grpc" else "wrk") is not None
+    return shutil.which("h2load" if transport(protocol) == "grpc" else "wrk") is not None
 
 
 def command(
     protocol: str, port: int, payload: Payload, concurrency: int, seconds: int, scratch: Path
 ) -> tuple[list[str], Parser]:
-    if protocol == "rest":
-        url = f"http://127.0.0.1:{port}/v1/models/{payload.model.name}:predict"
+    body = payload.file(REQUEST_SUFFIX[protocol])
+    if transport(protocol) == "rest":
+        path, headers = rest_target(protocol, payload)
         argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s"]
-        return [*argv, "-s", str(WRK_SCRIPT), url, "--", str(payload.file("json"))], _wrk
+        argv += ["-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}{path}", "--", str(body)]
+        return [*argv, *(f"{name}: {value}" for name, value in headers.items())], _wrk
     framed, log = scratch / "request.grpc", scratch / "h2load.log"
-    message = payload.file("grpc").read_bytes()
+    message = body.read_bytes()
     framed.write_bytes(struct.pack(">BI", 0, len(message)) + message)
-    expected = 5 + payload.file("grpc_response").stat().st_size
+    expected = 5 + payload.file(f"{protocol}_response").stat().st_size
     connections = min(concurrency, 4)
     argv = ["h2load", "-t1", f"-c{connections}", f"-m{math.ceil(concurrency / connections)}"]
     argv += [f"-D{seconds}s", "-d", str(framed), "-H", "content-type: application/grpc"]
-    argv += ["-H", "te: trailers", f"--log-file={log}", f"http://127.0.0.1:{port}{PREDICT_PATH}"]
+    argv += [
+        "-H",
+        "te: trailers",
+        f"--log-file={log}",
+        f"http://127.0.0.1:{port}{GRPC_METHODS[protocol]}",
+    ]
     return argv, lambda text: _h2load(text, log, expected)
 
 

@@ -1,6 +1,8 @@
--- wrk script: POST a fixed JSON body read from a file, print one result line at the end.
+-- wrk script: POST a fixed body read from a file, print one result line at the end.
 --
--- Usage: wrk -t1 -c16 -d2s -s bench/tools/wrk_post.lua URL -- BODY_FILE
+-- Usage: wrk -t1 -c16 -d2s -s bench/tools/wrk_post.lua URL -- BODY_FILE ["Name: value"]...
+-- Each "Name: value" argument after the body file is a request header; without a
+-- Content-Type one, the body is sent as application/json.
 -- The `done` callback prints a single line "WRK_RESULT {json}" with the request count,
 -- the error counts (status = non-2xx/3xx answers) and latency percentiles in
 -- microseconds; bench/tools/external.py parses it.
@@ -16,6 +18,16 @@ function init(args)
    local file = assert(io.open(path, "rb"))
    wrk.body = file:read("*a")
    file:close()
+   for i = 2, #args do
+      local name, value = string.match(args[i], "^([^:]+):%s*(.*)$")
+      if name == nil then
+         error("wrk_post.lua: a header must read 'Name: value', not " .. args[i])
+      end
+      if string.lower(name) == "content-type" then
+         wrk.headers["Content-Type"] = nil
+      end
+      wrk.headers[name] = value
+   end
    -- Built once: every request is the same bytes.
    prepared = wrk.format()
 end

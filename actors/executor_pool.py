@@ -117,24 +117,33 @@ class _Lane:
         self._jobs.put((asyncio.get_running_loop(), None, fn, args, done))
 
     def _work(self) -> None:
+        # Each job runs in its own call, so that its inputs and result are released when it
+        # ends: kept as loop variables, a request's tensors stayed alive, one set per thread,
+        # until that thread's next job (hundreds of MB after one large request).
         while True:
             job = self._jobs.get()
-            if job is None:
+            if job is None or not self._run(job):
                 return
-            loop, future, fn, args, done = job
-            result: Any = None
-            error: BaseException | None
-            if future is not None and future.cancelled():
-                error = _SkippedError()
-            else:
-                try:
-                    result, error = fn(*args), None
-                except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
-                    result, error = None, exc
+            del job  # its future holds the result: not until the next job arrives
+
+    @staticmethod
+    def _run(job: _Job) -> bool:
+        """Run one job and hand its answer to the loop; False once the loop is closed."""
+        loop, future, fn, args, done = job
+        result: Any = None
+        error: BaseException | None
+        if future is not None and future.cancelled():
+            error = _SkippedError()
+        else:
             try:
-                loop.call_soon_threadsafe(done, result, error)
-            except RuntimeError:
-                return  # the loop is closed: nobody is waiting any more
+                result, error = fn(*args), None
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+                result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(done, result, error)
+        except RuntimeError:
+            return False  # the loop is closed: nobody is waiting any more
+        return True
 
     def close(self) -> None:
         """Ask every worker to stop after the queued jobs, and wait for them."""

@@ -66,6 +66,7 @@ from dataplane.readiness import Readiness, readiness
 from frontends.auth import Authenticator, GrpcAuthInterceptor, rest_middleware
 from frontends.dashboard import Dashboard
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
+from frontends.memory_trim import MemoryTrimmer
 from frontends.grpc_health import HealthServicer
 from frontends.rest_frontend import RestFrontend
 from frontends.v2_grpc import V2GrpcServicer
@@ -231,6 +232,8 @@ class Supervisor:
         )
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
+        # One for both APIs: a trim after a large request on either frees memory for both.
+        trimmer = MemoryTrimmer(options.malloc_trim_threshold_bytes)
         if options.grpc_enabled:
             self.grpc = GrpcFrontend(
                 prediction=PredictionServicer(
@@ -238,6 +241,7 @@ class Supervisor:
                     examples=self.examples,
                     observer=self.metrics,
                     max_request_tensor_bytes=options.max_request_tensor_bytes,
+                    trimmer=trimmer,
                 ),
                 model=ModelServicer(
                     self.plane,
@@ -287,6 +291,7 @@ class Supervisor:
                 max_request_tensor_bytes=options.max_request_tensor_bytes,
                 idle_timeout_seconds=options.rest_idle_timeout_seconds,
                 max_connections=options.rest_max_connections,
+                trimmer=trimmer,
                 extra_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
                     *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),

@@ -19,7 +19,7 @@ Where we differ from TF Serving, the help text says so:
   ``--drain_seconds``, ``--grace_seconds``, the ``--auth_*`` flags,
   ``--rest_ssl_config_file``, and the limits ``--grpc_max_message_bytes``,
   ``--rest_max_body_bytes``, ``--max_request_tensor_bytes``, ``--rest_idle_timeout_seconds``,
-  ``--rest_max_connections``.
+  ``--rest_max_connections``, ``--malloc_trim_threshold_bytes``.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -339,6 +339,16 @@ class ServerOptions:
             group=FRONTENDS,
         ),
     ] = 0
+    malloc_trim_threshold_bytes: Annotated[
+        int,
+        Flag(
+            _non_negative,
+            "(aioserving) After a request of at least this many bytes (a REST body, "
+            "decompressed, or a serialized gRPC request), hand freed memory back to the OS "
+            "with glibc's malloc_trim, in a worker thread. 0: never. No effect without glibc.",
+            group=FRONTENDS,
+        ),
+    ] = 32 * 1024**2
     ssl_config_file: Annotated[
         Path | None,
         Flag(

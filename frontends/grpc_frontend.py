@@ -12,7 +12,9 @@ gRPC status of the same name, with its message, and anything else INTERNAL.
 in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
 unless ``reuse_port=True`` (``--workers`` > 1 only), which lets the server's own worker
 processes bind the same TCP port, the kernel spreading connections among them;
-``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long.
+``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long. After a
+Predict whose serialized request reaches the ``trimmer``'s threshold, freed memory is
+handed back to the OS (``frontends.memory_trim``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_health import HealthServicer, add_health_servicer
 from frontends.grpc_calls import GrpcCalls
+from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
 from protocol.status import Code, ServingError
 from protocol.tensors import decode_inputs, ndarray_to_tensor_proto
@@ -75,11 +78,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         examples: ExampleAPIs | None = None,
         observer: RequestObserver | None = None,
         max_request_tensor_bytes: int | None = None,
+        trimmer: MemoryTrimmer | None = None,
     ) -> None:
         self._plane = plane
         self._examples = examples
         self._handlers = GrpcCalls(observer, api="grpc")
         self._max_request_tensor_bytes = max_request_tensor_bytes
+        self._trimmer = trimmer
 
     async def Predict(  # noqa: N802 - gRPC method name
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
@@ -106,7 +111,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 )
             return response
 
-        return await self._handlers.call("Predict", request.model_spec.name, context, work)
+        try:
+            return await self._handlers.call("Predict", request.model_spec.name, context, work)
+        finally:
+            if self._trimmer is not None:
+                self._trimmer.after_request(request.ByteSize())
 
     async def GetModelMetadata(  # noqa: N802 - gRPC method name
         self,

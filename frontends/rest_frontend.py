@@ -36,6 +36,8 @@ Limits, so that no client can exhaust the server (each from a flag):
 - bodies of ``_THREAD_DECODE_BYTES`` or more are parsed in a worker thread, so one large
   request does not stall the other requests on the event loop (gRPC's too);
 - the decoded input tensors of one request are capped at ``max_request_tensor_bytes``;
+- after a ``:predict``, ``:classify`` or ``:regress`` body at or above the ``trimmer``'s
+  threshold, freed memory is handed back to the OS (``frontends.memory_trim``);
 - error messages are made safe to encode and cut to a few KiB (``safe_message``), and
   aiohttp's report of malformed HTTP is one INFO line.
 
@@ -66,6 +68,7 @@ from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_status
+from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
 from frontends.tls import rest_ssl_context
 from frontends.rest_extras import RestExtras
@@ -188,7 +191,9 @@ class RestFrontend:
         idle_timeout_seconds: float = 60.0,
         max_connections: int = 0,
         reuse_port: bool = False,
+        trimmer: MemoryTrimmer | None = None,
     ) -> None:
+        self._trimmer = trimmer
         self._tls = tls
         self._plane = plane
         self._reuse_port = reuse_port  # --workers: the server's own workers share the port
@@ -413,6 +418,16 @@ class RestFrontend:
                 request, "Predict", name, lambda: self._predict_images(ref, request)
             )
         body = await request.read()
+        try:
+            return await self._post_body(request, ref, method, body)
+        finally:
+            if self._trimmer is not None:
+                self._trimmer.after_request(len(body))
+
+    async def _post_body(
+        self, request: web.Request, ref: ModelRef, method: str, body: bytes
+    ) -> web.Response:
+        name = ref.name
         if method == "predict":
             return await self._answer(
                 request, "Predict", name, lambda: self._predict(ref, body, request.query)

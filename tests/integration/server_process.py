@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,13 @@ def testdata_dir() -> Path:
 
 
 class ServerProcess:
-    def __init__(self, args: Sequence[str], workdir: Path) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        workdir: Path,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
+        """``preexec_fn`` runs in the child before ``server.py`` (a lower rlimit, say)."""
         self.port_file = workdir / f"ports-{time.monotonic_ns()}.json"
         self.log_path = workdir / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -53,7 +59,11 @@ class ServerProcess:
             *args,
         ]
         self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            cwd=REPO_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
         self.grpc_port, self.rest_port = self._wait_for_ports()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")

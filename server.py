@@ -57,7 +57,7 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
         log.info("exporting the example digits model to %s", EXAMPLE_MODEL_DIR)
         export_digits_model(EXAMPLE_MODEL_DIR)
     return dataclasses.replace(
-        options, model_name=EXAMPLE_MODEL_NAME, model_base_path=EXAMPLE_MODEL_DIR
+        options, model_name=EXAMPLE_MODEL_NAME, model_base_path=str(EXAMPLE_MODEL_DIR)
     )
 
 

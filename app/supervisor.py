@@ -46,6 +46,7 @@ from actors.config_reloader import ConfigReloader
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.load_effects import LoadRetryOptions, TaskEffectRunner
 from actors.messages import SetModelLabels
+from actors.object_store import ObjectStoreSource
 from actors.path_poller import PathPoller
 from actors.routing import RoutingTable
 from actors.source_adapter import LoaderFactory, SourceAdapter
@@ -169,6 +170,7 @@ class Supervisor:
             models=settings.models,
             send=self.adapter.post,
             poll_wait_seconds=float(options.file_system_poll_wait_seconds),
+            object_store=ObjectStoreSource(cache_dir=options.model_cache_dir or None),
         )
         costs = CallCosts(options.inline_call_threshold_micros)
         self.batcher = (

@@ -133,6 +133,11 @@ def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
 
 
+def _optional_text(text: str) -> str | None:
+    """A path or URL flag; the empty string means unset, as in TF Serving."""
+    return text or None
+
+
 def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -428,11 +433,11 @@ class ServerOptions:
         ),
     ] = "default"
     model_base_path: Annotated[
-        Path | None,
+        str | None,
         Flag(
-            _optional_path,
-            "Directory of the single model to serve; numbered sub-directories are its "
-            "versions. Excludes --model_config_file.",
+            _optional_text,
+            "Directory (or s3://bucket/prefix) of the single model to serve; numbered "
+            "sub-directories are its versions. Excludes --model_config_file.",
             group=MODELS,
         ),
     ] = None
@@ -454,6 +459,16 @@ class ServerOptions:
             group=MODELS,
         ),
     ] = 1
+    model_cache_dir: Annotated[
+        str,
+        Flag(
+            str,
+            "(aioserving) Folder under which versions of s3:// base paths are downloaded "
+            "before loading (a private sub-folder per server, removed at stop); empty means "
+            "the system temporary folder.",
+            group=MODELS,
+        ),
+    ] = ""
     allow_version_labels_for_unavailable_models: Annotated[
         bool,
         Flag(

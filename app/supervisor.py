@@ -51,6 +51,7 @@ from actors.path_poller import PathPoller
 from actors.routing import RoutingTable
 from actors.source_adapter import LoaderFactory, SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
+from app.access_log import access_logged
 from app.metrics import CONTENT_TYPE, ServerMetrics
 from app.platforms import platform_factories
 from app.port_file import write_port_file
@@ -123,6 +124,8 @@ class Supervisor:
         self.routing = RoutingTable()
         # Only configured models get their own label value: clients cannot grow /metrics.
         self.metrics = ServerMetrics(model_known=lambda name: self.settings.model(name) is not None)
+        # What the frontends report each request to: metrics, plus the access log if on.
+        self.requests = access_logged(self.metrics, options.access_log_sample_rate)
         self.monitoring = config.monitoring
         session, session_warnings = tensorflow_session_config(
             config.session_config, gpu_fraction_from_flag=config.gpu_fraction_from_flag
@@ -238,7 +241,7 @@ class Supervisor:
                 prediction=PredictionServicer(
                     self.plane,
                     examples=self.examples,
-                    observer=self.metrics,
+                    observer=self.requests,
                     max_request_tensor_bytes=options.max_request_tensor_bytes,
                 ),
                 model=ModelServicer(
@@ -246,7 +249,7 @@ class Supervisor:
                     reloader=FanOutReloader(self.link, self.reloader)
                     if self.link
                     else self.reloader,
-                    observer=self.metrics,
+                    observer=self.requests,
                 ),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
@@ -257,7 +260,7 @@ class Supervisor:
                     *options.grpc_channel_arguments,
                 ],
                 credentials=grpc_credentials(config.ssl),
-                extra_services=[V2GrpcServicer(self.v2, observer=self.metrics)],
+                extra_services=[V2GrpcServicer(self.v2, observer=self.requests)],
                 health=HealthServicer(self.readiness),
                 interceptors=(
                     [GrpcAuthInterceptor(self.authenticator, self.metrics.auth_failed)]
@@ -284,14 +287,14 @@ class Supervisor:
                 cors=options.rest_api_enable_cors_support,
                 max_image_pixels=options.max_image_pixels,
                 examples=self.examples,
-                observer=self.metrics,
+                observer=self.requests,
                 max_body_bytes=options.rest_max_body_bytes,
                 max_request_tensor_bytes=options.max_request_tensor_bytes,
                 idle_timeout_seconds=options.rest_idle_timeout_seconds,
                 max_connections=options.rest_max_connections,
                 extra_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
-                    *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),
+                    *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.requests).routes(),
                     *dashboard.routes(),
                 ],
                 middlewares=(

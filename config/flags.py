@@ -118,6 +118,12 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _log_format(text: str) -> str:
+    if text not in ("text", "json"):
+        raise argparse.ArgumentTypeError(f"expected text or json, got {text!r}")
+    return text
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -703,6 +709,32 @@ class ServerOptions:
         ),
     ] = False
     # Monitoring.
+    access_log_sample_rate: Annotated[
+        float,
+        Flag(
+            _fraction,
+            "(aioserving) Share of requests written to the access log (model, version, API, "
+            "method, status, latency, peer), 0 to 1; 0 turns it off.",
+            group=MONITORING,
+        ),
+    ] = 0.0
+    log_format: Annotated[
+        str,
+        Flag(
+            _log_format,
+            "(aioserving) text, or json: every log line one JSON object.",
+            group=MONITORING,
+        ),
+    ] = "text"
+    verbose: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) Let TensorFlow's start-up notices and deprecation warnings through "
+            "(oneDNN, CUDA probing, TF1 loader warnings); quiet by default.",
+            group=MONITORING,
+        ),
+    ] = False
     monitoring_config_file: Annotated[
         Path | None,
         Flag(

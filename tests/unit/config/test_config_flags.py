@@ -192,9 +192,7 @@ def test_require_model_source() -> None:
         "command line: either --model_config_file or --model_base_path is required"
     )
     with pytest.raises(ConfigError, match="mutually exclusive"):
-        require_model_source(
-            ServerOptions(model_base_path="/m", model_config_file=Path("/c"))
-        )
+        require_model_source(ServerOptions(model_base_path="/m", model_config_file=Path("/c")))
 
 
 def test_options_are_frozen() -> None:

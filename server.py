@@ -37,6 +37,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
+from app.log_format import configure_logging, native_stderr_filtered
 from config.errors import ConfigError
 from config.flags import ServerOptions, parse_flags
 from config.server_config import ServerConfig, load_server_config
@@ -57,18 +58,19 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
         log.info("exporting the example digits model to %s", EXAMPLE_MODEL_DIR)
         export_digits_model(EXAMPLE_MODEL_DIR)
     return dataclasses.replace(
-        options, model_name=EXAMPLE_MODEL_NAME, model_base_path=EXAMPLE_MODEL_DIR
+        options, model_name=EXAMPLE_MODEL_NAME, model_base_path=str(EXAMPLE_MODEL_DIR)
     )
 
 
 async def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT (then drain and stop; exit 0) or a crashed part (exit 1)."""
-    # Imports TensorFlow, so only once every configuration file was read and validated.
-    from app.supervisor import Supervisor
-    from app.worker_link import WorkerIdentity
-
     options = config.options
-    server = Supervisor(config, worker=WorkerIdentity.from_environment())
+    with native_stderr_filtered(options.verbose):  # CUDA probing happens here
+        # Imports TensorFlow, so only once every configuration file was read and validated.
+        from app.supervisor import Supervisor
+        from app.worker_link import WorkerIdentity
+
+        server = Supervisor(config, worker=WorkerIdentity.from_environment())
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -134,13 +136,10 @@ def raise_file_limit() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s.%(msecs)03d %(levelname).1s %(name)s] %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-    )
+    configure_logging()  # text until the flags say otherwise: parsing may log
     arguments = list(sys.argv[1:] if argv is None else argv)
     options = parse_flags(arguments)
+    configure_logging(options.log_format, verbose=options.verbose)  # before TensorFlow
     if options.model_config_file is None and options.model_base_path is None:
         options = _example_model_flags(options)
         arguments += [
@@ -148,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--model_base_path={options.model_base_path}",
         ]
     try:
-        config = load_server_config(options)  # every file, before TensorFlow is imported
+        with native_stderr_filtered(options.verbose):  # the protos import TensorFlow
+            config = load_server_config(options)  # every file, before TensorFlow is imported
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1

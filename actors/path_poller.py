@@ -40,6 +40,13 @@ overtake each other.
   version policy changed, and of a model that left the config; a reload that leaves the
   model's entry as it was (labels aside) keeps it unloaded.
 Both commands answer NOT_FOUND for a model that is not in the current config.
+
+Object storage. A ``base_path`` of ``s3://bucket/prefix`` is scanned by the
+``ObjectStoreSource`` (``actors.object_store``: its own half-copy rule, downloads into a
+local cache, freeing of versions no longer wanted) from a worker thread, since its calls
+block; the aspired set then names the cached folders. Its situations (store unreachable,
+bucket missing, waiting, empty) are logged once when they begin, as for a local folder.
+Without a source (``object_store=None``) such a model is logged as unreadable.
 """
 
 from __future__ import annotations
@@ -54,7 +61,8 @@ from collections.abc import Callable, Mapping
 
 from actors.actor import Actor
 from actors.messages import AspiredVersion, AspiredVersionRequest
-from actors.version_policy import aspired_versions
+from actors.object_store import ObjectStoreSource, StoreScan, is_object_store_url
+from actors.version_policy import aspired_versions, version_number
 from config.model_config import ModelSettings
 from servables.version_folder import has_artifact
 from protocol.status import not_found
@@ -100,21 +108,6 @@ PollerMessage = Poll | SetModels | UnloadModel | LoadModel
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
-MAX_VERSION = 2**63 - 1
-
-
-def version_number(folder_name: str) -> int | None:
-    """``"00000123"`` -> 123; anything that is not a plain integer in int64 -> None.
-
-    TF Serving parses folder names with ``safe_strto64`` and skips those that do not fit;
-    a larger number would become "latest" and break every request that names it.
-    """
-    if not folder_name.isdigit() or not folder_name.isascii():
-        return None
-    number = int(folder_name)
-    return number if number <= MAX_VERSION else None
-
-
 def fingerprint(path: str) -> Fingerprint:
     """Relative path, size and mtime of every file below ``path``, sorted."""
     entries = []
@@ -152,8 +145,10 @@ class PathPoller(Actor[PollerMessage]):
         poll_wait_seconds: float = 1.0,
         settle_seconds: float = 2.0,
         clock: Callable[[], float] = time.time,
+        object_store: ObjectStoreSource | None = None,
     ) -> None:
         super().__init__()
+        self._store = object_store
         self._models: dict[str, ModelSettings] = {m.name: m for m in models}
         self._send = send
         self._poll_wait_seconds = poll_wait_seconds
@@ -176,7 +171,11 @@ class PathPoller(Actor[PollerMessage]):
         return self._unloaded
 
     async def on_start(self) -> None:
-        self.poll_once()
+        await self._poll()
+
+    async def on_stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     async def start(self) -> None:
         await super().start()
@@ -203,9 +202,7 @@ class PathPoller(Actor[PollerMessage]):
             elif model.name in self._unloaded:
                 self._unloaded -= {model.name}
                 log.info("model %s: loaded by request", model.name)
-            request = self._scan(model)
-            if request is not None:
-                self._send(request)
+            await self._poll((model,))
             return
         if isinstance(message, SetModels):
             new = {m.name: m for m in message.models}
@@ -217,7 +214,20 @@ class PathPoller(Actor[PollerMessage]):
             self._models = new
             for gone in set(self._situations) - set(self._models):
                 del self._situations[gone]
-        self.poll_once()
+            if self._store is not None:
+                self._store.retain(m.base_path for m in new.values())
+        await self._poll()
+
+    async def _poll(self, models: tuple[ModelSettings, ...] | None = None) -> None:
+        """Scan ``models`` (default: all) and send their aspired sets; stores off the loop."""
+        for model in self._models.values() if models is None else models:
+            if self._store is not None and self._is_store_model(model):
+                result = await asyncio.to_thread(self._store.scan, model)
+                request = self._store_request(model, result)
+            else:
+                request = self._scan(model)
+            if request is not None:
+                self._send(request)
 
     def poll_once(self) -> list[AspiredVersionRequest]:
         """Scan every model and send its aspired set; returns what was sent."""
@@ -231,11 +241,35 @@ class PathPoller(Actor[PollerMessage]):
 
     def pending(self) -> bool:
         """True while some version folder was seen but is not yet known complete."""
-        return any(path not in self._complete for path in self._seen)
+        store_pending = self._store is not None and self._store.pending()
+        return store_pending or any(path not in self._complete for path in self._seen)
+
+    def _is_store_model(self, model: ModelSettings) -> bool:
+        return model.name not in self._unloaded and is_object_store_url(model.base_path)
+
+    def _store_request(
+        self, model: ModelSettings, result: StoreScan
+    ) -> AspiredVersionRequest | None:
+        state = _Situation(result.state)
+        self._note(model, state, "%s: " + result.detail.replace("%", "%%"))
+        if not result.send:
+            return None
+        return AspiredVersionRequest(
+            model_name=model.name,
+            versions=tuple(
+                AspiredVersion(version=v, path=path) for v, path in result.versions.items()
+            ),
+        )
 
     def _scan(self, model: ModelSettings) -> AspiredVersionRequest | None:
+        """One model, synchronously (a store model too: ``poll_once`` is for tests)."""
         if model.name in self._unloaded:
             return AspiredVersionRequest(model_name=model.name, versions=())
+        if is_object_store_url(model.base_path):
+            if self._store is None:
+                self._note(model, _Situation.UNREADABLE, "%s: no object-store source configured")
+                return None
+            return self._store_request(model, self._store.scan(model))
         try:
             names = os.listdir(model.base_path)
         except FileNotFoundError:

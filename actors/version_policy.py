@@ -9,6 +9,9 @@ lets the path poller send the FULL desired set on every poll.
 - ``All()``: every version.
 - ``Specific(versions)``: the listed versions that are present; a listed version that is
   absent is simply not aspired (the poller logs it).
+
+``version_number(folder_name)`` is how a folder name (on disk or in an object store)
+becomes a version number, shared by both sources.
 """
 
 from __future__ import annotations
@@ -28,3 +31,18 @@ def aspired_versions(policy: VersionPolicy, present: Iterable[int]) -> tuple[int
         wanted = set(policy.versions)
         return tuple(v for v in newest_first if v in wanted)
     raise TypeError(f"unknown version policy {policy!r}")
+
+
+MAX_VERSION = 2**63 - 1
+
+
+def version_number(folder_name: str) -> int | None:
+    """``"00000123"`` -> 123; anything that is not a plain integer in int64 -> None.
+
+    TF Serving parses folder names with ``safe_strto64`` and skips those that do not fit;
+    a larger number would become "latest" and break every request that names it.
+    """
+    if not folder_name.isdigit() or not folder_name.isascii():
+        return None
+    number = int(folder_name)
+    return number if number <= MAX_VERSION else None

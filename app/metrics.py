@@ -61,6 +61,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 
+from frontends.observer import Details
 from protocol.status import Code
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -233,7 +234,14 @@ class ServerMetrics:
         return child
 
     def observe(
-        self, *, model_name: str, api: str, entrypoint: str, code: Code, seconds: float
+        self,
+        *,
+        model_name: str,
+        api: str,
+        entrypoint: str,
+        code: Code,
+        seconds: float,
+        details: Details | None = None,  # the access log's; metrics never need it
     ) -> None:
         label = self.model_label(model_name)
         self.request_count.inc(label, code.name)

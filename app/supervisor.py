@@ -46,10 +46,12 @@ from actors.config_reloader import ConfigReloader
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.load_effects import LoadRetryOptions, TaskEffectRunner
 from actors.messages import SetModelLabels
+from actors.object_store import ObjectStoreSource
 from actors.path_poller import PathPoller
 from actors.routing import RoutingTable
 from actors.source_adapter import LoaderFactory, SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
+from app.access_log import access_logged
 from app.metrics import CONTENT_TYPE, ServerMetrics
 from app.platforms import platform_factories
 from app.port_file import write_port_file
@@ -123,6 +125,8 @@ class Supervisor:
         self.routing = RoutingTable()
         # Only configured models get their own label value: clients cannot grow /metrics.
         self.metrics = ServerMetrics(model_known=lambda name: self.settings.model(name) is not None)
+        # What the frontends report each request to: metrics, plus the access log if on.
+        self.requests = access_logged(self.metrics, options.access_log_sample_rate)
         self.monitoring = config.monitoring
         session, session_warnings = tensorflow_session_config(
             config.session_config, gpu_fraction_from_flag=config.gpu_fraction_from_flag
@@ -170,6 +174,7 @@ class Supervisor:
             models=settings.models,
             send=self.adapter.post,
             poll_wait_seconds=float(options.file_system_poll_wait_seconds),
+            object_store=ObjectStoreSource(cache_dir=options.model_cache_dir or None),
         )
         costs = CallCosts(options.inline_call_threshold_micros)
         self.batcher = (
@@ -239,7 +244,7 @@ class Supervisor:
                 prediction=PredictionServicer(
                     self.plane,
                     examples=self.examples,
-                    observer=self.metrics,
+                    observer=self.requests,
                     max_request_tensor_bytes=options.max_request_tensor_bytes,
                     trimmer=trimmer,
                 ),
@@ -248,7 +253,7 @@ class Supervisor:
                     reloader=FanOutReloader(self.link, self.reloader)
                     if self.link
                     else self.reloader,
-                    observer=self.metrics,
+                    observer=self.requests,
                 ),
                 address=f"0.0.0.0:{options.port}",
                 socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
@@ -259,7 +264,7 @@ class Supervisor:
                     *options.grpc_channel_arguments,
                 ],
                 credentials=grpc_credentials(config.ssl),
-                extra_services=[V2GrpcServicer(self.v2, observer=self.metrics)],
+                extra_services=[V2GrpcServicer(self.v2, observer=self.requests)],
                 health=HealthServicer(self.readiness),
                 interceptors=(
                     [GrpcAuthInterceptor(self.authenticator, self.metrics.auth_failed)]
@@ -286,7 +291,7 @@ class Supervisor:
                 cors=options.rest_api_enable_cors_support,
                 max_image_pixels=options.max_image_pixels,
                 examples=self.examples,
-                observer=self.metrics,
+                observer=self.requests,
                 max_body_bytes=options.rest_max_body_bytes,
                 max_request_tensor_bytes=options.max_request_tensor_bytes,
                 idle_timeout_seconds=options.rest_idle_timeout_seconds,
@@ -294,7 +299,7 @@ class Supervisor:
                 trimmer=trimmer,
                 extra_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
-                    *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.metrics).routes(),
+                    *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.requests).routes(),
                     *dashboard.routes(),
                 ],
                 middlewares=(

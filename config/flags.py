@@ -118,6 +118,12 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _log_format(text: str) -> str:
+    if text not in ("text", "json"):
+        raise argparse.ArgumentTypeError(f"expected text or json, got {text!r}")
+    return text
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -131,6 +137,11 @@ def _positive_seconds(text: str) -> float:
 def _optional_path(text: str) -> Path | None:
     """A file flag; the empty string means unset, as in TF Serving."""
     return Path(text) if text else None
+
+
+def _optional_text(text: str) -> str | None:
+    """A path or URL flag; the empty string means unset, as in TF Serving."""
+    return text or None
 
 
 def _comma_list(text: str) -> tuple[str, ...]:
@@ -438,11 +449,11 @@ class ServerOptions:
         ),
     ] = "default"
     model_base_path: Annotated[
-        Path | None,
+        str | None,
         Flag(
-            _optional_path,
-            "Directory of the single model to serve; numbered sub-directories are its "
-            "versions. Excludes --model_config_file.",
+            _optional_text,
+            "Directory (or s3://bucket/prefix) of the single model to serve; numbered "
+            "sub-directories are its versions. Excludes --model_config_file.",
             group=MODELS,
         ),
     ] = None
@@ -464,6 +475,16 @@ class ServerOptions:
             group=MODELS,
         ),
     ] = 1
+    model_cache_dir: Annotated[
+        str,
+        Flag(
+            str,
+            "(aioserving) Folder under which versions of s3:// base paths are downloaded "
+            "before loading (a private sub-folder per server, removed at stop); empty means "
+            "the system temporary folder.",
+            group=MODELS,
+        ),
+    ] = ""
     allow_version_labels_for_unavailable_models: Annotated[
         bool,
         Flag(
@@ -698,6 +719,32 @@ class ServerOptions:
         ),
     ] = False
     # Monitoring.
+    access_log_sample_rate: Annotated[
+        float,
+        Flag(
+            _fraction,
+            "(aioserving) Share of requests written to the access log (model, version, API, "
+            "method, status, latency, peer), 0 to 1; 0 turns it off.",
+            group=MONITORING,
+        ),
+    ] = 0.0
+    log_format: Annotated[
+        str,
+        Flag(
+            _log_format,
+            "(aioserving) text, or json: every log line one JSON object.",
+            group=MONITORING,
+        ),
+    ] = "text"
+    verbose: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) Let TensorFlow's start-up notices and deprecation warnings through "
+            "(oneDNN, CUDA probing, TF1 loader warnings); quiet by default.",
+            group=MONITORING,
+        ),
+    ] = False
     monitoring_config_file: Annotated[
         Path | None,
         Flag(

@@ -9,7 +9,8 @@ Contract:
 
 - The result is complete: an empty ``model_platform`` is ``"tensorflow"``, an unset
   version policy is ``Latest(1)``, ``latest {}`` is ``Latest(1)``, and ``base_path`` is
-  absolute. A relative ``base_path`` is resolved against the directory of the config
+  an absolute folder or an ``s3://bucket/prefix`` URL (kept as written, never checked
+  here: the path poller reads the store; any other ``scheme://`` is rejected). A relative ``base_path`` is resolved against the directory of the config
   file (TF Serving resolves it against the working directory; a config file that works
   wherever the server is started from is more useful). Text and protos that did not
   come from a file resolve against ``base_dir``, by default the working directory.
@@ -78,7 +79,7 @@ class ModelSettings:
     """One model to serve. ``version_labels`` maps a label such as "stable" to a version."""
 
     name: str
-    base_path: Path
+    base_path: str  # an absolute local folder or an s3://bucket/prefix URL
     platform: str = TENSORFLOW_PLATFORM
     version_policy: VersionPolicy = Latest()
     version_labels: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
@@ -233,9 +234,20 @@ class _Converter:
             )
         return platform
 
-    def _base_path(self, index: int, model: model_server_config_pb2.ModelConfig) -> Path:
+    def _base_path(self, index: int, model: model_server_config_pb2.ModelConfig) -> str:
         if not model.base_path:
             raise self._error(index, "base_path", f"model '{model.name}': base_path is required")
+        scheme, separator, rest = model.base_path.partition("://")
+        if separator:
+            # Checked in the store by the path poller, never here: it may be unreachable now.
+            if scheme != "s3" or not rest.split("/", 1)[0]:
+                raise self._error(
+                    index,
+                    "base_path",
+                    f"model '{model.name}': base path '{model.base_path}' is not supported: "
+                    "give a local folder or s3://bucket/prefix",
+                )
+            return str(model.base_path)
         # normpath, not resolve(): keep the user's symlinks in paths and messages.
         path = Path(os.path.normpath(self._base_dir.absolute() / model.base_path))
         if self._require_existing_base_path and not path.is_dir():
@@ -243,7 +255,7 @@ class _Converter:
             raise self._error(
                 index, "base_path", f"model '{model.name}': base path '{path}' {problem}"
             )
-        return path
+        return str(path)
 
     def _version_policy(
         self, index: int, model: model_server_config_pb2.ModelConfig

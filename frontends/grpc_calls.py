@@ -6,7 +6,8 @@ A ``ServingError`` aborts the RPC with the gRPC status of the same name and its 
 exception is a bug: it is logged with its traceback and answered INTERNAL, never left to
 hang. Each call is reported once to the observer under ``api`` (``grpc`` for TF Serving's
 services, ``v2`` for the Open Inference Protocol), except calls that name no model when
-``count_unnamed`` is off (V2's repository index belongs to no model).
+``count_unnamed`` is off (V2's repository index belongs to no model). Passing the RPC's
+``request`` lets the access log name the version it asked for.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TypeVar
 
 import grpc
 
-from frontends.observer import RequestObserver
+from frontends.observer import RequestObserver, grpc_version
 from protocol.status import Code, ServingError, safe_message
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class GrpcCalls:
         model_name: str,
         context: grpc.aio.ServicerContext,
         work: Callable[[], Awaitable[Resp]],
+        request: object = None,
     ) -> Resp:
         started = time.perf_counter()
         code = Code.OK
@@ -64,5 +66,6 @@ class GrpcCalls:
                     entrypoint=entrypoint,
                     code=code,
                     seconds=time.perf_counter() - started,
+                    details=lambda: (grpc_version(request), context.peer()),
                 )
         raise AssertionError("unreachable: context.abort raises")

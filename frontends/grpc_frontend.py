@@ -112,7 +112,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             return response
 
         try:
-            return await self._handlers.call("Predict", request.model_spec.name, context, work)
+            return await self._handlers.call("Predict", request.model_spec.name, context, work, request)
         finally:
             if self._trimmer is not None:
                 self._trimmer.after_request(request.ByteSize())
@@ -125,7 +125,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         async def work() -> get_model_metadata_pb2.GetModelMetadataResponse:
             return model_metadata(self._plane, request.model_spec, request.metadata_field)
 
-        return await self._handlers.call("GetModelMetadata", request.model_spec.name, context, work)
+        return await self._handlers.call(
+            "GetModelMetadata", request.model_spec.name, context, work, request
+        )
 
     async def Classify(  # noqa: N802 - gRPC method name
         self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
@@ -139,6 +141,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             lambda: examples.classify(
                 model_ref(spec), spec.signature_name, request.input, _timeout(context)
             ),
+            request=request,
         )
 
     async def Regress(  # noqa: N802 - gRPC method name
@@ -153,6 +156,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             lambda: examples.regress(
                 model_ref(spec), spec.signature_name, request.input, _timeout(context)
             ),
+            request=request,
         )
 
     async def MultiInference(  # noqa: N802 - gRPC method name
@@ -165,6 +169,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             name,
             context,
             lambda: examples.multi_inference(request, _timeout(context)),
+            request=request,
         )
 
     def _require_examples(self) -> ExampleAPIs:
@@ -215,7 +220,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         async def work() -> get_model_status_pb2.GetModelStatusResponse:
             return model_status(self._plane, request.model_spec)
 
-        return await self._handlers.call("GetModelStatus", request.model_spec.name, context, work)
+        return await self._handlers.call(
+            "GetModelStatus", request.model_spec.name, context, work, request
+        )
 
     async def HandleReloadConfigRequest(  # noqa: N802 - gRPC method name
         self, request: model_management_pb2.ReloadConfigRequest, context: grpc.aio.ServicerContext
@@ -228,7 +235,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             response.status.error_code = 0
             return response
 
-        return await self._handlers.call("HandleReloadConfigRequest", "", context, work)
+        return await self._handlers.call("HandleReloadConfigRequest", "", context, work, request)
 
 
 class GrpcFrontend:

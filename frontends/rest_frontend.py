@@ -69,7 +69,7 @@ from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_frontend import SIGNATURE_DEF_FIELD, model_metadata, model_status
 from frontends.memory_trim import MemoryTrimmer
-from frontends.observer import RequestObserver
+from frontends.observer import RequestObserver, rest_version
 from frontends.tls import rest_ssl_context
 from frontends.rest_extras import RestExtras
 from protocol.dtypes import dtype_to_numpy
@@ -392,6 +392,7 @@ class RestFrontend:
                 entrypoint=entrypoint,
                 code=code,
                 seconds=time.perf_counter() - started,
+                details=lambda: (rest_version(request.path), request.remote or ""),
             )
         if self._cors:
             response.headers.update(_CORS_HEADERS)

@@ -117,7 +117,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         async def work() -> Any:  # an unknown model is not ready, not an error, as in Triton
             return service_pb2.ModelReadyResponse(ready=self._service.health.model_ready(ref))
 
-        return await self._calls.call("ModelReady", ref.name, context, work)
+        return await self._calls.call("ModelReady", ref.name, context, work, request)
 
     async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
@@ -135,7 +135,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                     target.add(name=t.name, datatype=t.datatype, shape=t.shape)
             return response
 
-        return await self._calls.call("ModelMetadata", ref.name, context, work)
+        return await self._calls.call("ModelMetadata", ref.name, context, work, request)
 
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.model_name, request.model_version)
@@ -153,7 +153,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 response.raw_output_contents.append(array_to_binary(array))
             return response
 
-        return await self._calls.call("ModelInfer", ref.name, context, work)
+        return await self._calls.call("ModelInfer", ref.name, context, work, request)
 
     async def ModelConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         ref = parse_version(request.name, request.version)
@@ -175,7 +175,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                     )
             return service_pb2.ModelConfigResponse(config=message)
 
-        return await self._calls.call("ModelConfig", ref.name, context, work)
+        return await self._calls.call("ModelConfig", ref.name, context, work, request)
 
     async def ModelStatistics(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
@@ -194,7 +194,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 entry.inference_stats.fail.ns = t.fail_ns
             return response
 
-        return await self._calls.call("ModelStatistics", request.name, context, work)
+        return await self._calls.call("ModelStatistics", request.name, context, work, request)
 
     async def RepositoryIndex(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
@@ -203,7 +203,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
                 response.models.add(name=e.name, version=e.version, state=e.state, reason=e.reason)
             return response
 
-        return await self._calls.call("RepositoryIndex", "", context, work)
+        return await self._calls.call("RepositoryIndex", "", context, work, request)
 
     async def RepositoryModelLoad(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
@@ -211,11 +211,15 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
             await self._service.repository.load(request.model_name, context.time_remaining())
             return service_pb2.RepositoryModelLoadResponse()
 
-        return await self._calls.call("RepositoryModelLoad", request.model_name, context, work)
+        return await self._calls.call(
+            "RepositoryModelLoad", request.model_name, context, work, request
+        )
 
     async def RepositoryModelUnload(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
         async def work() -> Any:
             await self._service.repository.unload(request.model_name, context.time_remaining())
             return service_pb2.RepositoryModelUnloadResponse()
 
-        return await self._calls.call("RepositoryModelUnload", request.model_name, context, work)
+        return await self._calls.call(
+            "RepositoryModelUnload", request.model_name, context, work, request
+        )

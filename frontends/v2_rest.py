@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from frontends.observer import RequestObserver
+from frontends.observer import RequestObserver, rest_version
 from frontends.v2_service import (
     EXTENSIONS,
     SERVER_NAME,
@@ -168,7 +168,11 @@ class V2Rest:
         ]
 
     async def _answer(
-        self, entrypoint: str, model_name: str, work: Callable[[], Awaitable[web.Response]]
+        self,
+        entrypoint: str,
+        model_name: str,
+        work: Callable[[], Awaitable[web.Response]],
+        request: web.Request | None = None,
     ) -> web.Response:
         started = time.perf_counter()
         code = Code.OK
@@ -188,6 +192,7 @@ class V2Rest:
                 entrypoint=entrypoint,
                 code=code,
                 seconds=time.perf_counter() - started,
+                details=None if request is None else _details(request),
             )
         return response
 
@@ -213,7 +218,7 @@ class V2Rest:
         async def work() -> web.Response:
             return _json(metadata_document(self._service.model_metadata(ref)))
 
-        return await self._answer("ModelMetadata", ref.name, work)
+        return await self._answer("ModelMetadata", ref.name, work, request)
 
     async def _model_ready(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
@@ -222,7 +227,7 @@ class V2Rest:
             ready = self._service.model_ready(ref)
             return _json({"name": ref.name, "ready": ready}, 200 if ready else 503)
 
-        return await self._answer("ModelReady", ref.name, work)
+        return await self._answer("ModelReady", ref.name, work, request)
 
     async def _config(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
@@ -230,7 +235,7 @@ class V2Rest:
         async def work() -> web.Response:
             return _json(config_document(self._service.model_config(ref)))
 
-        return await self._answer("ModelConfig", ref.name, work)
+        return await self._answer("ModelConfig", ref.name, work, request)
 
     async def _stats(self, request: web.Request) -> web.Response:
         name = request.match_info.get("model", "")
@@ -238,7 +243,7 @@ class V2Rest:
         async def work() -> web.Response:
             return _json(stats_document(self._service.statistics(name)))
 
-        return await self._answer("ModelStatistics", name, work)
+        return await self._answer("ModelStatistics", name, work, request)
 
     async def _index(self, request: web.Request) -> web.Response:
         async def work() -> web.Response:
@@ -276,7 +281,7 @@ class V2Rest:
             return web.Response(status=200)
 
         entrypoint = "RepositoryModelLoad" if load else "RepositoryModelUnload"
-        return await self._answer(entrypoint, name, work)
+        return await self._answer(entrypoint, name, work, request)
 
     async def _infer(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
@@ -311,4 +316,8 @@ class V2Rest:
                 headers={INFERENCE_HEADER: str(json_length)},
             )
 
-        return await self._answer("ModelInfer", ref.name, work)
+        return await self._answer("ModelInfer", ref.name, work, request)
+
+
+def _details(request: web.Request) -> Callable[[], tuple[str, str]]:
+    return lambda: (rest_version(request.path), request.remote or "")

@@ -180,7 +180,7 @@ def test_entrypoint_serves_model_name_under_model_base_path_like_tf_serving(
     argv = run_entrypoint(tmp_path, MODEL_NAME="mnist", MODEL_BASE_PATH="/srv/models")
     options = parse_flags(argv)
     assert options.model_name == "mnist"
-    assert options.model_base_path == Path("/srv/models/mnist")
+    assert options.model_base_path == "/srv/models/mnist"
     assert (options.port, options.rest_api_port) == (8500, 8501)
     assert options.port_file == tmp_path / "ports" / "ports.json"
     assert (tmp_path / "ports").is_dir()
@@ -189,7 +189,7 @@ def test_entrypoint_serves_model_name_under_model_base_path_like_tf_serving(
 def test_entrypoint_defaults_are_tf_servings(tmp_path: Path) -> None:
     options = parse_flags(run_entrypoint(tmp_path))
     assert options.model_name == "model"
-    assert options.model_base_path == Path("/models/model")
+    assert options.model_base_path == "/models/model"
 
 
 def test_entrypoint_flags_win_over_the_environment(tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_entrypoint_flags_win_over_the_environment(tmp_path: Path) -> None:
         tmp_path, "--model_name=m", "--model_base_path=/models/m", "--rest_api_port=9001"
     )
     options = parse_flags(argv)
-    assert (options.model_name, options.model_base_path) == ("m", Path("/models/m"))
+    assert (options.model_name, options.model_base_path) == ("m", "/models/m")
     assert options.rest_api_port == 9001
 
 

@@ -143,7 +143,7 @@ def test_models_config_in_the_configmap_is_valid(
     )
     mounts = {m["name"]: m["mountPath"] for m in pod_spec["containers"][0]["volumeMounts"]}
     for model in settings.models:
-        assert model.base_path.is_relative_to(mounts["models"]), model
+        assert Path(model.base_path).is_relative_to(mounts["models"]), model
 
 
 def test_deployment_requests_resources_and_runs_as_non_root(
@@ -256,7 +256,7 @@ def test_kserve_container_serves_mnt_models_with_valid_flags(
     # KServe fills in {{.Name}} with the InferenceService's name.
     options = parse_flags([arg.replace("{{.Name}}", "flowers") for arg in container["args"]])
     assert options.model_name == "flowers"
-    assert options.model_base_path == Path("/mnt/models")
+    assert options.model_base_path == "/mnt/models"
     assert (options.port, options.rest_api_port) == (DEFAULTS.port, DEFAULTS.rest_api_port)
     probes = http_probes(container)
     assert set(probes) == {"livenessProbe", "readinessProbe"}

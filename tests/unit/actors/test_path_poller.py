@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.path_poller import PathPoller, version_number
+from actors.path_poller import PathPoller
+from actors.version_policy import version_number
 from config.model_config import All, Latest, ModelSettings, Specific, VersionPolicy
 from actors.messages import AspiredVersionRequest
 
@@ -41,7 +42,7 @@ def make_poller(
     base: Path, policy: VersionPolicy = LATEST, clock: Clock | None = None
 ) -> tuple[PathPoller, list[AspiredVersionRequest]]:
     sent: list[AspiredVersionRequest] = []
-    model = ModelSettings(name="m", base_path=base, version_policy=policy)
+    model = ModelSettings(name="m", base_path=str(base), version_policy=policy)
     poller = PathPoller(
         models=(model,), send=sent.append, clock=clock or Clock(), settle_seconds=2.0
     )
@@ -165,7 +166,7 @@ def test_each_platform_counts_its_own_artifact_and_waits_for_it_to_settle(
     clock = Clock()
     clock.now = 100.0
     sent: list[AspiredVersionRequest] = []
-    model = ModelSettings(name="m", base_path=tmp_path, platform=platform)
+    model = ModelSettings(name="m", base_path=str(tmp_path), platform=platform)
     poller = PathPoller(models=(model,), send=sent.append, clock=clock, settle_seconds=2.0)
     folder = tmp_path / "1"
     folder.mkdir()
@@ -203,7 +204,7 @@ async def test_unload_by_request_holds_an_empty_set_until_load_or_a_changed_entr
     await poller.handle(LoadModel(model_name="m"))
     assert versions(sent[-1]) == [1] and poller.unloaded == set()
     await poller.handle(UnloadModel(model_name="m"))
-    changed = ModelSettings(name="m", base_path=tmp_path, version_policy=All())
+    changed = ModelSettings(name="m", base_path=str(tmp_path), version_policy=All())
     await poller.handle(SetModels(models=(changed,)))
     assert versions(sent[-1]) == [1]  # a changed entry clears it
     with pytest.raises(ServingError) as failure:

@@ -75,7 +75,7 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_equals_and_space_forms(argv: list[str]) -> None:
     options = parse_flags(argv)
     assert options.port == 9000
-    assert options.model_base_path == Path("/m")
+    assert options.model_base_path == "/m"
 
 
 @pytest.mark.parametrize("flag", ["--config", "--model_config_file"])
@@ -184,7 +184,7 @@ def test_bad_flags_exit_2(
 
 
 def test_require_model_source() -> None:
-    require_model_source(ServerOptions(model_base_path=Path("/m")))
+    require_model_source(ServerOptions(model_base_path="/m"))
     require_model_source(ServerOptions(model_config_file=Path("/c")))
     with pytest.raises(ConfigError) as caught:
         require_model_source(ServerOptions())
@@ -192,9 +192,7 @@ def test_require_model_source() -> None:
         "command line: either --model_config_file or --model_base_path is required"
     )
     with pytest.raises(ConfigError, match="mutually exclusive"):
-        require_model_source(
-            ServerOptions(model_base_path=Path("/m"), model_config_file=Path("/c"))
-        )
+        require_model_source(ServerOptions(model_base_path="/m", model_config_file=Path("/c")))
 
 
 def test_options_are_frozen() -> None:

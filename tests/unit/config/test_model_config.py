@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_good_config_from_shared_testdata(testdata: Path, write_file: WriteFile)
     two = settings.model("half_plus_two")
     assert two == ModelSettings(
         name="half_plus_two",
-        base_path=testdata / "saved_model_half_plus_two_cpu",
+        base_path=str(testdata / "saved_model_half_plus_two_cpu"),
         platform="tensorflow",
         version_policy=Latest(num_versions=1),
         version_labels={},
@@ -186,7 +187,7 @@ def test_base_path_must_exist_unless_told_otherwise(tmp_path: Path) -> None:
     settings = model_config_from_text(
         text, "models.config", base_dir=tmp_path, require_existing_base_path=False
     )
-    assert settings.models[0].base_path == tmp_path / "models" / "absent"
+    assert settings.models[0].base_path == str(tmp_path / "models" / "absent")
 
 
 def test_base_path_that_is_a_file(tmp_path: Path) -> None:
@@ -202,13 +203,13 @@ def test_relative_base_path_resolves_against_config_directory(
     config.write_text(one_model("", base_path="./models/../models/m"))
     monkeypatch.chdir("/")
     (model,) = load_model_config(config).models
-    assert model.base_path == model_dir
-    assert model.base_path.is_absolute()
+    assert model.base_path == str(model_dir)
+    assert os.path.isabs(model.base_path)
 
 
 def test_absolute_base_path_is_kept(tmp_path: Path, model_dir: Path) -> None:
     (model,) = parse(one_model("", base_path=str(model_dir)), Path("/elsewhere"))
-    assert model.base_path == model_dir
+    assert model.base_path == str(model_dir)
 
 
 @pytest.mark.parametrize(
@@ -252,7 +253,7 @@ def test_version_labels(tmp_path: Path, model_dir: Path) -> None:
 
 def test_version_labels_are_immutable(model_dir: Path) -> None:
     labels = {"stable": 1}
-    model = ModelSettings(name="m", base_path=model_dir, version_labels=labels)
+    model = ModelSettings(name="m", base_path=str(model_dir), version_labels=labels)
     labels["stable"] = 2
     assert model.version_labels["stable"] == 1
     with pytest.raises(TypeError):
@@ -304,16 +305,16 @@ def test_from_proto_uses_same_validation(model_dir: Path, tmp_path: Path) -> Non
 
     proto.model_config_list.config[0].model_platform = "tensorflow"
     settings = model_config_from_proto(proto, "reload request", base_dir=tmp_path)
-    assert settings.models[0].base_path == model_dir
+    assert settings.models[0].base_path == str(model_dir)
     assert settings.source == "reload request"
 
 
 def test_single_model_config(model_dir: Path) -> None:
     settings = single_model_config("default", model_dir)
     assert settings.models == (
-        ModelSettings(name="default", base_path=model_dir, version_policy=Latest()),
+        ModelSettings(name="default", base_path=str(model_dir), version_policy=Latest()),
     )
     with pytest.raises(ConfigError, match="does not exist"):
         single_model_config("default", model_dir / "absent")
     relaxed = single_model_config("default", "absent", require_existing_base_path=False)
-    assert relaxed.models[0].base_path == Path.cwd() / "absent"
+    assert relaxed.models[0].base_path == str(Path.cwd() / "absent")

@@ -60,7 +60,7 @@ def test_a_base_path_alone_gives_tf_servings_defaults(model_dir: Path) -> None:
     config = load(model_dir)
     assert config.options == parse_flags([f"--model_base_path={model_dir}"])
     assert config.models.names == ("default",)
-    assert config.models.models[0].base_path == model_dir
+    assert config.models.models[0].base_path == str(model_dir)
     assert config.batching is None
     assert not config.per_model_batching
     assert config.saved_model_tags == ("serve",)

@@ -112,7 +112,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             return response
 
         try:
-            return await self._handlers.call("Predict", request.model_spec.name, context, work, request)
+            return await self._handlers.call(
+                "Predict", request.model_spec.name, context, work, request
+            )
         finally:
             if self._trimmer is not None:
                 self._trimmer.after_request(request.ByteSize())

@@ -19,8 +19,9 @@ handed back to the OS (``frontends.memory_trim``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
@@ -260,7 +261,9 @@ class GrpcFrontend:
         reuse_port: bool = False,
     ) -> None:
         self._health = health
-        self._interceptors = list(interceptors)
+        self._closing_gate = _ClosingGate()
+        # The gate comes first: once stopping, a new RPC is refused before any other work.
+        self._interceptors = [self._closing_gate, *interceptors]
         self._prediction = prediction
         self._extra_services = list(extra_services)
         self._model = model
@@ -310,6 +313,44 @@ class GrpcFrontend:
         await server.start()
 
     async def stop(self, grace_seconds: float) -> None:
-        """Stop accepting; in-flight RPCs get ``grace_seconds`` to finish. Safe before start."""
-        if self._server is not None:
-            await self._server.stop(grace_seconds)
+        """Stop accepting; in-flight RPCs get ``grace_seconds`` to finish. Safe before start.
+
+        gRPC's own shutdown cancels (CANCELLED) the calls that reached the server but no
+        handler yet, which a client cannot tell from a failed request. So new unary calls
+        are first answered UNAVAILABLE (safe to retry elsewhere) for a moment, letting the
+        calls already on their way reach the gate, and only then does the server stop.
+        """
+        if self._server is None:
+            return
+        self._closing_gate.closing = True
+        await asyncio.sleep(min(_GATE_SECONDS, grace_seconds))
+        await self._server.stop(grace_seconds)
+
+
+_GATE_SECONDS = 0.3
+
+
+class _ClosingGate(grpc.aio.ServerInterceptor):
+    """Once ``closing``, answers every new unary call UNAVAILABLE "the server is shutting down"."""
+
+    def __init__(self) -> None:
+        self.closing = False
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if not self.closing or handler is None or handler.unary_unary is None:
+            return handler
+
+        async def refuse(request: object, context: grpc.aio.ServicerContext) -> object:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            raise AssertionError("unreachable: context.abort raises")
+
+        return grpc.unary_unary_rpc_method_handler(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

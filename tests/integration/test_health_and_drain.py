@@ -158,7 +158,7 @@ def test_sigterm_drains_without_failing_an_accepted_request(testdata: Path, tmp_
         server.stop()
     assert exit_code == 0, server.log()[-3000:]
     failed = [result for result in stream.results if result[2].startswith("failed")]
-    assert failed == [], failed
+    assert failed == [], (failed, signalled)
     in_drain = [r for r in stream.results if signalled <= r[1] < signalled + DRAIN_SECONDS - 0.2]
     assert in_drain and all(outcome == "ok" for _, _, outcome in in_drain), in_drain
     for api in ("grpc", "rest"):

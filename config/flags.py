@@ -482,6 +482,18 @@ class ServerOptions:
             group=LOADING,
         ),
     ] = ("serve",)
+    exit_on_load_failure: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) Exit non-zero at start-up when a configured model's version fails "
+            'to load ("N servable(s) did not become available", as TF Serving does); '
+            "false keeps serving the other models, reports the failed one's error in its "
+            "status and stays unready. A version failing after start-up never stops the "
+            "server.",
+            group=LOADING,
+        ),
+    ] = True
     max_num_load_retries: Annotated[
         int,
         Flag(

@@ -44,7 +44,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -52,6 +52,7 @@ import ml_dtypes
 import numpy as np
 import orjson
 
+from protocol.deep_json import split_deep_members
 from protocol.status import internal, invalid_argument
 
 DEFAULT_SIGNATURE: Final = "serving_default"
@@ -84,7 +85,9 @@ class RestPredictRequest:
 
 def parse_predict_body(body: bytes) -> RestPredictRequest:
     """Decode and check the envelope of a ``:predict`` body (contract in the module doc)."""
-    document = load_json_body(body)
+    document = load_json_body(
+        body, read_keys=("instances", "inputs", "signature_name"), string_keys=("signature_name",)
+    )
     if not isinstance(document, dict):
         raise invalid_argument(f"JSON Value: {_snippet(document)} Is not object")
     has_instances, has_inputs = "instances" in document, "inputs" in document
@@ -111,14 +114,63 @@ def parse_predict_body(body: bytes) -> RestPredictRequest:
     )
 
 
-def load_json_body(body: bytes) -> Any:
-    """Parse a request body: orjson first, the stdlib for NaN/Infinity tokens or big ints."""
+MAX_JSON_DEPTH: Final = 1000
+"""Members of the top-level object nested deeper than this are read without recursion
+(``protocol.deep_json``); orjson itself stops at 1024 levels."""
+
+
+def load_json_body(
+    body: bytes,
+    *,
+    read_keys: Collection[str] | None = None,
+    string_keys: Collection[str] = (),
+) -> Any:
+    """Parse a request body: orjson first, the stdlib for NaN/Infinity tokens or big ints.
+
+    A body nested deeper than orjson's limit is validated without recursion, as TF
+    Serving's rapidjson does: an over-deep member of the top-level object whose key is not
+    in ``read_keys`` is dropped (None: every key is read); one in ``string_keys`` is
+    "'key' key must be a string value"; any other is INVALID_ARGUMENT naming the key.
+    """
     if not body:
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
         return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):
+            return _load_deep(body, read_keys, string_keys)
+        # maybe NaN/Infinity tokens or a huge integer, which only the stdlib reads
+    return _load_with_stdlib(body)
+
+
+def _load_deep(body: bytes, read_keys: Collection[str] | None, string_keys: Collection[str]) -> Any:
+    members = split_deep_members(body)
+    if members is None:
+        raise invalid_argument(
+            f"JSON Parse error: the document is nested deeper than {MAX_JSON_DEPTH} levels"
+        )
+    kept: list[bytes] = []
+    for member in members:
+        if member.depth < MAX_JSON_DEPTH:
+            kept.append(body[member.start : member.end])
+        elif member.key in string_keys:
+            raise invalid_argument(
+                f"'{member.key}' key must be a string value, got a value nested "
+                f"{member.depth} levels deep"
+            )
+        elif read_keys is None or member.key in read_keys:
+            raise invalid_argument(
+                f"JSON Parse error: the value of '{member.key}' is nested deeper than "
+                f"{MAX_JSON_DEPTH} levels"
+            )
+    shallow = b"{" + b",".join(kept) + b"}"
+    try:
+        return orjson.loads(shallow)
     except orjson.JSONDecodeError:
-        pass  # maybe NaN/Infinity tokens or a huge integer, which only the stdlib reads
+        return _load_with_stdlib(shallow)
+
+
+def _load_with_stdlib(body: bytes) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:

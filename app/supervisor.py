@@ -72,6 +72,7 @@ from frontends.v2_grpc import V2GrpcServicer
 from frontends.v2_rest import V2Rest
 from frontends.v2_service import V2Service
 from frontends.tls import grpc_server_credentials
+from protocol.rest_codec import FloatFormat
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState
 from servables.loader import Loader
@@ -286,6 +287,7 @@ class Supervisor:
                 examples=self.examples,
                 observer=self.metrics,
                 max_body_bytes=options.rest_max_body_bytes,
+                float_format=FloatFormat(options.rest_float_format),
                 max_request_tensor_bytes=options.max_request_tensor_bytes,
                 idle_timeout_seconds=options.rest_idle_timeout_seconds,
                 max_connections=options.rest_max_connections,

@@ -7,7 +7,10 @@ With no model source at all it serves the bundled digits example, exporting it f
 Start-up is in dependency order, each part ready before the next starts: executor pool,
 version manager, source adapter, path poller (its first scan's versions are loaded before
 the ports open, as TF Serving does), batcher, then the gRPC and REST frontends. One log
-line per port is written once it is listening.
+line per port is written once it is listening. A configured model whose version fails to
+load in that first scan stops the start-up ("Failed to start server. Error: UNKNOWN: N
+servable(s) did not become available: ...", exit 1), as TF Serving does, unless
+``--exit_on_load_failure=false``; a version failing later never stops the server.
 
 SIGTERM or SIGINT starts a graceful drain: readiness turns false at once (the health
 checks answer NOT_SERVING / not ready) while every API keeps serving for
@@ -41,6 +44,7 @@ from app.log_format import configure_logging, native_stderr_filtered
 from config.errors import ConfigError
 from config.flags import ServerOptions, parse_flags
 from config.server_config import ServerConfig, load_server_config
+from protocol.status import ServingError
 
 log = logging.getLogger("aioserving")
 
@@ -168,6 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(serve(config))
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
+        return 1
+    except ServingError as error:  # e.g. a configured model failed to load at start-up
+        print(f"Failed to start server. Error: {error.code.name}: {error.message}", file=sys.stderr)
         return 1
     except OSError as error:
         print(f"aioserving: {error}", file=sys.stderr)

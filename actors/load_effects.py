@@ -6,7 +6,9 @@ each decision out on the executor pool and reports back to the manager's inbox:
   apart, each bounded by ``load_timeout_micros`` when set (a thread cannot be interrupted:
   a load that finishes after its timeout is unloaded at once). It stops retrying as soon as
   the version is no longer aspired. Success posts ``VersionLoaded``; the last failure posts
-  ``VersionLoadFailed`` with the error's type and message.
+  ``VersionLoadFailed`` with the error's message and the loader's own status code
+  (``load_error_code``: a ``ServingError``'s code, a TensorFlow error's ``error_code``,
+  NOT_FOUND for a missing file, ...), which TF Serving publishes as the version's status.
 - an unload waits until the servable's in-flight requests finished, then calls
   ``unload()`` on the unload lane and posts ``VersionUnloaded`` (also when ``unload()``
   failed: the version must not stay listed).
@@ -30,7 +32,7 @@ from actors.messages import (
     VersionLoadFailed,
     VersionUnloaded,
 )
-from protocol.status import safe_message
+from protocol.status import Code, ServingError, safe_message
 from servables.servable import Servable
 
 log = logging.getLogger(__name__)
@@ -113,15 +115,18 @@ class TaskEffectRunner:
     async def _load(self, effect: LoadVersion) -> None:
         attempts = 1 + max(0, self._retry.max_num_load_retries)
         error = "load was not attempted"
+        code = Code.UNKNOWN
         for attempt in range(1, attempts + 1):
             if not self._manager.is_aspired(effect.model_name, effect.version):
                 error = "load cancelled: the version is no longer aspired"
+                code = Code.CANCELLED
                 break
             started = time.monotonic()
             try:
                 servable = await self._attempt(effect)
             except Exception as exc:  # noqa: BLE001 - any loader failure becomes the version's error
                 error = load_error_text(effect, exc)
+                code = load_error_code(exc)
                 self._observer.load_attempt(effect.model_name, succeeded=False)
                 log.warning(
                     "loading %s version %d failed (attempt %d of %d): %s",
@@ -143,7 +148,9 @@ class TaskEffectRunner:
             )
             return
         self._manager.post(
-            VersionLoadFailed(model_name=effect.model_name, version=effect.version, error=error)
+            VersionLoadFailed(
+                model_name=effect.model_name, version=effect.version, error=error, code=code
+            )
         )
 
     async def _attempt(self, effect: LoadVersion) -> Servable:
@@ -179,14 +186,49 @@ MAX_LOAD_ERROR_CHARS = 2000
 graph stack traces, and the status travels in every GetModelStatus answer."""
 
 
+_CODE_FOR_EXCEPTION: tuple[tuple[type[BaseException], Code], ...] = (
+    (FileNotFoundError, Code.NOT_FOUND),
+    (PermissionError, Code.PERMISSION_DENIED),
+    (TimeoutError, Code.DEADLINE_EXCEEDED),
+    (NotImplementedError, Code.UNIMPLEMENTED),
+    (MemoryError, Code.RESOURCE_EXHAUSTED),
+)
+
+
+def load_error_code(error: BaseException) -> Code:
+    """The status code a failed load publishes, as TF Serving publishes its loader's status.
+
+    A ``ServingError`` (warmup, validation) carries its code; a TensorFlow ``OpError`` its
+    ``error_code`` (read by duck typing: this module does not import TensorFlow); a few
+    Python exceptions map to the code TF's file system would give; anything else is UNKNOWN.
+    """
+    if isinstance(error, ServingError):
+        return error.code
+    tf_code = getattr(error, "error_code", None)
+    if isinstance(tf_code, int) and not isinstance(tf_code, bool):
+        try:
+            return Code(tf_code)
+        except ValueError:
+            return Code.UNKNOWN
+    for kind, code in _CODE_FOR_EXCEPTION:
+        if isinstance(error, kind):
+            return code
+    return Code.UNKNOWN
+
+
 def load_error_text(effect: LoadVersion, error: BaseException) -> str:
     """The version's error: what was loaded from where, and the error's whole message.
 
     TF's first line alone ("DataLossError: Graph execution error:") names no cause, so the
     message is kept in full, its lines joined by " | " and cut to ``MAX_LOAD_ERROR_CHARS``.
+    A ``ServingError``'s message stands alone (its code is published beside it); any other
+    error is prefixed with its type's name.
     """
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    text = f"{type(error).__name__}: {' | '.join(lines)}"
+    message = error.message if isinstance(error, ServingError) else str(error)
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    text = " | ".join(lines)
+    if not isinstance(error, ServingError):
+        text = f"{type(error).__name__}: {text}"
     where = effect.loader.path
     if where and where not in text:
         text = f"{text} (loading {where})"

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from protocol.status import Code
+
 if TYPE_CHECKING:
     from protocol.signatures import Signature
     from servables.loader import Loader
@@ -76,11 +78,14 @@ class VersionLoaded:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class VersionLoadFailed:
-    """Event: every load attempt of a version failed; ``error`` says why."""
+    """Event: every load attempt of a version failed; ``error`` says why and ``code`` is the
+    loader's own status code (INVALID_ARGUMENT, DATA_LOSS, NOT_FOUND, ...), as TF Serving
+    publishes it in the version's status."""
 
     model_name: str
     version: int
     error: str
+    code: Code = Code.UNKNOWN
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,7 @@ from typing import Protocol
 from actors.actor import Actor
 from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
 from actors.transition_policy import Load, VersionView, next_action
+from protocol.status import Code
 from protocol.versions import VersionState, VersionStatus
 from servables.loader import Loader
 from servables.servable import Servable
@@ -77,6 +78,7 @@ class _Version:
     loader: Loader | None = None
     servable: Servable | None = None
     error: str | None = None
+    error_code: Code = Code.UNKNOWN
     # Set when the load failed while aspired: not retried until it leaves the aspired set.
     failed_while_aspired: bool = False
 
@@ -243,6 +245,7 @@ class VersionManager(Actor[ManagerMessage]):
             return
         record.state = VersionState.END
         record.error = event.error
+        record.error_code = event.code
         record.failed_while_aspired = event.version in model.aspired
         log.error("%s version %d failed to load: %s", model.name, event.version, event.error)
 
@@ -296,7 +299,7 @@ class VersionManager(Actor[ManagerMessage]):
             if version in servables or self._options.allow_labels_for_unavailable
         }
         statuses = {
-            v: VersionStatus(version=v, state=r.state, error=r.error)
+            v: VersionStatus(version=v, state=r.state, error=r.error, error_code=r.error_code)
             for v, r in model.versions.items()
         }
         latest = servables[max(servables)] if servables else None

@@ -75,6 +75,9 @@ from frontends.v2_grpc import V2GrpcServicer
 from frontends.v2_rest import V2Rest
 from frontends.v2_service import V2Service
 from frontends.tls import grpc_server_credentials
+from protocol.rest_codec import FloatFormat
+from protocol.status import Code, ServingError
+from protocol.versions import VersionState
 from servables.loader import Loader
 from servables.tensorflow.custom_ops import load_custom_ops
 from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
@@ -293,6 +296,7 @@ class Supervisor:
                 examples=self.examples,
                 observer=self.requests,
                 max_body_bytes=options.rest_max_body_bytes,
+                float_format=FloatFormat(options.rest_float_format),
                 max_request_tensor_bytes=options.max_request_tensor_bytes,
                 idle_timeout_seconds=options.rest_idle_timeout_seconds,
                 max_connections=options.rest_max_connections,
@@ -405,6 +409,14 @@ class Supervisor:
         for actor in (self.poller, self.adapter, self.manager):
             await actor.drain()
         await self.manager.wait_settled()
+        unavailable = self._failed_at_startup()
+        if unavailable and self.options.exit_on_load_failure:
+            # TF Serving's ServerCore::Create fails the same way (server_core.cc).
+            raise ServingError(
+                Code.UNKNOWN,
+                f"{len(unavailable)} servable(s) did not become available: "
+                f"{{{', '.join(unavailable)}, }}",
+            )
         await self._start(self.reloader)
         if self.link is not None:  # applies a config reloaded while this worker was away
             await self._start(self.link)
@@ -421,6 +433,22 @@ class Supervisor:
             log.info("Exporting HTTP/REST API at:0.0.0.0:%d ...", self.rest.port)
         if self.options.port_file is not None:
             write_port_file(Path(self.options.port_file), ports)
+
+    def _failed_at_startup(self) -> list[str]:
+        """Each configured version whose first load failed, in TF Serving's words."""
+        routing = self.routing.snapshot
+        failed: list[str] = []
+        for model in self.settings.models:
+            route = routing.models.get(model.name)
+            if route is None:
+                continue
+            for version, status in sorted(route.statuses.items()):
+                if status.state is VersionState.END and status.error is not None:
+                    failed.append(
+                        f"{{{{name: {model.name} version: {version}}} due to error: "
+                        f"{status.error_code.name}: {status.error}}}"
+                    )
+        return failed
 
     def _metrics_paths(self) -> list[str]:
         """``/metrics`` always; also the monitoring config's path, as TF Serving serves it."""

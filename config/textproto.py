@@ -8,7 +8,8 @@ place that reads such a file and parses it:
   ``ConfigError`` naming the path.
 - ``parse_text_proto`` parses into a fresh message. A syntax error or an unknown field
   name is a ``ConfigError`` carrying the parser's line and column, and, for an unknown
-  field, that field's name. Unknown fields are never ignored: a misspelt option silently
+  field, that field's name; it is first logged as libprotobuf logs it for TF Serving
+  ("Error parsing text-format tensorflow.serving.ModelServerConfig: 3:5: ..."). Unknown fields are never ignored: a misspelt option silently
   left at its default is worse than refusing to start.
 - ``TextLocator`` finds the line of a field after parsing succeeded, so that validation
   errors (a field with a bad value) can point at a line too. It is best effort: it
@@ -17,6 +18,7 @@ place that reads such a file and parses it:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -28,6 +30,7 @@ from google.protobuf.message import Message
 from config.errors import ConfigError
 
 M = TypeVar("M", bound=Message)
+log = logging.getLogger(__name__)
 
 _UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)"')
 _LOCATION_PREFIX = re.compile(r"^\d+:\d+ : ")
@@ -52,6 +55,14 @@ def parse_text_proto(text: str, message: M, source: str) -> M:
         text_format.Parse(text, message)
     except text_format.ParseError as error:
         unknown = _UNKNOWN_FIELD.search(str(error))
+        # libprotobuf's own line, which TF Serving's users (and their log alerts) know.
+        log.error(
+            "Error parsing text-format %s: %s:%s: %s",
+            message.DESCRIPTOR.full_name,
+            error.GetLine(),
+            error.GetColumn(),
+            _LOCATION_PREFIX.sub("", str(error)),
+        )
         raise ConfigError(
             source,
             _LOCATION_PREFIX.sub("", str(error)),

@@ -81,6 +81,7 @@ from protocol.example_json import (
 from protocol.model_ref import ModelRef
 from protocol.rest_codec import (
     encode_error,
+    FloatFormat,
     encode_predict_response,
     parse_predict_body,
     request_to_tensors,
@@ -187,6 +188,7 @@ class RestFrontend:
         tls: SslSettings | None = None,
         max_image_pixels: int = 16_777_216,
         max_body_bytes: int = 64 * 1024**2,
+        float_format: FloatFormat = FloatFormat.TF_SERVING,
         max_request_tensor_bytes: int | None = None,
         idle_timeout_seconds: float = 60.0,
         max_connections: int = 0,
@@ -204,6 +206,7 @@ class RestFrontend:
         self._observer = observer
         self._cors = cors
         self._max_body_bytes = max_body_bytes
+        self._float_format = float_format
         self._max_request_tensor_bytes = max_request_tensor_bytes
         self._idle_timeout_seconds = idle_timeout_seconds
         self._max_connections = max_connections
@@ -476,7 +479,7 @@ class RestFrontend:
                     f'Serving signature name: "{parsed.signature_name}" not found in signature def'
                 ) from error
             raise
-        return encode_predict_response(result.outputs, parsed.row_format)
+        return encode_predict_response(result.outputs, parsed.row_format, self._float_format)
 
     async def _predict_images(self, ref: ModelRef, request: web.Request) -> bytes:
         """A multipart ``:predict``: image files become the inputs (``frontends.rest_extras``)."""
@@ -488,7 +491,7 @@ class RestFrontend:
             (),
             self._timeout_seconds,
         )
-        return encode_predict_response(result.outputs, True)
+        return encode_predict_response(result.outputs, True, self._float_format)
 
     async def _classify_or_regress(
         self, examples: ExampleAPIs, method: str, ref: ModelRef, body: bytes

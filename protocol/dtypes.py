@@ -102,6 +102,12 @@ def dtype_name(dtype: int) -> str:
         return _OTHER_NAMES.get(dtype, f"DataType({dtype})")
 
 
+def tf_type_string(dtype: int) -> str:
+    """TF's ``DataTypeString``: ``float`` for DT_FLOAT, ``bool`` for DT_BOOL, as in its errors."""
+    name = dtype_name(dtype)
+    return name[3:].lower() if name.startswith("DT_") else name
+
+
 def dtype_to_numpy(dtype: int) -> np.dtype[Any]:
     """The numpy dtype a tensor of ``dtype`` is held in (``object`` for DT_STRING)."""
     try:

@@ -62,7 +62,9 @@ class RestExampleRequest:
 
 def parse_example_body(body: bytes, method: str) -> RestExampleRequest:
     """Decode a ``:classify`` or ``:regress`` body (contract in the module doc)."""
-    document = load_json_body(body)
+    document = load_json_body(
+        body, read_keys=("examples", "context", "signature_name"), string_keys=("signature_name",)
+    )
     if not isinstance(document, dict):
         raise invalid_argument(f"JSON Value: {_short(document)} Is not object")
     signature_name = document.get("signature_name", "")

@@ -42,9 +42,10 @@ Contract
 from __future__ import annotations
 
 import base64
+import enum
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
@@ -52,6 +53,7 @@ import ml_dtypes
 import numpy as np
 import orjson
 
+from protocol.deep_json import split_deep_members
 from protocol.status import internal, invalid_argument
 
 DEFAULT_SIGNATURE: Final = "serving_default"
@@ -84,7 +86,9 @@ class RestPredictRequest:
 
 def parse_predict_body(body: bytes) -> RestPredictRequest:
     """Decode and check the envelope of a ``:predict`` body (contract in the module doc)."""
-    document = load_json_body(body)
+    document = load_json_body(
+        body, read_keys=("instances", "inputs", "signature_name"), string_keys=("signature_name",)
+    )
     if not isinstance(document, dict):
         raise invalid_argument(f"JSON Value: {_snippet(document)} Is not object")
     has_instances, has_inputs = "instances" in document, "inputs" in document
@@ -111,14 +115,63 @@ def parse_predict_body(body: bytes) -> RestPredictRequest:
     )
 
 
-def load_json_body(body: bytes) -> Any:
-    """Parse a request body: orjson first, the stdlib for NaN/Infinity tokens or big ints."""
+MAX_JSON_DEPTH: Final = 1000
+"""Members of the top-level object nested deeper than this are read without recursion
+(``protocol.deep_json``); orjson itself stops at 1024 levels."""
+
+
+def load_json_body(
+    body: bytes,
+    *,
+    read_keys: Collection[str] | None = None,
+    string_keys: Collection[str] = (),
+) -> Any:
+    """Parse a request body: orjson first, the stdlib for NaN/Infinity tokens or big ints.
+
+    A body nested deeper than orjson's limit is validated without recursion, as TF
+    Serving's rapidjson does: an over-deep member of the top-level object whose key is not
+    in ``read_keys`` is dropped (None: every key is read); one in ``string_keys`` is
+    "'key' key must be a string value"; any other is INVALID_ARGUMENT naming the key.
+    """
     if not body:
         raise invalid_argument("JSON Parse error: The document is empty")
     try:
         return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):
+            return _load_deep(body, read_keys, string_keys)
+        # maybe NaN/Infinity tokens or a huge integer, which only the stdlib reads
+    return _load_with_stdlib(body)
+
+
+def _load_deep(body: bytes, read_keys: Collection[str] | None, string_keys: Collection[str]) -> Any:
+    members = split_deep_members(body)
+    if members is None:
+        raise invalid_argument(
+            f"JSON Parse error: the document is nested deeper than {MAX_JSON_DEPTH} levels"
+        )
+    kept: list[bytes] = []
+    for member in members:
+        if member.depth < MAX_JSON_DEPTH:
+            kept.append(body[member.start : member.end])
+        elif member.key in string_keys:
+            raise invalid_argument(
+                f"'{member.key}' key must be a string value, got a value nested "
+                f"{member.depth} levels deep"
+            )
+        elif read_keys is None or member.key in read_keys:
+            raise invalid_argument(
+                f"JSON Parse error: the value of '{member.key}' is nested deeper than "
+                f"{MAX_JSON_DEPTH} levels"
+            )
+    shallow = b"{" + b",".join(kept) + b"}"
+    try:
+        return orjson.loads(shallow)
     except orjson.JSONDecodeError:
-        pass  # maybe NaN/Infinity tokens or a huge integer, which only the stdlib reads
+        return _load_with_stdlib(shallow)
+
+
+def _load_with_stdlib(body: bytes) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
@@ -500,9 +553,28 @@ def _b64decode(name: str, text: Any) -> bytes:
 # -- response ---------------------------------------------------------------------------
 
 
-def encode_predict_response(outputs: Mapping[str, Array], row_format: bool) -> bytes:
+class FloatFormat(enum.StrEnum):
+    """How float outputs are written (``--rest_float_format``)."""
+
+    TF_SERVING = "tf_serving"
+    """TF Serving's ``json_tensor.cc`` ``WriteDecimal``: six significant digits (``%g``)
+    when they read back as the same value, else ``max_digits10`` (9 for float32, 17 for
+    float64); ``.0`` appended to a whole number not in exponent notation: ``2.5``,
+    ``3.0``, ``9e+06``, ``717887168.0``, ``2.00000024``."""
+    SHORTEST = "shortest"
+    """orjson's shortest text that reads back as the same float32/float64 value
+    (``9000000.0``, ``717887170.0``, ``2.0000002``): the same numbers, written faster."""
+
+
+def encode_predict_response(
+    outputs: Mapping[str, Array],
+    row_format: bool,
+    float_format: FloatFormat = FloatFormat.TF_SERVING,
+) -> bytes:
     """The JSON body answering a ``:predict`` call (contract in the module doc)."""
     values = {name: _jsonable(name, np.asarray(array)) for name, array in outputs.items()}
+    if float_format is FloatFormat.TF_SERVING:
+        values = {name: _tf_serving_floats(value) for name, value in values.items()}
     shapes = {name: np.shape(array) for name, array in outputs.items()}
     body = _row_body(values, shapes) if row_format else _columnar_body(values)
     if all(_is_finite(value) for value in values.values()):
@@ -577,6 +649,37 @@ def _columnar_body(values: dict[str, Any]) -> dict[str, Any]:
     if len(values) == 1:
         return {"outputs": next(iter(values.values()))}
     return {"outputs": values}
+
+
+_NON_FINITE: Final = {"nan": "NaN", "-nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _tf_serving_floats(value: Any) -> Any:
+    """A float array (or scalar) in TF Serving's text: a list over dimension 0 of raw JSON
+    fragments (one per row, so that the row format can still pick rows), or one fragment."""
+    if not isinstance(value, (np.ndarray, np.floating)) or value.dtype.kind != "f":
+        return value
+    array = np.asarray(value)
+    if array.size == 0:
+        return array.tolist()  # nested empty lists, no number to write
+    flat = array.reshape(-1)
+    numbers = flat.tolist()  # Python floats format faster than numpy scalars
+    texts = [format(x, ".6g") for x in numbers]  # absl::StrCat's six digits
+    exact = ".9g" if array.dtype == np.float32 else ".17g"
+    with np.errstate(invalid="ignore"):
+        back = np.array(texts).astype(array.dtype)
+    for index in np.flatnonzero((back != flat) & np.isfinite(flat)).tolist():
+        texts[index] = format(numbers[index], exact)
+    texts = [
+        text if "." in text or "e" in text else _NON_FINITE.get(text) or text + ".0"
+        for text in texts
+    ]
+    if array.ndim == 0:
+        return orjson.Fragment(texts[0])
+    # Join the innermost dimension first, then each outer one but the first.
+    for size in reversed(array.shape[1:]):
+        texts = ["[" + ",".join(texts[i : i + size]) + "]" for i in range(0, len(texts), size)]
+    return [orjson.Fragment(text) for text in texts]
 
 
 def _is_finite(value: Any) -> bool:

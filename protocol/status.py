@@ -13,7 +13,7 @@ import enum
 
 
 class Code(enum.Enum):
-    """The subset of canonical status codes that TF Serving returns."""
+    """The canonical status codes (TF's ``error::Code`` numbers, gRPC's names)."""
 
     OK = 0
     CANCELLED = 1
@@ -22,12 +22,16 @@ class Code(enum.Enum):
     DEADLINE_EXCEEDED = 4
     NOT_FOUND = 5
     ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
     RESOURCE_EXHAUSTED = 8
     FAILED_PRECONDITION = 9
     ABORTED = 10
+    OUT_OF_RANGE = 11
     UNIMPLEMENTED = 12
     INTERNAL = 13
     UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
 
 
 HTTP_STATUS_FOR_CODE: dict[Code, int] = {

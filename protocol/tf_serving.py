@@ -3,7 +3,8 @@
 - ``model_ref`` reads a ``ModelSpec`` into a ``ModelRef`` (INVALID_ARGUMENT without a
   name); ``fill_model_spec`` writes the resolved name, version and signature back.
 - ``version_status_proto`` writes a ``VersionStatus`` as GetModelStatus reports it: a
-  status is always present (OK included), and a failed load carries its error.
+  status is always present (OK included), and a failed load carries its error with the
+  loader's own code (TF Serving's ``get_model_status_impl``).
 - ``signature_def`` / ``signature_def_map`` build TF's ``SignatureDef`` messages from
   ``Signature`` values, for GetModelMetadata and for error messages; every platform is
   described this way, so TF Serving's clients see ONNX or scikit-learn models too. An
@@ -19,7 +20,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature, TensorSpec
-from protocol.status import Code, invalid_argument
+from protocol.status import invalid_argument
 from protocol.versions import VersionState, VersionStatus
 
 
@@ -45,7 +46,7 @@ def version_status_proto(status: VersionStatus) -> get_model_status_pb2.ModelVer
     )
     proto.status.SetInParent()  # TF Serving always reports a status, OK included
     if status.error is not None and status.state is VersionState.END:
-        proto.status.error_code = Code.UNKNOWN.value
+        proto.status.error_code = status.error_code.value
         proto.status.error_message = status.error
     return proto
 

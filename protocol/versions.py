@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from protocol.status import Code
+
 
 class VersionState(enum.Enum):
     """Life-cycle states of a version.
@@ -29,8 +31,10 @@ class VersionState(enum.Enum):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class VersionStatus:
-    """A version's state for status APIs; ``error`` is set for a failed load."""
+    """A version's state for status APIs; ``error`` is set for a failed load and
+    ``error_code`` is then the loader's own status code (UNKNOWN when it had none)."""
 
     version: int
     state: VersionState
     error: str | None = None
+    error_code: Code = Code.UNKNOWN

@@ -2,7 +2,8 @@
 
 - ``check_inputs``: exactly the signature's input aliases, each with the signature's
   dtype (any string-like array for a DT_STRING input); INVALID_ARGUMENT naming the extra,
-  missing or mistyped input otherwise. Shapes are not checked, as TF Serving does not
+  missing or mistyped input otherwise (a dtype error in TF's words, "Expects arg[i] to be
+  float but bool is provided", i the input's place among the sorted aliases). Shapes are not checked, as TF Serving does not
   check them either.
 - ``check_outputs``: the requested output aliases exist and are distinct; no request
   means every output, sorted by alias.
@@ -11,12 +12,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from protocol.dtypes import dtype_name, dtype_to_numpy
+from protocol.dtypes import dtype_name, dtype_to_numpy, numpy_to_dtype, tf_type_string
 from protocol.signatures import Signature
-from protocol.status import invalid_argument
+from protocol.status import ServingError, invalid_argument
 
 
 def check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None:
@@ -30,13 +32,24 @@ def check_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> None
             f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
             f"Missing but required: {{{','.join(sorted(wanted - sent))}}}."
         )
-    for alias, array in inputs.items():
+    for index, alias in enumerate(sorted(inputs)):
+        array = inputs[alias]
         want = dtype_to_numpy(expected[alias].dtype)
         if array.dtype != want and not (array.dtype.kind in "OSU" and want.kind == "O"):
+            # TF's own words first (its runtime's check, which TF Serving passes on), then
+            # which input of which signature.
             raise invalid_argument(
-                f'Input "{alias}" is {array.dtype.name} but signature "{signature.name}" '
-                f"expects {dtype_name(expected[alias].dtype)}"
+                f"Expects arg[{index}] to be {tf_type_string(expected[alias].dtype)} but "
+                f'{_sent_type(array.dtype)} is provided (input "{alias}" of signature '
+                f'"{signature.name}" is {dtype_name(expected[alias].dtype)})'
             )
+
+
+def _sent_type(dtype: np.dtype[Any]) -> str:
+    try:
+        return tf_type_string(numpy_to_dtype(dtype))
+    except ServingError:
+        return dtype.name
 
 
 def check_outputs(signature: Signature, output_filter: Sequence[str]) -> tuple[str, ...]:

@@ -14,6 +14,11 @@ Contract (TF Serving's ``saved_model_warmup``):
   ``MAX_WARMUP_RECORDS`` records, a file that is not TFRecord, a record that is not a
   ``PredictionLog``, and a request that fails all raise ``WarmupError`` naming the file
   and the record index, which fails the load (and the version ends in the error state).
+  ``WarmupError`` is a ``ServingError`` with TF Serving's code (``saved_model_warmup_util``):
+  INVALID_ARGUMENT for too many records or a record that is not a ``PredictionLog``,
+  DATA_LOSS (". Please verify your warmup data is in TFRecord format.") for a file that is
+  not TFRecord, UNIMPLEMENTED for an unsupported log type, and a failed request's own code
+  (UNKNOWN when it had none).
   Records are all read and parsed before the first one is replayed, so a bad file fails
   before the model ran anything.
 * Success logs one info line (model, version, records, milliseconds) and reports the
@@ -33,7 +38,7 @@ import tensorflow as tf
 from google.protobuf import message
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from protocol.status import ServingError
+from protocol.status import Code, ServingError
 from protocol.tensors import tensor_proto_to_ndarray
 from servables.servable import Servable
 from servables.tensorflow.example_apis import classify_now, multi_inference_now, regress_now
@@ -61,8 +66,11 @@ class WarmupOptions:
     """Called with (model name, seconds) after a warmup succeeded; for metrics."""
 
 
-class WarmupError(Exception):
+class WarmupError(ServingError):
     """The warmup file could not be read or one of its requests failed; fails the load."""
+
+    def __init__(self, message: str, code: Code = Code.INVALID_ARGUMENT) -> None:
+        super().__init__(code, message)
 
 
 def warmup_file(version_path: str) -> str:
@@ -91,7 +99,8 @@ def read_warmup_records(path: str) -> list[prediction_log_pb2.PredictionLog]:
     except tf.errors.OpError as error:
         raise WarmupError(
             f"cannot read warmup record {len(records)} from {path}: {_op_error_text(error)}. "
-            "Please verify your warmup data is in TFRecord format."
+            "Please verify your warmup data is in TFRecord format.",
+            _op_error_code(error),
         ) from error
     return records
 
@@ -119,7 +128,7 @@ def replay(
             servable, entry.multi_inference_log.request, check_method_names=check_method_names
         )
     elif kind is not None:
-        raise WarmupError(f"Unsupported log_type for warmup: {kind}")
+        raise WarmupError(f"Unsupported log_type for warmup: {kind}", Code.UNIMPLEMENTED)
 
 
 def predict_now(servable: Servable, request: predict_pb2.PredictRequest) -> None:
@@ -145,11 +154,14 @@ def run_warmup(servable: Servable, version_path: str, options: WarmupOptions) ->
             try:
                 replay(servable, entry, check_method_names=options.check_method_names)
             except Exception as error:  # any failure fails the load, named
-                reason = error.message if isinstance(error, ServingError) else str(error)
-                if not isinstance(error, (ServingError, WarmupError)):
-                    reason = f"{type(error).__name__}: {reason}"
+                if isinstance(error, ServingError):
+                    reason, code = error.message, error.code
+                else:
+                    reason, code = f"{type(error).__name__}: {error}", Code.UNKNOWN
+                    if isinstance(error, tf.errors.OpError):
+                        code = _op_error_code(error)
                 raise WarmupError(
-                    f"warmup request {index} in {path} failed: {_first_line(reason)}"
+                    f"warmup request {index} in {path} failed: {_first_line(reason)}", code
                 ) from error
     seconds = time.monotonic() - started
     log.info(
@@ -169,6 +181,13 @@ def _op_error_text(error: tf.errors.OpError) -> str:
     """The reader's own words, without tf.data's ``{{function_node ...}}`` and ``[Op:...]`` wrapping."""
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", _first_line(error.message))
     return re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
+
+
+def _op_error_code(error: tf.errors.OpError) -> Code:
+    try:
+        return Code(error.error_code)
+    except ValueError:
+        return Code.UNKNOWN
 
 
 def _first_line(text: str) -> str:

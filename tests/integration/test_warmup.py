@@ -79,6 +79,7 @@ def test_warmup_runs_before_the_version_is_available(
         f"--model_config_file={models}",
         "--num_request_iterations_for_warmup=2",
         "--max_num_load_retries=0",
+        "--exit_on_load_failure=false",  # the config also holds the broken model
     )
     assert get_counter(server) == 6.0
     log = server.log()
@@ -93,7 +94,9 @@ def test_warmup_runs_before_the_version_is_available(
 def test_a_broken_warmup_file_fails_only_its_version(
     start_server: Callable[..., ServerProcess], models: Path
 ) -> None:
-    server = start_server(f"--model_config_file={models}", "--max_num_load_retries=0")
+    server = start_server(
+        f"--model_config_file={models}", "--max_num_load_retries=0", "--exit_on_load_failure=false"
+    )
     (status,) = statuses(server, "broken")
     assert status.state == get_model_status_pb2.ModelVersionStatus.END
     assert "tf_serving_warmup_requests" in status.status.error_message

@@ -17,6 +17,7 @@ from actors.load_effects import (
     MAX_LOAD_ERROR_CHARS,
     LoadRetryOptions,
     TaskEffectRunner,
+    load_error_code,
     load_error_text,
 )
 from actors.messages import (
@@ -26,6 +27,7 @@ from actors.messages import (
     VersionLoadFailed,
     VersionUnloaded,
 )
+from protocol.status import Code, ServingError
 from tests.unit.actors.fakes import HalfPlusTwo
 
 
@@ -141,3 +143,21 @@ def test_a_load_error_keeps_its_whole_message_cut_to_a_bound() -> None:
     )  # the path is in the message already
     long = load_error_text(effect, RuntimeError("x" * 10_000))
     assert len(long) < MAX_LOAD_ERROR_CHARS + 100 and "[truncated" in long
+
+
+class _TfLikeError(Exception):
+    """Stands in for ``tf.errors.OpError``: the runner reads ``error_code`` by duck typing."""
+
+    def __init__(self, error_code: int) -> None:
+        super().__init__("tf says no")
+        self.error_code = error_code
+
+
+def test_a_failed_load_publishes_the_loaders_own_code() -> None:
+    """As TF Serving publishes the loader's status (get_model_status_impl_test.cc)."""
+    assert load_error_code(ServingError(Code.DATA_LOSS, "bad warmup")) is Code.DATA_LOSS
+    assert load_error_code(_TfLikeError(Code.INVALID_ARGUMENT.value)) is Code.INVALID_ARGUMENT
+    assert load_error_code(_TfLikeError(999)) is Code.UNKNOWN
+    assert load_error_code(FileNotFoundError("saved_model.pb")) is Code.NOT_FOUND
+    assert load_error_code(TimeoutError()) is Code.DEADLINE_EXCEEDED
+    assert load_error_code(RuntimeError("?")) is Code.UNKNOWN

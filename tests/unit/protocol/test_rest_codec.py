@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from protocol.rest_codec import (
+    FloatFormat,
     RestPredictRequest,
     encode_error,
     encode_predict_response,
@@ -405,8 +406,10 @@ def test_precision_is_exact() -> None:
 
 def test_half_and_bfloat16_are_written_as_float32() -> None:
     outputs = {"h": np.array([0.1], np.float16), "b": np.array([0.1], ml_dtypes.bfloat16)}
+    shortest = encode_predict_response(outputs, False, FloatFormat.SHORTEST)
+    assert shortest == b'{"outputs":{"h":[0.099975586],"b":[0.100097656]}}'  # float32 shortest
     body = encode_predict_response(outputs, False)
-    assert body == b'{"outputs":{"h":[0.099975586],"b":[0.100097656]}}'  # float32 shortest
+    assert body == b'{"outputs":{"h":[0.0999755859],"b":[0.100097656]}}'  # TF Serving's 9 digits
     written = decode(body)["outputs"]
     assert np.float32(written["h"][0]) == np.float32(outputs["h"][0])
     assert np.float32(written["b"][0]) == np.float32(outputs["b"][0])
@@ -467,3 +470,22 @@ def test_non_ascii_b64_and_deep_string_nesting_are_invalid_argument(
     with pytest.raises(ServingError) as raised:
         tensors({"inputs": value}, {"s": STRING})
     assert raised.value.code is Code.INVALID_ARGUMENT and expected in raised.value.message
+
+
+def test_float_text_is_tf_servings_or_the_shortest_on_request() -> None:
+    """json_tensor.cc WriteDecimal (the default) and --rest_float_format=shortest."""
+    values = np.array(
+        [9e6, 717887168, 2.00000024, 2.5, 3.0, 1e-5, -0.0, np.nan, np.inf, -np.inf], np.float32
+    )
+    tf_text = b"[9e+06,717887168.0,2.00000024,2.5,3.0,1e-05,-0.0,NaN,Infinity,-Infinity]"
+    assert encode_predict_response({"y": values}, False) == b'{"outputs":' + tf_text + b"}"
+    as_double = encode_predict_response({"y": values.astype(np.float64)}, False)
+    assert as_double.startswith(b'{"outputs":[9e+06,717887168.0,2.0000002384185791,')
+    shortest = encode_predict_response({"y": values[:5]}, False, FloatFormat.SHORTEST)
+    assert shortest == b'{"outputs":[9000000.0,717887170.0,2.0000002,2.5,3.0]}'
+    nested = encode_predict_response({"y": np.arange(4, dtype=np.float32).reshape(2, 2)}, True)
+    assert nested == b'{"predictions":[[0.0,1.0],[2.0,3.0]]}'
+    assert (
+        encode_predict_response({"y": np.zeros((2, 0), np.float32)}, False)
+        == b'{"outputs":[[],[]]}'
+    )

@@ -138,6 +138,32 @@ def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(
     )
 
 
+def test_a_rest_request_past_rest_api_timeout_in_ms_is_answered_and_never_computed(
+    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+) -> None:
+    """TF Serving's ``--rest_api_timeout_in_ms``: the request's deadline, enforced in the queue."""
+    path = tmp_path / "batching.pbtxt"
+    path.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
+    server = start_server(
+        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+        "--model_name=hpt",
+        "--enable_batching",
+        f"--batching_parameters_file={path}",
+        "--rest_api_timeout_in_ms=300",
+    )
+    status, body = server.http(
+        "POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0], [3.0]]}
+    )
+    assert status == 504
+    assert "deadline exceeded" in body["error"]
+    text = metrics(server)
+    # The expired request was dropped from its batch before the model ran.
+    assert (
+        sample(text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt")
+        == 0
+    )
+
+
 def test_per_model_batching_parameters_come_from_the_version_folder(
     start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
 ) -> None:

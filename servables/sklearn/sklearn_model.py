@@ -18,7 +18,13 @@ Signatures are derived from the estimator (a ``Pipeline`` counts as its last ste
 - ``predict_proba``, for a classifier that has it: output ``probabilities``
   ``[-1, len(classes_)]`` DT_DOUBLE, columns in ``classes_`` order;
 - ``serving_default``: ``predict``'s input with every output above, so one call can
-  return labels and probabilities; ``output_filter`` picks.
+  return labels and probabilities; ``output_filter`` picks;
+- ``classify`` (a classifier with one-dimensional ``classes_``) and ``regress`` (a
+  single-output regressor) for TF Serving's Classify and Regress: their input is the
+  serialized tf.Examples, one row each (``servables.example_features``: one feature per
+  ``feature_names_in_`` column, else one ``inputs`` feature of ``n_features_in_`` numbers).
+  Classify answers every class of ``classes_`` (as text) with ``predict_proba``'s scores,
+  or, without ``predict_proba``, the predicted class alone; Regress answers ``predict``.
 
 An estimator without ``predict``, or without ``n_features_in_`` (not fitted), fails the
 load naming what is missing. At run time scikit-learn's ``ValueError`` (a wrong number
@@ -40,6 +46,7 @@ from sklearn.base import is_classifier
 from protocol.dtypes import DType, numpy_to_dtype
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
 from protocol.status import invalid_argument
+from servables import example_features
 from servables.loader import Loader
 from servables.servable import Servable
 from servables.version_folder import VersionExtras, finish_load, require_artifact
@@ -111,6 +118,13 @@ def derive_signatures(estimator: Any) -> dict[str, Signature]:
     }
     if PROBABILITIES in outputs:
         signatures[PREDICT_PROBA_SIGNATURE] = signature(PREDICT_PROBA_SIGNATURE, [PROBABILITIES])
+    if classifier and np.asarray(classes).ndim == 1:
+        signatures[example_features.CLASSIFY_SIGNATURE] = example_features.classify_signature(
+            len(np.asarray(classes)) if PROBABILITIES in outputs else 1,
+            with_scores=PROBABILITIES in outputs,
+        )
+    elif not classifier and outputs[PREDICTIONS].shape == (-1,):
+        signatures[example_features.REGRESS_SIGNATURE] = example_features.regress_signature()
     return signatures
 
 
@@ -124,6 +138,7 @@ class SklearnServable(Servable):
         self.version = version
         self.signatures = derive_signatures(estimator)
         self._estimator = estimator
+        self._n_features = int(estimator.n_features_in_)
         self._columns = (
             [str(n) for n in estimator.feature_names_in_]
             if getattr(estimator, "feature_names_in_", None) is not None
@@ -143,6 +158,25 @@ class SklearnServable(Servable):
             return np.stack([inputs[c] for c in self._columns], axis=1)
         return pandas.DataFrame({c: inputs[c] for c in self._columns}, columns=self._columns)
 
+    def _from_examples(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        rows = example_features.examples_matrix(
+            inputs[example_features.EXAMPLES], self._n_features, self._columns
+        )
+        matrix = (
+            rows
+            if self._columns is None
+            else self._matrix({c: rows[:, i] for i, c in enumerate(self._columns)})
+        )
+        if signature.name == example_features.REGRESS_SIGNATURE:
+            return example_features.regress_outputs(self._estimator.predict(matrix))
+        if example_features.SCORES in signature.outputs:
+            scores = np.asarray(self._estimator.predict_proba(matrix))
+            return example_features.classify_outputs(list(self._estimator.classes_), scores)
+        predicted = np.asarray(self._estimator.predict(matrix))
+        return example_features.classify_outputs([], None, predicted)
+
     def run(
         self,
         signature: Signature,
@@ -151,6 +185,8 @@ class SklearnServable(Servable):
     ) -> dict[str, np.ndarray]:
         outputs = list(output_names) or sorted(signature.outputs)
         try:
+            if example_features.is_example_signature(signature):
+                return example_features.wanted(self._from_examples(signature, inputs), outputs)
             matrix = self._matrix(inputs)
             return {name: np.asarray(self._methods[name](matrix)) for name in outputs}
         except ValueError as error:

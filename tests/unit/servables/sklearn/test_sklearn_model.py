@@ -31,7 +31,7 @@ def test_classifier_signatures_come_from_the_estimator(
     classifier: tuple[Any, SklearnServable],
 ) -> None:
     _, servable = classifier
-    assert set(servable.signatures) == {"serving_default", "predict", "predict_proba"}
+    assert set(servable.signatures) == {"serving_default", "predict", "predict_proba", "classify"}
     default = servable.signatures["serving_default"]
     assert default.inputs["inputs"].shape == (-1, 4)
     assert default.inputs["inputs"].dtype == DType.DT_DOUBLE
@@ -61,10 +61,10 @@ def test_wrong_column_count_is_invalid_argument(classifier: tuple[Any, SklearnSe
     assert "3 features" in caught.value.message
 
 
-def test_regressor_has_only_predict_and_answers_as_scikit_learn(tmp_path: Path) -> None:
+def test_regressor_has_predict_and_regress_and_answers_as_scikit_learn(tmp_path: Path) -> None:
     model = write_sklearn_regressor(tmp_path / "1")
     servable = load(tmp_path / "1")
-    assert set(servable.signatures) == {"serving_default", "predict"}
+    assert set(servable.signatures) == {"serving_default", "predict", "regress"}
     spec = servable.signatures["predict"].outputs["predictions"]
     assert (spec.dtype, spec.shape) == (DType.DT_DOUBLE, (-1,))
     x, _ = digits()

@@ -22,7 +22,8 @@ def example(**features: list[float]) -> bytes:
     proto = example_pb2.Example()
     for name, values in features.items():
         proto.features.feature[name].float_list.value.extend(values)
-    return proto.SerializeToString()
+    data: bytes = proto.SerializeToString()
+    return data
 
 
 def column_examples(x: np.ndarray) -> np.ndarray:

@@ -11,11 +11,14 @@ The request path. ``predict`` resolves the servable, decodes the inputs with the
 frontend's ``decode`` (which may need the signature's dtypes, as REST's JSON does) and
 validates them once; ``run`` then takes the servable's in-flight count (one per request;
 nothing is awaited between resolution and this point, so the version cannot leave in
-between) and:
+between, except when ``decode`` returns an awaitable: REST decodes a large body in a
+worker thread, and ``predict`` holds the servable's in-flight count while it awaits, so
+the version it resolved is not unloaded under the decode) and:
 - batching off for this servable: a signature measured cheap (``actors.call_costs``,
-  ``--inline_call_threshold_micros``) runs right here on the loop, with no await at all;
-  any other call goes straight to the executor's inference lane, and the handler awaits
-  its future;
+  ``--inline_call_threshold_micros``) runs right here on the loop, with no await at all,
+  when its inputs total under ``INLINE_MAX_INPUT_BYTES`` (a large batch is not the call
+  that was measured); any other call goes straight to the executor's inference lane, and
+  the handler awaits its future;
 - batching on: an ``InferenceRequest`` goes to the batcher, whose batch completion
   answers the future.
 Whoever finishes the model work releases the in-flight count, also when the client gave
@@ -26,8 +29,9 @@ unloaded under a running call.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -44,8 +48,12 @@ from protocol.versions import VersionStatus
 from servables.servable import Servable
 from servables.validation import check_inputs, check_outputs
 
+INLINE_MAX_INPUT_BYTES = 64 * 1024
+"""Inputs this large never run inline, however cheap their signature measured."""
+
 Outputs = dict[str, np.ndarray]
-Decode = Callable[[Signature], Mapping[str, np.ndarray]]
+Inputs = Mapping[str, np.ndarray]
+Decode = Callable[[Signature], Inputs | Awaitable[Inputs]]
 
 
 class InferenceExecutor(Protocol):
@@ -120,11 +128,22 @@ class DataPlane:
 
         ``decoded_for_signature``: ``decode`` already produced exactly the signature's
         inputs in its dtypes (REST's JSON decoder does, with its own messages), so the
-        input check is not repeated.
+        input check is not repeated. ``decode`` may return an awaitable (a decode run in a
+        worker thread, so a large body does not hold the event loop): the servable's
+        in-flight count is held while it is awaited.
         """
         servable = self.resolve(ref)
         signature = servable.signature(signature_name)
-        inputs = decode(signature)
+        decoded = decode(signature)
+        if inspect.isawaitable(decoded):
+            servable.begin_request()
+            try:
+                inputs = await decoded
+            finally:
+                # ``run`` takes the count again with no await in between.
+                servable.end_request()
+        else:
+            inputs = decoded
         if not decoded_for_signature:
             check_inputs(signature, inputs)
         outputs = check_outputs(signature, output_filter)
@@ -150,7 +169,7 @@ class DataPlane:
         batcher = self._batcher
         if batcher is None or (servable.batching or self._batching) is None:
             cost = self._costs.of(servable, signature.name)
-            if cost.cheap():
+            if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
                 try:
                     return cost.timed(servable.run, signature, inputs, output_names)
                 finally:
@@ -183,3 +202,7 @@ class DataPlane:
             )
         outputs: Outputs = await future  # type: ignore[misc]  # T is not inferred through cost.timed
         return outputs
+
+
+def _input_bytes(inputs: Mapping[str, np.ndarray]) -> int:
+    return sum(array.nbytes for array in inputs.values())

@@ -33,8 +33,11 @@ Limits, so that no client can exhaust the server (each from a flag):
   which also covers a connection that never sends its headers in full);
 - at most ``max_connections`` connections are open (0: no limit); further ones are
   closed on accept, with one log line per ``_LOG_EVERY_REFUSED``;
-- bodies of ``_THREAD_DECODE_BYTES`` or more are parsed in a worker thread, so one large
-  request does not stall the other requests on the event loop (gRPC's too);
+- a ``:predict`` body of ``_THREAD_DECODE_BYTES`` or more is decoded in worker threads
+  (the JSON parse, then the conversion to arrays and the tensor-size check once the
+  signature's dtypes are known), and answers of ``_THREAD_ENCODE_BYTES`` of output arrays
+  or more are encoded in one, so one large request does not stall the other requests on
+  the event loop (gRPC's too);
 - the decoded input tensors of one request are capped at ``max_request_tensor_bytes``;
 - after a ``:predict``, ``:classify`` or ``:regress`` body at or above the ``trimmer``'s
   threshold, freed memory is handed back to the OS (``frontends.memory_trim``);
@@ -94,6 +97,8 @@ log = logging.getLogger(__name__)
 
 _THREAD_DECODE_BYTES = 1024**2
 """Bodies at least this large are parsed off the event loop (a thread hop costs ~50 us)."""
+_THREAD_ENCODE_BYTES = 256 * 1024
+"""Outputs at least this large (array bytes; JSON takes 3-5x) are encoded off the loop."""
 _LOG_EVERY_REFUSED = 1000
 
 JSON = "application/json"
@@ -448,18 +453,24 @@ class RestFrontend:
         )
 
     async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
-        if len(body) >= _THREAD_DECODE_BYTES:
+        large = len(body) >= _THREAD_DECODE_BYTES
+        if large:
             parsed = await asyncio.to_thread(parse_predict_body, body)
         else:
             parsed = parse_predict_body(body)
 
-        def decode(signature: Signature) -> dict[str, Any]:
+        def to_arrays(signature: Signature) -> dict[str, Any]:
             specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
             arrays = request_to_tensors(
                 self._extras.json_images(parsed, body, signature, query), specs
             )
             check_request_bytes(arrays, self._max_request_tensor_bytes)
             return arrays
+
+        def decode(signature: Signature) -> dict[str, Any] | Awaitable[dict[str, Any]]:
+            if large:
+                return asyncio.to_thread(to_arrays, signature)
+            return to_arrays(signature)
 
         try:
             result = await self._plane.predict(
@@ -479,6 +490,10 @@ class RestFrontend:
                     f'Serving signature name: "{parsed.signature_name}" not found in signature def'
                 ) from error
             raise
+        if sum(array.nbytes for array in result.outputs.values()) >= _THREAD_ENCODE_BYTES:
+            return await asyncio.to_thread(
+                encode_predict_response, result.outputs, parsed.row_format, self._float_format
+            )
         return encode_predict_response(result.outputs, parsed.row_format, self._float_format)
 
     async def _predict_images(self, ref: ModelRef, request: web.Request) -> bytes:

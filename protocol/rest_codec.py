@@ -654,6 +654,9 @@ def _columnar_body(values: dict[str, Any]) -> dict[str, Any]:
 _NON_FINITE: Final = {"nan": "NaN", "-nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
+_READ_BACK_SLICE = 64 * 1024
+
+
 def _tf_serving_floats(value: Any) -> Any:
     """A float array (or scalar) in TF Serving's text: a list over dimension 0 of raw JSON
     fragments (one per row, so that the row format can still pick rows), or one fragment."""
@@ -666,8 +669,13 @@ def _tf_serving_floats(value: Any) -> Any:
     numbers = flat.tolist()  # Python floats format faster than numpy scalars
     texts = [format(x, ".6g") for x in numbers]  # absl::StrCat's six digits
     exact = ".9g" if array.dtype == np.float32 else ".17g"
+    back = np.empty_like(flat)
     with np.errstate(invalid="ignore"):
-        back = np.array(texts).astype(array.dtype)
+        # In slices: one numpy call over all the texts would hold the GIL for seconds on a
+        # large answer (encoded in a worker thread, so the event loop would wait for it).
+        for start in range(0, len(texts), _READ_BACK_SLICE):
+            stop = start + _READ_BACK_SLICE
+            back[start:stop] = np.array(texts[start:stop]).astype(array.dtype)
     for index in np.flatnonzero((back != flat) & np.isfinite(flat)).tolist():
         texts[index] = format(numbers[index], exact)
     texts = [

@@ -8,11 +8,12 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+import pytest
 
 from actors.call_costs import WARMUP_CALLS, CallCosts
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
-from dataplane.dataplane import DataPlane
+from dataplane.dataplane import INLINE_MAX_INPUT_BYTES, DataPlane
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature
 from tests.unit.actors.fakes import HalfPlusTwo
@@ -116,3 +117,62 @@ async def test_threshold_zero_always_uses_the_executor_and_a_cancelled_caller_ke
     for _ in range(3):
         await asyncio.sleep(0)
     assert servable.in_flight == 0
+
+
+async def test_a_large_request_of_a_cheap_signature_still_goes_to_the_executor() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=100_000)
+    for i in range(WARMUP_CALLS):
+        await plane.predict(ModelRef(name="m"), "", x(float(i)))
+    rows = INLINE_MAX_INPUT_BYTES // 4
+    result = await plane.predict(
+        ModelRef(name="m"), "", lambda _signature: {"x": np.ones((rows, 1), np.float32)}
+    )
+    assert executor.submitted == WARMUP_CALLS + 1  # not inline, though the mean is cheap
+    assert result.outputs["y"].shape == (rows, 1)
+    await plane.predict(ModelRef(name="m"), "", x(1.0))
+    assert executor.submitted == WARMUP_CALLS + 1  # a small one runs inline again
+    await pool.stop()
+
+
+async def test_an_awaited_decode_holds_the_version_until_the_call_runs() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=0)
+    release = asyncio.Event()
+    counts: list[int] = []
+
+    async def decode_later(_signature: Signature) -> dict[str, np.ndarray]:
+        await release.wait()
+        return {"x": np.array([[3.0]], np.float32)}
+
+    task = asyncio.create_task(plane.predict(ModelRef(name="m"), "", decode_later))
+    await asyncio.sleep(0)
+    counts.append(servable.in_flight)  # the decode is pending: the version is held
+    drained = asyncio.create_task(servable.drained())
+    await asyncio.sleep(0)
+    assert not drained.done()
+    release.set()
+    result = await task
+    np.testing.assert_array_equal(result.outputs["y"], [[3.5]])
+    await asyncio.wait_for(drained, 1)
+    assert counts == [1] and servable.in_flight == 0
+    await pool.stop()
+
+
+async def test_an_awaited_decode_that_fails_releases_the_version() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=0)
+
+    async def bad_decode(_signature: Signature) -> dict[str, np.ndarray]:
+        raise ValueError("bad body")
+
+    with pytest.raises(ValueError, match="bad body"):
+        await plane.predict(ModelRef(name="m"), "", bad_decode)
+    assert servable.in_flight == 0 and executor.submitted == 0
+    await pool.stop()

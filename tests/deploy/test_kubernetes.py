@@ -10,14 +10,13 @@ flags and grace periods are compared with the values the server's code defines, 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
-from config.flags import ServerOptions, build_parser, parse_flags
+from config.flags import ServerOptions, parse_flags
 from config.model_config import model_config_from_text
 from tests.deploy.conftest import KUBERNETES_DIR, KUSTOMIZATIONS, Manifest, only
 
@@ -88,11 +87,7 @@ def http_probes(container: dict[str, Any]) -> dict[str, tuple[str, int]]:
 
 
 def drain_seconds_default() -> float:
-    actions = {action.dest: action for action in build_parser()._actions}
-    if "drain_seconds" not in actions:
-        pytest.skip("the server has no --drain_seconds flag yet (graceful drain not merged)")
-    default: argparse.Action = actions["drain_seconds"]
-    return float(default.default)
+    return float(DEFAULTS.drain_seconds)
 
 
 @pytest.fixture(scope="module")

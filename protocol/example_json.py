@@ -38,7 +38,7 @@ import numpy as np
 import orjson
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from protocol.rest_codec import load_json_body
+from protocol.rest_codec import json_type, load_json_body
 from protocol.status import invalid_argument
 from tensorflow.core.example import example_pb2, feature_pb2
 
@@ -102,7 +102,7 @@ def parse_example_body(body: bytes, method: str) -> RestExampleRequest:
 def fill_example(value: Any, example: example_pb2.Example) -> None:
     """Fill ``example`` from one JSON object of features (``MakeExampleFromJsonObject``)."""
     if not isinstance(value, dict):
-        raise invalid_argument(f"Example must be JSON object but got JSON {_json_type(value)}")
+        raise invalid_argument(f"Example must be JSON object but got JSON {json_type(value)}")
     features = example.features.feature
     for name, content in value.items():
         _fill_feature(name, content if isinstance(content, list) else [content], features[name])
@@ -147,7 +147,7 @@ def _element(name: str, element: Any) -> tuple[str, Any]:
     if isinstance(element, dict) and len(element) == 1 and isinstance(element.get("b64"), str):
         return "bytes_list", _b64decode(element["b64"])
     raise invalid_argument(
-        f"Feature: {name} has element with unexpected JSON type: {_json_type(element)}"
+        f"Feature: {name} has element with unexpected JSON type: {json_type(element)}"
     )
 
 
@@ -157,20 +157,6 @@ def _b64decode(text: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except binascii.Error as error:
         raise invalid_argument("Unable to base64 decode") from error
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "Null"
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, str):
-        return "String"
-    return "Number"
 
 
 def _short(value: Any, limit: int = 120) -> str:

@@ -426,8 +426,8 @@ def _tf_type_name(dtype: np.dtype[Any]) -> str:
     return _TF_TYPE_NAMES.get(dtype.name, dtype.name)
 
 
-def _json_type(value: Any) -> str:
-    """rapidjson's type name, as ``JsonTypeString`` prints it."""
+def json_type(value: Any) -> str:
+    """rapidjson's type name, as TF Serving's ``JsonTypeString`` prints it in its errors."""
     if value is None:
         return "Null"
     if isinstance(value, bool):
@@ -463,7 +463,7 @@ def _type_error(name: str, value: Any, dtype: np.dtype[Any]) -> str:
             stack.extend(reversed(item))
         elif not _fits(item, target):
             return (
-                f"input '{name}': JSON Value: {_snippet(item)} Type: {_json_type(item)} "
+                f"input '{name}': JSON Value: {_snippet(item)} Type: {json_type(item)} "
                 f"is not of expected type: {_tf_type_name(dtype)}"
             )
     return f"input '{name}' holds values that are not of expected type: {_tf_type_name(dtype)}"
@@ -535,7 +535,7 @@ def _collect_strings(name: str, value: Any, flat: list[bytes], depth: int = 0) -
             raise _RaggedError
         return (len(value), *(shapes[0] if shapes else ()))
     raise invalid_argument(
-        f"input '{name}': JSON Value: {_snippet(value)} Type: {_json_type(value)} "
+        f"input '{name}': JSON Value: {_snippet(value)} Type: {json_type(value)} "
         "is not of expected type: string"
     )
 

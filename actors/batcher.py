@@ -1,7 +1,7 @@
 """The batcher: inference requests that batching applies to pass through here.
 
-Inbox messages: ``Enqueue`` (a request and, beside it, its reply future), ``TimerFired``
-and ``SlotFreed`` (a batch finished). Its state is one queue of batches per (servable,
+Inbox messages: ``Enqueue`` (a request and, beside it, its reply future), ``TimerFired``,
+``GatherTick`` (a loop turn passed) and ``SlotFreed`` (a batch finished). Its state is one queue of batches per (servable,
 signature, outputs, input dtypes and non-batch shape); the last batch of each queue is
 open and fills up. When a batch finishes, the executor's completion callback hands each
 request its rows (or the batch's error) directly, on the loop; only ``SlotFreed`` comes
@@ -10,10 +10,16 @@ back through the inbox, so the batcher can dispatch the next batch.
 Scheduling follows TF Serving's ``BatchingParameters``:
 - a batch goes out when it holds ``max_batch_size`` rows, or when
   ``batch_timeout_micros`` has passed since its first request (one deadline on the
-  monotonic clock), whichever is first. With a timeout of 0 a batch goes out as soon as a
-  batch thread is free, so a lone request never waits on a timer, and requests that
-  arrive while every thread is busy form the next batch. Dispatching waits until the
-  inbox is empty, so requests that arrived in the same event-loop tick share a batch;
+  monotonic clock), whichever is first. Dispatching waits until the inbox is empty, so
+  requests that arrived in the same event-loop tick share a batch;
+- with a timeout of 0 no batch ever waits on a timer. A request that finds the batcher
+  idle (no batch running or waiting) goes out at once. A batch that starts while the
+  batcher is busy (it forms while every thread runs, or behind another waiting batch)
+  is a sign of load: once a thread is free it still gathers for ``GATHER_TURNS`` turns
+  of the event loop (``GatherTick`` messages, each posted with ``loop.call_soon``)
+  before it goes, unless it fills up first. Under load a loop turn is the time to
+  accept and decode a few more requests, which then share the batch (and its thread
+  hop and model call); on an idle loop the turns pass in microseconds;
 - at most ``num_batch_threads`` batches run at once; among ready batches the oldest goes
   first;
 - a queue holds at most ``max_enqueued_batches`` waiting batches; a request that would
@@ -67,6 +73,9 @@ from servables.servable import Servable
 
 log = logging.getLogger(__name__)
 
+GATHER_TURNS = 8
+"""Loop turns a batch formed under load gathers for once a thread is free (timeout 0)."""
+
 Outputs = dict[str, np.ndarray]
 
 
@@ -112,11 +121,16 @@ class TimerFired:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class GatherTick:
+    """One event-loop turn passed for the batches that gather (timeout 0, under load)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class SlotFreed:
     """A batch finished (its requests were already answered): a batch thread is free."""
 
 
-BatcherMessage = Enqueue | TimerFired | SlotFreed
+BatcherMessage = Enqueue | TimerFired | GatherTick | SlotFreed
 
 
 class _Reply:
@@ -185,6 +199,7 @@ class _Batch:
     deadline: float  # when it goes out even if not full
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
+    gather_turns: int = 0  # loop turns still to wait once a thread is free (timeout 0)
 
 
 def execute_batch(
@@ -218,6 +233,7 @@ class Batcher(Actor[BatcherMessage]):
         costs: CallCosts | None = None,
         clock: Callable[[], float] = time.monotonic,
         call_at: Callable[[float, Callable[[], None]], object] | None = None,
+        call_soon: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         super().__init__()
         self._executor = executor
@@ -226,6 +242,8 @@ class Batcher(Actor[BatcherMessage]):
         self._observer: BatchObserver = observer or _NoObserver()
         self._clock = clock
         self._call_at = call_at
+        self._call_soon = call_soon
+        self._tick_scheduled = False
         self._queues: dict[QueueKey, collections.deque[_Batch]] = {}
         self._running = 0
         self._timer_at: float | None = None
@@ -252,6 +270,11 @@ class Batcher(Actor[BatcherMessage]):
             self._enqueue(message)
         elif isinstance(message, SlotFreed):
             self._running -= 1
+        elif isinstance(message, GatherTick):
+            self._tick_scheduled = False
+            for queue in self._queues.values():
+                if queue and queue[0].gather_turns:
+                    queue[0].gather_turns -= 1
         if not self._inbox.empty():
             # More requests arrived in the same event-loop tick: take them all before
             # dispatching, so they share one batch (and one thread hop) instead of each
@@ -259,6 +282,7 @@ class Batcher(Actor[BatcherMessage]):
             return
         self._dispatch()
         self._arm_timer()
+        self._schedule_gather_tick()
 
     @property
     def running_batches(self) -> int:
@@ -312,6 +336,8 @@ class Batcher(Actor[BatcherMessage]):
             for index in range(len(pieces)):
                 reply.finish(index, full)
             return
+        # Load is judged once per request: the pieces of one split request are not load.
+        busy = self._running > 0 or any(self._queues.values())
         start = 0
         for index, piece_size in enumerate(pieces):
             inputs = (
@@ -328,7 +354,7 @@ class Batcher(Actor[BatcherMessage]):
                 deadline=request.deadline,
                 enqueued_at=now,
             )
-            self._place(queue, key, request, task, settings, now)
+            self._place(queue, key, request, task, settings, now, busy)
 
     def _new_batches_needed(
         self, queue: collections.deque[_Batch], pieces: list[int], limit: int
@@ -351,15 +377,18 @@ class Batcher(Actor[BatcherMessage]):
         task: _Task,
         settings: BatchingSettings,
         now: float,
+        busy: bool,
     ) -> None:
         if not queue or queue[-1].size + task.size > settings.execution_limit:
+            timeout = settings.batch_timeout_micros
             queue.append(
                 _Batch(
                     key=key,
                     servable=request.servable,
                     signature=request.signature,
                     output_names=request.output_names,
-                    deadline=now + settings.batch_timeout_micros / 1e6,
+                    deadline=now + timeout / 1e6,
+                    gather_turns=GATHER_TURNS if timeout == 0 and busy else 0,
                 )
             )
         batch = queue[-1]
@@ -412,7 +441,7 @@ class Batcher(Actor[BatcherMessage]):
             ready = (
                 head.size >= self._settings_of(head.servable).execution_limit
                 or len(queue) > 1
-                or now >= head.deadline
+                or (now >= head.deadline and not head.gather_turns)
             )
             if ready and (best is None or head.deadline < best[0].deadline):
                 best = queue
@@ -505,7 +534,8 @@ class Batcher(Actor[BatcherMessage]):
     def _arm_timer(self) -> None:
         if self._running >= self._settings.num_batch_threads:
             return  # a finishing batch will dispatch
-        deadlines = [q[0].deadline for q in self._queues.values() if q]
+        # A gathering batch goes on GatherTicks, not on a timer.
+        deadlines = [q[0].deadline for q in self._queues.values() if q and not q[0].gather_turns]
         if not deadlines:
             return
         earliest = min(deadlines)
@@ -514,6 +544,19 @@ class Batcher(Actor[BatcherMessage]):
         self._timer_at = earliest
         call_at = self._call_at or self._loop_call_at
         call_at(earliest, self._on_timer)
+
+    def _schedule_gather_tick(self) -> None:
+        """One ``GatherTick`` per loop turn while a free thread waits on a gathering batch."""
+        if self._tick_scheduled or self._running >= self._settings.num_batch_threads:
+            return
+        if not any(queue and queue[0].gather_turns for queue in self._queues.values()):
+            return
+        self._tick_scheduled = True
+        call_soon = self._call_soon or asyncio.get_running_loop().call_soon
+        call_soon(self._on_gather_tick)
+
+    def _on_gather_tick(self) -> None:
+        self.post(GatherTick())
 
     def _loop_call_at(self, when: float, callback: Callable[[], None]) -> object:
         loop = asyncio.get_running_loop()
@@ -530,10 +573,11 @@ class Batcher(Actor[BatcherMessage]):
         for queue in self._queues.values():
             for batch in queue:
                 batch.deadline = float("-inf")
+                batch.gather_turns = 0
         while self._running or any(self._queues.values()):
             self._dispatch()
             message = await self._inbox.get()
-            if isinstance(message, (Enqueue, SlotFreed, TimerFired)):
+            if isinstance(message, (Enqueue, SlotFreed, TimerFired, GatherTick)):
                 self.step(message)
 
 

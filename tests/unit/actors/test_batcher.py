@@ -13,7 +13,7 @@ from typing import NoReturn
 import numpy as np
 import pytest
 
-from actors.batcher import Batcher, Enqueue, SlotFreed, TimerFired
+from actors.batcher import GATHER_TURNS, Batcher, Enqueue, GatherTick, SlotFreed, TimerFired
 from actors.messages import InferenceRequest
 from config.batching_config import BatchingSettings
 from protocol.status import Code, ServingError
@@ -48,6 +48,7 @@ class Harness:
         self.clock = FakeClock()
         self.executor = FakeExecutor()
         self.timers: list[float] = []
+        self.soon: list[Callable[[], None]] = []  # loop turns the batcher asked for
         self.formed: list[tuple[int, int]] = []
         self.depths: list[tuple[str, int]] = []
         self.batcher = Batcher(
@@ -55,6 +56,7 @@ class Harness:
             settings=BatchingSettings(**options),  # type: ignore[arg-type]
             clock=self.clock,
             call_at=lambda when, callback: self.timers.append(when),
+            call_soon=self.soon.append,
             observer=self,
         )
         self.servable = HalfPlusTwo()
@@ -98,6 +100,17 @@ class Harness:
         message = self.batcher._inbox.get_nowait()  # stepping the actor by hand
         assert isinstance(message, SlotFreed)
         self.batcher.step(message)
+
+    def pass_turns(self, limit: int = 100) -> int:
+        """Let loop turns pass (each a ``GatherTick``) while the batcher asks; their count."""
+        turns = 0
+        while self.soon and turns < limit:
+            self.soon.pop(0)()  # posts a GatherTick
+            message = self.batcher._inbox.get_nowait()
+            assert isinstance(message, GatherTick)
+            self.batcher.step(message)
+            turns += 1
+        return turns
 
     def batch_rows(self) -> list[int]:
         return [len(call["x"]) for call in self.servable.calls]
@@ -164,13 +177,54 @@ async def test_timeout_zero_sends_a_lone_request_at_once_and_batches_what_arrive
     later = [h.enqueue([[float(i)]]) for i in range(3)]
     assert len(h.executor.submitted) == 1  # the only thread is busy
     await settle()
-    await h.run_next_batch()  # the first finishes; the three waiting go out together
+    await h.run_next_batch()  # the first finishes; the three waiting gather a few turns
+    assert len(h.executor.submitted) == 0
+    assert h.pass_turns() == GATHER_TURNS  # then go out together
     assert len(h.executor.submitted) == 1
     await settle()
     await h.run_next_batch()
     assert h.batch_rows() == [1, 3]
     assert first.done() and all(f.done() for f in later)
     np.testing.assert_allclose([f.result()["y"][0, 0] for f in later], [2.0, 2.5, 3.0])
+
+
+async def test_under_load_a_batch_gathers_a_few_loop_turns_and_takes_what_arrives() -> None:
+    h = Harness(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1)
+    lone = h.enqueue([[1.0]])
+    assert len(h.executor.submitted) == 1 and h.soon == []  # idle: no turn waited
+    early = h.enqueue([[2.0]])  # arrives while the only thread is busy: load
+    await settle()
+    await h.run_next_batch()
+    assert lone.done() and not h.executor.submitted  # the thread is free; the batch gathers
+    assert h.pass_turns(limit=3) == 3
+    late = h.enqueue([[3.0]])  # arrives during the turns: joins the batch
+    assert h.pass_turns() == GATHER_TURNS - 3
+    assert len(h.executor.submitted) == 1
+    await settle()
+    await h.run_next_batch()
+    assert h.batch_rows() == [1, 2]
+    np.testing.assert_allclose(early.result()["y"], [[3.0]])
+    np.testing.assert_allclose(late.result()["y"], [[3.5]])
+    assert h.timers == []  # no timer at any point
+
+
+async def test_a_gathering_batch_that_fills_goes_at_once() -> None:
+    h = Harness(max_batch_size=2, batch_timeout_micros=0, num_batch_threads=1)
+    h.enqueue([[1.0]])
+    h.enqueue([[2.0]])
+    await settle()
+    await h.run_next_batch()
+    assert not h.executor.submitted
+    h.enqueue([[3.0]])  # the batch holds max_batch_size rows now
+    assert len(h.executor.submitted) == 1
+
+
+async def test_with_a_timeout_batches_wait_on_the_timer_not_on_loop_turns() -> None:
+    h = Harness(max_batch_size=8, batch_timeout_micros=1000, num_batch_threads=2)
+    h.enqueue([[1.0]])
+    h.enqueue([[2.0]])
+    assert h.soon == [] and h.timers == [pytest.approx(100.001)]
+    assert not h.executor.submitted
 
 
 async def test_a_batch_is_padded_to_the_next_allowed_size_and_padding_is_dropped() -> None:
@@ -181,6 +235,7 @@ async def test_a_batch_is_padded_to_the_next_allowed_size_and_padding_is_dropped
     replies = [h.enqueue([[1.0], [2.0]]), h.enqueue([[3.0]])]
     await settle()
     await h.run_next_batch()
+    h.pass_turns()
     await settle()
     await h.run_next_batch()
     assert h.batch_rows() == [2, 4]  # 1 row padded to 2, then 3 rows padded to 4

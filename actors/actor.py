@@ -1,8 +1,9 @@
 """The minimal actor: an asyncio task that owns its state and reads one inbox.
 
 Contract:
-- ``post(message)`` enqueues without waiting; the actor handles messages one at a time,
-  in order, in ``handle(message)``. Unit tests call ``handle`` directly.
+- ``post(message)`` enqueues without waiting (the inbox is an ``actors.mailbox.Mailbox``,
+  read only by the actor's task); the actor handles messages one at a time, in order, in
+  ``handle(message)``. Unit tests call ``handle`` directly.
 - ``ask(message)`` posts the message in an ``Envelope`` beside a reply future and awaits
   it: the reply is what ``handle`` returned, and an exception ``handle`` raised goes back
   to the caller (the actor keeps running; the error was the request's, not the actor's).
@@ -28,6 +29,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Generic, TypeVar
 
+from actors.mailbox import Mailbox
 from protocol.status import unavailable
 
 M = TypeVar("M")
@@ -63,7 +65,7 @@ class Actor(Generic[M]):
     name: str = "actor"
 
     def __init__(self) -> None:
-        self._inbox: asyncio.Queue[M | Envelope[M] | _StopSentinel | _Barrier] = asyncio.Queue()
+        self._inbox: Mailbox[M | Envelope[M] | _StopSentinel | _Barrier] = Mailbox()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._crash: asyncio.Future[BaseException] | None = None

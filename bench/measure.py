@@ -3,9 +3,10 @@
 ``started(name, flags)`` runs ``server.py`` with flags (never imported, never patched) or
 ``bench.floor_server``, pinned to CPU 0 (``taskset``; every thread inherits it) unless the
 config is in ``UNPINNED`` (``--workers``: no ``taskset``), on ephemeral ports read back
-from ``--port_file``; SIGTERM on exit.
+from ``--port_file``; SIGTERM on exit (``stop`` signals every server at once first).
 
-``measure`` groups scenarios by load (transport, payload, concurrency, client); the servers
+``measure`` groups scenarios by load (transport, payload, concurrency, client, gRPC
+connections, pinned or not); the servers
 of a group and the floors they refer to take turns run by run (floor, off, on, floor, ...),
 after one warm-up run each, so TF Serving's API and the V2 protocol over the same transport
 are measured interleaved. A run starts the generator on CPU 1 (unpinned for an unpinned
@@ -38,6 +39,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench.spec import (
+    CNN,
     FLOORS,
     MODEL_CONFIG,
     MONITORING_CONFIG,
@@ -146,6 +148,18 @@ def wait_for_quiet() -> None:
             return
 
 
+_SIGNALLED: set[int] = set()
+
+
+def stop(servers: Sequence[Server]) -> None:
+    """SIGTERM to every server at once, so that they drain side by side; each ``started``
+    then only waits for its own."""
+    for server in servers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, signal.SIGTERM)
+        _SIGNALLED.add(server.pid)
+
+
 @contextlib.contextmanager
 def started(name: str, flags: Sequence[str], models: Path = MODEL_CONFIG) -> Iterator[Server]:
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -173,7 +187,8 @@ def started(name: str, flags: Sequence[str], models: Path = MODEL_CONFIG) -> Ite
         ports = json.loads(port_file.read_text())
         yield Server(name, process.pid, ports["grpc"], ports["rest"])
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.pid not in _SIGNALLED:
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
@@ -249,7 +264,9 @@ def run_once(scenario: Scenario, server: Server, duration_s: float, tools: bool)
         if process.returncode != 0:
             raise RuntimeError(f"{argv[0]} exited {process.returncode}: {errors[-2000:]}")
         result = parse(output)
-    if result["errors"] or not result["requests"]:
+    if not result["requests"]:
+        raise RuntimeError(f"no call finished within the run ({result['errors']} failed)")
+    if result["errors"]:
         raise RuntimeError(f"{result['errors']} failed calls: {result['first_error']}")
     return Run(
         requests_per_s=result["requests"] / result["seconds"],
@@ -305,13 +322,19 @@ def measure(
     for group in _groups([s for s in scenarios if s.server in servers]):
         kept: dict[Scenario, list[Run]] = {s: [] for s in group}
         retried = dict.fromkeys(group, 0)
-        # Slow loads (100 images at c64: ~0.5 s per answer over REST) get longer runs.
-        slow = group[0].payload.rows >= 100 and group[0].concurrency >= 64
+        # Slow loads (100 images at c64: ~0.5 s per answer over REST; CNN batches of many
+        # images: 0.1 to 0.2 s per call) get longer runs, their warm-up too (h2load's timed
+        # mode reports nothing when no answer came back within the run).
+        head = group[0].payload
+        slow = (head.rows >= 100 and group[0].concurrency >= 64) or (
+            head.model is CNN and head.rows > 1
+        )
         seconds = max(duration_s, 3.0 if slow else 0.0)
+        warm_up_s = seconds if slow else 1.0
         for index in range(runs + 1):  # pass 0 warms every server up
             for s in [s for s in group if s in kept]:
                 try:
-                    run = _attempt(s, servers[s.server], seconds if index else 1.0, tools)
+                    run = _attempt(s, servers[s.server], seconds if index else warm_up_s, tools)
                     if index and run.noise_pct > NOISY_PCT and noise_budget_s > 0:
                         began = time.monotonic()
                         wait_for_quiet()

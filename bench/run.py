@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers[name] = stack.enter_context(measure.started(name, flags))
             if name == real[0]:
                 prepare.capture(servers[name].grpc_port, servers[name].rest_port)
+        stack.callback(measure.stop, list(servers.values()))  # runs first: drains side by side
         summaries, failures = measure.measure(
             scenarios, servers, args.runs, args.duration_s, not args.python_only
         )

@@ -9,7 +9,14 @@ its spec. The server under test is always ``server.py`` started with flags
 A ``Scenario`` whose ``reference`` is a floor is measured interleaved with that floor (floor
 run, server run, floor run, ...), so the noise of a shared machine hits both sides of the
 ratio alike. A CNN request is byte for byte a digits request, so CNN rows compare with the
-digits floor.
+digits floor. A ``reference`` may also be another ``SERVERS`` config (``--workers 2``
+refers to ``--workers 1`` under the same load); configs in ``UNPINNED`` run, with their
+generator, without ``taskset``.
+
+``Check``s are targets with verdicts (``ISSUE8_CHECKS`` first; ``ISSUE3_CHECKS``, those
+issue 8 does not restate); ``TARGETS`` is the selection ``bench/run.sh --targets`` measures,
+``QUICK`` the request path (``--quick``), ``FULL`` everything. A table's ``in_process``
+names the in-process references a partial run must measure for it.
 
 Protocols (``PROTOCOLS``): TF Serving's API (``grpc`` Predict, ``rest`` ``/v1`` predict in
 row format) and the Open Inference Protocol (``v2grpc`` ModelInfer with

@@ -7,7 +7,10 @@ same load); *× limit* = server examples/s ÷ in-process tight-loop examples/s o
 model and TF flags at the batch size the server ran (the request's rows with batching
 off, the mean batch from ``/metrics`` with batching on; time per call interpolated);
 *CPU µs/req* = the server's CPU time per request; *× TF API* = a V2 scenario's req/s ÷ its
-TF Serving API counterpart's (``Scenario.tf_counterpart``), measured interleaved with it.
+TF Serving API counterpart's (``Scenario.tf_counterpart``), measured interleaved with it;
+*× reference* = req/s ÷ the reference config's (``--workers 1`` for ``--workers 2``);
+*× in-process* = examples/s ÷ in-process examples/s at the request's rows, same core and TF
+flags. The ``study`` table adds the in-process rows of its model and row count.
 """
 
 from __future__ import annotations
@@ -395,10 +398,12 @@ def render(tables: Sequence[Table], results: Results) -> str:
         *(f"- **{key}**: {value}" for key, value in c.items()),
         f"- **Method**: the server under test (`server.py` with flags, a floor, or the "
         f"in-process reference) runs pinned to CPU 0, the load generator to CPU 1 "
-        f"(`taskset`). Each figure is the median of the runs (after one warm-up run per "
-        f"server and load; at least 3 s for 100 images at c64); a server is measured interleaved with its floor (floor run, "
-        f"server run, ...), so machine noise hits both sides of a ratio alike. CPU % is of "
-        f"one core, from `/proc/PID/stat`; *noise* is what the rest of the machine used "
+        f"(`taskset`), except the `--workers` rows (both unpinned). Each figure is the "
+        f"median of the runs (after one warm-up run per server and load; runs and warm-up "
+        f"of at least 3 s for 100 images at c64 and for multi-image CNN requests); a server "
+        f"is measured interleaved with its floor (floor run, server run, ...), so machine "
+        f"noise hits both sides of a ratio alike. CPU % is of one core, from "
+        f"`/proc/PID/stat` (summed over the process tree); *noise* is what the rest of the machine used "
         f"meanwhile; a run above {NOISY_PCT:.0f}% noise is measured again once (`*`). Batch "
         f"sizes come from the server's `/metrics` (`input_batch_size` count and sum; max = "
         f"the upper bound of the largest bucket hit).",

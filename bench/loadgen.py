@@ -4,7 +4,8 @@
 payload (``bench.prepare``) until ``--duration_s`` has passed or ``--requests`` are done:
 
 - gRPC (``grpc``, ``v2grpc``): the official ``PredictionService/Predict`` or V2
-  ``GRPCInferenceService/ModelInfer`` method over one grpc.aio channel, with the
+  ``GRPCInferenceService/ModelInfer`` method over one grpc.aio channel (``--connections
+  N``: N channels, each its own connection, the workers spread over them), with the
   pre-serialized request and no deserializer (``--build``, ``grpc`` only: build and
   serialize every request with ``tf.make_tensor_proto`` and the official stub, as the seed
   benchmark's client and a Python application do);
@@ -100,6 +101,21 @@ async def _callers(args: argparse.Namespace) -> list[Call]:
         return callers
     import grpc
 
+    if args.connections > 1:  # a private subchannel pool each: one connection per channel
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        channels = [
+            grpc.aio.insecure_channel(f"127.0.0.1:{args.port}", options=options)
+            for _ in range(args.connections)
+        ]
+        methods = [c.unary_unary(GRPC_METHODS[args.protocol]) for c in channels]
+
+        def spread(index: int) -> Call:
+            async def raw() -> None:
+                await methods[index % len(methods)](body, timeout=30)
+
+            return raw
+
+        return [spread(i) for i in range(args.concurrency)]
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{args.port}")
     if args.build:
         from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -191,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.0, help="open loop: calls per second")
     parser.add_argument("--log", default="", help="write 'start_s duration_s' per call")
     parser.add_argument("--build", action="store_true", help="gRPC: build every request")
+    parser.add_argument("--connections", type=int, default=1, help="gRPC: channels to spread over")
     args = parser.parse_args(argv)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         print(json.dumps(runner.run(run(args))), flush=True)

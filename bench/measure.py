@@ -1,15 +1,19 @@
 """Runs scenarios: the server and the load generator as pinned subprocesses; medians.
 
 ``started(name, flags)`` runs ``server.py`` with flags (never imported, never patched) or
-``bench.floor_server``, pinned to CPU 0 (``taskset``; every thread inherits it), on
-ephemeral ports read back from ``--port_file``; SIGTERM on exit.
+``bench.floor_server``, pinned to CPU 0 (``taskset``; every thread inherits it) unless the
+config is in ``UNPINNED`` (``--workers``: no ``taskset``), on ephemeral ports read back
+from ``--port_file``; SIGTERM on exit (``stop`` signals every server at once first).
 
-``measure`` groups scenarios by load (transport, payload, concurrency, client); the servers
+``measure`` groups scenarios by load (transport, payload, concurrency, client, gRPC
+connections, pinned or not); the servers
 of a group and the floors they refer to take turns run by run (floor, off, on, floor, ...),
 after one warm-up run each, so TF Serving's API and the V2 protocol over the same transport
-are measured interleaved. A run starts the generator on CPU 1 and, once it sends, reads
-over a window the CPU time of both processes (``/proc/PID/stat``) and of the whole machine
-(``/proc/stat``; the rest is *noise*: other people's work); the batch sizes come from the
+are measured interleaved. A run starts the generator on CPU 1 (unpinned for an unpinned
+server) and, once it sends, reads over a window the CPU time of both, each summed over its
+process tree (``/proc/PID/stat`` of the process and its descendants: a ``--workers``
+parent and its workers), and of the whole machine (``/proc/stat``; the rest is *noise*:
+other people's work); the batch sizes come from the
 server's own ``/metrics`` (``input_batch_size`` count, sum and buckets, read before and
 after). A run above ``NOISY_PCT`` noise is measured once more after waiting for a quieter
 machine (``NOISE_BUDGET_S`` per bench run at most), keeping the quieter run. Any failed
@@ -34,7 +38,17 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.spec import FLOORS, MODEL_CONFIG, MONITORING_CONFIG, OUT, REPO, Scenario, transport
+from bench.spec import (
+    CNN,
+    FLOORS,
+    MODEL_CONFIG,
+    MONITORING_CONFIG,
+    OUT,
+    REPO,
+    UNPINNED,
+    Scenario,
+    transport,
+)
 from bench.tools import external
 
 SERVER_CPU, GENERATOR_CPU = "0", "1"
@@ -96,6 +110,29 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def tree_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` and each of its descendants, by pid."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_bytes()
+        except OSError:
+            continue
+        children.setdefault(int(raw[raw.rindex(b")") + 2 :].split()[1]), []).append(
+            int(stat.parent.name)
+        )
+    found, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        found[p] = cpu_s(p)
+        todo += children.get(p, [])
+    return found
+
+
+def tree_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(v - before.get(p, 0.0) for p, v in after.items())
+
+
 def busy_s() -> float:
     """Busy CPU time of the whole machine (idle and iowait excluded, steal included)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
@@ -111,6 +148,18 @@ def wait_for_quiet() -> None:
             return
 
 
+_SIGNALLED: set[int] = set()
+
+
+def stop(servers: Sequence[Server]) -> None:
+    """SIGTERM to every server at once, so that they drain side by side; each ``started``
+    then only waits for its own."""
+    for server in servers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, signal.SIGTERM)
+        _SIGNALLED.add(server.pid)
+
+
 @contextlib.contextmanager
 def started(name: str, flags: Sequence[str], models: Path = MODEL_CONFIG) -> Iterator[Server]:
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -122,7 +171,8 @@ def started(name: str, flags: Sequence[str], models: Path = MODEL_CONFIG) -> Ite
         program = ["server.py", "--port=0", "--rest_api_port=0"]
         program += [f"--model_config_file={models}"]
         program += [f"--monitoring_config_file={MONITORING_CONFIG}"]
-    command = ["taskset", "-c", SERVER_CPU, sys.executable, *program, *flags]
+    pin = [] if name in UNPINNED else ["taskset", "-c", SERVER_CPU]
+    command = [*pin, sys.executable, *program, *flags]
     with open(LOGS / f"{name}.log", "wb") as output:
         process = subprocess.Popen(
             [*command, f"--port_file={port_file}"], cwd=REPO, stdout=output, stderr=output
@@ -137,7 +187,8 @@ def started(name: str, flags: Sequence[str], models: Path = MODEL_CONFIG) -> Ite
         ports = json.loads(port_file.read_text())
         yield Server(name, process.pid, ports["grpc"], ports["rest"])
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.pid not in _SIGNALLED:
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
@@ -155,7 +206,7 @@ def batch_histogram(server: Server, model: str) -> dict[str, float]:
     if server.name in FLOORS:
         return {}
     url = f"http://127.0.0.1:{server.rest_port}{METRICS_PATH}"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=30) as response:
         text = response.read().decode()
     series: dict[str, float] = {}
     for line in text.splitlines():
@@ -184,25 +235,26 @@ def run_once(scenario: Scenario, server: Server, duration_s: float, tools: bool)
         argv += [f"--payload={s.payload.name}", f"--concurrency={s.concurrency}"]
         argv += [f"--duration_s={duration_s}", f"--requests={s.requests}"]
         argv += ["--build"] if s.client else []
+        argv += [f"--connections={s.connections}"] if s.connections else []
         parse: external.Parser = external.python
         if not python:
             seconds = max(1, round(duration_s))
             argv, parse = external.command(
-                s.protocol, port, s.payload, s.concurrency, seconds, Path(scratch)
+                s.protocol, port, s.payload, s.concurrency, seconds, Path(scratch), s.connections
             )
         before = batch_histogram(server, s.payload.model.name)
+        pin = ["taskset", "-c", GENERATOR_CPU] if s.pinned else []
         process = subprocess.Popen(
-            ["taskset", "-c", GENERATOR_CPU, *argv], cwd=REPO, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [*pin, *argv], cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             while python and (line := process.stdout.readline()) and line != "READY\n":  # type: ignore[union-attr]
                 pass  # the Python generator warms up first; the tools send at once
             time.sleep(MARGIN_S)
             pids = (server.pid, process.pid)
-            cpu0, busy0, wall0 = [cpu_s(p) for p in pids], busy_s(), time.monotonic()
+            cpu0, busy0, wall0 = [tree_cpu_s(p) for p in pids], busy_s(), time.monotonic()
             time.sleep(0.5 if s.requests else max(0.1, duration_s - 2 * MARGIN_S))
-            cpu = [cpu_s(p) - c for p, c in zip(pids, cpu0, strict=True)]
+            cpu = [tree_delta(c, tree_cpu_s(p)) for p, c in zip(pids, cpu0, strict=True)]
             busy, wall = busy_s() - busy0, time.monotonic() - wall0
             output, errors = process.communicate(timeout=duration_s + 300)
         finally:
@@ -212,7 +264,9 @@ def run_once(scenario: Scenario, server: Server, duration_s: float, tools: bool)
         if process.returncode != 0:
             raise RuntimeError(f"{argv[0]} exited {process.returncode}: {errors[-2000:]}")
         result = parse(output)
-    if result["errors"] or not result["requests"]:
+    if not result["requests"]:
+        raise RuntimeError(f"no call finished within the run ({result['errors']} failed)")
+    if result["errors"]:
         raise RuntimeError(f"{result['errors']} failed calls: {result['first_error']}")
     return Run(
         requests_per_s=result["requests"] / result["seconds"],
@@ -231,7 +285,14 @@ def _groups(scenarios: Sequence[Scenario]) -> list[list[Scenario]]:
     floor measured beside the digits rows)."""
     groups: dict[tuple[object, ...], list[Scenario]] = {}
     for s in scenarios:
-        load = (transport(s.protocol), s.payload, s.concurrency, s.client, s.requests)
+        load: tuple[object, ...] = (
+            transport(s.protocol),
+            s.payload,
+            s.concurrency,
+            s.client,
+            s.requests,
+        )
+        load += (s.connections, s.pinned)
         group = groups.setdefault(load, [])
         floor = s.floor()
         if floor is not None and not any(floor in g for g in groups.values()):
@@ -261,13 +322,19 @@ def measure(
     for group in _groups([s for s in scenarios if s.server in servers]):
         kept: dict[Scenario, list[Run]] = {s: [] for s in group}
         retried = dict.fromkeys(group, 0)
-        # Slow loads (100 images at c64: ~0.5 s per answer over REST) get longer runs.
-        slow = group[0].payload.rows >= 100 and group[0].concurrency >= 64
+        # Slow loads (100 images at c64: ~0.5 s per answer over REST; CNN batches of many
+        # images: 0.1 to 0.2 s per call) get longer runs, their warm-up too (h2load's timed
+        # mode reports nothing when no answer came back within the run).
+        head = group[0].payload
+        slow = (head.rows >= 100 and group[0].concurrency >= 64) or (
+            head.model is CNN and head.rows > 1
+        )
         seconds = max(duration_s, 3.0 if slow else 0.0)
+        warm_up_s = seconds if slow else 1.0
         for index in range(runs + 1):  # pass 0 warms every server up
             for s in [s for s in group if s in kept]:
                 try:
-                    run = _attempt(s, servers[s.server], seconds if index else 1.0, tools)
+                    run = _attempt(s, servers[s.server], seconds if index else warm_up_s, tools)
                     if index and run.noise_pct > NOISY_PCT and noise_budget_s > 0:
                         began = time.monotonic()
                         wait_for_quiet()
@@ -294,6 +361,6 @@ def measure(
 def _attempt(scenario: Scenario, server: Server, seconds: float, tools: bool) -> Run:
     try:
         return run_once(scenario, server, seconds, tools)
-    except RuntimeError as error:
+    except (RuntimeError, OSError) as error:  # OSError: /metrics did not answer in time
         log(f"  {scenario.id}: a run failed, trying once more: {str(error)[:200]}")
         return run_once(scenario, server, seconds, tools)

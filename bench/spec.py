@@ -9,7 +9,14 @@ its spec. The server under test is always ``server.py`` started with flags
 A ``Scenario`` whose ``reference`` is a floor is measured interleaved with that floor (floor
 run, server run, floor run, ...), so the noise of a shared machine hits both sides of the
 ratio alike. A CNN request is byte for byte a digits request, so CNN rows compare with the
-digits floor.
+digits floor. A ``reference`` may also be another ``SERVERS`` config (``--workers 2``
+refers to ``--workers 1`` under the same load); configs in ``UNPINNED`` run, with their
+generator, without ``taskset``.
+
+``Check``s are targets with verdicts (``ISSUE8_CHECKS`` first; ``ISSUE3_CHECKS``, those
+issue 8 does not restate); ``TARGETS`` is the selection ``bench/run.sh --targets`` measures,
+``QUICK`` the request path (``--quick``), ``FULL`` everything. A table's ``in_process``
+names the in-process references a partial run must measure for it.
 
 Protocols (``PROTOCOLS``): TF Serving's API (``grpc`` Predict, ``rest`` ``/v1`` predict in
 row format) and the Open Inference Protocol (``v2grpc`` ModelInfer with
@@ -67,8 +74,8 @@ class Payload:
 
 
 SINGLE, HUNDRED = Payload(DIGITS, 1), Payload(DIGITS, 100)
-CNN_SINGLE, HP2_SINGLE = Payload(CNN, 1), Payload(HALF_PLUS_TWO, 1)
-PAYLOADS = (SINGLE, HUNDRED, CNN_SINGLE, HP2_SINGLE)
+CNN_SINGLE, CNN_32, HP2_SINGLE = Payload(CNN, 1), Payload(CNN, 32), Payload(HALF_PLUS_TWO, 1)
+PAYLOADS = (SINGLE, HUNDRED, CNN_SINGLE, CNN_32, HP2_SINGLE)
 
 # Real-server configurations: flags besides the model config, monitoring and ports.
 _BATCHING = ("--enable_batching", f"--batching_parameters_file={BENCH / 'batching.pbtxt'}")
@@ -86,7 +93,12 @@ SERVERS: dict[str, tuple[str, ...]] = {
     ),
     "on-tf1": _BATCHING + TF_FLAGS["tf1"],
     "on-tfcaller": _BATCHING + TF_FLAGS["tfcaller"],
+    "on-w1": (*_BATCHING, "--workers=1"),
+    "on-w2": (*_BATCHING, "--workers=2"),
 }
+# Servers run unpinned, and so is the generator that loads them (``--workers`` needs both
+# cores): no ``taskset`` on either side; their CPU figures sum the whole process tree.
+UNPINNED = frozenset({"on-w1", "on-w2"})
 FLOORS: dict[str, tuple[str, ...]] = {
     "floor-orjson": ("--codec=orjson",),
     "floor-json": ("--codec=json",),
@@ -129,19 +141,35 @@ class Scenario:
     reference: str = FLOOR  # "" = no interleaved floor
     client: str = ""  # "build": the Python client that builds every request (seed bench)
     requests: int = 0  # a fixed number of calls instead of a duration
+    connections: int = 0  # gRPC connections (h2load ``-c``); 0 = ``min(c, 4)``
 
     @property
     def id(self) -> str:
         extra = f"/{self.client}{self.requests or ''}" if self.client else ""
+        extra += f"/conn{self.connections}" if self.connections else ""
         return f"{self.server}/{self.protocol}/{self.payload.name}/c{self.concurrency}{extra}"
 
     @property
     def is_floor(self) -> bool:
         return self.server in FLOORS
 
+    @property
+    def grpc_connections(self) -> int:
+        """The HTTP/2 connections h2load opens."""
+        return self.connections or min(self.concurrency, 4)
+
+    @property
+    def pinned(self) -> bool:
+        return self.server not in UNPINNED
+
     def floor(self) -> Scenario | None:
+        """The reference measured interleaved with this scenario: a floor (a CNN row reads
+        the single-example digits floor) or, for a ``SERVERS`` reference, that server under
+        the same load."""
         if not self.reference:
             return None
+        if self.reference in SERVERS:
+            return dataclasses.replace(self, server=self.reference, reference="")
         payload = SINGLE if self.payload.model is CNN else self.payload
         return Scenario(self.reference, self.protocol, payload, self.concurrency, reference="")
 
@@ -174,15 +202,24 @@ class Table:
     kind: str  # a ``bench.tables.RENDERERS`` key
     rows: tuple[Scenario, ...] = ()
     columns: tuple[str, ...] = ()  # ``bench.tables.COLUMNS`` keys
+    checks: tuple[Check, ...] = ()  # kind "targets": the checks (``rows`` are their scenarios)
+    in_process: tuple[InProcess, ...] = ()  # references a partial run measures for this table
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Check:
-    """One of issue 3's targets: a scenario, what is compared, and the bound."""
+    """One target: a scenario, what is compared, and the bound.
+
+    ``measure``: ``x_floor`` (req/s ÷ the reference's req/s, ``Scenario.floor``; for a
+    ``SERVERS`` reference that is another server config), ``p99_floor`` (p99 ÷ the
+    reference's p99), ``p50_floor`` (p50 − the reference's p50, ms), ``images`` (examples/s,
+    absolute), ``x_limit`` (examples/s ÷ in-process at the mean batch the server formed,
+    same TF flags), ``x_batch`` (examples/s ÷ the best same-core in-process examples/s at the
+    request's row count, over every TF variant measured)."""
 
     text: str
     scenario: Scenario
-    measure: str  # "x_floor" | "p99_floor" | "p50_floor" | "images" | "x_limit"
+    measure: str
     bound: float
 
 
@@ -194,6 +231,7 @@ class InProcess:
     sizes: tuple[int, ...]
     hop_sizes: tuple[int, ...] = (1,)
     tf: str = "default"  # a TF_FLAGS key
+    cpus: str = "0"  # taskset's list: the server's core, or "0,1" for both
 
 
 SIDES = ("grpc", "rest")
@@ -219,14 +257,89 @@ EXTRA_FLOORS = (
     Scenario("floor-json", "rest", HUNDRED, 16, ""),
 )
 
-CHECKS = (
-    *(Check(f"gRPC single, batching on, c{c} ≥ 0.85× floor", s, "x_floor", 0.85)
-      for c, s in ((16, Scenario("on", "grpc", SINGLE, 16)), (64, Scenario("on", "grpc", SINGLE, 64)))),
-    Check("p99 at c64 ≤ 1.5× floor p99", Scenario("on", "grpc", SINGLE, 64), "p99_floor", 1.5),
+
+def targets(title: str, note: str, checks: Sequence[Check], *in_process: InProcess) -> Table:
+    """A table of verdicts; its rows are the checks' scenarios (references come along)."""
+    checks = tuple(checks)
+    return Table(title, note, "targets", tuple(c.scenario for c in checks), (), checks, in_process)
+
+
+# 128: the batch 32-image requests form at c16 (``max_batch_size`` 128).
+CNN_LIMITS = InProcess(CNN, (1, 2, 4, 8, 16, 32, 64, 128))
+CNN_TF1 = InProcess(CNN, (1, 4, 16, 32, 64, 128), tf="tf1")
+CNN_32_REFERENCES = (  # the thread-pool study's in-process rows
+    CNN_LIMITS,
+    CNN_TF1,
+    InProcess(CNN, (32,), tf="tfcaller"),
+    InProcess(CNN, (32,), cpus="0,1"),
+    InProcess(CNN, (32,), tf="tf1", cpus="0,1"),
+)
+IN_PROCESS = (
+    InProcess(DIGITS, (1, 2, 4, 8, 16, 32, 64, 100), (1, 100)),
+    InProcess(HALF_PLUS_TWO, (1, 64)),
+    InProcess(DIGITS, (1, 8, 64, 100), (1, 100), tf="tfcaller"),
+    *CNN_32_REFERENCES,
+)
+
+WORKER_CONNECTIONS = 16  # SO_REUSEPORT balances connections, not calls: enough to spread
+WORKERS = tuple(
+    Scenario(server, p, SINGLE, 64, "" if server == "on-w1" else "on-w1",
+             connections=WORKER_CONNECTIONS if p == "grpc" else 0)
+    for p in SIDES
+    for server in ("on-w1", "on-w2")
+)  # fmt: skip
+CNN_32_STUDY = grid(("on", "on-tf1", "on-tfcaller", "on-2threads"), ("grpc",), (CNN_32,), (16,))
+CNN_32_STUDY = tuple(dataclasses.replace(s, reference="") for s in CNN_32_STUDY)
+
+ISSUE8_CHECKS = (
+    *(
+        Check(
+            f"gRPC single, batching on, c{c} ≥ 0.85× floor",
+            Scenario("on", "grpc", SINGLE, c),
+            "x_floor",
+            0.85,
+        )
+        for c in (16, 64)
+    ),
+    Check(
+        "gRPC single, batching on, c64 p99 ≤ 1.5× floor p99",
+        Scenario("on", "grpc", SINGLE, 64),
+        "p99_floor",
+        1.5,
+    ),
+    Check(
+        "REST single, batching on, c64 ≥ 0.7× floor",
+        Scenario("on", "rest", SINGLE, 64),
+        "x_floor",
+        0.7,
+    ),
+    *(
+        Check("c1 p50 ≤ floor p50 + 0.15 ms", Scenario(s, p, SINGLE, 1), "p50_floor", 0.15)
+        for p in SIDES
+        for s in ("off", "on")
+    ),
+    *(
+        Check(
+            f"gRPC 100 images, c{c} ≥ 0.9× floor", Scenario(s, "grpc", HUNDRED, c), "x_floor", 0.9
+        )
+        for s in ("off", "on")
+        for c in (16, 64)
+    ),
+    Check("CNN 32 images, c16 ≥ 0.8× in-process at batch 32", CNN_32_STUDY[0], "x_batch", 0.8),
+    *(
+        Check(
+            f"--workers 2 ≥ 1.5× --workers 1, {PROTOCOLS[s.protocol][1]} single c64, unpinned",
+            s,
+            "x_floor",
+            1.5,
+        )
+        for s in WORKERS
+        if s.reference
+    ),
+)
+ISSUE3_CHECKS = (  # the issue-3 targets issue 8 does not restate
     *(Check(f"REST single, c{c} ≥ 0.7× floor", Scenario(s, "rest", SINGLE, c), "x_floor", 0.7)
-      for s in ("on", "off") for c in (16, 64)),
-    *(Check("c1 p50 ≤ floor p50 + 0.25 ms", Scenario(s, p, SINGLE, 1), "p50_floor", 0.25)
-      for p in SIDES for s in ("off", "on")),
+      for s, c in (("on", 16), ("off", 16), ("off", 64))),
     *(Check(f"100-image requests ≥ {n:,} images/s {p} (off / on)", Scenario(s, p, HUNDRED, c),
             "images", n)
       for p, n in (("grpc", 26_000), ("rest", 7_700)) for c in (1, 16, 64) for s in ("off", "on")),
@@ -234,14 +347,6 @@ CHECKS = (
             Scenario(s, "grpc", CNN_SINGLE, 64) , "x_limit", 0.8)
       for s in ("on", "on-2threads", "on-tf1", "on-tfcaller")),
 )  # fmt: skip
-
-IN_PROCESS = (
-    InProcess(DIGITS, (1, 2, 4, 8, 16, 32, 64, 100), (1, 100)),
-    InProcess(CNN, (1, 2, 4, 8, 16, 32, 64)),
-    InProcess(HALF_PLUS_TWO, (1, 64)),
-    InProcess(DIGITS, (1, 8, 64, 100), (1, 100), tf="tfcaller"),
-    InProcess(CNN, (1, 4, 16, 64), tf="tf1"),
-)
 
 
 def columns(header: str) -> tuple[str, ...]:
@@ -265,15 +370,72 @@ V2_COLUMNS = columns(
     "p50 − floor ms|batch mean/max|CPU µs/req|noise %|generator"
 )
 STAGE_COLUMNS = columns("API|c|stage|req/s|p50 ms|p50 − floor ms|CPU µs/req|+CPU µs/req")
+WORKER_COLUMNS = columns(
+    "config|API|c|connections|req/s|reference|× reference|p50 ms|p99 ms|batch mean/max|"
+    "CPU µs/req|server CPU %|gen CPU %|noise %|generator"
+)
+STUDY_COLUMNS = columns(
+    "config|TF threads|CPUs|examples/s|req/s|p50 ms|p99 ms|batch mean/max|× in-process|"
+    "CPU µs/example|server CPU %|noise %"
+)
 FLAGS = Table("Server flags per configuration", "", "flags")
+ISSUE8 = targets(
+    "Issue 8 targets",
+    "Each ratio is measured in this run, interleaved with its reference "
+    "(the bare floor; for `--workers 2`, `--workers 1` under the same load, both unpinned). "
+    "*In-process at batch 32* is the best same-core figure over the TF thread settings "
+    "measured (see the thread-pool study).",
+    ISSUE8_CHECKS,
+    *CNN_32_REFERENCES,
+)
+CNN_STUDY = Table(
+    "CNN, 32-image requests: TF's thread pools and the executor on one core",
+    "gRPC Predict, "
+    "`cnn-32` at c16, batching on, server pinned to CPU 0; in-process rows: "
+    "`bench/inprocess.py` at batch 32, back-to-back calls on one thread, pinned to the CPUs "
+    "shown. *TF threads*: `default` = TF's own pool sizes (intra-op = the CPUs it may use, "
+    "inter-op likewise), `tf1` = intra/inter-op 1, `tfcaller` = inter-op −1 (the graph runs "
+    "in the calling thread); `on-2threads` = two batch threads (two executor calls at once). "
+    "*× in-process* = examples/s ÷ the same-core in-process figure with the same TF threads.",
+    "study",
+    CNN_32_STUDY,
+    STUDY_COLUMNS,
+    in_process=CNN_32_REFERENCES,
+)
+WORKER_TABLE = Table(
+    "More than one core: `--workers 1` and `--workers 2` (unpinned)",
+    "Single-example digits, "
+    "batching on, c64; server and generator both unpinned (no `taskset`), so they share the "
+    "two cores as the kernel schedules them; w1 and w2 runs interleaved. gRPC uses "
+    f"{WORKER_CONNECTIONS} h2load connections (`SO_REUSEPORT` balances connections, not "
+    "calls); REST uses 64 connections. `--workers 1` is one server process, as without the "
+    "flag; `--workers 2` is a parent (no TensorFlow, serves nothing) and two worker "
+    "processes. *server CPU %* sums every process of the tree (`/proc/PID/stat` of the "
+    "server and its descendants), of one core (200% = both cores); *CPU µs/req* follows "
+    "from it. The batch sizes are `/metrics`, which merges the workers.",
+    "scenarios",
+    WORKERS,
+    WORKER_COLUMNS,
+)
+IN_PROCESS_TABLE = Table(
+    "Compute limit (in-process, no server)",
+    "`bench/inprocess.py`, pinned to the CPUs shown: "
+    "a TF1 session as the server builds it (same session flags), its callable. *tight* = "
+    "back-to-back calls on one thread; *hop* = each call sent from a uvloop loop to a worker "
+    "thread with `run_in_executor` and awaited, one at a time.",
+    "in_process",
+)
 FULL = (
-    Table("Issue 3 targets", "", "targets", tuple(c.scenario for c in CHECKS)),
+    ISSUE8,
+    targets("Issue 3 targets not restated by issue 8", "", ISSUE3_CHECKS),
     Table("Request path (single-example digits, c1 p50 and c64 req/s)", "", "scenarios",
           REQUEST_PATH, REQUEST_PATH_COLUMNS),
     Table("Digits model (the seed benchmark's model)", "", "scenarios", DIGITS_MATRIX,
           SCENARIO_COLUMNS),
     Table("CNN (compute-heavy)", "Floor columns compare with the digits floor: a CNN request "
           "and answer are the same bytes.", "scenarios", CNN_ROWS, SCENARIO_COLUMNS),
+    CNN_STUDY,
+    WORKER_TABLE,
     Table("Open Inference Protocol (V2) beside TF Serving's API (single-example digits)",
           "`V2 gRPC raw` = `inference.GRPCInferenceService/ModelInfer` with `raw_input_contents` "
           "(answers in `raw_output_contents`); `V2 REST binary` = `POST /v2/models/digits/infer` "
@@ -297,11 +459,7 @@ FULL = (
           "(`orjson.loads` + `np.asarray`); `floor-json` = the same aiohttp floor with the "
           "standard library's `json.loads`. Each answers the real server's captured response "
           "bytes.", "floors", EXTRA_FLOORS, FLOOR_COLUMNS),
-    Table("Compute limit (in-process, no server)", "`bench/inprocess.py`, pinned to CPU 0: "
-          "a TF1 session as the server builds it (same session flags), its callable. "
-          "*tight* = back-to-back calls on one thread; *hop* = each call sent from a uvloop "
-          "loop to a worker thread with `run_in_executor` and awaited, one at a time.",
-          "in_process"),
+    IN_PROCESS_TABLE,
     Table("Load while serving (issue 4)", "", "spike"),
     Table("Where the time goes (this run)", "Single-example digits requests, from the bare "
           "framework floor to the full server: each row adds one thing; the differences are to "
@@ -309,4 +467,5 @@ FULL = (
     Table("Notes", "", "analysis"),
     FLAGS,
 )  # fmt: skip
-QUICK = (FULL[1], FLAGS)
+QUICK = (FULL[2], FLAGS)  # the request path
+TARGETS = (ISSUE8, CNN_STUDY, WORKER_TABLE, IN_PROCESS_TABLE, FLAGS)  # issue 8's targets

@@ -6,7 +6,8 @@ output into ``{"requests", "seconds", "p50_ms", "p99_ms", "errors", "first_error
 Python generator's own result shape. Install: ``apt-get install wrk nghttp2-client``.
 
 - h2load posts the framed ``PredictRequest`` (or V2 ``ModelInferRequest``) with ``content-type: application/grpc`` and
-  ``te: trailers`` over h2c, ``min(c, 4)`` connections with ``c / connections`` streams.
+  ``te: trailers`` over h2c, ``min(c, 4)`` connections (or the scenario's ``connections``)
+  with ``c / connections`` streams each.
   h2load counts any HTTP 200 as a success, and gRPC errors travel in trailers behind a
   200, so the DATA bytes received per call must equal the framed answer the real server
   gave: an error answer has no message and fails the check. Percentiles come from its
@@ -46,7 +47,13 @@ def available(protocol: str) -> bool:
 
 
 def command(
-    protocol: str, port: int, payload: Payload, concurrency: int, seconds: int, scratch: Path
+    protocol: str,
+    port: int,
+    payload: Payload,
+    concurrency: int,
+    seconds: int,
+    scratch: Path,
+    connections: int = 0,
 ) -> tuple[list[str], Parser]:
     body = payload.file(REQUEST_SUFFIX[protocol])
     if transport(protocol) == "rest":
@@ -58,7 +65,7 @@ def command(
     message = body.read_bytes()
     framed.write_bytes(struct.pack(">BI", 0, len(message)) + message)
     expected = 5 + payload.file(f"{protocol}_response").stat().st_size
-    connections = min(concurrency, 4)
+    connections = connections or min(concurrency, 4)
     argv = ["h2load", "-t1", f"-c{connections}", f"-m{math.ceil(concurrency / connections)}"]
     argv += [f"-D{seconds}s", "-d", str(framed), "-H", "content-type: application/grpc"]
     argv += [

@@ -44,6 +44,12 @@ Limits, so that no client can exhaust the server (each from a flag):
 - error messages are made safe to encode and cut to a few KiB (``safe_message``), and
   aiohttp's report of malformed HTTP is one INFO line.
 
+Per request, as little as can be (``bench/profiles/rest.md``): one middleware counts the
+request in flight and reads the body (three when extra middlewares are given), with no
+timer when the body has already arrived; a ``:predict`` URL is parsed once per raw path
+and a signature's input dtypes once per signature (``_PerRequestCaches``); the decoded
+JSON is dropped as soon as it became arrays, before the model runs.
+
 ``reuse_port=True`` (``--workers`` > 1 only) binds with ``SO_REUSEPORT`` so that the
 server's worker processes share the port.
 """

@@ -7,8 +7,8 @@ second one from another checkout (a copy of the tree before a change, with its o
 bytes; then runs wrk (pinned to CPU 1) ``--runs`` times for ``--seconds`` each, alternating
 between the servers, so that the noise of a shared machine hits both alike. Prints each
 run and the medians: requests per second and the server's CPU microseconds per request
-(``/proc/PID/stat`` user + system over the run), which moves far less with that noise
-than req/s does. Needs wrk on the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
+(``/proc/PID/stat`` user + system over the run) and wrk's p50 latency; CPU per request
+moves far less with that noise than req/s or latency do. Needs wrk on the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
 Usage: ``python -m bench.rest_path --configs off,on --concurrency 64 --runs 5
 [--baseline /tmp/before]``.
 """
@@ -53,7 +53,11 @@ def _server(repo: Path, config: str, scratch: Path) -> Iterator[tuple[int, int]]
         yield process.pid, json.loads(port_file.read_text())["rest"]
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # still draining a client's connection
+            process.kill()
+            process.wait()
         log.close()
 
 
@@ -86,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             rates: dict[str, list[float]] = {name: [] for name in servers}
             costs: dict[str, list[float]] = {name: [] for name in servers}
+            p50s: dict[str, list[float]] = {name: [] for name in servers}
             commands = {}
             for name, (_, port) in servers.items():
                 _check_answer(port)
@@ -106,16 +111,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         raise SystemExit(f"{result['errors']} failed: {result['first_error']}")
                     rates[name].append(result["requests"] / result["seconds"])
                     costs[name].append(used / result["requests"] * 1e6)
+                    p50s[name].append(result["p50_ms"])
                     print(
                         f"  {name:8} {config} c{args.concurrency}: {rates[name][-1]:7,.0f} req/s "
-                        f"{costs[name][-1]:6.1f} us/req",
+                        f"{costs[name][-1]:6.1f} us/req p50 {p50s[name][-1]:.3f} ms",
                         flush=True,
                     )
             for name in servers:
                 print(
                     f"{name:8} {config} c{args.concurrency}: median "
                     f"{statistics.median(rates[name]):7,.0f} req/s "
-                    f"{statistics.median(costs[name]):6.1f} us/req (min {min(costs[name]):.1f})"
+                    f"{statistics.median(costs[name]):6.1f} us/req (min {min(costs[name]):.1f}) "
+                    f"p50 {statistics.median(p50s[name]):.3f} ms"
                 )
     return 0
 

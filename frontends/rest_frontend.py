@@ -283,6 +283,7 @@ class RestFrontend:
         v1 = "/{v1:(?i:v1)}/{tail:.*}"
         if cors:
             self.app.router.add_route("OPTIONS", v1, self._preflight)
+        self.app.router.add_route("POST", v1, self._post)  # straight there: no _dispatch
         self.app.router.add_route("*", v1, self._dispatch)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -502,6 +503,10 @@ class RestFrontend:
             )
         body = await request.read()
         try:
+            if method == "predict":  # here, not in _post_body: one coroutine fewer per call
+                return await self._answer(
+                    request, "Predict", name, lambda: self._predict(ref, body, request)
+                )
             return await self._post_body(request, ref, method, body)
         finally:
             if self._trimmer is not None:
@@ -510,11 +515,8 @@ class RestFrontend:
     async def _post_body(
         self, request: web.Request, ref: ModelRef, method: str, body: bytes
     ) -> web.Response:
+        """``:classify`` or ``:regress`` (``:predict`` is answered in ``_post``)."""
         name = ref.name
-        if method == "predict":
-            return await self._answer(
-                request, "Predict", name, lambda: self._predict(ref, body, request)
-            )
         examples = self._examples
         if examples is None:
             return await self._answer(request, method, name, _unimplemented(method))

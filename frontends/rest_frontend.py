@@ -44,6 +44,12 @@ Limits, so that no client can exhaust the server (each from a flag):
 - error messages are made safe to encode and cut to a few KiB (``safe_message``), and
   aiohttp's report of malformed HTTP is one INFO line.
 
+Per request, as little as can be (``bench/profiles/rest.md``): one middleware counts the
+request in flight and reads the body (three when extra middlewares are given), with no
+timer when the body has already arrived; a ``:predict`` URL is parsed once per raw path
+and a signature's input dtypes once per signature (``_PerRequestCaches``); the decoded
+JSON is dropped as soon as it became arrays, before the model runs.
+
 ``reuse_port=True`` (``--workers`` > 1 only) binds with ``SO_REUSEPORT`` so that the
 server's worker processes share the port.
 """
@@ -57,7 +63,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -76,6 +82,7 @@ from frontends.observer import RequestObserver, rest_version
 from frontends.tls import rest_ssl_context
 from frontends.rest_extras import RestExtras
 from protocol.dtypes import dtype_to_numpy
+from protocol.images import has_b64
 from protocol.example_json import (
     encode_classification_result,
     encode_regression_result,
@@ -161,6 +168,42 @@ def _parse(pattern: re.Pattern[str], request: web.Request) -> tuple[ModelRef, st
     return ref, (last or "").lower()
 
 
+class _PerRequestCaches:
+    """What repeats across requests, worked out once: the parsed ``:predict`` URL of each
+    raw path (only matches; a ``ModelRef`` is immutable) and the numpy dtypes of each
+    signature's inputs (a ``Signature`` is immutable; kept by identity, the entry holding
+    the signature so that its id is not reused meanwhile). Each holds at most ``limit``
+    entries and is forgotten all at once when full (new paths, reloaded models)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._urls: dict[str, tuple[ModelRef, str]] = {}
+        self._dtypes: dict[int, tuple[Signature, dict[str, Any]]] = {}
+
+    def prediction_url(self, request: web.Request) -> tuple[ModelRef, str] | None:
+        """``_parse(_PREDICTION_URL, request)``, remembered per raw path."""
+        path = request.rel_url.raw_path
+        parsed = self._urls.get(path)
+        if parsed is None:
+            parsed = _parse(_PREDICTION_URL, request)
+            if parsed is not None:
+                if len(self._urls) >= self._limit:
+                    self._urls.clear()
+                self._urls[path] = parsed
+        return parsed
+
+    def input_dtypes(self, signature: Signature) -> dict[str, Any]:
+        """The numpy dtype of each input of ``signature``."""
+        entry = self._dtypes.get(id(signature))
+        if entry is not None and entry[0] is signature:
+            return entry[1]
+        dtypes = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
+        if len(self._dtypes) >= self._limit:
+            self._dtypes.clear()
+        self._dtypes[id(signature)] = (signature, dtypes)
+        return dtypes
+
+
 def _json_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=JSON)
 
@@ -216,9 +259,17 @@ class RestFrontend:
         self._idle_timeout_seconds = idle_timeout_seconds
         self._max_connections = max_connections
         self._refused_connections = 0
+        self._caches = _PerRequestCaches()
+        # aiohttp wraps each middleware per request (a partial and a coroutine): with no
+        # extra middleware, one does both jobs; else the extra ones run between the two.
+        chain = (
+            [self._count_in_flight, *middlewares, self._read_body]
+            if middlewares
+            else [self._count_and_read]
+        )
         self.app = web.Application(
             client_max_size=max_body_bytes,
-            middlewares=[self._count_in_flight, *middlewares, self._read_body],
+            middlewares=chain,
             handler_args={"logger": _MalformedRequestLogger(log, {})},
         )
         for method, path, handler in extra_routes or []:
@@ -232,6 +283,7 @@ class RestFrontend:
         v1 = "/{v1:(?i:v1)}/{tail:.*}"
         if cors:
             self.app.router.add_route("OPTIONS", v1, self._preflight)
+        self.app.router.add_route("POST", v1, self._post)  # straight there: no _dispatch
         self.app.router.add_route("*", v1, self._dispatch)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -306,12 +358,33 @@ class RestFrontend:
         server.connection_made = connection_made
 
     @web.middleware
-    async def _read_body(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def _read_body(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Read a POST body within the limits (module doc); handlers then read it cached."""
         if request.method != "POST" or not request.can_read_body:
             return await handler(request)
+        refused = await self._read_within_limits(request)
+        if refused is not None:
+            return refused
+        return await handler(request)
+
+    @web.middleware
+    async def _count_and_read(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """``_count_in_flight`` and ``_read_body`` in one middleware (no extra middleware)."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            if request.method == "POST" and request.can_read_body:
+                refused = await self._read_within_limits(request)
+                if refused is not None:
+                    return refused
+            return await handler(request)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _read_within_limits(self, request: web.Request) -> web.Response | None:
+        """Read a POST body into aiohttp's cache, or the answer refusing it (module doc)."""
         limit = self._max_body_bytes
         length = request.content_length
         if length is not None and length > limit:
@@ -326,10 +399,14 @@ class RestFrontend:
                 return self._refuse(411, "a multipart/form-data body needs a Content-Length")
             if request.headers.get("Content-Encoding", "identity").lower() != "identity":
                 return self._refuse(415, "a multipart/form-data body cannot be Content-Encoded")
-            return await handler(request)
+            return None
         try:
-            async with asyncio.timeout(self._idle_timeout_seconds):
+            if request.content.is_eof():
+                # The whole body has arrived (the usual small request): no timer needed.
                 await request.read()
+            else:
+                async with asyncio.timeout(self._idle_timeout_seconds):
+                    await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._refuse(
                 413,
@@ -342,7 +419,7 @@ class RestFrontend:
             return self._refuse(
                 408, f"request body did not arrive within {self._idle_timeout_seconds} s"
             )
-        return await handler(request)
+        return None
 
     def _refuse(self, status: int, message: str) -> web.Response:
         response = _json_response(encode_error(message), status)
@@ -353,9 +430,7 @@ class RestFrontend:
         return response
 
     @web.middleware
-    async def _count_in_flight(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def _count_in_flight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self._in_flight += 1
         self._idle.clear()
         try:
@@ -415,7 +490,7 @@ class RestFrontend:
 
     async def _post(self, request: web.Request) -> web.Response:
         try:
-            parsed = _parse(_PREDICTION_URL, request)
+            parsed = self._caches.prediction_url(request)
         except ServingError as error:
             return await self._answer(request, "malformed", "", _raise(error))
         if parsed is None:
@@ -428,6 +503,10 @@ class RestFrontend:
             )
         body = await request.read()
         try:
+            if method == "predict":  # here, not in _post_body: one coroutine fewer per call
+                return await self._answer(
+                    request, "Predict", name, lambda: self._predict(ref, body, request)
+                )
             return await self._post_body(request, ref, method, body)
         finally:
             if self._trimmer is not None:
@@ -436,11 +515,8 @@ class RestFrontend:
     async def _post_body(
         self, request: web.Request, ref: ModelRef, method: str, body: bytes
     ) -> web.Response:
+        """``:classify`` or ``:regress`` (``:predict`` is answered in ``_post``)."""
         name = ref.name
-        if method == "predict":
-            return await self._answer(
-                request, "Predict", name, lambda: self._predict(ref, body, request.query)
-            )
         examples = self._examples
         if examples is None:
             return await self._answer(request, method, name, _unimplemented(method))
@@ -452,18 +528,25 @@ class RestFrontend:
             lambda: self._classify_or_regress(examples, method, ref, body),
         )
 
-    async def _predict(self, ref: ModelRef, body: bytes, query: Mapping[str, str]) -> bytes:
+    async def _predict(self, ref: ModelRef, body: bytes, request: web.Request) -> bytes:
         large = len(body) >= _THREAD_DECODE_BYTES
         if large:
             parsed = await asyncio.to_thread(parse_predict_body, body)
         else:
             parsed = parse_predict_body(body)
+        signature_name, row_format = parsed.signature_name, parsed.row_format
+        # The decoded JSON (a Python object per number) is dropped once it became arrays,
+        # before the model runs: only the arrays wait in the batch.
+        holder = [parsed]
+        del parsed
 
         def to_arrays(signature: Signature) -> dict[str, Any]:
-            specs = {alias: dtype_to_numpy(info.dtype) for alias, info in signature.inputs.items()}
-            arrays = request_to_tensors(
-                self._extras.json_images(parsed, body, signature, query), specs
-            )
+            parsed = holder.pop()
+            # b"b" is found with memchr, ~50x faster than has_b64's substring search over a
+            # body of numbers (~7 us for 10 KB); only a body with a "b" takes that search.
+            if body.find(b"b") >= 0 and has_b64(body):
+                parsed = self._extras.json_images(parsed, body, signature, request.query)
+            arrays = request_to_tensors(parsed, self._caches.input_dtypes(signature))
             check_request_bytes(arrays, self._max_request_tensor_bytes)
             return arrays
 
@@ -475,7 +558,7 @@ class RestFrontend:
         try:
             result = await self._plane.predict(
                 ref,
-                parsed.signature_name,
+                signature_name,
                 decode,
                 (),
                 self._timeout_seconds,
@@ -487,14 +570,14 @@ class RestFrontend:
             ):
                 # REST looks the signature up while parsing (GetInfoMap), with its own words.
                 raise invalid_argument(
-                    f'Serving signature name: "{parsed.signature_name}" not found in signature def'
+                    f'Serving signature name: "{signature_name}" not found in signature def'
                 ) from error
             raise
         if sum(array.nbytes for array in result.outputs.values()) >= _THREAD_ENCODE_BYTES:
             return await asyncio.to_thread(
-                encode_predict_response, result.outputs, parsed.row_format, self._float_format
+                encode_predict_response, result.outputs, row_format, self._float_format
             )
-        return encode_predict_response(result.outputs, parsed.row_format, self._float_format)
+        return encode_predict_response(result.outputs, row_format, self._float_format)
 
     async def _predict_images(self, ref: ModelRef, request: web.Request) -> bytes:
         """A multipart ``:predict``: image files become the inputs (``frontends.rest_extras``)."""

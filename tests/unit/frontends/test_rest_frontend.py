@@ -260,3 +260,99 @@ async def test_stop_closes_after_the_grace_period_when_a_request_hangs(served: S
         with pytest.raises(aiohttp.ClientError):
             await asyncio.wait_for(request, 10)
     assert slow.cancelled
+
+
+@web.middleware
+async def _passing(
+    request: web.Request, handler: Any
+) -> web.StreamResponse:  # an extra middleware, as auth is: the chain is three then
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+async def _raw_post(port: int, head: bytes, parts: list[bytes], pause_s: float) -> bytes:
+    """POST ``parts`` of a body over a raw connection, ``pause_s`` apart; the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        for part in parts:
+            await asyncio.sleep(pause_s)
+            writer.write(part)
+            await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), 5)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("middlewares", [(), (_passing,)], ids=["one", "three"])
+async def test_a_body_arriving_late_is_read_and_one_that_stalls_is_408(
+    served: Served, middlewares: tuple[Any, ...]
+) -> None:
+    """A body still arriving when the request starts is awaited under the idle timeout
+    (complete in time: answered; stalled: 408), with one middleware or the chain of three."""
+    frontend = RestFrontend(
+        plane=served.plane,
+        host="127.0.0.1",
+        port=0,
+        idle_timeout_seconds=0.5,
+        middlewares=middlewares,
+    )
+    await frontend.start()
+    try:
+        body = b'{"instances": [[1.0], [3.0]]}'
+        head = (
+            b"POST /v1/models/half:predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        late = await _raw_post(frontend.port, head, [body[:10], body[10:]], 0.1)
+        assert late.startswith(b"HTTP/1.1 200") and late.endswith(b'{"predictions":[[2.5],[3.5]]}')
+        stalled = await _raw_post(frontend.port, head, [body[:10]], 0.0)
+        assert stalled.startswith(b"HTTP/1.1 408"), stalled[:100]
+        assert b"did not arrive within 0.5 s" in stalled
+    finally:
+        await frontend.stop(1)
+
+
+async def test_predict_urls_are_parsed_once_per_path_and_stay_apart(
+    client: TestClient[Any, Any],
+) -> None:
+    """The per-path parse cache: repeated, encoded, versioned and unknown paths answer as
+    uncached ones do, every time."""
+    for _ in range(3):
+        assert (await call(client, "POST", "/v1/models/half:predict", b'{"instances": [1.0]}')) == (
+            200,
+            {"predictions": [2.5]},
+        )
+        assert (
+            await call(
+                client, "POST", "/V1/MODELS/half/versions/1:PREDICT", b'{"instances": [3.0]}'
+            )
+        ) == (200, {"predictions": [3.5]})
+        status, body = await call(
+            client, "POST", "/v1/models/half/versions/2:predict", b'{"instances": [1.0]}'
+        )
+        assert status == 404 and "half" in body["error"]
+        status, body = await call(
+            client, "POST", "/v1/models/ha%6Cf:predict", b'{"instances": [1.0]}'
+        )
+        assert (status, body) == (200, {"predictions": [2.5]})  # %6C decodes to "l"
+
+
+def test_the_per_request_caches_stay_bounded() -> None:
+    from frontends.rest_frontend import _PerRequestCaches
+    from protocol.signatures import Signature, TensorSpec
+
+    caches = _PerRequestCaches(limit=2)
+    signatures = [
+        Signature(
+            name=f"s{i}",
+            method_name="tensorflow/serving/predict",
+            inputs={"x": TensorSpec(alias="x", tensor_name="x:0", dtype=1, shape=(-1,))},
+            outputs={},
+        )
+        for i in range(5)
+    ]
+    for signature in signatures:
+        dtypes = caches.input_dtypes(signature)
+        assert caches.input_dtypes(signature) is dtypes and str(dtypes["x"]) == "float32"
+        assert len(caches._dtypes) <= 2

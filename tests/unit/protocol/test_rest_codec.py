@@ -489,3 +489,59 @@ def test_float_text_is_tf_servings_or_the_shortest_on_request() -> None:
         encode_predict_response({"y": np.zeros((2, 0), np.float32)}, False)
         == b'{"outputs":[[],[]]}'
     )
+
+
+def _reference_float_texts(values: np.ndarray[Any, Any]) -> list[str]:
+    """TF Serving's float text, the slow way the codec first wrote it: numpy reads each
+    six-digit text back (a string array cast to the dtype), element by element."""
+    exact = ".9g" if values.dtype == np.float32 else ".17g"
+    texts = []
+    for value in values.tolist():
+        text = format(value, ".6g")
+        back = np.array([text]).astype(values.dtype)[0]
+        if math.isfinite(value) and back != np.array([value], values.dtype)[0]:
+            text = format(value, exact)
+        if "." not in text and "e" not in text:
+            text = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(text, text + ".0")
+        texts.append(text)
+    return texts
+
+
+def _awkward_floats(dtype: Any, count: int) -> np.ndarray[Any, Any]:
+    """Random bit patterns (every exponent, subnormals, NaN, infinities), whole numbers,
+    values near powers of two and ten, and the extremes of ``dtype``."""
+    rng = np.random.default_rng(20261130)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    info = np.finfo(dtype)
+    patterns = rng.integers(0, np.iinfo(bits).max, count, dtype=bits, endpoint=True).view(dtype)
+    whole = rng.integers(-(10**9), 10**9, count).astype(dtype)
+    powers = np.concatenate([2.0 ** np.arange(-150, 130), 10.0 ** np.arange(-45, 39)])
+    near = np.concatenate([np.nextafter(powers.astype(dtype), d) for d in (0, np.inf)])
+    extremes = np.array(
+        [info.max, -info.max, info.tiny, info.smallest_subnormal, -info.smallest_subnormal,
+         0.0, -0.0, np.nan, np.inf, -np.inf, 0.1, 1 / 3, 2 / 3, 123456.5, 9999995.0],
+        dtype,
+    )  # fmt: skip
+    with np.errstate(over="ignore"):
+        scaled = (rng.standard_normal(count) * 10.0 ** rng.integers(-40, 39, count)).astype(dtype)
+    return np.concatenate([patterns, whole, powers.astype(dtype), near, extremes, scaled])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tf_serving_float_text_matches_the_per_value_reference(dtype: Any) -> None:
+    """The fast float text (one comparison of whole arrays) writes the same bytes as the
+    per-value reading back, over values of every kind, in both layouts."""
+    with np.errstate(over="ignore"):
+        values = _awkward_floats(dtype, 20_000)
+    expected = "[" + ",".join(_reference_float_texts(values)) + "]"
+    columnar = encode_predict_response({"y": values}, False)
+    assert columnar == b'{"outputs":' + expected.encode() + b"}"
+    rows = values[: values.size // 10 * 10].reshape(-1, 10)
+    texts = _reference_float_texts(rows.reshape(-1))
+    by_row = ",".join("[" + ",".join(texts[i : i + 10]) + "]" for i in range(0, len(texts), 10))
+    assert encode_predict_response({"y": rows}, True) == f'{{"predictions":[{by_row}]}}'.encode()
+    for one in values[:200]:  # a scalar output, and every text alone (the fast path per value)
+        alone = encode_predict_response({"y": np.array([one], dtype)}, False)
+        assert (
+            alone == f'{{"outputs":[{_reference_float_texts(np.array([one], dtype))[0]}]}}'.encode()
+        )

@@ -1,0 +1,131 @@
+"""Server CPU per REST ``:predict`` request, for before/after comparisons of the REST path.
+
+Starts ``server.py`` (pinned to CPU 0, the bench's models and monitoring config, as
+``bench.measure.started`` does) for each configuration, and with ``--baseline DIR`` a
+second one from another checkout (a copy of the tree before a change, with its own
+``bench/out``); checks that each answers the single-example digits body with the recorded
+bytes; then runs wrk (pinned to CPU 1) ``--runs`` times for ``--seconds`` each, alternating
+between the servers, so that the noise of a shared machine hits both alike. Prints each
+run and the medians: requests per second and the server's CPU microseconds per request
+(``/proc/PID/stat`` user + system over the run) and wrk's p50 latency; CPU per request
+moves far less with that noise than req/s or latency do. Needs wrk on the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
+Usage: ``python -m bench.rest_path --configs off,on --concurrency 64 --runs 5
+[--baseline /tmp/before]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s
+from bench.spec import REPO, SERVERS, SINGLE
+from bench.tools import external
+
+
+@contextlib.contextmanager
+def _server(repo: Path, config: str, scratch: Path) -> Iterator[tuple[int, int]]:
+    """``server.py`` of checkout ``repo`` with ``config``'s flags: (pid, REST port)."""
+    port_file = scratch / f"{repo.name}-{config}.ports.json"
+    flags = [flag.replace(str(REPO), str(repo)) for flag in SERVERS[config]]
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
+    argv += ["--rest_api_port=0", f"--model_config_file={repo}/bench/out/models.config"]
+    argv += [f"--monitoring_config_file={repo}/bench/monitoring.pbtxt", *flags]
+    log = open(scratch / f"{repo.name}-{config}.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [*argv, f"--port_file={port_file}"], cwd=repo, stdout=log, stderr=log
+    )
+    try:
+        while not port_file.exists():
+            if process.poll() is not None:
+                raise SystemExit(f"{repo} {config} did not start: see {log.name}")
+            time.sleep(0.05)
+        yield process.pid, json.loads(port_file.read_text())["rest"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:  # still draining a client's connection
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _check_answer(port: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/models/digits:predict",
+        data=SINGLE.file("json").read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = response.read()
+    expected = SINGLE.file("rest_response").read_bytes()
+    if answer != expected:
+        raise SystemExit(f"answer differs from the recorded one:\n{answer!r}\n{expected!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="off,on")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="another checkout, measured alternately")
+    args = parser.parse_args(argv)
+    repos = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    for config in args.configs.split(","):
+        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+            servers = {
+                k: stack.enter_context(_server(r, config, Path(tmp))) for k, r in repos.items()
+            }
+            rates: dict[str, list[float]] = {name: [] for name in servers}
+            costs: dict[str, list[float]] = {name: [] for name in servers}
+            p50s: dict[str, list[float]] = {name: [] for name in servers}
+            commands = {}
+            for name, (_, port) in servers.items():
+                _check_answer(port)
+                command, parse = external.command(
+                    "rest", port, SINGLE, args.concurrency, args.seconds, Path(tmp)
+                )
+                commands[name] = ["taskset", "-c", GENERATOR_CPU, *command]
+                subprocess.run(commands[name], cwd=REPO, capture_output=True, check=True)  # warm
+            for _ in range(args.runs):
+                for name, (pid, _) in servers.items():
+                    before = cpu_s(pid)
+                    done = subprocess.run(
+                        commands[name], cwd=REPO, capture_output=True, text=True, check=True
+                    )
+                    used = cpu_s(pid) - before
+                    result = parse(done.stdout)
+                    if result["errors"]:
+                        raise SystemExit(f"{result['errors']} failed: {result['first_error']}")
+                    rates[name].append(result["requests"] / result["seconds"])
+                    costs[name].append(used / result["requests"] * 1e6)
+                    p50s[name].append(result["p50_ms"])
+                    print(
+                        f"  {name:8} {config} c{args.concurrency}: {rates[name][-1]:7,.0f} req/s "
+                        f"{costs[name][-1]:6.1f} us/req p50 {p50s[name][-1]:.3f} ms",
+                        flush=True,
+                    )
+            for name in servers:
+                print(
+                    f"{name:8} {config} c{args.concurrency}: median "
+                    f"{statistics.median(rates[name]):7,.0f} req/s "
+                    f"{statistics.median(costs[name]):6.1f} us/req (min {min(costs[name]):.1f}) "
+                    f"p50 {statistics.median(p50s[name]):.3f} ms"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,7 +17,8 @@ Scheduling follows TF Serving's ``BatchingParameters``:
   batcher is busy (it forms while every thread runs, or behind another waiting batch)
   is a sign of load: once a thread is free it still gathers for ``GATHER_TURNS`` turns
   of the event loop (``GatherTick`` messages, each posted with ``loop.call_soon``)
-  before it goes, unless it fills up first. Under load a loop turn is the time to
+  before it goes, unless it fills up first or holds over half of ``max_batch_size``
+  (a request like those in it would no longer fit). Under load a loop turn is the time to
   accept and decode a few more requests, which then share the batch (and its thread
   hop and model call); on an idle loop the turns pass in microseconds;
 - at most ``num_batch_threads`` batches run at once; among ready batches the oldest goes
@@ -438,10 +439,12 @@ class Batcher(Actor[BatcherMessage]):
             if not queue:
                 continue
             head = queue[0]
+            limit = self._settings_of(head.servable).execution_limit
             ready = (
-                head.size >= self._settings_of(head.servable).execution_limit
+                head.size >= limit
                 or len(queue) > 1
-                or (now >= head.deadline and not head.gather_turns)
+                # Gathering pays only while a request like the first ones still fits.
+                or (now >= head.deadline and (not head.gather_turns or 2 * head.size > limit))
             )
             if ready and (best is None or head.deadline < best[0].deadline):
                 best = queue

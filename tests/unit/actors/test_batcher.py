@@ -219,6 +219,15 @@ async def test_a_gathering_batch_that_fills_goes_at_once() -> None:
     assert len(h.executor.submitted) == 1
 
 
+async def test_a_batch_over_half_full_does_not_gather() -> None:
+    h = Harness(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1)
+    h.enqueue([[1.0]])
+    h.enqueue([[2.0], [3.0], [4.0]])  # under load, but another request like it cannot fit
+    await settle()
+    await h.run_next_batch()
+    assert len(h.executor.submitted) == 1 and h.soon == []
+
+
 async def test_with_a_timeout_batches_wait_on_the_timer_not_on_loop_turns() -> None:
     h = Harness(max_batch_size=8, batch_timeout_micros=1000, num_batch_threads=2)
     h.enqueue([[1.0]])

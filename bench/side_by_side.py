@@ -1,16 +1,18 @@
-"""Server CPU per REST ``:predict`` request, for before/after comparisons of the REST path.
+"""Server CPU per single-example Predict, this tree beside another checkout (before/after).
 
 Starts ``server.py`` (pinned to CPU 0, the bench's models and monitoring config, as
 ``bench.measure.started`` does) for each configuration, and with ``--baseline DIR`` a
 second one from another checkout (a copy of the tree before a change, with its own
-``bench/out``); checks that each answers the single-example digits body with the recorded
-bytes; then runs wrk (pinned to CPU 1) ``--runs`` times for ``--seconds`` each, alternating
-between the servers, so that the noise of a shared machine hits both alike. Prints each
-run and the medians: requests per second and the server's CPU microseconds per request
-(``/proc/PID/stat`` user + system over the run) and wrk's p50 latency; CPU per request
-moves far less with that noise than req/s or latency do. Needs wrk on the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
-Usage: ``python -m bench.rest_path --configs off,on --concurrency 64 --runs 5
-[--baseline /tmp/before]``.
+``bench/out``); over REST, checks that each answers the single-example digits body with
+the recorded bytes (over gRPC, h2load checks each answer's size); then runs the protocol's
+generator (wrk or h2load, pinned to CPU 1) ``--runs`` times for ``--seconds`` each,
+alternating between the servers, so that the noise of a shared machine hits both alike.
+Prints each run and the medians: requests per second, the server's CPU microseconds per
+request (``/proc/PID/stat`` user + system over the run) and the p50 latency; CPU per
+request moves far less with that noise than req/s or latency do. Needs the generator on
+the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
+Usage: ``python -m bench.side_by_side --protocol grpc --configs off,on --concurrency 64
+--runs 5 [--baseline /tmp/before]``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from bench.tools import external
 
 
 @contextlib.contextmanager
-def _server(repo: Path, config: str, scratch: Path) -> Iterator[tuple[int, int]]:
-    """``server.py`` of checkout ``repo`` with ``config``'s flags: (pid, REST port)."""
+def _server(repo: Path, config: str, scratch: Path, protocol: str) -> Iterator[tuple[int, int]]:
+    """``server.py`` of checkout ``repo`` with ``config``'s flags: (pid, the protocol's port)."""
     port_file = scratch / f"{repo.name}-{config}.ports.json"
     flags = [flag.replace(str(REPO), str(repo)) for flag in SERVERS[config]]
     argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
@@ -50,7 +52,7 @@ def _server(repo: Path, config: str, scratch: Path) -> Iterator[tuple[int, int]]
             if process.poll() is not None:
                 raise SystemExit(f"{repo} {config} did not start: see {log.name}")
             time.sleep(0.05)
-        yield process.pid, json.loads(port_file.read_text())["rest"]
+        yield process.pid, json.loads(port_file.read_text())[protocol]
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -76,6 +78,7 @@ def _check_answer(port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--protocol", default="rest", choices=("rest", "grpc"))
     parser.add_argument("--configs", default="off,on")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--runs", type=int, default=5)
@@ -86,16 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for config in args.configs.split(","):
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
             servers = {
-                k: stack.enter_context(_server(r, config, Path(tmp))) for k, r in repos.items()
+                k: stack.enter_context(_server(r, config, Path(tmp), args.protocol))
+                for k, r in repos.items()
             }
             rates: dict[str, list[float]] = {name: [] for name in servers}
             costs: dict[str, list[float]] = {name: [] for name in servers}
             p50s: dict[str, list[float]] = {name: [] for name in servers}
             commands = {}
             for name, (_, port) in servers.items():
-                _check_answer(port)
+                if args.protocol == "rest":
+                    _check_answer(port)
                 command, parse = external.command(
-                    "rest", port, SINGLE, args.concurrency, args.seconds, Path(tmp)
+                    args.protocol, port, SINGLE, args.concurrency, args.seconds, Path(tmp)
                 )
                 commands[name] = ["taskset", "-c", GENERATOR_CPU, *command]
                 subprocess.run(commands[name], cwd=REPO, capture_output=True, check=True)  # warm

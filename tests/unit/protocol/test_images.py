@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from protocol.dtypes import DType
-from protocol.images import PixelRange, decode_b64_images, image_layout, images_to_tensor
+from protocol.images import (
+    PixelRange,
+    decode_b64_images,
+    has_b64,
+    image_layout,
+    images_to_tensor,
+)
 from protocol.rest_codec import parse_predict_body
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import ServingError
@@ -101,3 +107,9 @@ def test_b64_values_for_numeric_inputs_become_pixels() -> None:
         assert decoded.inputs == expected
     with pytest.raises(ServingError, match=r"pixel_range"):
         PixelRange.parse("0_9")
+
+
+def test_has_b64_finds_a_b64_object_and_passes_over_bodies_without_one() -> None:
+    assert has_b64(b'{"instances": [{"b64": "aGk="}]}')
+    assert not has_b64(b'{"instances": [[0.5, 1.0, 2e-3]]}')  # no "b" at all
+    assert not has_b64(b'{"instances": [{"bytes": "b6"}]}')  # a "b", but no "b64" key

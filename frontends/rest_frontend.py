@@ -370,8 +370,7 @@ class RestFrontend:
     @web.middleware
     async def _count_and_read(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """``_count_in_flight`` and ``_read_body`` in one middleware (no extra middleware)."""
-        self._in_flight += 1
-        self._idle.clear()
+        self._request_began()
         try:
             if request.method == "POST" and request.can_read_body:
                 refused = await self._read_within_limits(request)
@@ -379,9 +378,7 @@ class RestFrontend:
                     return refused
             return await handler(request)
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self._request_ended()
 
     async def _read_within_limits(self, request: web.Request) -> web.Response | None:
         """Read a POST body into aiohttp's cache, or the answer refusing it (module doc)."""
@@ -429,16 +426,22 @@ class RestFrontend:
             response.headers.update(_CORS_HEADERS)
         return response
 
-    @web.middleware
-    async def _count_in_flight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    def _request_began(self) -> None:
         self._in_flight += 1
         self._idle.clear()
+
+    def _request_ended(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    @web.middleware
+    async def _count_in_flight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self._request_began()
         try:
             return await handler(request)
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self._request_ended()
 
     # --- handlers ------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ version, with Triton's states (READY, LOADING, UNLOADING, UNAVAILABLE) and the r
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,6 +36,7 @@ from actors.path_poller import LoadModel, PathPoller, UnloadModel
 from actors.routing import RoutingTable
 from actors.version_manager import VersionManager
 from protocol.status import Code, ServingError, failed_precondition
+from protocol.v2_messages import IndexEntry
 from protocol.versions import VersionState
 
 # Triton's model states.
@@ -48,15 +48,6 @@ _STATE = {
     VersionState.END: "UNAVAILABLE",
 }
 UNLOADED_REASON = "unloaded"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class IndexEntry:
-    name: str
-    version: str
-    """The version number, or "" for a model with no version."""
-    state: str
-    reason: str
 
 
 class Repository:

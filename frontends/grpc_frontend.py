@@ -25,14 +25,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
-    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -40,7 +38,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from dataplane.dataplane import DataPlane
+from dataplane.dataplane import DataPlane, check_metadata_fields
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_health import HealthServicer, add_health_servicer
 from frontends.grpc_calls import GrpcCalls
@@ -48,13 +46,16 @@ from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
 from protocol.status import Code, ServingError
 from protocol.tensors import decode_inputs, ndarray_to_tensor_proto
-from protocol.tf_serving import fill_model_spec, model_ref, signature_def_map, version_status_proto
+from protocol.tf_serving import (
+    fill_model_spec,
+    model_metadata_response,
+    model_ref,
+    model_status_response,
+)
 
 log = logging.getLogger(__name__)
 
 Resp = TypeVar("Resp")
-
-SIGNATURE_DEF_FIELD = "signature_def"
 
 
 class ServiceRegistrar(Protocol):
@@ -126,7 +127,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         async def work() -> get_model_metadata_pb2.GetModelMetadataResponse:
-            return model_metadata(self._plane, request.model_spec, request.metadata_field)
+            fields = request.metadata_field
+            check_metadata_fields(fields)  # before the ModelSpec, as TF Serving checks them
+            metadata = self._plane.model_metadata(model_ref(request.model_spec), fields)
+            return model_metadata_response(
+                metadata.model_name, metadata.version, metadata.signatures
+            )
 
         return await self._handlers.call(
             "GetModelMetadata", request.model_spec.name, context, work, request
@@ -181,31 +187,6 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return self._examples
 
 
-def model_metadata(
-    plane: DataPlane, spec: model_pb2.ModelSpec, fields: Sequence[str]
-) -> get_model_metadata_pb2.GetModelMetadataResponse:
-    """GetModelMetadata, shared with REST's ``/metadata``: the signatures as a ``SignatureDefMap``."""
-    plane.check_metadata_fields(fields)
-    servable = plane.resolve(model_ref(spec))
-    response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.name = servable.model_name
-    response.model_spec.version.value = servable.version
-    packed = any_pb2.Any()
-    packed.Pack(signature_def_map(servable.signatures))
-    response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
-    return response
-
-
-def model_status(
-    plane: DataPlane, spec: model_pb2.ModelSpec
-) -> get_model_status_pb2.GetModelStatusResponse:
-    """GetModelStatus, shared with REST's ``GET /v1/models/NAME``."""
-    statuses = plane.statuses(model_ref(spec))
-    response = get_model_status_pb2.GetModelStatusResponse()
-    response.model_version_status.extend(version_status_proto(s) for s in statuses)
-    return response
-
-
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(
         self,
@@ -221,7 +202,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
         async def work() -> get_model_status_pb2.GetModelStatusResponse:
-            return model_status(self._plane, request.model_spec)
+            return model_status_response(self._plane.model_status(model_ref(request.model_spec)))
 
         return await self._handlers.call(
             "GetModelStatus", request.model_spec.name, context, work, request

@@ -98,8 +98,10 @@ def _grpc(config: ServerConfig, parts: FrontendParts, trimmer: MemoryTrimmer) ->
             *options.grpc_channel_arguments,
         ],
         credentials=grpc_server_credentials(config.ssl) if config.ssl is not None else None,
-        extra_services=[V2GrpcServicer(parts.v2, observer=parts.observer)],
-        health=HealthServicer(parts.readiness),
+        extra_services=[
+            HealthServicer(parts.readiness),
+            V2GrpcServicer(parts.v2, observer=parts.observer),
+        ],
         interceptors=(
             [GrpcAuthInterceptor(parts.authenticator, parts.on_auth_failure)]
             if parts.authenticator is not None

@@ -3,13 +3,15 @@
 Wire-compatible with the official ``tensorflow-serving-api`` stubs: the servicers are
 registered with the package's own generated ``add_*_to_server`` helpers. Each handler
 decodes the request (``protocol.tf_serving``, ``protocol.tensors``), awaits the data
-plane (or the config reloader), and encodes the answer; a ``ServingError`` becomes the
-gRPC status of the same name, with its message, and anything else INTERNAL.
+plane (or the config reloader), and encodes the answer (status and metadata:
+``protocol.tf_serving``), inside ``frontends.grpc_calls.GrpcCalls``: a ``ServingError``
+becomes the gRPC status of the same name, with its message, and anything else INTERNAL.
 
-``GrpcFrontend`` also serves ``grpc.health.v1.Health`` when given a health servicer
-(``frontends.grpc_health``), and runs the given server interceptors (authentication,
-``frontends.auth``) before every handler. It binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
-in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
+``GrpcFrontend`` also serves the ``extra_services`` it is given, on the same port (V2's
+``frontends.v2_grpc``, ``grpc.health.v1.Health`` from ``frontends.grpc_health``: each
+registers itself, so this module imports neither), and runs the given server
+interceptors (authentication, ``frontends.auth``) before every handler. It binds its
+TCP port (and ``--grpc_socket_path``, a UNIX socket, when set) in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
 unless ``reuse_port=True`` (``--workers`` > 1 only), which lets the server's own worker
 processes bind the same TCP port, the kernel spreading connections among them;
 ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long. After a
@@ -40,7 +42,6 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from dataplane.dataplane import DataPlane, check_metadata_fields
 from dataplane.examples import ExampleAPIs
-from frontends.grpc_health import HealthServicer, add_health_servicer
 from frontends.grpc_calls import GrpcCalls
 from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
@@ -237,11 +238,9 @@ class GrpcFrontend:
         options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
         extra_services: Sequence[ServiceRegistrar] = (),
-        health: HealthServicer | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         reuse_port: bool = False,
     ) -> None:
-        self._health = health
         self._closing_gate = _ClosingGate()
         # The gate comes first: once stopping, a new RPC is refused before any other work.
         self._interceptors = [self._closing_gate, *interceptors]
@@ -265,13 +264,11 @@ class GrpcFrontend:
         # start without error and take half of the new connections. Off unless asked for.
         options = dict([("grpc.so_reuseport", 0), *self._options])
         server = grpc.aio.server(options=list(options.items()), interceptors=self._interceptors)
-        if self._health is not None:
-            add_health_servicer(self._health, server)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             self._prediction, server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
-        for service in self._extra_services:  # the V2 GRPCInferenceService, beside TF Serving's
+        for service in self._extra_services:  # V2's GRPCInferenceService, grpc.health.v1
             service.register(server)
         self._server = server
         addresses = [self.address]

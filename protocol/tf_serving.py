@@ -14,7 +14,8 @@
   an ``Any``, as TF Serving does); ``model_status_json`` / ``model_metadata_json`` write
   REST's documents straight from the same values, byte for byte as TF Serving prints them
   (proto field names, every field, one-space indent; the metadata shows the unpacked
-  ``SignatureDefMap``, with no ``@type``).
+  ``SignatureDefMap``, with no ``@type``); its maps (signatures, inputs, outputs) in the
+  servable's order, where a proto map's order is unspecified.
 """
 
 from __future__ import annotations
@@ -133,10 +134,23 @@ def _proto_json(message: Message) -> dict[str, Any]:
     return document
 
 
+def _signature_json(signature: Signature) -> dict[str, Any]:
+    """A ``SignatureDef`` as JSON, its maps in the signature's own order.
+
+    A proto map's iteration order is unspecified (it changed from one process to the
+    next), so the signatures, inputs and outputs are laid out here, in a stable order.
+    """
+    document = _proto_json(signature_def(signature))
+    for key, specs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+        document[key] = {alias: document[key][alias] for alias in specs}
+    return document
+
+
 def model_metadata_json(name: str, version: int, signatures: Mapping[str, Signature]) -> bytes:
     """REST's ``GET /v1/models/NAME/metadata`` document (the unpacked SignatureDefMap)."""
+    signature_defs = {name: _signature_json(sig) for name, sig in signatures.items()}
     document = {
         "model_spec": _proto_json(_resolved_spec(name, version)),
-        "metadata": {SIGNATURE_DEF_FIELD: _proto_json(signature_def_map(signatures))},
+        "metadata": {SIGNATURE_DEF_FIELD: {SIGNATURE_DEF_FIELD: signature_defs}},
     }
     return json.dumps(document, indent=1).encode()

@@ -162,6 +162,10 @@ class V2Plane:
 
     # --- models --------------------------------------------------------------------------------
 
+    def model_available(self, ref: ModelRef) -> bool:
+        """True when the version ``ref`` names is AVAILABLE; False otherwise, even unknown."""
+        return self.health.model_ready(ref)
+
     def model_ready(self, ref: ModelRef) -> bool:
         """True when AVAILABLE; NOT_FOUND for a model that is neither configured nor known."""
         if self.health.model_ready(ref):

@@ -142,13 +142,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Classify(  # noqa: N802 - gRPC method name
         self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
     ) -> classification_pb2.ClassificationResponse:
-        examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
             "Classify",
             spec.name,
             context,
-            lambda: examples.classify(
+            lambda: self._examples_api("Classify").classify(
                 model_ref(spec), spec.signature_name, request.input, _timeout(context)
             ),
             request=request,
@@ -157,13 +156,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Regress(  # noqa: N802 - gRPC method name
         self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext
     ) -> regression_pb2.RegressionResponse:
-        examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
             "Regress",
             spec.name,
             context,
-            lambda: examples.regress(
+            lambda: self._examples_api("Regress").regress(
                 model_ref(spec), spec.signature_name, request.input, _timeout(context)
             ),
             request=request,
@@ -172,19 +170,21 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def MultiInference(  # noqa: N802 - gRPC method name
         self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.MultiInferenceResponse:
-        examples = self._require_examples()
         name = request.tasks[0].model_spec.name if request.tasks else ""
         return await self._handlers.call(
             "MultiInference",
             name,
             context,
-            lambda: examples.multi_inference(request, _timeout(context)),
+            lambda: self._examples_api("MultiInference").multi_inference(
+                request, _timeout(context)
+            ),
             request=request,
         )
 
-    def _require_examples(self) -> ExampleAPIs:
+    def _examples_api(self, method: str) -> ExampleAPIs:
+        """The tf.Example APIs (UNIMPLEMENTED when this server was built without them)."""
         if self._examples is None:
-            raise NotImplementedError("tf.Example APIs are not wired in this server")
+            raise ServingError(Code.UNIMPLEMENTED, f"{method} is not available on this server")
         return self._examples
 
 

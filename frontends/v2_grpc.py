@@ -68,7 +68,7 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         ref = parse_version(request.name, request.version)
 
         async def work() -> Any:  # an unknown model is not ready, not an error, as in Triton
-            return service_pb2.ModelReadyResponse(ready=self._plane.health.model_ready(ref))
+            return service_pb2.ModelReadyResponse(ready=self._plane.model_available(ref))
 
         return await self._calls.call("ModelReady", ref.name, context, work, request)
 

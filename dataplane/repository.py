@@ -1,7 +1,8 @@
 """The model repository: list the configured models, load and unload them by request.
 
-Both V2 frontends call it (the Open Inference Protocol's model repository extension:
-``RepositoryIndex``, ``RepositoryModelLoad``, ``RepositoryModelUnload``). "The repository"
+``dataplane.v2.V2Plane`` calls it for both V2 frontends (the Open Inference Protocol's
+model repository extension: ``RepositoryIndex``, ``RepositoryModelLoad``,
+``RepositoryModelUnload``). "The repository"
 is the current model config: only configured models can be loaded or unloaded, and an
 unknown name is NOT_FOUND. Nothing here reads the disk or keeps state of its own.
 

@@ -23,7 +23,7 @@ from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from frontends.rest_calls import Route
 from frontends.rest_server import RestServer, RestSettings
-from frontends.rest_v1 import V1Rest
+from frontends.rest_v1 import V1Rest, V1Settings
 from protocol.versions import VersionState, VersionStatus
 from servables.servable import Servable
 
@@ -369,3 +369,29 @@ def test_the_per_request_caches_stay_bounded() -> None:
         dtypes = caches.input_dtypes(signature)
         assert caches.input_dtypes(signature) is dtypes and str(dtypes["x"]) == "float32"
         assert len(caches._dtypes) <= 2
+
+
+async def test_with_cors_every_answer_and_the_preflight_carry_the_headers(served: Served) -> None:
+    v1 = V1Rest(served.plane, V1Settings(cors=True), examples=served.examples)
+    server = RestServer(RestSettings(cors=True), v1.routes())
+    async with TestClient(TestServer(server.app)) as cors_client:
+        preflight = await cors_client.options("/v1/models/half:predict")
+        ok = await cors_client.post("/v1/models/half:predict", data=b'{"instances": [1.0]}')
+        missing = await cors_client.get("/v1/models/nope")
+        malformed = await cors_client.get("/v1/nothing/here")
+    assert [r.status for r in (preflight, ok, missing, malformed)] == [204, 200, 404, 400]
+    for response in (preflight, ok, missing, malformed):
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_a_bug_in_a_handler_is_a_json_500(
+    client: TestClient[Any, Any], served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def status_with_a_bug(ref: Any) -> Any:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(served.plane, "model_status", status_with_a_bug)
+    assert await call(client, "GET", "/v1/models/half") == (
+        500,
+        {"error": "ZeroDivisionError: division by zero"},
+    )

@@ -11,6 +11,9 @@ Resolution follows TF Serving's rules and messages:
 - no version and no label: the highest AVAILABLE version;
 - an unknown model or version: NOT_FOUND "Servable not found for request: ...";
 - an unknown label: INVALID_ARGUMENT "Unrecognized servable version label: ...".
+Each error carries its ``protocol.status.Reason`` (``UNKNOWN_MODEL``,
+``NO_AVAILABLE_VERSION``, ``UNKNOWN_VERSION``, ``VERSION_NOT_READY``, ``UNKNOWN_LABEL``)
+so that an API with its own wording (V2) can tell them apart without reading the text.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from protocol.status import invalid_argument, not_found
+from protocol.status import Reason, invalid_argument, not_found
 from protocol.versions import VersionStatus
 from servables.servable import Servable
 
@@ -47,19 +50,30 @@ class RoutingSnapshot:
         route = self.models.get(model_name)
         if version is None and not label:
             if route is None or route.latest is None:
-                raise not_found(f"Servable not found for request: Latest({model_name})")
+                raise not_found(
+                    f"Servable not found for request: Latest({model_name})",
+                    Reason.UNKNOWN_MODEL if route is None else Reason.NO_AVAILABLE_VERSION,
+                )
             return route.latest
         if label:
             if route is None:
-                raise not_found(f"Servable not found for request: Latest({model_name})")
+                raise not_found(
+                    f"Servable not found for request: Latest({model_name})", Reason.UNKNOWN_MODEL
+                )
             labelled = route.labels.get(label)
             if labelled is None:
-                raise invalid_argument(f"Unrecognized servable version label: {label}")
+                raise invalid_argument(
+                    f"Unrecognized servable version label: {label}", Reason.UNKNOWN_LABEL
+                )
             version = labelled
         assert version is not None
         servable = route.servables.get(version) if route is not None else None
         if servable is None:
-            raise not_found(f"Servable not found for request: Specific({model_name}, {version})")
+            known = route is not None and version in route.statuses
+            raise not_found(
+                f"Servable not found for request: Specific({model_name}, {version})",
+                Reason.VERSION_NOT_READY if known else Reason.UNKNOWN_VERSION,
+            )
         return servable
 
     def statuses(
@@ -68,17 +82,23 @@ class RoutingSnapshot:
         """Version statuses for GetModelStatus, newest first; errors match TF Serving."""
         route = self.models.get(model_name)
         if route is None or not route.statuses:
-            raise not_found(f"Could not find any versions of model {model_name}")
+            raise not_found(
+                f"Could not find any versions of model {model_name}", Reason.UNKNOWN_MODEL
+            )
         if label:
             labelled = route.labels.get(label)
             if labelled is None:
-                raise invalid_argument(f"Unrecognized servable version label: {label}")
+                raise invalid_argument(
+                    f"Unrecognized servable version label: {label}", Reason.UNKNOWN_LABEL
+                )
             version = labelled
         if version is None:
             return [route.statuses[v] for v in sorted(route.statuses, reverse=True)]
         status = route.statuses.get(version)
         if status is None:
-            raise not_found(f"Could not find version {version} of model {model_name}")
+            raise not_found(
+                f"Could not find version {version} of model {model_name}", Reason.UNKNOWN_VERSION
+            )
         return [status]
 
 

@@ -35,7 +35,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-import grpc
 from aiohttp import web
 from tensorflow.core.protobuf import config_pb2
 
@@ -59,23 +58,17 @@ from app.worker_link import FanOutReloader, WorkerIdentity, WorkerLink
 from config.flags import AspiredVersionPolicy
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
-from config.ssl_config import SslSettings
 from dataplane.dataplane import DataPlane
 from dataplane.health import Health
 from dataplane.repository import Repository
 from dataplane.examples import ExampleAPIs
 from dataplane.readiness import Readiness, readiness
-from frontends.auth import Authenticator, GrpcAuthInterceptor, rest_middleware
+from app.frontend_wing import FrontendParts, build_frontends
+from dataplane.v2 import V2Plane
+from frontends.auth import Authenticator
 from frontends.dashboard import Dashboard
-from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
-from frontends.memory_trim import MemoryTrimmer
-from frontends.grpc_health import HealthServicer
-from frontends.rest_frontend import RestFrontend
-from frontends.v2_grpc import V2GrpcServicer
-from frontends.v2_rest import V2Rest
-from frontends.v2_service import V2Service
-from frontends.tls import grpc_server_credentials
-from protocol.rest_codec import FloatFormat
+from frontends.grpc_frontend import GrpcFrontend
+from frontends.rest_server import RestServer
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState
 from servables.loader import Loader
@@ -110,11 +103,6 @@ def saved_model_options(
         ),
         per_model_batching=config.per_model_batching,
     )
-
-
-def grpc_credentials(ssl: SslSettings | None) -> grpc.ServerCredentials | None:
-    """TLS for the gRPC port from ``--ssl_config_file`` (PEM contents, as TF Serving reads them)."""
-    return grpc_server_credentials(ssl) if ssl is not None else None
 
 
 class Supervisor:
@@ -216,7 +204,7 @@ class Supervisor:
             routing=self.routing,
             configured_models=configured,
         )
-        self.v2 = V2Service(
+        self.v2 = V2Plane(
             plane=self.plane,
             health=self.health,
             repository=self.repository,
@@ -238,88 +226,36 @@ class Supervisor:
             if worker
             else None
         )
-        self.grpc: GrpcFrontend | None = None
-        self.rest: RestFrontend | None = None
-        # One for both APIs: a trim after a large request on either frees memory for both.
-        trimmer = MemoryTrimmer(options.malloc_trim_threshold_bytes)
-        if options.grpc_enabled:
-            self.grpc = GrpcFrontend(
-                prediction=PredictionServicer(
-                    self.plane,
-                    examples=self.examples,
-                    observer=self.requests,
-                    max_request_tensor_bytes=options.max_request_tensor_bytes,
-                    trimmer=trimmer,
-                ),
-                model=ModelServicer(
-                    self.plane,
-                    reloader=FanOutReloader(self.link, self.reloader)
-                    if self.link
-                    else self.reloader,
-                    observer=self.requests,
-                ),
-                address=f"0.0.0.0:{options.port}",
-                socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
-                # TF Serving's limit (SetMaxMessageSize(kint32max)); channel arguments win.
-                options=[
-                    ("grpc.max_receive_message_length", options.grpc_max_message_bytes),
-                    ("grpc.max_send_message_length", options.grpc_max_message_bytes),
-                    *options.grpc_channel_arguments,
-                ],
-                credentials=grpc_credentials(config.ssl),
-                extra_services=[V2GrpcServicer(self.v2, observer=self.requests)],
-                health=HealthServicer(self.readiness),
-                interceptors=(
-                    [GrpcAuthInterceptor(self.authenticator, self.metrics.auth_failed)]
-                    if self.authenticator is not None
-                    else []
-                ),
-                reuse_port=worker is not None,
-            )
         self._started_at = time.monotonic()
         self._settings_applied_at = time.time()
-        if options.rest_enabled:
-            rest_timeout = options.rest_api_timeout_in_ms / 1000 or None
-            dashboard = Dashboard(
-                routing=self.routing,
-                settings=lambda: self.settings,
-                registry=self.metrics.registry,
-                server_info=self._server_info,
-            )
-            self.rest = RestFrontend(
+        # The frontends: app.frontend_wing builds them from the flags over the planes above.
+        dashboard = Dashboard(
+            routing=self.routing,
+            settings=lambda: self.settings,
+            registry=self.metrics.registry,
+            server_info=self._server_info,
+        )
+        frontends = build_frontends(
+            config,
+            FrontendParts(
                 plane=self.plane,
-                host="0.0.0.0",
-                port=options.rest_api_port,
-                timeout_seconds=rest_timeout,
-                cors=options.rest_api_enable_cors_support,
-                max_image_pixels=options.max_image_pixels,
                 examples=self.examples,
+                v2=self.v2,
                 observer=self.requests,
-                max_body_bytes=options.rest_max_body_bytes,
-                float_format=FloatFormat(options.rest_float_format),
-                max_request_tensor_bytes=options.max_request_tensor_bytes,
-                idle_timeout_seconds=options.rest_idle_timeout_seconds,
-                max_connections=options.rest_max_connections,
-                trimmer=trimmer,
-                extra_routes=[
+                reloader=FanOutReloader(self.link, self.reloader) if self.link else self.reloader,
+                readiness=self.readiness,
+                authenticator=self.authenticator,
+                on_auth_failure=self.metrics.auth_failed,
+                metrics_paths=self._metrics_paths(),
+                rest_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],
-                    *V2Rest(self.v2, timeout_seconds=rest_timeout, observer=self.requests).routes(),
                     *dashboard.routes(),
                 ],
-                middlewares=(
-                    [
-                        rest_middleware(
-                            self.authenticator,
-                            metrics_paths=self._metrics_paths(),
-                            on_failure=self.metrics.auth_failed,
-                        )
-                    ]
-                    if self.authenticator is not None
-                    else []
-                ),
-                tls=config.rest_ssl,
                 reuse_port=worker is not None,
-            )
+            ),
+        )
+        self.grpc: GrpcFrontend | None = frontends.grpc
+        self.rest: RestServer | None = frontends.rest
         self._started: list[Part] = []
 
     def readiness(self) -> Readiness:

@@ -1,5 +1,12 @@
 """The data plane: resolve, validate, run; status and metadata. Not an actor.
 
+TF Serving's calls, once for gRPC and REST: ``predict``; ``model_status``
+(GetModelStatus: ``VersionStatus`` values, newest first); ``model_metadata``
+(GetModelMetadata: a ``ServableMetadata`` value with the servable's signatures). Each
+frontend encodes these plain values itself (``protocol.tf_serving``): nothing is packed
+into a wire message and unpacked again. Classify, Regress and MultiInference are
+``dataplane.examples``; V2's calls are ``dataplane.v2``.
+
 Both frontends call it, so gRPC and REST answer the same errors:
 - an unknown model, version or label, as ``RoutingSnapshot.resolve`` says;
 - an unknown signature: FAILED_PRECONDITION (Predict);
@@ -42,7 +49,7 @@ from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
 from actors.call_costs import CallCosts
 from protocol.model_ref import ModelRef
-from protocol.signatures import Signature
+from protocol.signatures import SIGNATURE_DEF_FIELD, Signature
 from protocol.status import invalid_argument
 from protocol.versions import VersionStatus
 from servables.servable import Servable
@@ -60,6 +67,15 @@ class InferenceExecutor(Protocol):
     def run_inference(
         self, fn: Callable[..., Outputs], *args: object, release: Callable[[], None] | None = None
     ) -> object: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ServableMetadata:
+    """GetModelMetadata's answer: the servable resolved and its signatures by name."""
+
+    model_name: str
+    version: int
+    signatures: Mapping[str, Signature]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,20 +113,24 @@ class DataPlane:
         """GetModelStatus: the statuses of the versions ``ref`` names, newest first."""
         return self._routing.snapshot.statuses(ref.name, ref.version, ref.label)
 
-    @staticmethod
-    def check_metadata_fields(fields: Sequence[str]) -> None:
-        """GetModelMetadata's fields: ``signature_def`` is the only one TF Serving defines.
+    def model_status(self, ref: ModelRef) -> list[VersionStatus]:
+        """GetModelStatus (``statuses`` under the API's name)."""
+        return self.statuses(ref)
 
-        An empty list or another field is INVALID_ARGUMENT (checked before resolution, as
-        TF Serving does).
+    def model_metadata(
+        self, ref: ModelRef, fields: Sequence[str] = (SIGNATURE_DEF_FIELD,)
+    ) -> ServableMetadata:
+        """GetModelMetadata: the signatures of the servable ``ref`` names.
+
+        ``fields`` are checked first (``check_metadata_fields``).
         """
-        if not fields:
-            raise invalid_argument(
-                "GetModelMetadataRequest must specify at least one metadata_field"
-            )
-        for field in fields:
-            if field != "signature_def":
-                raise invalid_argument(f"Metadata field {field} is not supported")
+        check_metadata_fields(fields)
+        servable = self.resolve(ref)
+        return ServableMetadata(
+            model_name=servable.model_name,
+            version=servable.version,
+            signatures=servable.signatures,
+        )
 
     # --- inference ----------------------------------------------------------------------------
 
@@ -202,6 +222,20 @@ class DataPlane:
             )
         outputs: Outputs = await future  # type: ignore[misc]  # T is not inferred through cost.timed
         return outputs
+
+
+def check_metadata_fields(fields: Sequence[str]) -> None:
+    """GetModelMetadata's fields: ``signature_def`` is the only one TF Serving defines.
+
+    An empty list or another field is INVALID_ARGUMENT. TF Serving checks them before
+    anything else in the request (a gRPC frontend calls this before reading the
+    ``ModelSpec``), so a request wrong in both ways gets this answer.
+    """
+    if not fields:
+        raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in fields:
+        if field != SIGNATURE_DEF_FIELD:
+            raise invalid_argument(f"Metadata field {field} is not supported")
 
 
 def _input_bytes(inputs: Mapping[str, np.ndarray]) -> int:

@@ -23,7 +23,7 @@ from protocol.status import ServingError
 
 
 class Health:
-    """Readiness over the routing snapshot; shared by V2 REST and gRPC."""
+    """Readiness over the routing snapshot; ``dataplane.v2.V2Plane`` answers V2 REST and gRPC from it."""
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """The model repository: list the configured models, load and unload them by request.
 
-Both V2 frontends call it (the Open Inference Protocol's model repository extension:
-``RepositoryIndex``, ``RepositoryModelLoad``, ``RepositoryModelUnload``). "The repository"
+``dataplane.v2.V2Plane`` calls it for both V2 frontends (the Open Inference Protocol's
+model repository extension: ``RepositoryIndex``, ``RepositoryModelLoad``,
+``RepositoryModelUnload``). "The repository"
 is the current model config: only configured models can be loaded or unloaded, and an
 unknown name is NOT_FOUND. Nothing here reads the disk or keeps state of its own.
 
@@ -28,7 +29,6 @@ version, with Triton's states (READY, LOADING, UNLOADING, UNAVAILABLE) and the r
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,6 +37,7 @@ from actors.path_poller import LoadModel, PathPoller, UnloadModel
 from actors.routing import RoutingTable
 from actors.version_manager import VersionManager
 from protocol.status import Code, ServingError, failed_precondition
+from protocol.v2_messages import IndexEntry
 from protocol.versions import VersionState
 
 # Triton's model states.
@@ -48,15 +49,6 @@ _STATE = {
     VersionState.END: "UNAVAILABLE",
 }
 UNLOADED_REASON = "unloaded"
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class IndexEntry:
-    name: str
-    version: str
-    """The version number, or "" for a model with no version."""
-    state: str
-    reason: str
 
 
 class Repository:

@@ -6,7 +6,7 @@ A ``ServingError`` aborts the RPC with the gRPC status of the same name and its 
 exception is a bug: it is logged with its traceback and answered INTERNAL, never left to
 hang. Each call is reported once to the observer under ``api`` (``grpc`` for TF Serving's
 services, ``v2`` for the Open Inference Protocol), except calls that name no model when
-``count_unnamed`` is off (V2's repository index belongs to no model). Passing the RPC's
+``count_unnamed`` is off (V2's repository index and server calls belong to no model). Passing the RPC's
 ``request`` lets the access log name the version it asked for.
 """
 

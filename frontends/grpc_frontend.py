@@ -3,13 +3,15 @@
 Wire-compatible with the official ``tensorflow-serving-api`` stubs: the servicers are
 registered with the package's own generated ``add_*_to_server`` helpers. Each handler
 decodes the request (``protocol.tf_serving``, ``protocol.tensors``), awaits the data
-plane (or the config reloader), and encodes the answer; a ``ServingError`` becomes the
-gRPC status of the same name, with its message, and anything else INTERNAL.
+plane (or the config reloader), and encodes the answer (status and metadata:
+``protocol.tf_serving``), inside ``frontends.grpc_calls.GrpcCalls``: a ``ServingError``
+becomes the gRPC status of the same name, with its message, and anything else INTERNAL.
 
-``GrpcFrontend`` also serves ``grpc.health.v1.Health`` when given a health servicer
-(``frontends.grpc_health``), and runs the given server interceptors (authentication,
-``frontends.auth``) before every handler. It binds its TCP port (and ``--grpc_socket_path``, a UNIX socket, when set)
-in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
+``GrpcFrontend`` also serves the ``extra_services`` it is given, on the same port (V2's
+``frontends.v2_grpc``, ``grpc.health.v1.Health`` from ``frontends.grpc_health``: each
+registers itself, so this module imports neither), and runs the given server
+interceptors (authentication, ``frontends.auth``) before every handler. It binds its
+TCP port (and ``--grpc_socket_path``, a UNIX socket, when set) in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
 unless ``reuse_port=True`` (``--workers`` > 1 only), which lets the server's own worker
 processes bind the same TCP port, the kernel spreading connections among them;
 ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long. After a
@@ -25,14 +27,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
     inference_pb2,
     model_management_pb2,
-    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -40,21 +40,23 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from dataplane.dataplane import DataPlane
+from dataplane.dataplane import DataPlane, check_metadata_fields
 from dataplane.examples import ExampleAPIs
-from frontends.grpc_health import HealthServicer, add_health_servicer
 from frontends.grpc_calls import GrpcCalls
 from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
 from protocol.status import Code, ServingError
 from protocol.tensors import decode_inputs, ndarray_to_tensor_proto
-from protocol.tf_serving import fill_model_spec, model_ref, signature_def_map, version_status_proto
+from protocol.tf_serving import (
+    fill_model_spec,
+    model_metadata_response,
+    model_ref,
+    model_status_response,
+)
 
 log = logging.getLogger(__name__)
 
 Resp = TypeVar("Resp")
-
-SIGNATURE_DEF_FIELD = "signature_def"
 
 
 class ServiceRegistrar(Protocol):
@@ -126,7 +128,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
         async def work() -> get_model_metadata_pb2.GetModelMetadataResponse:
-            return model_metadata(self._plane, request.model_spec, request.metadata_field)
+            fields = request.metadata_field
+            check_metadata_fields(fields)  # before the ModelSpec, as TF Serving checks them
+            metadata = self._plane.model_metadata(model_ref(request.model_spec), fields)
+            return model_metadata_response(
+                metadata.model_name, metadata.version, metadata.signatures
+            )
 
         return await self._handlers.call(
             "GetModelMetadata", request.model_spec.name, context, work, request
@@ -135,13 +142,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Classify(  # noqa: N802 - gRPC method name
         self, request: classification_pb2.ClassificationRequest, context: grpc.aio.ServicerContext
     ) -> classification_pb2.ClassificationResponse:
-        examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
             "Classify",
             spec.name,
             context,
-            lambda: examples.classify(
+            lambda: self._examples_api("Classify").classify(
                 model_ref(spec), spec.signature_name, request.input, _timeout(context)
             ),
             request=request,
@@ -150,13 +156,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Regress(  # noqa: N802 - gRPC method name
         self, request: regression_pb2.RegressionRequest, context: grpc.aio.ServicerContext
     ) -> regression_pb2.RegressionResponse:
-        examples = self._require_examples()
         spec = request.model_spec
         return await self._handlers.call(
             "Regress",
             spec.name,
             context,
-            lambda: examples.regress(
+            lambda: self._examples_api("Regress").regress(
                 model_ref(spec), spec.signature_name, request.input, _timeout(context)
             ),
             request=request,
@@ -165,45 +170,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def MultiInference(  # noqa: N802 - gRPC method name
         self, request: inference_pb2.MultiInferenceRequest, context: grpc.aio.ServicerContext
     ) -> inference_pb2.MultiInferenceResponse:
-        examples = self._require_examples()
         name = request.tasks[0].model_spec.name if request.tasks else ""
         return await self._handlers.call(
             "MultiInference",
             name,
             context,
-            lambda: examples.multi_inference(request, _timeout(context)),
+            lambda: self._examples_api("MultiInference").multi_inference(
+                request, _timeout(context)
+            ),
             request=request,
         )
 
-    def _require_examples(self) -> ExampleAPIs:
+    def _examples_api(self, method: str) -> ExampleAPIs:
+        """The tf.Example APIs (UNIMPLEMENTED when this server was built without them)."""
         if self._examples is None:
-            raise NotImplementedError("tf.Example APIs are not wired in this server")
+            raise ServingError(Code.UNIMPLEMENTED, f"{method} is not available on this server")
         return self._examples
-
-
-def model_metadata(
-    plane: DataPlane, spec: model_pb2.ModelSpec, fields: Sequence[str]
-) -> get_model_metadata_pb2.GetModelMetadataResponse:
-    """GetModelMetadata, shared with REST's ``/metadata``: the signatures as a ``SignatureDefMap``."""
-    plane.check_metadata_fields(fields)
-    servable = plane.resolve(model_ref(spec))
-    response = get_model_metadata_pb2.GetModelMetadataResponse()
-    response.model_spec.name = servable.model_name
-    response.model_spec.version.value = servable.version
-    packed = any_pb2.Any()
-    packed.Pack(signature_def_map(servable.signatures))
-    response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
-    return response
-
-
-def model_status(
-    plane: DataPlane, spec: model_pb2.ModelSpec
-) -> get_model_status_pb2.GetModelStatusResponse:
-    """GetModelStatus, shared with REST's ``GET /v1/models/NAME``."""
-    statuses = plane.statuses(model_ref(spec))
-    response = get_model_status_pb2.GetModelStatusResponse()
-    response.model_version_status.extend(version_status_proto(s) for s in statuses)
-    return response
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -221,7 +203,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
         async def work() -> get_model_status_pb2.GetModelStatusResponse:
-            return model_status(self._plane, request.model_spec)
+            return model_status_response(self._plane.model_status(model_ref(request.model_spec)))
 
         return await self._handlers.call(
             "GetModelStatus", request.model_spec.name, context, work, request
@@ -256,11 +238,9 @@ class GrpcFrontend:
         options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
         extra_services: Sequence[ServiceRegistrar] = (),
-        health: HealthServicer | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         reuse_port: bool = False,
     ) -> None:
-        self._health = health
         self._closing_gate = _ClosingGate()
         # The gate comes first: once stopping, a new RPC is refused before any other work.
         self._interceptors = [self._closing_gate, *interceptors]
@@ -284,13 +264,11 @@ class GrpcFrontend:
         # start without error and take half of the new connections. Off unless asked for.
         options = dict([("grpc.so_reuseport", 0), *self._options])
         server = grpc.aio.server(options=list(options.items()), interceptors=self._interceptors)
-        if self._health is not None:
-            add_health_servicer(self._health, server)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             self._prediction, server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
-        for service in self._extra_services:  # the V2 GRPCInferenceService, beside TF Serving's
+        for service in self._extra_services:  # V2's GRPCInferenceService, grpc.health.v1
             service.register(server)
         self._server = server
         addresses = [self.address]

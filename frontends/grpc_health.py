@@ -37,6 +37,10 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         self._readiness_now = readiness_now
         self._watch_interval_seconds = watch_interval_seconds
 
+    def register(self, server: grpc.aio.Server) -> None:
+        """Serve ``grpc.health.v1.Health`` on ``server`` (before it starts)."""
+        health_pb2_grpc.add_HealthServicer_to_server(self, server)
+
     def _status(self, service: str) -> int:
         """SERVING, NOT_SERVING, or SERVICE_UNKNOWN for a name that is no model."""
         current = self._readiness_now()
@@ -77,7 +81,3 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         for model in current.models:
             response.statuses[model.name].status = SERVING if model.ready else NOT_SERVING
         return response
-
-
-def add_health_servicer(servicer: HealthServicer, server: grpc.aio.Server) -> None:
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)

@@ -1,4 +1,4 @@
-"""The hook both frontends call once per request: metrics (``app.metrics``) and the access log.
+"""The hook the call wrappers (``grpc_calls``, ``rest_calls``) report to: metrics and the access log.
 
 ``details``, when a frontend passes it, returns ``(version, peer)`` for the request: the
 version or label it named (``""`` for the latest) and the client's address. It is a

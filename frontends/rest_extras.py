@@ -75,7 +75,7 @@ def _error(error: ServingError) -> web.Response:
 
 
 class RestExtras:
-    """Handlers for the routes above; ``RestFrontend`` registers and calls them."""
+    """Handlers for the routes above; ``frontends.rest_v1.V1Rest`` registers and calls them."""
 
     def __init__(self, plane: DataPlane, *, max_image_pixels: int) -> None:
         self._plane = plane

@@ -1,4 +1,4 @@
-"""V2 (Open Inference Protocol) REST routes, served on the REST port beside ``/v1``.
+"""V2 (Open Inference Protocol) REST handlers, served on the REST port beside ``/v1``.
 
 - ``GET /v2``: server metadata.
 - ``GET /v2/health/live``, ``/v2/health/ready``: 200 ``{"live"|"ready": true}``, 503 with
@@ -6,43 +6,34 @@
   ``"reasons"``: which model and why, or that the server drains).
 - ``GET /v2/models/M[/versions/V]``: model metadata; ``.../ready``: 200 ``{"ready": true}``,
   503 ``{"ready": false}``, 404 for an unknown model.
-- ``GET /v2/models/M[/versions/V]/config``: the model configuration (``v2_service``).
+- ``GET /v2/models/M[/versions/V]/config``: the model configuration.
 - ``GET /v2/models/stats``, ``/v2/models/M[/versions/V]/stats``: the statistics extension.
 - ``POST /v2/repository/index`` (body ``{"ready": bool}`` or empty): the repository index.
 - ``POST /v2/repository/models/M/load`` and ``.../unload`` (body optional): 200 with an
   empty body once done; 404 for a model outside the config; a failed load is 400 naming
-  the version errors (``dataplane.repository``). Load parameters that would replace the
-  model's configuration or files (``config``, ``file:...``) are 400: the model config
-  file is the only source of models.
+  the version errors; load parameters that would replace the model's configuration or
+  files are 400 (``dataplane.v2``, ``dataplane.repository``).
 - ``POST /v2/models/M[/versions/V]/infer``: JSON tensors and the binary tensor extension
   (``protocol.v2_codec``). ``V`` is a version number or a version label.
-Bodies are read whatever their ``Content-Type`` (or none). Errors are ``{"error": "..."}``
-with ``protocol.status.http_status`` of the code (400, 404, 503, ...). Each request is
-observed for metrics with API ``v2`` and the gRPC method's name as the entrypoint.
+Bodies are read whatever their ``Content-Type`` (or none). Each handler decodes, awaits
+``dataplane.v2.V2Plane`` and encodes (``protocol.v2_json``), inside ``RestCalls``
+(``frontends.rest_calls``): errors are ``{"error": "..."}`` with
+``protocol.status.http_status`` of the code (400, 404, 503, ...), a bug is a JSON 500, and
+each request is observed with API ``v2`` and the gRPC method's name as the entrypoint
+(calls naming no model, such as the index and the server's health, are not counted).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from frontends.observer import RequestObserver, rest_version
-from frontends.v2_service import (
-    EXTENSIONS,
-    SERVER_NAME,
-    SERVER_VERSION,
-    ModelConfig,
-    ModelMetadata,
-    ModelTally,
-    V2Service,
-    check_load_parameters,
-    config_type,
-)
-from protocol.status import Code, ServingError, http_status, invalid_argument
+from dataplane.v2 import V2Plane
+from frontends.observer import RequestObserver
+from frontends.rest_calls import RestCalls, Route, json_response
+from protocol.status import invalid_argument
 from protocol.v2_codec import (
     INFERENCE_HEADER,
     decode_rest_request,
@@ -51,69 +42,16 @@ from protocol.v2_codec import (
     parse_version,
     split_rest_body,
 )
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _json(document: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(document), status=status, content_type="application/json")
-
-
-def metadata_document(metadata: ModelMetadata) -> dict[str, Any]:
-    def tensors(items: Any) -> list[dict[str, Any]]:
-        return [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items]
-
-    return {
-        "name": metadata.name,
-        "versions": list(metadata.versions),
-        "platform": metadata.platform,
-        "inputs": tensors(metadata.inputs),
-        "outputs": tensors(metadata.outputs),
-    }
-
-
-def config_document(config: ModelConfig) -> dict[str, Any]:
-    def tensors(items: Any) -> list[dict[str, Any]]:
-        return [
-            {"name": t.name, "data_type": config_type(t.datatype), "dims": list(t.shape)}
-            for t in items
-        ]
-
-    return {
-        "name": config.name,
-        "platform": config.platform,
-        "max_batch_size": config.max_batch_size,
-        "input": tensors(config.inputs),
-        "output": tensors(config.outputs),
-    }
-
-
-def stats_document(tallies: dict[str, ModelTally]) -> dict[str, Any]:
-    def duration(count: int, ns: int) -> dict[str, int]:
-        return {"count": count, "ns": ns}
-
-    zero = duration(0, 0)
-    return {
-        "model_stats": [
-            {
-                "name": name,
-                "version": "",
-                "last_inference": t.last_inference_ms,
-                "inference_count": t.success_count,
-                "execution_count": t.batch_count or t.success_count,
-                "inference_stats": {
-                    "success": duration(t.success_count, t.success_ns),
-                    "fail": duration(t.fail_count, t.fail_ns),
-                    "queue": zero,
-                    "compute_input": zero,
-                    "compute_infer": zero,
-                    "compute_output": zero,
-                },
-                "batch_stats": [],
-            }
-            for name, t in tallies.items()
-        ]
-    }
+from protocol.v2_json import (
+    config_json,
+    index_json,
+    live_json,
+    metadata_json,
+    model_ready_json,
+    server_metadata_json,
+    server_ready_json,
+    stats_json,
+)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -130,20 +68,20 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 class V2Rest:
-    """The V2 REST handlers; ``routes()`` gives them to the REST frontend."""
+    """The V2 REST handlers; ``routes()`` gives them to the REST server."""
 
     def __init__(
         self,
-        service: V2Service,
+        plane: V2Plane,
         *,
         timeout_seconds: float | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
-        self._service = service
+        self._plane = plane
         self._timeout_seconds = timeout_seconds
-        self._observer = observer
+        self._calls = RestCalls(observer, api="v2", encode_error=encode_error, count_unnamed=False)
 
-    def routes(self) -> list[tuple[str, str, Handler]]:
+    def routes(self) -> list[Route]:
         model = "/v2/models/{model}"
         versioned = model + "/versions/{version}"
         # The stats routes come first: "/v2/models/stats" would otherwise match a model named "stats".
@@ -167,83 +105,59 @@ class V2Rest:
             ("POST", versioned + "/infer", self._infer),
         ]
 
-    async def _answer(
-        self,
-        entrypoint: str,
-        model_name: str,
-        work: Callable[[], Awaitable[web.Response]],
-        request: web.Request | None = None,
-    ) -> web.Response:
-        started = time.perf_counter()
-        code = Code.OK
-        try:
-            response = await work()
-        except ServingError as error:
-            code = error.code
-            response = web.Response(
-                body=encode_error(error.message),
-                status=http_status(error.code),
-                content_type="application/json",
-            )
-        if self._observer is not None and model_name:  # the index is no model's request
-            self._observer.observe(
-                model_name=model_name,
-                api="v2",
-                entrypoint=entrypoint,
-                code=code,
-                seconds=time.perf_counter() - started,
-                details=None if request is None else _details(request),
-            )
-        return response
-
     async def _server_metadata(self, request: web.Request) -> web.Response:
-        return _json(
-            {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": list(EXTENSIONS)}
-        )
+        async def work() -> web.Response:
+            return json_response(server_metadata_json(self._plane.server_metadata()))
+
+        return await self._calls.call(request, "ServerMetadata", "", work)
 
     async def _live(self, request: web.Request) -> web.Response:
-        live = self._service.health.live()
-        return _json({"live": live}, 200 if live else 503)
+        async def work() -> web.Response:
+            live = self._plane.live()
+            return json_response(live_json(live), 200 if live else 503)
+
+        return await self._calls.call(request, "ServerLive", "", work)
 
     async def _ready(self, request: web.Request) -> web.Response:
-        readiness = self._service.health.readiness()
-        if readiness.ready:
-            return _json({"ready": True}, 200)
-        # Which model is not ready and why (or that the server drains), for operators.
-        return _json({"ready": False, "reasons": list(readiness.reasons)}, 503)
+        async def work() -> web.Response:
+            readiness = self._plane.readiness()
+            body = server_ready_json(readiness.ready, readiness.reasons)
+            return json_response(body, 200 if readiness.ready else 503)
+
+        return await self._calls.call(request, "ServerReady", "", work)
 
     async def _model_metadata(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
 
         async def work() -> web.Response:
-            return _json(metadata_document(self._service.model_metadata(ref)))
+            return json_response(metadata_json(self._plane.model_metadata(ref)))
 
-        return await self._answer("ModelMetadata", ref.name, work, request)
+        return await self._calls.call(request, "ModelMetadata", ref.name, work)
 
     async def _model_ready(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
 
         async def work() -> web.Response:
-            ready = self._service.model_ready(ref)
-            return _json({"name": ref.name, "ready": ready}, 200 if ready else 503)
+            ready = self._plane.model_ready(ref)
+            return json_response(model_ready_json(ref.name, ready), 200 if ready else 503)
 
-        return await self._answer("ModelReady", ref.name, work, request)
+        return await self._calls.call(request, "ModelReady", ref.name, work)
 
     async def _config(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
 
         async def work() -> web.Response:
-            return _json(config_document(self._service.model_config(ref)))
+            return json_response(config_json(self._plane.model_config(ref)))
 
-        return await self._answer("ModelConfig", ref.name, work, request)
+        return await self._calls.call(request, "ModelConfig", ref.name, work)
 
     async def _stats(self, request: web.Request) -> web.Response:
         name = request.match_info.get("model", "")
 
         async def work() -> web.Response:
-            return _json(stats_document(self._service.statistics(name)))
+            return json_response(stats_json(self._plane.statistics(name)))
 
-        return await self._answer("ModelStatistics", name, work, request)
+        return await self._calls.call(request, "ModelStatistics", name, work)
 
     async def _index(self, request: web.Request) -> web.Response:
         async def work() -> web.Response:
@@ -251,37 +165,29 @@ class V2Rest:
             ready = document.get("ready", False)
             if not isinstance(ready, bool):
                 raise invalid_argument("'ready' must be true or false")
-            entries = self._service.repository.index(ready_only=ready)
-            return _json(
-                [
-                    {"name": e.name, "version": e.version, "state": e.state, "reason": e.reason}
-                    for e in entries
-                ]
-            )
+            return json_response(index_json(self._plane.repository_index(ready_only=ready)))
 
-        return await self._answer("RepositoryIndex", "", work)
+        return await self._calls.call(request, "RepositoryIndex", "", work)
 
     async def _load(self, request: web.Request) -> web.Response:
-        return await self._repository_change(request, load=True)
-
-    async def _unload(self, request: web.Request) -> web.Response:
-        return await self._repository_change(request, load=False)
-
-    async def _repository_change(self, request: web.Request, *, load: bool) -> web.Response:
         name = request.match_info["model"]
 
         async def work() -> web.Response:
             document = await _json_body(request)
-            repository = self._service.repository
-            if load:
-                check_load_parameters(document.get("parameters"))
-                await repository.load(name, self._timeout_seconds)
-            else:
-                await repository.unload(name, self._timeout_seconds)
+            await self._plane.load_model(name, document.get("parameters"), self._timeout_seconds)
             return web.Response(status=200)
 
-        entrypoint = "RepositoryModelLoad" if load else "RepositoryModelUnload"
-        return await self._answer(entrypoint, name, work, request)
+        return await self._calls.call(request, "RepositoryModelLoad", name, work)
+
+    async def _unload(self, request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+
+        async def work() -> web.Response:
+            await _json_body(request)  # an optional body, but it must be JSON when sent
+            await self._plane.unload_model(name, self._timeout_seconds)
+            return web.Response(status=200)
+
+        return await self._calls.call(request, "RepositoryModelUnload", name, work)
 
     async def _infer(self, request: web.Request) -> web.Response:
         ref = parse_version(request.match_info["model"], request.match_info.get("version"))
@@ -291,16 +197,18 @@ class V2Rest:
         async def work() -> web.Response:
             document, binary = split_rest_body(body, header_length)
             parsed = decode_rest_request(document, binary)
-            result = await self._service.infer(ref, parsed, self._timeout_seconds)
+            result = await self._plane.infer(ref, parsed, self._timeout_seconds)
             binary_of = {o.name: o.binary for o in parsed.outputs}
             outputs = [
                 (
-                    name,
-                    array,
-                    dtype,
-                    parsed.binary_output if binary_of.get(name) is None else bool(binary_of[name]),
+                    output.name,
+                    output.array,
+                    output.dtype,
+                    parsed.binary_output
+                    if binary_of.get(output.name) is None
+                    else bool(binary_of[output.name]),
                 )
-                for name, array, dtype in result.outputs
+                for output in result.outputs
             ]
             payload, json_length = encode_rest_response(
                 model_name=result.model_name,
@@ -309,15 +217,11 @@ class V2Rest:
                 outputs=outputs,
             )
             if json_length is None:
-                return web.Response(body=payload, content_type="application/json")
+                return json_response(payload)
             return web.Response(
                 body=payload,
                 content_type="application/octet-stream",
                 headers={INFERENCE_HEADER: str(json_length)},
             )
 
-        return await self._answer("ModelInfer", ref.name, work, request)
-
-
-def _details(request: web.Request) -> Callable[[], tuple[str, str]]:
-    return lambda: (rest_version(request.path), request.remote or "")
+        return await self._calls.call(request, "ModelInfer", ref.name, work)

@@ -22,6 +22,8 @@ PREDICT_METHOD: Final = "tensorflow/serving/predict"
 CLASSIFY_METHOD: Final = "tensorflow/serving/classify"
 REGRESS_METHOD: Final = "tensorflow/serving/regress"
 INIT_OP_SIGNATURE: Final = "__saved_model_init_op"
+SIGNATURE_DEF_FIELD: Final = "signature_def"
+"""GetModelMetadata's one metadata field: the signatures, as a ``SignatureDefMap``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

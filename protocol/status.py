@@ -1,10 +1,15 @@
 """Protocol-neutral status codes and the one exception type that carries them.
 
-Every failure that a client can see is a ``ServingError`` with a ``Code``. Each frontend
-maps the code exactly once: gRPC to its status code of the same name, REST to the HTTP
+Every failure that a client can see is a ``ServingError`` with a ``Code`` and a
+``Reason``. Each frontend maps the code exactly once: gRPC to its status code of the same name, REST to the HTTP
 status TF Serving uses (NOT_FOUND 404, INVALID_ARGUMENT and FAILED_PRECONDITION 400,
 UNAVAILABLE 503, RESOURCE_EXHAUSTED 429, everything else 500). Messages name what is
 wrong so that a client can fix its request without reading server logs.
+
+The ``Reason`` says which failure it is, set where the error is raised, so that an API
+whose wording differs from TF Serving's (REST's unknown signature, V2's unknown model,
+label or version) words its own message from the reason, never by matching the text.
+Most errors keep the default ``Reason.GENERIC``: their message is the same everywhere.
 """
 
 from __future__ import annotations
@@ -49,6 +54,25 @@ HTTP_STATUS_FOR_CODE: dict[Code, int] = {
 }
 
 
+class Reason(enum.Enum):
+    """Which failure a ``ServingError`` reports, where an API words it its own way."""
+
+    GENERIC = enum.auto()
+    """Any failure whose message every API sends as it is."""
+    UNKNOWN_MODEL = enum.auto()
+    """No version of the model is known (resolution or GetModelStatus)."""
+    NO_AVAILABLE_VERSION = enum.auto()
+    """The model is known but has no AVAILABLE version to answer "the latest"."""
+    UNKNOWN_VERSION = enum.auto()
+    """The model has no such version (in no state)."""
+    VERSION_NOT_READY = enum.auto()
+    """The version exists but is not AVAILABLE (loading, unloading, failed)."""
+    UNKNOWN_LABEL = enum.auto()
+    """The model has no such version label."""
+    UNKNOWN_SIGNATURE = enum.auto()
+    """The servable has no signature of the requested name."""
+
+
 def http_status(code: Code) -> int:
     """The HTTP status TF Serving's REST API answers for ``code`` (500 when unlisted)."""
     return HTTP_STATUS_FOR_CODE.get(code, 500)
@@ -57,33 +81,34 @@ def http_status(code: Code) -> int:
 class ServingError(Exception):
     """A failure with a status code, raised anywhere and mapped once by a frontend."""
 
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: Code, message: str, reason: Reason = Reason.GENERIC) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.reason = reason
 
     def __repr__(self) -> str:
         return f"ServingError({self.code.name}, {self.message!r})"
 
 
-def invalid_argument(message: str) -> ServingError:
-    return ServingError(Code.INVALID_ARGUMENT, message)
+def invalid_argument(message: str, reason: Reason = Reason.GENERIC) -> ServingError:
+    return ServingError(Code.INVALID_ARGUMENT, message, reason)
 
 
-def not_found(message: str) -> ServingError:
-    return ServingError(Code.NOT_FOUND, message)
+def not_found(message: str, reason: Reason = Reason.GENERIC) -> ServingError:
+    return ServingError(Code.NOT_FOUND, message, reason)
 
 
-def failed_precondition(message: str) -> ServingError:
-    return ServingError(Code.FAILED_PRECONDITION, message)
+def failed_precondition(message: str, reason: Reason = Reason.GENERIC) -> ServingError:
+    return ServingError(Code.FAILED_PRECONDITION, message, reason)
 
 
-def unavailable(message: str) -> ServingError:
-    return ServingError(Code.UNAVAILABLE, message)
+def unavailable(message: str, reason: Reason = Reason.GENERIC) -> ServingError:
+    return ServingError(Code.UNAVAILABLE, message, reason)
 
 
-def internal(message: str) -> ServingError:
-    return ServingError(Code.INTERNAL, message)
+def internal(message: str, reason: Reason = Reason.GENERIC) -> ServingError:
+    return ServingError(Code.INTERNAL, message, reason)
 
 
 MAX_MESSAGE_CHARS = 4096

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from protocol.signatures import DEFAULT_SIGNATURE, Signature
-from protocol.status import failed_precondition
+from protocol.status import Reason, failed_precondition
 
 if TYPE_CHECKING:
     from config.batching_config import BatchingSettings
@@ -65,12 +65,14 @@ class Servable(abc.ABC):
     def signature(self, name: str) -> Signature:
         """The signature called ``name`` (empty means ``serving_default``).
 
-        Raises FAILED_PRECONDITION, as TF Serving's Predict does, when it does not exist.
+        Raises FAILED_PRECONDITION, as TF Serving's Predict does, when it does not exist
+        (``Reason.UNKNOWN_SIGNATURE``: REST words it its own way).
         """
         signature = self.signatures.get(name or DEFAULT_SIGNATURE)
         if signature is None:
             raise failed_precondition(
-                f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.'
+                f'Serving signature key "{name or DEFAULT_SIGNATURE}" not found.',
+                Reason.UNKNOWN_SIGNATURE,
             )
         return signature
 

@@ -177,3 +177,47 @@ def test_the_platform_neutral_modules_do_not_import_tensorflow() -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The protocol-facing modules of ``frontends/``: each serves one API (or one server) and
+# talks to the data plane, never to another of these. A frontend module may import the
+# shared helpers below; the helpers import no frontend module. Every module under
+# ``frontends/`` must be in exactly one of the two sets, so a new one is classified.
+FRONTEND_MODULES = {
+    "frontends.grpc_frontend",  # TF Serving's gRPC services and the gRPC server
+    "frontends.grpc_health",  # grpc.health.v1
+    "frontends.v2_grpc",  # V2's GRPCInferenceService
+    "frontends.rest_server",  # the REST server: lifecycle and limits
+    "frontends.rest_v1",  # TF Serving's /v1 handlers
+    "frontends.v2_rest",  # V2's /v2 handlers
+    "frontends.dashboard",  # the dashboard's routes
+}
+FRONTEND_HELPERS = {
+    "frontends",
+    "frontends.grpc_calls",
+    "frontends.rest_calls",
+    "frontends.observer",
+    "frontends.auth",
+    "frontends.tls",
+    "frontends.memory_trim",
+    "frontends.rest_extras",  # /v1's conveniences (gen_json, images), used by rest_v1
+    "frontends.client_templates",
+}
+
+
+def test_every_frontends_module_is_classified_as_a_frontend_or_a_helper() -> None:
+    in_frontends = {module for module in MODULES if _top(module) == "frontends"}
+    assert FRONTEND_MODULES.isdisjoint(FRONTEND_HELPERS)
+    assert in_frontends == FRONTEND_MODULES | FRONTEND_HELPERS
+
+
+def test_no_frontend_imports_another_frontend() -> None:
+    # Guards the check against an empty graph: a frontend imports helpers.
+    assert "frontends.grpc_calls" in GRAPH["frontends.v2_grpc"]
+    assert "frontends.rest_calls" in GRAPH["frontends.rest_v1"]
+    bad = [
+        f"{module} imports {imported}"
+        for module in sorted(FRONTEND_MODULES | FRONTEND_HELPERS)
+        for imported in sorted(GRAPH[module] & FRONTEND_MODULES)
+    ]
+    assert bad == []

@@ -16,6 +16,8 @@ from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
 from dataplane.dataplane import INLINE_MAX_INPUT_BYTES, DataPlane
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature
+from protocol.status import Code, Reason, ServingError
+from protocol.versions import VersionState, VersionStatus
 from tests.unit.actors.fakes import HalfPlusTwo
 
 
@@ -176,3 +178,110 @@ async def test_an_awaited_decode_that_fails_releases_the_version() -> None:
         await plane.predict(ModelRef(name="m"), "", bad_decode)
     assert servable.in_flight == 0 and executor.submitted == 0
     await pool.stop()
+
+
+# --- errors carry their reason, so that each API words them without reading the text ------
+
+
+def plane_with_versions() -> DataPlane:
+    """Model "m": version 1 AVAILABLE (label "stable"), version 2 still LOADING;
+    model "cold": known, with no AVAILABLE version."""
+    servable = HalfPlusTwo()
+    statuses = {
+        1: VersionStatus(version=1, state=VersionState.AVAILABLE),
+        2: VersionStatus(version=2, state=VersionState.LOADING),
+    }
+    routing = RoutingTable()
+    routing.publish(
+        RoutingSnapshot(
+            {
+                "m": ModelRoute(
+                    name="m",
+                    servables={1: servable},
+                    labels={"stable": 1},
+                    statuses=statuses,
+                    latest=servable,
+                ),
+                "cold": ModelRoute(name="cold", statuses={3: statuses[2]}),
+            }
+        )
+    )
+    return DataPlane(
+        routing=routing, executor=CountingExecutor(ExecutorPool(ExecutorPoolOptions()))
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "code", "reason", "message"),
+    [
+        (
+            ModelRef(name="nope"),
+            Code.NOT_FOUND,
+            Reason.UNKNOWN_MODEL,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            ModelRef(name="cold"),
+            Code.NOT_FOUND,
+            Reason.NO_AVAILABLE_VERSION,
+            "Servable not found for request: Latest(cold)",
+        ),
+        (
+            ModelRef(name="m", version=2),
+            Code.NOT_FOUND,
+            Reason.VERSION_NOT_READY,
+            "Servable not found for request: Specific(m, 2)",
+        ),
+        (
+            ModelRef(name="m", version=9),
+            Code.NOT_FOUND,
+            Reason.UNKNOWN_VERSION,
+            "Servable not found for request: Specific(m, 9)",
+        ),
+        (
+            ModelRef(name="m", label="beta"),
+            Code.INVALID_ARGUMENT,
+            Reason.UNKNOWN_LABEL,
+            "Unrecognized servable version label: beta",
+        ),
+    ],
+)
+def test_resolution_errors_carry_their_reason(
+    ref: ModelRef, code: Code, reason: Reason, message: str
+) -> None:
+    with pytest.raises(ServingError) as caught:
+        plane_with_versions().resolve(ref)
+    assert (caught.value.code, caught.value.reason, caught.value.message) == (code, reason, message)
+
+
+def test_status_and_signature_errors_carry_their_reason() -> None:
+    plane = plane_with_versions()
+    with pytest.raises(ServingError) as caught:
+        plane.model_status(ModelRef(name="nope"))
+    assert caught.value.reason is Reason.UNKNOWN_MODEL
+    with pytest.raises(ServingError) as caught:
+        plane.model_status(ModelRef(name="m", version=9))
+    assert caught.value.reason is Reason.UNKNOWN_VERSION
+    with pytest.raises(ServingError) as caught:
+        plane.resolve(ModelRef(name="m")).signature("nope")
+    assert (caught.value.code, caught.value.reason) == (
+        Code.FAILED_PRECONDITION,
+        Reason.UNKNOWN_SIGNATURE,
+    )
+
+
+def test_metadata_is_the_resolved_servables_signatures_and_checks_fields_first() -> None:
+    plane = plane_with_versions()
+    metadata = plane.model_metadata(ModelRef(name="m", label="stable"))
+    assert (metadata.model_name, metadata.version, list(metadata.signatures)) == (
+        "m",
+        1,
+        ["serving_default"],
+    )
+    with pytest.raises(ServingError) as caught:
+        plane.model_metadata(ModelRef(name="nope"), ["signature_def", "other"])
+    assert (caught.value.code, caught.value.message) == (
+        Code.INVALID_ARGUMENT,
+        "Metadata field other is not supported",
+    )
+    assert [s.version for s in plane.model_status(ModelRef(name="m"))] == [2, 1]

@@ -1,4 +1,4 @@
-"""The REST frontend in-process: aiohttp's test client over a real DataPlane.
+"""The REST server with the ``/v1`` handlers in-process: aiohttp's test client over a real DataPlane.
 
 The routing snapshot is built by hand around numpy servables (no TensorFlow model):
 ``half`` is ``HalfPlusTwo`` (y = 0.5 x + 2) and ``m`` version 7 is the tf.Example model
@@ -21,7 +21,9 @@ from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
 from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
-from frontends.rest_frontend import RestFrontend
+from frontends.rest_calls import Route
+from frontends.rest_server import RestServer, RestSettings
+from frontends.rest_v1 import V1Rest, V1Settings
 from protocol.versions import VersionState, VersionStatus
 from servables.servable import Servable
 
@@ -69,9 +71,24 @@ async def served() -> AsyncIterator[Served]:
     await served.executor.stop(5)
 
 
+LOCAL = RestSettings(host="127.0.0.1", port=0)
+
+
+def v1_server(
+    served: Served,
+    settings: RestSettings = LOCAL,
+    *,
+    routes: tuple[Route, ...] = (),
+    middlewares: tuple[Any, ...] = (),
+) -> RestServer:
+    """A REST server with ``routes`` and then the ``/v1`` handlers, as the server wires them."""
+    v1 = V1Rest(served.plane, examples=served.examples)
+    return RestServer(settings, [*routes, *v1.routes()], middlewares=middlewares)
+
+
 @pytest.fixture
 async def client(served: Served) -> AsyncIterator[TestClient[Any, Any]]:
-    frontend = RestFrontend(plane=served.plane, host="127.0.0.1", port=0, examples=served.examples)
+    frontend = v1_server(served)
     async with TestClient(TestServer(frontend.app)) as test_client:
         yield test_client
 
@@ -224,10 +241,8 @@ class Slow:
         return web.Response(text="done")
 
 
-async def started_with_slow_route(served: Served, slow: Slow) -> RestFrontend:
-    frontend = RestFrontend(
-        plane=served.plane, host="127.0.0.1", port=0, extra_routes=[("GET", "/slow", slow.handler)]
-    )
+async def started_with_slow_route(served: Served, slow: Slow) -> RestServer:
+    frontend = v1_server(served, routes=(("GET", "/slow", slow.handler),))
     await frontend.start()
     assert frontend.port > 0
     return frontend
@@ -290,11 +305,9 @@ async def test_a_body_arriving_late_is_read_and_one_that_stalls_is_408(
 ) -> None:
     """A body still arriving when the request starts is awaited under the idle timeout
     (complete in time: answered; stalled: 408), with one middleware or the chain of three."""
-    frontend = RestFrontend(
-        plane=served.plane,
-        host="127.0.0.1",
-        port=0,
-        idle_timeout_seconds=0.5,
+    frontend = v1_server(
+        served,
+        RestSettings(host="127.0.0.1", port=0, idle_timeout_seconds=0.5),
         middlewares=middlewares,
     )
     await frontend.start()
@@ -339,7 +352,7 @@ async def test_predict_urls_are_parsed_once_per_path_and_stay_apart(
 
 
 def test_the_per_request_caches_stay_bounded() -> None:
-    from frontends.rest_frontend import _PerRequestCaches
+    from frontends.rest_v1 import _PerRequestCaches
     from protocol.signatures import Signature, TensorSpec
 
     caches = _PerRequestCaches(limit=2)
@@ -356,3 +369,29 @@ def test_the_per_request_caches_stay_bounded() -> None:
         dtypes = caches.input_dtypes(signature)
         assert caches.input_dtypes(signature) is dtypes and str(dtypes["x"]) == "float32"
         assert len(caches._dtypes) <= 2
+
+
+async def test_with_cors_every_answer_and_the_preflight_carry_the_headers(served: Served) -> None:
+    v1 = V1Rest(served.plane, V1Settings(cors=True), examples=served.examples)
+    server = RestServer(RestSettings(cors=True), v1.routes())
+    async with TestClient(TestServer(server.app)) as cors_client:
+        preflight = await cors_client.options("/v1/models/half:predict")
+        ok = await cors_client.post("/v1/models/half:predict", data=b'{"instances": [1.0]}')
+        missing = await cors_client.get("/v1/models/nope")
+        malformed = await cors_client.get("/v1/nothing/here")
+    assert [r.status for r in (preflight, ok, missing, malformed)] == [204, 200, 404, 400]
+    for response in (preflight, ok, missing, malformed):
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_a_bug_in_a_handler_is_a_json_500(
+    client: TestClient[Any, Any], served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def status_with_a_bug(ref: Any) -> Any:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(served.plane, "model_status", status_with_a_bug)
+    assert await call(client, "GET", "/v1/models/half") == (
+        500,
+        {"error": "ZeroDivisionError: division by zero"},
+    )

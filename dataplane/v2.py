@@ -1,0 +1,328 @@
+"""The Open Inference Protocol (V2) calls over the data plane, for V2 REST and V2 gRPC.
+
+``V2Plane`` answers every V2 call once, with plain values (``protocol.v2_messages``) that
+each frontend encodes: server metadata, liveness and readiness, model readiness,
+metadata, configuration and statistics, inference, and the model repository extension.
+Inference goes through ``DataPlane.predict`` like TF Serving's APIs, so V2 requests share
+the batcher, deadlines, load shedding and in-flight accounting with them.
+
+- Versions: see ``protocol.v2_codec.parse_version`` (digits a number, else a label, empty the
+  latest AVAILABLE version, as TF Serving's API resolves it).
+- Signature: the request parameter ``signature_name`` (REST ``parameters``, gRPC
+  ``parameters`` as a string), else ``serving_default``. Metadata describes that signature.
+- Model repository extension (index, load, unload): ``dataplane.repository``; the
+  semantics of load and unload, and how they meet the poller and config reloads, are
+  documented there and in ``actors.path_poller``. Load parameters that would replace the
+  model's configuration or files (``config``, ``file:...``) are INVALID_ARGUMENT: the
+  model config file is the only source of models.
+- Model configuration: what we know of the latest AVAILABLE version: platform,
+  ``max_batch_size`` (the batching settings' ``max_batch_size`` when the model's requests
+  are batched, else 0; with batching, ``dims`` leave out the batch dimension, as Triton's
+  do), and the signature's inputs and outputs.
+- Statistics: per model (every version together, version ""), from the metrics' tally:
+  inference successes and failures with their wall time, and executions (batches run
+  when batched, else one per successful request).
+- Errors, re-worded from the data plane's TF Serving errors by their
+  ``protocol.status.Reason``: an unknown label is NOT_FOUND (404); a configured model, or
+  an existing version, that is not AVAILABLE is UNAVAILABLE (503); an unknown model or
+  version is NOT_FOUND; wrong datatype, unknown input or output, shape/data mismatch are
+  INVALID_ARGUMENT (400) naming the tensor. Every other error passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol
+
+import numpy as np
+
+from dataplane.dataplane import DataPlane
+from dataplane.health import Health
+from dataplane.readiness import Readiness
+from dataplane.repository import Repository
+from protocol.model_ref import ModelRef
+from protocol.signatures import Signature, TensorSpec
+from protocol.status import (
+    Code,
+    Reason,
+    ServingError,
+    invalid_argument,
+    not_found,
+    unavailable,
+)
+from protocol.v2_codec import InferRequest, datatype_dtype, datatype_name
+from protocol.v2_messages import (
+    IndexEntry,
+    InferOutput,
+    InferResult,
+    ModelConfig,
+    ModelMetadata,
+    ModelStatistics,
+    ServerMetadata,
+    TensorMetadata,
+)
+from protocol.versions import VersionState
+from servables.servable import Servable
+
+SERVER_METADATA: Final = ServerMetadata(
+    name="aioserving", version="0.1.0", extensions=("binary_tensor_data",)
+)
+SIGNATURE_PARAMETER: Final = "signature_name"
+
+# Triton's platform names where one exists; our own otherwise.
+_PLATFORMS: Final = {"tensorflow": "tensorflow_savedmodel", "onnx": "onnxruntime_onnx"}
+
+
+class ModelTally(Protocol):
+    """One model's inference tally (``app.metrics.ModelStats``)."""
+
+    # Read-only: the plane only reads a tally.
+    @property
+    def success_count(self) -> int: ...
+    @property
+    def success_ns(self) -> int: ...
+    @property
+    def fail_count(self) -> int: ...
+    @property
+    def fail_ns(self) -> int: ...
+    @property
+    def batch_count(self) -> int: ...
+    @property
+    def last_inference_ms(self) -> int: ...
+
+
+StatsSource = Callable[[], Mapping[str, ModelTally]]
+
+
+def check_load_parameters(parameters: object) -> None:
+    """INVALID_ARGUMENT for load parameters that would override the model config or files."""
+    if parameters is None:
+        return
+    if not isinstance(parameters, Mapping):
+        raise invalid_argument("'parameters' must be a JSON object")
+    for key in parameters:
+        if key == "config" or str(key).startswith("file:"):
+            raise invalid_argument(
+                f"load parameter '{key}' is not supported: models come from the model config file"
+            )
+
+
+def _tensors(specs: Mapping[str, TensorSpec]) -> tuple[TensorMetadata, ...]:
+    return tuple(
+        TensorMetadata(
+            name=alias,
+            datatype=datatype_name(spec.dtype),
+            shape=spec.shape if spec.shape is not None else (-1,),
+        )
+        for alias, spec in specs.items()
+    )
+
+
+def _statistics(name: str, tally: ModelTally | None) -> ModelStatistics:
+    if tally is None:
+        return ModelStatistics(name=name)
+    return ModelStatistics(
+        name=name,
+        last_inference_ms=tally.last_inference_ms,
+        success_count=tally.success_count,
+        success_ns=tally.success_ns,
+        fail_count=tally.fail_count,
+        fail_ns=tally.fail_ns,
+        execution_count=tally.batch_count or tally.success_count,
+    )
+
+
+class V2Plane:
+    """Every V2 call, protocol-level; no wire types."""
+
+    def __init__(
+        self,
+        *,
+        plane: DataPlane,
+        health: Health,
+        repository: Repository | None = None,
+        stats: StatsSource | None = None,
+    ) -> None:
+        self.plane = plane
+        self.health = health
+        self._repository = repository
+        self._stats = stats
+
+    # --- server ------------------------------------------------------------------------------
+
+    def server_metadata(self) -> ServerMetadata:
+        return SERVER_METADATA
+
+    def live(self) -> bool:
+        return self.health.live()
+
+    def readiness(self) -> Readiness:
+        """Server readiness with its reasons (``dataplane.readiness``)."""
+        return self.health.readiness()
+
+    # --- models --------------------------------------------------------------------------------
+
+    def model_available(self, ref: ModelRef) -> bool:
+        """True when the version ``ref`` names is AVAILABLE; False otherwise, even unknown."""
+        return self.health.model_ready(ref)
+
+    def model_ready(self, ref: ModelRef) -> bool:
+        """True when AVAILABLE; NOT_FOUND for a model that is neither configured nor known."""
+        if self.health.model_ready(ref):
+            return True
+        if not self.health.is_configured(ref.name):
+            try:
+                self.plane.statuses(ModelRef(name=ref.name))
+            except ServingError:
+                raise not_found(f"model '{ref.name}' is unknown") from None
+        return False
+
+    def model_metadata(self, ref: ModelRef, signature_name: str = "") -> ModelMetadata:
+        servable = self.resolve(ref)
+        signature = servable.signature(signature_name)
+        versions = tuple(
+            str(s.version)
+            for s in self.plane.statuses(ModelRef(name=ref.name))
+            if s.state is VersionState.AVAILABLE
+        )
+        return ModelMetadata(
+            name=servable.model_name,
+            versions=tuple(sorted(versions, key=int)),
+            platform=_PLATFORMS.get(servable.platform, servable.platform),
+            inputs=_tensors(signature.inputs),
+            outputs=_tensors(signature.outputs),
+        )
+
+    def model_config(self, ref: ModelRef) -> ModelConfig:
+        servable = self.resolve(ref)
+        signature = servable.signature("")
+        batching = self.plane.batching_for(servable)
+        max_batch_size = batching.max_batch_size if batching is not None else 0
+
+        def dims(tensors: tuple[TensorMetadata, ...]) -> tuple[TensorMetadata, ...]:
+            if not max_batch_size:
+                return tensors
+            return tuple(
+                TensorMetadata(name=t.name, datatype=t.datatype, shape=t.shape[1:]) for t in tensors
+            )
+
+        return ModelConfig(
+            name=servable.model_name,
+            platform=_PLATFORMS.get(servable.platform, servable.platform),
+            max_batch_size=max_batch_size,
+            inputs=dims(_tensors(signature.inputs)),
+            outputs=dims(_tensors(signature.outputs)),
+        )
+
+    def statistics(self, model_name: str = "") -> tuple[ModelStatistics, ...]:
+        """Every model's tally (configured ones first, in config order), or one model's.
+
+        One model that is neither configured nor known is NOT_FOUND.
+        """
+        tallies = dict(self._stats()) if self._stats is not None else {}
+        if not model_name:
+            names = [
+                *self.health.configured(),
+                *sorted(n for n in tallies if not self.health.is_configured(n)),
+            ]
+            return tuple(_statistics(name, tallies.get(name)) for name in names)
+        if model_name not in tallies:
+            self.model_ready(ModelRef(name=model_name))  # NOT_FOUND for an unknown model
+        return (_statistics(model_name, tallies.get(model_name)),)
+
+    # --- inference -----------------------------------------------------------------------------
+
+    async def infer(
+        self, ref: ModelRef, request: InferRequest, timeout_seconds: float | None
+    ) -> InferResult:
+        def decode(signature: Signature) -> dict[str, np.ndarray]:
+            arrays: dict[str, np.ndarray] = {}
+            for tensor in request.inputs:
+                spec = signature.inputs.get(tensor.name)
+                if spec is None:
+                    raise invalid_argument(
+                        f"unknown input '{tensor.name}'; the model's inputs are {sorted(signature.inputs)}"
+                    )
+                if datatype_dtype(tensor.datatype) != spec.dtype:
+                    raise invalid_argument(
+                        f"input '{tensor.name}' has datatype {tensor.datatype} but the model expects "
+                        f"{datatype_name(spec.dtype)}"
+                    )
+                arrays[tensor.name] = tensor.array
+            return arrays
+
+        signature_name = str(request.parameters.get(SIGNATURE_PARAMETER) or "")
+        try:
+            result = await self.plane.predict(
+                ref, signature_name, decode, tuple(o.name for o in request.outputs), timeout_seconds
+            )
+        except ServingError as error:
+            raise self._reworded(error, ref) from None
+        specs = result.signature.outputs
+        return InferResult(
+            model_name=result.servable.model_name,
+            model_version=str(result.servable.version),
+            outputs=tuple(
+                InferOutput(name=name, array=np.asarray(array), dtype=specs[name].dtype)
+                for name, array in result.outputs.items()
+            ),
+        )
+
+    # --- repository ------------------------------------------------------------------------
+
+    @property
+    def repository(self) -> Repository:
+        if self._repository is None:
+            raise ServingError(Code.UNIMPLEMENTED, "the model repository extension is not enabled")
+        return self._repository
+
+    def repository_index(self, *, ready_only: bool = False) -> list[IndexEntry]:
+        return self.repository.index(ready_only=ready_only)
+
+    async def load_model(
+        self, model_name: str, parameters: object, timeout_seconds: float | None
+    ) -> None:
+        """Load (or rescan) a configured model; ``parameters`` as the request sent them."""
+        repository = self.repository
+        check_load_parameters(parameters)
+        await repository.load(model_name, timeout_seconds)
+
+    async def unload_model(self, model_name: str, timeout_seconds: float | None) -> None:
+        await self.repository.unload(model_name, timeout_seconds)
+
+    # --- resolution ------------------------------------------------------------------------
+
+    def resolve(self, ref: ModelRef) -> Servable:
+        """The servable ``ref`` names, with V2's errors (see the module doc)."""
+        try:
+            return self.plane.resolve(ref)
+        except ServingError as error:
+            raise self._reworded(error, ref) from None
+
+    def _reworded(self, error: ServingError, ref: ModelRef) -> ServingError:
+        """V2's code and words for a resolution error, chosen by its reason."""
+        if error.reason is Reason.UNKNOWN_LABEL:
+            return not_found(
+                f"model '{ref.name}' has no version labelled '{ref.label}'", error.reason
+            )
+        if error.code is not Code.NOT_FOUND:
+            return error
+        if ref.version is None and ref.label is None and self.health.is_configured(ref.name):
+            return unavailable(
+                f"model '{ref.name}' is not ready: no version is AVAILABLE",
+                Reason.NO_AVAILABLE_VERSION,
+            )
+        if ref.version is not None:
+            try:
+                statuses = self.plane.statuses(ref)
+            except ServingError:
+                statuses = []
+            if statuses and statuses[0].state is not VersionState.AVAILABLE:
+                return unavailable(
+                    f"model '{ref.name}' version {ref.version} is not ready ({statuses[0].state.name})",
+                    Reason.VERSION_NOT_READY,
+                )
+            return not_found(
+                f"model '{ref.name}' version {ref.version} is unknown", Reason.UNKNOWN_VERSION
+            )
+        return not_found(f"model '{ref.name}' is unknown", Reason.UNKNOWN_MODEL)

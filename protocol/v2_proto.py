@@ -1,0 +1,157 @@
+"""V2 gRPC's messages (``inference.GRPCInferenceService``) <-> our plain values.
+
+Translation only. The message classes are ``tritonclient.grpc``'s generated modules:
+two separately compiled copies of ``grpc_service.proto`` cannot live in one process
+(both register ``inference.*`` in protobuf's default pool), and tritonclient is what V2
+users run.
+
+``decode_infer_request``: inputs come from ``raw_input_contents`` (one per input, in
+order; numeric data wrapped with ``np.frombuffer``) or from typed ``contents``; a
+datatype with no ``contents`` field (FP16, BF16) needs raw contents. The other functions
+build the answers; outputs always go back as ``raw_output_contents``, as Triton answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tritonclient.grpc import model_config_pb2, service_pb2
+
+from protocol.status import invalid_argument
+from protocol.v2_codec import (
+    CONTENTS_FIELD,
+    InferRequest,
+    InputTensor,
+    RequestedOutput,
+    array_from_binary,
+    array_from_contents,
+    array_to_binary,
+    check_shape,
+    datatype_name,
+)
+from protocol.v2_messages import (
+    IndexEntry,
+    InferResult,
+    ModelConfig,
+    ModelMetadata,
+    ModelStatistics,
+    ServerMetadata,
+    config_type,
+)
+
+
+def _parameter(value: Any) -> Any:
+    choice = value.WhichOneof("parameter_choice")
+    return getattr(value, choice) if choice else None
+
+
+def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest:
+    """A ``ModelInferRequest`` as the protocol's ``InferRequest``."""
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise invalid_argument(
+            f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs"
+        )
+    inputs: list[InputTensor] = []
+    seen: set[str] = set()
+    for index, tensor in enumerate(request.inputs):
+        name = tensor.name
+        if name in seen:
+            raise invalid_argument(f"input '{name}' appears more than once")
+        seen.add(name)
+        shape = check_shape(name, list(tensor.shape))
+        if raw:
+            array = array_from_binary(name, tensor.datatype, shape, raw[index])
+        else:
+            field = CONTENTS_FIELD.get(tensor.datatype)
+            if field is None:
+                raise invalid_argument(
+                    f"input '{name}': datatype '{tensor.datatype}' needs raw_input_contents"
+                )
+            array = array_from_contents(
+                name, tensor.datatype, shape, getattr(tensor.contents, field)
+            )
+        inputs.append(InputTensor(name=name, datatype=tensor.datatype, array=array))
+    outputs = tuple(RequestedOutput(name=o.name) for o in request.outputs)
+    parameters = {key: _parameter(value) for key, value in request.parameters.items()}
+    return InferRequest(
+        id=request.id or None, inputs=tuple(inputs), outputs=outputs, parameters=parameters
+    )
+
+
+def load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> dict[str, Any]:
+    """A load request's parameters by name (their values are not read)."""
+    return dict(request.parameters)
+
+
+def infer_response(result: InferResult, request_id: str = "") -> service_pb2.ModelInferResponse:
+    response = service_pb2.ModelInferResponse(
+        model_name=result.model_name, model_version=result.model_version
+    )
+    if request_id:
+        response.id = request_id
+    for output in result.outputs:
+        array = output.array
+        response.outputs.add(
+            name=output.name, datatype=datatype_name(output.dtype), shape=array.shape
+        )
+        response.raw_output_contents.append(array_to_binary(array))
+    return response
+
+
+def server_metadata_response(metadata: ServerMetadata) -> service_pb2.ServerMetadataResponse:
+    return service_pb2.ServerMetadataResponse(
+        name=metadata.name, version=metadata.version, extensions=metadata.extensions
+    )
+
+
+def metadata_response(metadata: ModelMetadata) -> service_pb2.ModelMetadataResponse:
+    response = service_pb2.ModelMetadataResponse(
+        name=metadata.name, versions=metadata.versions, platform=metadata.platform
+    )
+    for target, tensors in (
+        (response.inputs, metadata.inputs),
+        (response.outputs, metadata.outputs),
+    ):
+        for t in tensors:
+            target.add(name=t.name, datatype=t.datatype, shape=t.shape)
+    return response
+
+
+def config_response(config: ModelConfig) -> service_pb2.ModelConfigResponse:
+    message = model_config_pb2.ModelConfig(
+        name=config.name, platform=config.platform, max_batch_size=config.max_batch_size
+    )
+    for target, tensors in ((message.input, config.inputs), (message.output, config.outputs)):
+        for t in tensors:
+            target.add(
+                name=t.name,
+                data_type=model_config_pb2.DataType.Value(config_type(t.datatype)),
+                dims=t.shape,
+            )
+    return service_pb2.ModelConfigResponse(config=message)
+
+
+def stats_response(statistics: Iterable[ModelStatistics]) -> service_pb2.ModelStatisticsResponse:
+    response = service_pb2.ModelStatisticsResponse()
+    for s in statistics:
+        entry = response.model_stats.add(
+            name=s.name,
+            version="",
+            last_inference=s.last_inference_ms,
+            inference_count=s.success_count,
+            execution_count=s.execution_count,
+        )
+        entry.inference_stats.success.count = s.success_count
+        entry.inference_stats.success.ns = s.success_ns
+        entry.inference_stats.fail.count = s.fail_count
+        entry.inference_stats.fail.ns = s.fail_ns
+    return response
+
+
+def index_response(entries: Iterable[IndexEntry]) -> service_pb2.RepositoryIndexResponse:
+    response = service_pb2.RepositoryIndexResponse()
+    for e in entries:
+        response.models.add(name=e.name, version=e.version, state=e.state, reason=e.reason)
+    return response

@@ -69,7 +69,7 @@ def request_logging_from_proto(
     if proto.HasField("custom_logging_config"):
         raise RequestLoggingError(
             "custom_logging_config",
-            "custom_logging_config is not supported; use log_collector_config { type: \"\" }",
+            'custom_logging_config is not supported; use log_collector_config { type: "" }',
         )
     if not proto.HasField("log_collector_config"):
         raise RequestLoggingError(

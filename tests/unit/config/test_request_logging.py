@@ -46,7 +46,9 @@ def test_relative_prefix_resolves_against_the_config_folder(tmp_path: Path) -> N
     logging = parse(
         tmp_path, 'logging_config { log_collector_config { filename_prefix: "logs/req" } }'
     )
-    assert logging == RequestLogging(filename_prefix=str(tmp_path / "logs" / "req"), sampling_rate=0.0)
+    assert logging == RequestLogging(
+        filename_prefix=str(tmp_path / "logs" / "req"), sampling_rate=0.0
+    )
 
 
 def test_s3_prefix_is_kept_as_written(tmp_path: Path) -> None:

@@ -203,6 +203,7 @@ class RequestLogger:
         self._draw = draw
         self._clock = clock
         self._settings: dict[str, RequestLogging] = {}
+        self._sampled: dict[str, RequestLogging] = {}
         self._inbox: Mailbox[Capture | _Reconfigured | _Stop] = Mailbox()
         self._queued = 0
         self._running = False
@@ -220,7 +221,8 @@ class RequestLogger:
 
     def sample(self, model_name: str) -> RequestLogging | None:
         """The model's logging settings if this request is to be logged, else None."""
-        settings = self._settings.get(model_name)
+        # Only models with a rate above 0 are in _sampled: rate 0 costs what "off" costs.
+        settings = self._sampled.get(model_name)
         if settings is None or not should_sample(settings.sampling_rate, self._draw):
             return None
         return settings
@@ -245,6 +247,11 @@ class RequestLogger:
             model.name: model.request_logging
             for model in models
             if model.request_logging is not None
+        }
+        self._sampled = {
+            name: settings
+            for name, settings in self._settings.items()
+            if settings.sampling_rate > 0
         }
         if self._running:
             self._inbox.put_nowait(_RECONFIGURED)

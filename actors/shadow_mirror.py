@@ -19,8 +19,9 @@ failed shadow is reported as ``shadow_failed(..., reason)`` (the error's type na
 never raised, and never reaches the client. ``decide`` reports every skip other than
 ``no_rule`` and ``not_sampled`` as ``shadow_skipped(model, reason)``.
 
-``configure(rules)`` swaps the rules (a reload). ``stop()`` cancels the shadows still
-running (they are best-effort) and waits for them to end.
+``configure(rules)`` swaps the rules (a reload). ``start()``/``stop(grace_seconds)`` have
+the supervisor's part shape; ``stop`` cancels the shadows still running (they are
+best-effort) and waits for them to end.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class ShadowObserver(Protocol):
 
 class ShadowMirror:
     """See the module docstring."""
+
+    name = "shadow_mirror"
 
     def __init__(
         self,
@@ -168,8 +171,14 @@ class ShadowMirror:
                 model_name, primary_version, shadow_version, agreement, seconds
             )
 
-    async def stop(self) -> None:
-        """Cancel the shadows still running and wait for them to end."""
+    async def start(self) -> None:
+        """Nothing to open: shadows start with ``submit`` (the supervisor's part shape)."""
+
+    async def stop(self, grace_seconds: float = 0.0) -> None:
+        """Cancel the shadows still running and wait for them to end.
+
+        Shadows are best-effort, so ``grace_seconds`` is not spent waiting for them.
+        """
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

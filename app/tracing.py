@@ -36,6 +36,7 @@ asyncio tasks; children name it as their parent explicitly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -123,7 +124,14 @@ def _exporter() -> Any:
 
 
 class Tracing:
-    """The server's tracer provider and the helpers the request path calls."""
+    """The server's tracer provider and the helpers the request path calls.
+
+    It has the supervisor's part shape: ``start()`` does nothing (the provider is ready
+    when built) and ``stop(grace_seconds)`` runs ``shutdown`` in a thread, so start it
+    first and it stops last, after every request span ended.
+    """
+
+    name = "tracing"
 
     def __init__(self, provider: TracerProvider) -> None:
         self._provider = provider
@@ -152,6 +160,13 @@ class Tracing:
             name, context=parent, kind=SpanKind.SERVER, attributes=span_attributes
         )
         return RequestTrace(self._tracer, span)
+
+    async def start(self) -> None:
+        """Nothing to open: the exporter connects on its first export."""
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """``shutdown`` off the event loop: export what is queued, then stop."""
+        await asyncio.to_thread(self.shutdown, grace_seconds)
 
     def shutdown(self, timeout_seconds: float = 10.0) -> None:
         """Export what is queued (blocking, up to ``timeout_seconds``) and stop exporting."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -152,7 +153,7 @@ def test_grpc_export_and_a_not_sampled_parent_produces_no_spans(
         model_name="m",
     )
     kept.end(RuntimeError("model failed"), status_code="INTERNAL")
-    tracing.shutdown()
+    asyncio.run(tracing.stop(10.0))  # the supervisor's way: flushes from a thread
     spans = receiver.wait_for_spans(1)
     assert len(spans) == 1
     (span,) = spans

@@ -56,3 +56,24 @@ def test_bad_lines_are_named(text: str, message: str, field: str | None) -> None
     assert caught.value.source == "shadow.config"
     assert caught.value.line == len(text.splitlines()) + 1
     assert caught.value.field == field
+
+
+def test_the_server_config_reads_the_shadow_file_named_by_its_flag(tmp_path: Path) -> None:
+    from config.flags import parse_flags
+    from config.server_config import load_server_config
+
+    (tmp_path / "m").mkdir()
+    rules = tmp_path / "shadow.config"
+    rules.write_text("default * canary 0.05\n")
+    flags = [f"--model_base_path={tmp_path / 'm'}"]
+    assert load_server_config(parse_flags(flags)).shadows == ()
+    config = load_server_config(
+        parse_flags([*flags, f"--shadow_config_file={rules}", "--shadow_max_in_flight=2"])
+    )
+    assert config.shadows == shadow_config_from_text("default * canary 0.05", "x")
+    assert config.options.shadow_max_in_flight == 2
+    assert config.options.request_log_queue_records == 10_000
+    rules.write_text("default * canary 2\n")
+    with pytest.raises(ConfigError, match="sampling_rate") as caught:
+        load_server_config(parse_flags([*flags, f"--shadow_config_file={rules}"]))
+    assert caught.value.source == str(rules)

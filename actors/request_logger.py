@@ -9,8 +9,9 @@ does the path keep the request and, after replying, ``offer`` a ``Capture``
   returns True, or, when ``capacity`` records are already queued (or the logger is not
   running), drops the record, counts it (``observer.request_log_dropped``, reason
   ``queue_full`` or ``stopped``) and returns False.
-- The actor's task takes everything queued (up to ``max_batch_records``) and hands the
-  batch to ``handle``, which builds and writes the records in one dedicated thread (so
+- The actor's task takes everything queued (up to ``max_batch_records``, which then no
+  longer count against ``capacity``: at most ``capacity + max_batch_records`` records are
+  held at once) and hands the batch to ``handle``, which builds and writes the records in one dedicated thread (so
   protobuf copies and file writes never run on the event loop) and flushes the files
   once per batch. A file still being written may therefore end in a partial record.
 - Files are named ``<filename_prefix>-<UTC start, YYYYmmddTHHMMSS>-<pid>-<seq>.tfrecord``

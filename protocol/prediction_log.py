@@ -1,7 +1,8 @@
 """One sampled request and its answer, and the ``PredictionLog`` record it becomes.
 
 A request path that sampled a request (``actors.sampling_policy``) hands the logger a
-``Captured`` (the TF Serving request and response protos, as they crossed the API) or a
+``Captured`` (the TF Serving request and response protos, as they crossed the API), a
+``CapturedExamples`` (a REST classify or regress: its ``Input`` and response) or a
 ``CapturedTensors`` (named arrays: a REST predict after JSON decoding, or a V2 inference
 request on any platform). The caller gives the objects up: it must not change them
 afterwards; nothing is copied on the request path.
@@ -17,6 +18,8 @@ TF Serving's request logger writes, off the request path:
   ``REQUEST_ORIGINS``.
 - Predict, Classify, Regress and MultiInference fill ``predict_log``, ``classify_log``,
   ``regress_log`` and ``multi_inference_log``.
+- ``CapturedExamples`` (REST's classify and regress) becomes the ``classify_log`` or
+  ``regress_log`` of the request TF Serving converts such a call to.
 - ``CapturedTensors`` becomes a ``predict_log`` whose ``PredictRequest.inputs`` and
   ``PredictResponse.outputs`` are the arrays as TensorProtos (``protocol.tensors``,
   TF Serving's encoding), which is how TF Serving converts a REST predict. A V2 request
@@ -37,6 +40,7 @@ from google.protobuf.message import Message
 from tensorflow_serving.apis import (
     classification_pb2,
     inference_pb2,
+    input_pb2,
     predict_pb2,
     prediction_log_pb2,
     regression_pb2,
@@ -82,7 +86,24 @@ class CapturedTensors:
     requested_signature: str = ""
 
 
-Capture = Captured | CapturedTensors
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CapturedExamples:
+    """A Classify or Regress given as its parts (REST's parsed body), not as a request proto.
+
+    The record holds the ``ClassificationRequest`` or ``RegressionRequest`` (chosen by the
+    response's type) that TF Serving converts such a REST call to; it is built off the
+    request path, so the caller copies nothing.
+    """
+
+    context: CaptureContext
+    input: input_pb2.Input
+    response: classification_pb2.ClassificationResponse | regression_pb2.RegressionResponse
+    requested_version: int | None = None
+    requested_label: str | None = None
+    requested_signature: str = ""
+
+
+Capture = Captured | CapturedTensors | CapturedExamples
 
 
 def prediction_log(capture: Capture) -> prediction_log_pb2.PredictionLog:
@@ -99,6 +120,9 @@ def prediction_log(capture: Capture) -> prediction_log_pb2.PredictionLog:
     metadata.request_origin = context.request_origin
     if isinstance(capture, CapturedTensors):
         _fill_predict(entry.predict_log, capture)
+        return entry
+    if isinstance(capture, CapturedExamples):
+        _fill_examples(entry, capture)
         return entry
     request, response = capture.request, capture.response
     if isinstance(request, predict_pb2.PredictRequest):
@@ -133,3 +157,20 @@ def _fill_predict(log: prediction_log_pb2.PredictLog, capture: CapturedTensors) 
     answered.signature_name = context.signature_name
     for name, array in capture.outputs.items():
         ndarray_to_tensor_proto(array, out=log.response.outputs[name])
+
+
+def _fill_examples(entry: prediction_log_pb2.PredictionLog, capture: CapturedExamples) -> None:
+    log: prediction_log_pb2.ClassifyLog | prediction_log_pb2.RegressLog
+    if isinstance(capture.response, classification_pb2.ClassificationResponse):
+        log = entry.classify_log
+    else:
+        log = entry.regress_log
+    spec = log.request.model_spec
+    spec.name = capture.context.model_name
+    if capture.requested_version is not None:
+        spec.version.value = capture.requested_version
+    elif capture.requested_label is not None:
+        spec.version_label = capture.requested_label
+    spec.signature_name = capture.requested_signature
+    log.request.input.CopyFrom(capture.input)
+    log.response.CopyFrom(capture.response)

@@ -21,7 +21,7 @@ from tensorflow_serving.apis import (
 from actors.request_logger import RequestLogger
 from config.model_config import ModelSettings
 from config.request_logging import RequestLogging
-from protocol.prediction_log import CaptureContext, Captured, CapturedTensors
+from protocol.prediction_log import CaptureContext, Captured, CapturedExamples, CapturedTensors
 from protocol.tensors import ndarray_to_tensor_proto, tensor_proto_to_ndarray
 from protocol.tfrecord import read_records
 
@@ -136,13 +136,24 @@ async def test_handle_writes_every_api_as_tf_serving_logs_it(tmp_path: Path) -> 
         requested_version=7,
     )
     predicted = predict_capture()
-    batch: list[Captured | CapturedTensors] = [
+    batch: list[Captured | CapturedTensors | CapturedExamples] = [
         predicted,
         Captured(context=context(), request=classify, response=classified),
         Captured(context=context(), request=regress, response=regressed),
         Captured(context=context(), request=multi, response=multi_answer),
         tensors,
     ]
+    rest_classify = CapturedExamples(
+        context=context(origin="rest"),
+        input=classify.input,
+        response=classified,
+        requested_label="stable",
+        requested_signature="classify_x",
+    )
+    rest_regress = CapturedExamples(
+        context=context(origin="rest"), input=classify.input, response=regressed
+    )
+    batch += [rest_classify, rest_regress]
     await logger.handle(batch)
     await logger.stop()
 
@@ -155,6 +166,8 @@ async def test_handle_writes_every_api_as_tf_serving_logs_it(tmp_path: Path) -> 
         "regress_log",
         "multi_inference_log",
         "predict_log",
+        "classify_log",
+        "regress_log",
     ]
     for entry in entries:
         metadata = entry.log_metadata
@@ -179,8 +192,19 @@ async def test_handle_writes_every_api_as_tf_serving_logs_it(tmp_path: Path) -> 
     np.testing.assert_array_equal(
         tensor_proto_to_ndarray(v2.predict_log.response.outputs["y"]), [[2.5, 3.0]]
     )
+    # REST classify/regress: the requests TF Serving converts them to.
+    expected_classify = classification_pb2.ClassificationRequest()
+    expected_classify.model_spec.name = "m"
+    expected_classify.model_spec.version_label = "stable"
+    expected_classify.model_spec.signature_name = "classify_x"
+    expected_classify.input.CopyFrom(classify.input)
+    assert entries[5].classify_log.request == expected_classify
+    assert entries[5].classify_log.response == classified
+    assert entries[6].regress_log.request.input == classify.input
+    assert entries[6].regress_log.response == regressed
+    assert entries[6].log_metadata.request_origin == "rest"
     size = files[0].stat().st_size
-    assert tally.written == {"m": [5, size]}
+    assert tally.written == {"m": [7, size]}
     assert tally.dropped == []
 
 

@@ -38,6 +38,13 @@ does the path keep the request and, after replying, ``offer`` a ``Capture``
   is dropped and counted), then flushes, closes and uploads every file. Files are
   complete once it returns.
 
+It is not an ``actors.actor.Actor``: that base class hands ``handle`` one message at a
+time from an unbounded inbox, while this one must bound its queue (dropping, not
+growing) and hand a whole batch to one thread hop (one hop per record would cost more
+than writing the record). It keeps the same shape: one ``Mailbox``, one reading task
+(``task``, for the supervisor to watch), ``handle`` as the unit-tested step,
+``start()``/``stop(grace_seconds)``.
+
 ``observer`` (optional) receives ``request_log_written(model, records, bytes)`` and
 ``request_log_dropped(model, reason, records)``, from the actor's thread for writes.
 """
@@ -139,7 +146,10 @@ class _Files:
 
     def close(self, prefix: str) -> None:
         current = self._open.pop(prefix)
-        current.stream.close()
+        try:
+            current.stream.close()
+        except OSError:  # a full disk at the last flush: the file keeps what reached it
+            log.exception("request log: could not close %s", current.path)
         if current.upload_to is None:
             return
         try:

@@ -24,6 +24,9 @@ TF Serving's names where the concept is the same (TF Serving exports
 - ``aioserving_auth_failures_total{API,reason}`` — requests refused for missing or
   invalid credentials (``reason``: ``missing`` / ``invalid``; ``API``: ``grpc`` / ``rest``).
 - ``process_*`` and ``python_*`` — the process and runtime collectors.
+- ``aioserving_request_log_*`` (``app.request_log_metrics``) and ``aioserving_shadow_*``
+  (``app.shadow_metrics``): request logging and shadow versions, as ``request_log`` and
+  ``shadow``, the observers to pass to ``RequestLogger`` and ``ShadowMirror``.
 
 Besides the registry, ``model_stats(name)`` keeps a small per-model tally of inference
 calls (Predict, Classify, Regress, MultiInference, V2 ModelInfer; success and failure
@@ -61,6 +64,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import Metric
 
+from app.request_log_metrics import RequestLogMetrics
+from app.shadow_metrics import ShadowMetrics
 from frontends.observer import Details
 from protocol.status import Code
 
@@ -212,6 +217,9 @@ class ServerMetrics:
             registry=self.registry,
         )
         self._stats: dict[str, ModelStats] = {}
+        # Request logging and shadow versions: their series live in their own modules.
+        self.request_log = RequestLogMetrics(self.registry, model_label=self.model_label)
+        self.shadow = ShadowMetrics(self.registry, model_label=self.model_label)
 
     def model_stats(self) -> dict[str, ModelStats]:
         """A copy of every model's inference tally (see the module docstring)."""

@@ -790,6 +790,43 @@ class ServerOptions:
             group=MONITORING,
         ),
     ] = None
+    # Request logging (a model's logging_config) and shadow versions.
+    request_log_queue_records: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Sampled request-log records waiting to be written; beyond this "
+            "they are dropped and counted, never waited for.",
+            group=MONITORING,
+        ),
+    ] = 10_000
+    request_log_max_file_bytes: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) A request-log file is closed and the next one opened before a "
+            "record would take it past this size.",
+            group=MONITORING,
+        ),
+    ] = 128 * 1024 * 1024
+    shadow_config_file: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "(aioserving) Shadow rules, one per line: 'model primary shadow sampling_rate', "
+            "e.g. 'resnet * canary 0.05' mirrors one in twenty of resnet's requests to the version "
+            "labelled canary after replying, to compare their answers.",
+            group=MONITORING,
+        ),
+    ] = None
+    shadow_max_in_flight: Annotated[
+        int,
+        Flag(
+            _int_at_least(1),
+            "(aioserving) Shadow runs at a time; a sampled shadow beyond this is dropped.",
+            group=MONITORING,
+        ),
+    ] = 8
     # Shutdown.
     drain_seconds: Annotated[
         float,

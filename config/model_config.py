@@ -21,9 +21,11 @@ Contract:
   or (unless ``require_existing_base_path=False``) one that is not an existing
   directory, ``specific`` with no versions or a negative version, a version label that
   is empty or points to a negative version, and the features this server does not
-  implement (``custom_model_config``, per-model ``logging_config``). An empty model list
+  implement (``custom_model_config``). An empty model list
   is valid: it means "serve nothing", as a reload uses to unload every model.
 - Whether a labelled version is actually available is decided at serving time, not here.
+- A model's ``logging_config`` becomes ``ModelSettings.request_logging`` (``None`` when
+  absent), validated by ``config.request_logging``; its errors carry the model's line.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import TypeAlias
 from tensorflow_serving.config import model_server_config_pb2
 
 from config.errors import COMMAND_LINE, ConfigError
+from config.request_logging import RequestLogging, RequestLoggingError, request_logging_from_proto
 from config.textproto import TextLocator, parse_text_proto, read_config_file
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
@@ -83,6 +86,8 @@ class ModelSettings:
     platform: str = TENSORFLOW_PLATFORM
     version_policy: VersionPolicy = Latest()
     version_labels: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    request_logging: RequestLogging | None = None
+    """The model's ``logging_config``: which requests to log, and where."""
 
     def __post_init__(self) -> None:
         # A caller's dict must not change this (frozen) value behind its back.
@@ -196,17 +201,26 @@ class _Converter:
     def _model(self, index: int, model: model_server_config_pb2.ModelConfig) -> ModelSettings:
         if not model.name:
             raise self._error(index, "name", "model name must not be empty")
-        if model.HasField("logging_config"):
-            raise self._error(
-                index, "logging_config", f"model '{model.name}': request logging is not supported"
-            )
         return ModelSettings(
             name=model.name,
             base_path=self._base_path(index, model),
             platform=self._platform(index, model),
             version_policy=self._version_policy(index, model),
             version_labels=self._version_labels(index, model),
+            request_logging=self._request_logging(index, model),
         )
+
+    def _request_logging(
+        self, index: int, model: model_server_config_pb2.ModelConfig
+    ) -> RequestLogging | None:
+        if not model.HasField("logging_config"):
+            return None
+        try:
+            return request_logging_from_proto(model.logging_config, base_dir=self._base_dir)
+        except RequestLoggingError as error:
+            raise self._error(
+                index, f"logging_config.{error.field}", f"model '{model.name}': {error}"
+            ) from error
 
     def _platform(self, index: int, model: model_server_config_pb2.ModelConfig) -> str:
         if model.model_type != model_server_config_pb2.MODEL_TYPE_UNSPECIFIED:

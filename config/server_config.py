@@ -4,8 +4,8 @@
 ``--model_config_file`` (or ``--model_name``/``--model_base_path``),
 ``--platform_config_file``, ``--batching_parameters_file``, ``--monitoring_config_file``,
 ``--ssl_config_file``, ``--rest_ssl_config_file``, ``--auth_basic_users_file``,
-``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``, and checks
-``--custom_op_paths``. It returns one frozen ``ServerConfig`` or raises the first
+``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``,
+``--shadow_config_file``, and checks ``--custom_op_paths``. It returns one frozen ``ServerConfig`` or raises the first
 ``ConfigError`` (file, line, field), so a malformed file stops the server before the
 seconds TensorFlow takes to import. Nothing here imports TensorFlow; a unit test checks
 that in a fresh interpreter.
@@ -46,6 +46,7 @@ from config.flags import ServerOptions, ignored_flag_warnings, require_model_sou
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
 from config.monitoring_config import MonitoringSettings, load_monitoring_config
 from config.platform_config import load_platform_config
+from config.shadow_config import ShadowRule, load_shadow_config
 from config.ssl_config import SslSettings, load_ssl_config
 from config.tensorflow_options import resolve_tensorflow_settings
 
@@ -80,6 +81,8 @@ class ServerConfig:
     """Custom op library files, in load order."""
     warnings: tuple[str, ...]
     """Start-up warnings that need no TensorFlow, each once."""
+    shadows: tuple[ShadowRule, ...] = ()
+    """``--shadow_config_file``'s rules; empty: no shadow versions."""
 
 
 def load_server_config(options: ServerOptions) -> ServerConfig:
@@ -137,6 +140,11 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         gpu_fraction_from_flag=tensorflow.gpu_fraction_from_flag,
         custom_op_paths=tensorflow.custom_op_paths,
         warnings=tuple(ignored_flag_warnings(options)) + tensorflow.warnings,
+        shadows=(
+            load_shadow_config(options.shadow_config_file)
+            if options.shadow_config_file is not None
+            else ()
+        ),
     )
 
 

@@ -279,9 +279,10 @@ def test_custom_model_config_is_unsupported(tmp_path: Path) -> None:
     assert caught.value.line == 1
 
 
-def test_logging_config_is_unsupported(tmp_path: Path, model_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="request logging is not supported"):
+def test_logging_config_without_a_collector_is_rejected(tmp_path: Path, model_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="needs log_collector_config") as caught:
         parse(one_model("logging_config { sampling_config { sampling_rate: 0.5 } }"), tmp_path)
+    assert caught.value.field == "logging_config.log_collector_config"
 
 
 def test_line_is_omitted_rather_than_guessed(tmp_path: Path, model_dir: Path) -> None:

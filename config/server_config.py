@@ -44,6 +44,7 @@ from config.batching_config import (
 )
 from config.flags import ServerOptions, ignored_flag_warnings, require_model_source
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
+from config.model_repository import load_model_repository, merge_model_lists
 from config.monitoring_config import MonitoringSettings, load_monitoring_config
 from config.platform_config import load_platform_config
 from config.ssl_config import SslSettings, load_ssl_config
@@ -141,12 +142,21 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
 
 
 def _models(options: ServerOptions) -> ModelServerSettings:
-    if options.model_config_file is not None:
-        return load_model_config(options.model_config_file)
-    assert options.model_base_path is not None  # require_model_source checked it
-    return single_model_config(
-        options.model_name, options.model_base_path, platform=options.model_platform
+    repository = (
+        load_model_repository(options.model_repository)
+        if options.model_repository is not None
+        else None
     )
+    if options.model_config_file is not None:
+        listed = load_model_config(options.model_config_file)
+    elif options.model_base_path is not None:
+        listed = single_model_config(
+            options.model_name, options.model_base_path, platform=options.model_platform
+        )
+    else:
+        assert repository is not None  # require_model_source checked it
+        return repository
+    return listed if repository is None else merge_model_lists(listed, repository)
 
 
 def _batching_from_flags(options: ServerOptions) -> BatchingSettings | None:

@@ -13,6 +13,7 @@ Contract:
   request is resolved to this servable (``begin_request``), and whoever finishes that
   request's model work releases it (``end_request``), even when the client gave up first,
   so a version is never unloaded under a running call.
+- ``may_run_inline`` False keeps every call off the event loop, however cheap.
 - ``batching`` holds per-model batching settings when the loader found some; ``None``
   means the server-wide settings apply.
 """
@@ -39,6 +40,9 @@ class Servable(abc.ABC):
     model_name: str
     version: int
     platform: str = "tensorflow"
+    may_run_inline: bool = True
+    """False for a servable whose calls may block on other calls (a Python model's BLS):
+    it then always runs on the executor, never on the event loop."""
     signatures: Mapping[str, Signature]
     batching: BatchingSettings | None = None
     _in_flight: int = 0

@@ -1,6 +1,6 @@
 """A Triton model repository served beside models.config: Triton's own Python examples,
-a ``pytorch_libtorch`` TorchScript model, ONNX with and without ``config.pbtxt``, and a
-torch.export model and a Python model listed in ``models.config``.
+a ``pytorch_libtorch`` TorchScript model, ONNX with and without ``config.pbtxt``; and in
+``models.config`` a torch.export model, a Python model, LightGBM and CatBoost models.
 
 The repository is laid out as the python_backend examples' READMEs say (``models/<name>/
 config.pbtxt``, ``models/<name>/1/model.py``); their ``client.py`` files run unchanged.
@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import catboost
+import lightgbm
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -77,11 +79,25 @@ class Repository:
         (root / "listed" / "add_sub_listed" / "1").mkdir(parents=True)
         shutil.copy(EXAMPLES / "add_sub/model.py", root / "listed" / "add_sub_listed" / "1")
         shutil.copy(EXAMPLES / "add_sub/config.pbtxt", root / "listed" / "add_sub_listed")
+        x, y = iris()
+        self.lightgbm = lightgbm.train(
+            {"objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1},
+            lightgbm.Dataset(x, y),
+            num_boost_round=5,
+        )
+        (root / "listed" / "iris_lgb" / "1").mkdir(parents=True)
+        self.lightgbm.save_model(str(root / "listed" / "iris_lgb" / "1" / "model.txt"))
+        self.catboost = catboost.CatBoostClassifier(iterations=10, verbose=False, thread_count=1)
+        self.catboost.fit(x, y)
+        (root / "listed" / "iris_cb" / "1").mkdir(parents=True)
+        self.catboost.save_model(str(root / "listed" / "iris_cb" / "1" / "model.cbm"))
         self.config = root / "listed" / "models.config"
         self.config.write_text(
             "model_config_list {\n"
             '  config { name: "ep" base_path: "ep" model_platform: "pytorch" }\n'
             '  config { name: "add_sub_listed" base_path: "add_sub_listed" model_platform: "python" }\n'
+            '  config { name: "iris_lgb" base_path: "iris_lgb" model_platform: "lightgbm" }\n'
+            '  config { name: "iris_cb" base_path: "iris_cb" model_platform: "catboost" }\n'
             "}\n"
         )
 
@@ -242,3 +258,21 @@ def test_python_model_from_models_config_answers_tf_serving_predict(server: Serv
 def test_a_folder_without_a_model_is_not_served(server: ServerProcess) -> None:
     status, _ = server.http("GET", "/v1/models/not_a_model")
     assert status == 404
+
+
+def test_lightgbm_and_catboost_answer_as_their_libraries(
+    server: ServerProcess, repository: Repository
+) -> None:
+    x = iris()[0][:5]
+    out = predict(server, "iris_lgb", {"inputs": x})
+    np.testing.assert_allclose(out["predictions"], repository.lightgbm.predict(x), rtol=1e-12)
+    status, body = server.http("POST", "/v1/models/iris_cb:predict", {"instances": x.tolist()})
+    assert status == 200, body
+    np.testing.assert_allclose(body["predictions"], repository.catboost.predict_proba(x), rtol=1e-9)
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}")
+    given = httpclient.InferInput("inputs", list(x.shape), "FP64")
+    given.set_data_from_numpy(x)
+    result = client.infer("iris_cb", [given])
+    np.testing.assert_allclose(
+        result.as_numpy("predictions"), repository.catboost.predict_proba(x), rtol=1e-12
+    )

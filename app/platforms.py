@@ -47,8 +47,18 @@ _PLATFORMS: Final[Mapping[str, tuple[str, str, str, str]]] = {
         "PythonModelOptions",
         "numpy",
     ),
-    "lightgbm": ("servables.lightgbm.lightgbm_model", "LightgbmLoader", "LightgbmOptions", "lightgbm"),
-    "catboost": ("servables.catboost.catboost_model", "CatboostLoader", "CatboostOptions", "catboost"),
+    "lightgbm": (
+        "servables.lightgbm.lightgbm_model",
+        "LightgbmLoader",
+        "LightgbmOptions",
+        "lightgbm",
+    ),
+    "catboost": (
+        "servables.catboost.catboost_model",
+        "CatboostLoader",
+        "CatboostOptions",
+        "catboost",
+    ),
 }
 
 

@@ -93,7 +93,9 @@ def load_model_repository(directory: str | os.PathLike[str]) -> ModelServerSetti
     return ModelServerSettings(models=tuple(models), source=str(root))
 
 
-def merge_model_lists(first: ModelServerSettings, second: ModelServerSettings) -> ModelServerSettings:
+def merge_model_lists(
+    first: ModelServerSettings, second: ModelServerSettings
+) -> ModelServerSettings:
     """``first``'s models then ``second``'s; a name in both is a ``ConfigError``."""
     names = set(first.names)
     for model in second.models:

@@ -51,7 +51,7 @@ class MatrixServable(Servable):
         self.version = version
         self._predict: Predict | None = predict
         self._n_features = n_features
-        self._errors = (ValueError, *errors)
+        self._errors: tuple[type[BaseException], ...] = (ValueError, *errors)
         self._lock = threading.Lock()
         probe = np.asarray(predict(np.zeros((1, n_features), np.float64)))
         spec = TensorSpec(

@@ -21,7 +21,12 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
-from config.triton_model_config import CONFIG_FILE, TritonModelConfig, TritonTensor, read_triton_config
+from config.triton_model_config import (
+    CONFIG_FILE,
+    TritonModelConfig,
+    TritonTensor,
+    read_triton_config,
+)
 from protocol.dtypes import DType, dtype_name
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
 

@@ -64,11 +64,9 @@ def libtorch_config(name: str, max_batch_size: int = 8) -> str:
         "output": ("OUTPUT__0", "OUTPUT__1"),
     }
     body = "".join(
-        f'{kind} [\n'
+        f"{kind} [\n"
         + ",\n".join(f'  {{ name: "{n}" data_type: TYPE_FP32 dims: [ 4 ] }}' for n in names)
         + "\n]\n"
         for kind, names in tensors.items()
     )
-    return (
-        f'name: "{name}"\nplatform: "pytorch_libtorch"\nmax_batch_size: {max_batch_size}\n{body}'
-    )
+    return f'name: "{name}"\nplatform: "pytorch_libtorch"\nmax_batch_size: {max_batch_size}\n{body}'

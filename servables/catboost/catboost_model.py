@@ -21,7 +21,9 @@ from servables.tabular import MatrixServable
 from servables.version_folder import VersionExtras, finish_load, require_artifact
 
 PLATFORM: Final = "catboost"
-CLASSIFIER_LOSSES: Final = frozenset({"Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll"})
+CLASSIFIER_LOSSES: Final = frozenset(
+    {"Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll"}
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Final
 
 import lightgbm
+import numpy as np
 
 from servables.loader import Loader
 from servables.tabular import MatrixServable
@@ -40,11 +41,15 @@ class LightgbmLoader(Loader):
 
     def load(self) -> MatrixServable:
         booster = lightgbm.Booster(model_file=require_artifact(PLATFORM, self.path))
+
+        def predict(matrix: np.ndarray) -> np.ndarray:
+            return np.asarray(booster.predict(matrix))
+
         servable = MatrixServable(
             platform=PLATFORM,
             model_name=self.model_name,
             version=self.version,
-            predict=booster.predict,
+            predict=predict,
             n_features=booster.num_feature(),
             errors=(lightgbm.basic.LightGBMError,),
         )

@@ -54,7 +54,11 @@ import numpy as np
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2
 
-from config.triton_model_config import TritonModelConfig, model_config_json, triton_config_from_proto
+from config.triton_model_config import (
+    TritonModelConfig,
+    model_config_json,
+    triton_config_from_proto,
+)
 from protocol.signatures import DEFAULT_SIGNATURE, Signature
 from protocol.status import Code, ServingError, internal
 from servables.loader import Loader
@@ -93,7 +97,9 @@ def import_model_file(path: str) -> Any:
     return module
 
 
-def completed_config(model_class: type, config: TritonModelConfig, source: str) -> TritonModelConfig:
+def completed_config(
+    model_class: type, config: TritonModelConfig, source: str
+) -> TritonModelConfig:
     """``config`` after the class's ``auto_complete_config``, when it has one."""
     complete = getattr(model_class, "auto_complete_config", None)
     if complete is None:
@@ -101,7 +107,9 @@ def completed_config(model_class: type, config: TritonModelConfig, source: str) 
     given = pb_utils.ModelConfig(model_config_json(config.proto))
     result = complete(given)
     rendered = (result if result is not None else given).as_dict()
-    proto = json_format.ParseDict(rendered, model_config_pb2.ModelConfig(), ignore_unknown_fields=True)
+    proto = json_format.ParseDict(
+        rendered, model_config_pb2.ModelConfig(), ignore_unknown_fields=True
+    )
     return triton_config_from_proto(proto, source)
 
 
@@ -151,7 +159,11 @@ class PythonModelServable(Servable):
             except ServingError:
                 raise
             except Exception as error:  # the model's own failure, for this request only
-                message = error.message() if isinstance(error, pb_utils.TritonModelException) else f"{type(error).__name__}: {error}"
+                message = (
+                    error.message()
+                    if isinstance(error, pb_utils.TritonModelException)
+                    else f"{type(error).__name__}: {error}"
+                )
                 raise internal(f"Python model '{self.model_name}' failed: {message}") from error
         return self._outputs(responses, wanted)
 
@@ -165,7 +177,9 @@ class PythonModelServable(Servable):
 
     def _outputs(self, responses: Any, wanted: Sequence[str]) -> dict[str, np.ndarray]:
         if not isinstance(responses, (list, tuple)) or len(responses) != 1:
-            count = len(responses) if isinstance(responses, (list, tuple)) else type(responses).__name__
+            count = (
+                len(responses) if isinstance(responses, (list, tuple)) else type(responses).__name__
+            )
             raise internal(
                 f"Python model '{self.model_name}': execute() must return one response per "
                 f"request (1), returned {count}"
@@ -191,7 +205,9 @@ class PythonModelServable(Servable):
             try:
                 finalize()
             except Exception:
-                log.exception("Python model %s version %d: finalize() failed", self.model_name, self.version)
+                log.exception(
+                    "Python model %s version %d: finalize() failed", self.model_name, self.version
+                )
 
 
 class PythonModelLoader(Loader):

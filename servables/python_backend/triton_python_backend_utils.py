@@ -85,7 +85,9 @@ log = logging.getLogger("triton_python_backend_utils")
 
 
 @contextlib.contextmanager
-def calling_models_with(caller: ModelCaller | None, timeout_seconds: float | None) -> Iterator[None]:
+def calling_models_with(
+    caller: ModelCaller | None, timeout_seconds: float | None
+) -> Iterator[None]:
     """``exec()`` inside this block calls other models through ``caller``."""
     caller_token = _caller.set(caller)
     timeout_token = _timeout.set(timeout_seconds)
@@ -120,7 +122,7 @@ class TritonError(Exception):
         return self._code
 
 
-class TritonModelException(Exception):
+class TritonModelException(Exception):  # noqa: N818 - Triton's name, which models import
     """Raised by a model to fail the requests of one ``execute`` call."""
 
     def message(self) -> str:
@@ -149,9 +151,13 @@ class Tensor:
             raise TritonModelException(f"tensor name must be a str, got {type(name).__name__}")
         array = np.asarray(array)
         if array.dtype.kind in "SU":
-            array = np.vectorize(_as_bytes, otypes=[object])(array) if array.size else array.astype(object)
+            array = (
+                np.vectorize(_as_bytes, otypes=[object])(array)
+                if array.size
+                else array.astype(object)
+            )
         self._name = name
-        self._array = array
+        self._array: np.ndarray = array
 
     def name(self) -> str:
         return self._name

@@ -116,9 +116,12 @@ def _shape(shape: Sequence[object]) -> tuple[int, ...]:
 
 
 def _spec(name: str, value: Any) -> TensorSpec:
-    dtype = TORCH_DTYPES.get(getattr(value, "dtype", None))  # type: ignore[call-overload]
+    element = getattr(value, "dtype", None)
+    dtype = TORCH_DTYPES.get(element) if isinstance(element, torch.dtype) else None
     if dtype is None:
-        raise ValueError(f"tensor '{name}' has type {getattr(value, 'dtype', value)!r}, which no API can carry")
+        raise ValueError(
+            f"tensor '{name}' has type {getattr(value, 'dtype', value)!r}, which no API can carry"
+        )
     return TensorSpec(alias=name, tensor_name=name, dtype=dtype, shape=_shape(value.shape))
 
 
@@ -242,13 +245,14 @@ class TorchLoader(Loader):
         declared = signature_from_triton(config) if config is not None and config.inputs else None
         artifact: Signature | None
         if file.endswith(".pt"):
-            module = torch.jit.load(file, map_location="cpu").eval()
+            module = torch.jit.load(file, map_location="cpu").eval()  # type: ignore[no-untyped-call]
             call: Callable[..., Any] = module
             artifact = torchscript_signature(module)
             arguments = list(artifact.inputs)
             artifact = None if declared is not None else artifact  # it has no types to check
         elif is_aoti_package(file):
-            call = torch._inductor.aoti_load_package(file)
+            # torch documents AOTInductor under torch._inductor (no public alias in 2.13).
+            call = torch._inductor.aoti_load_package(file)  # noqa: SLF001
             artifact, arguments = None, []
             if declared is None:
                 raise ValueError(
@@ -281,7 +285,9 @@ class TorchLoader(Loader):
 def _renamed(artifact: Signature, declared: Signature) -> Signature:
     """``artifact`` under ``declared``'s names, matched by position, so the two can be compared."""
 
-    def rename(found: Mapping[str, TensorSpec], wanted: Mapping[str, TensorSpec]) -> dict[str, TensorSpec]:
+    def rename(
+        found: Mapping[str, TensorSpec], wanted: Mapping[str, TensorSpec]
+    ) -> dict[str, TensorSpec]:
         positions = _positions(list(wanted), list(found))
         specs = list(found.values())
         return {

@@ -33,7 +33,12 @@ from tritonclient.utils import InferenceServerException
 
 from tests.integration.server_process import ServerProcess
 from tests.platform_models import iris, write_onnx_from_sklearn
-from tests.torch_models import example_inputs, libtorch_config, write_exported_program, write_torchscript
+from tests.torch_models import (
+    example_inputs,
+    libtorch_config,
+    write_exported_program,
+    write_torchscript,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "triton_python_backend"
 CLIENT_PORTS = (8000, 8001)
@@ -66,7 +71,8 @@ class Repository:
                 shutil.copy(EXAMPLES / config, models / name / "config.pbtxt")
         self.torchscript = write_torchscript(models / "libtorch" / "1")
         (models / "libtorch" / "config.pbtxt").write_text(
-            libtorch_config("libtorch") + "dynamic_batching { max_queue_delay_microseconds: 1000 }\n"
+            libtorch_config("libtorch")
+            + "dynamic_batching { max_queue_delay_microseconds: 1000 }\n"
         )
         self.iris_onnx = write_onnx_from_sklearn(models / "iris_onnx" / "1")
         (models / "iris_onnx" / "config.pbtxt").write_text(
@@ -118,7 +124,9 @@ def server(start_server: Callable[..., ServerProcess], repository: Repository) -
     )
 
 
-def predict(server: ServerProcess, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def predict(
+    server: ServerProcess, model: str, inputs: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     for name, array in inputs.items():
@@ -129,7 +137,9 @@ def predict(server: ServerProcess, model: str, inputs: dict[str, np.ndarray]) ->
 
 def run_example_client(server: ServerProcess, client: str) -> str:
     if server.rest_port != CLIENT_PORTS[0]:
-        pytest.skip(f"port {CLIENT_PORTS[0]} was in use: Triton's example clients connect only there")
+        pytest.skip(
+            f"port {CLIENT_PORTS[0]} was in use: Triton's example clients connect only there"
+        )
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / client)], capture_output=True, text=True, timeout=120
     )
@@ -145,7 +155,9 @@ def test_pytorch_example_client_passes(server: ServerProcess) -> None:
     assert "PASS" in run_example_client(server, "pytorch/client.py")
 
 
-def test_bls_sync_example_client_passes_and_sees_the_unknown_model_error(server: ServerProcess) -> None:
+def test_bls_sync_example_client_passes_and_sees_the_unknown_model_error(
+    server: ServerProcess,
+) -> None:
     out = run_example_client(server, "bls/sync_client.py")
     assert "PASS: BLS Sync" in out
     assert "undefined_model" in out  # the BLS call's error text, printed by the client
@@ -184,7 +196,10 @@ def test_auto_completed_models_serve_with_their_completed_shapes(server: ServerP
     nobatch = client.get_model_metadata("nobatch_auto_complete")
     assert [i["shape"] for i in nobatch["inputs"]] == [[4], [4]]
     a, b = np.random.rand(3, 4).astype(np.float32), np.random.rand(3, 4).astype(np.float32)
-    inputs = [httpclient.InferInput("INPUT0", [3, 4], "FP32"), httpclient.InferInput("INPUT1", [3, 4], "FP32")]
+    inputs = [
+        httpclient.InferInput("INPUT0", [3, 4], "FP32"),
+        httpclient.InferInput("INPUT1", [3, 4], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(a)
     inputs[1].set_data_from_numpy(b)
     result = client.infer("batch_auto_complete", inputs)
@@ -205,7 +220,9 @@ def test_libtorch_model_uses_tritons_tensor_names_on_both_apis(
     inputs = [grpcclient.InferInput(f"INPUT__{i}", [3, 4], "FP32") for i in range(2)]
     inputs[0].set_data_from_numpy(x.numpy())
     inputs[1].set_data_from_numpy(y.numpy())
-    result = client.infer("libtorch", inputs, outputs=[grpcclient.InferRequestedOutput("OUTPUT__1")])
+    result = client.infer(
+        "libtorch", inputs, outputs=[grpcclient.InferRequestedOutput("OUTPUT__1")]
+    )
     np.testing.assert_allclose(result.as_numpy("OUTPUT__1"), difference.numpy(), rtol=1e-6)
     metadata = client.get_model_metadata("libtorch", as_json=True)
     assert [(i["name"], i["datatype"], i["shape"]) for i in metadata["inputs"]] == [
@@ -222,7 +239,9 @@ def test_onnx_models_with_and_without_config_answer_as_onnxruntime(
         repository.iris_onnx, providers=["CPUExecutionProvider"]
     ).run(None, {"X": x})
     for model in ("iris_onnx", "iris_auto"):
-        status, body = server.http("POST", f"/v1/models/{model}:predict", {"inputs": {"X": x.tolist()}})
+        status, body = server.http(
+            "POST", f"/v1/models/{model}:predict", {"inputs": {"X": x.tolist()}}
+        )
         assert status == 200, body
         assert body["outputs"]["label"] == label.tolist()
         np.testing.assert_allclose(body["outputs"]["probabilities"], probabilities, rtol=1e-6)

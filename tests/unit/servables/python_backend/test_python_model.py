@@ -38,7 +38,10 @@ def lay_out(root: Path, name: str, model: Path, config: Path | None) -> Path:
 
 def test_add_sub_example_adds_and_subtracts(tmp_path: Path) -> None:
     version = lay_out(
-        tmp_path, "add_sub", EXAMPLES / "add_sub" / "model.py", EXAMPLES / "add_sub" / "config.pbtxt"
+        tmp_path,
+        "add_sub",
+        EXAMPLES / "add_sub" / "model.py",
+        EXAMPLES / "add_sub" / "config.pbtxt",
     )
     servable = load(version, "add_sub")
     signature = servable.signatures["serving_default"]
@@ -52,8 +55,12 @@ def test_add_sub_example_adds_and_subtracts(tmp_path: Path) -> None:
     servable.unload()
 
 
-@pytest.mark.parametrize(("model", "max_batch_size"), [("batch_model.py", 4), ("nobatch_model.py", 0)])
-def test_auto_complete_example_configures_itself(tmp_path: Path, model: str, max_batch_size: int) -> None:
+@pytest.mark.parametrize(
+    ("model", "max_batch_size"), [("batch_model.py", 4), ("nobatch_model.py", 0)]
+)
+def test_auto_complete_example_configures_itself(
+    tmp_path: Path, model: str, max_batch_size: int
+) -> None:
     version = lay_out(tmp_path, "auto", EXAMPLES / "auto_complete" / model, None)
     servable = load(version, "auto")
     assert servable.config.max_batch_size == max_batch_size
@@ -155,10 +162,14 @@ def test_bls_outside_a_server_answers_unavailable_in_the_response(tmp_path: Path
     )
     servable = load(version)
     with pytest.raises(ServingError, match="no model caller"):
-        servable.run(servable.signatures["serving_default"], {"IN": np.array([b"a"], dtype=object)}, ())
+        servable.run(
+            servable.signatures["serving_default"], {"IN": np.array([b"a"], dtype=object)}, ()
+        )
 
 
-def test_a_model_without_tensors_fails_the_load_saying_where_to_declare_them(tmp_path: Path) -> None:
+def test_a_model_without_tensors_fails_the_load_saying_where_to_declare_them(
+    tmp_path: Path,
+) -> None:
     version = tmp_path / "m" / "1"
     version.mkdir(parents=True)
     (version / "model.py").write_text("class TritonPythonModel:\n    pass\n")

@@ -81,6 +81,10 @@ def test_corrupt_files_fail_the_load(tmp_path: Path) -> None:
     (tmp_path / "1" / "model.txt").write_text("not a model")
     (tmp_path / "1" / "model.cbm").write_bytes(b"not a model")
     with pytest.raises(lightgbm.basic.LightGBMError):
-        LightgbmLoader(model_name="m", version=1, path=str(tmp_path / "1"), options=LightgbmOptions()).load()
+        LightgbmLoader(
+            model_name="m", version=1, path=str(tmp_path / "1"), options=LightgbmOptions()
+        ).load()
     with pytest.raises(catboost.CatBoostError):
-        CatboostLoader(model_name="m", version=1, path=str(tmp_path / "1"), options=CatboostOptions()).load()
+        CatboostLoader(
+            model_name="m", version=1, path=str(tmp_path / "1"), options=CatboostOptions()
+        ).load()

@@ -113,7 +113,9 @@ def test_aoti_package_needs_and_uses_its_config(tmp_path: Path) -> None:
         load(tmp_path / "m" / "1")
     (tmp_path / "m" / "config.pbtxt").write_text(libtorch_config("m"))
     servable = load(tmp_path / "m" / "1")
-    out = servable.run(servable.signatures["serving_default"], inputs(6, ("INPUT__0", "INPUT__1")), ())
+    out = servable.run(
+        servable.signatures["serving_default"], inputs(6, ("INPUT__0", "INPUT__1")), ()
+    )
     total, difference = expected(model, 6)
     np.testing.assert_allclose(out["OUTPUT__0"], total, rtol=1e-5)
     np.testing.assert_allclose(out["OUTPUT__1"], difference, rtol=1e-5)

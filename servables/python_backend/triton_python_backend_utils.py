@@ -179,8 +179,13 @@ class Tensor:
 
     @classmethod
     def from_dlpack(cls, name: str, capsule: Any) -> Tensor:
-        """A tensor from any object with ``__dlpack__`` (a torch tensor, a numpy array)."""
-        return cls(name, np.from_dlpack(capsule))
+        """A tensor from an object with ``__dlpack__`` (a torch tensor, a numpy array) or
+        from a DLPack capsule (``torch.utils.dlpack.to_dlpack``, which only torch reads)."""
+        if hasattr(capsule, "__dlpack__"):
+            return cls(name, np.from_dlpack(capsule))
+        from torch.utils import dlpack  # a bare capsule comes from torch; torch is loaded
+
+        return cls(name, dlpack.from_dlpack(capsule).numpy())
 
     def __repr__(self) -> str:
         return f"Tensor({self._name!r}, shape={self.shape()}, dtype={self._array.dtype})"

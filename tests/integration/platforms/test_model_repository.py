@@ -295,3 +295,10 @@ def test_lightgbm_and_catboost_answer_as_their_libraries(
     np.testing.assert_allclose(
         result.as_numpy("predictions"), repository.catboost.predict_proba(x), rtol=1e-12
     )
+
+
+def test_shutdown_runs_every_python_models_finalize(server: ServerProcess) -> None:
+    """Last in this module: it stops the shared server. The examples' finalize() prints."""
+    assert server.stop() == 0
+    # the 7 Python models: add_sub(_listed), bls_sync/async, pytorch, both auto_complete
+    assert server.log().count("Cleaning up...") == 7, server.log()[-3000:]

@@ -119,3 +119,15 @@ def test_aoti_package_needs_and_uses_its_config(tmp_path: Path) -> None:
     total, difference = expected(model, 6)
     np.testing.assert_allclose(out["OUTPUT__0"], total, rtol=1e-5)
     np.testing.assert_allclose(out["OUTPUT__1"], difference, rtol=1e-5)
+
+
+def test_python_backend_tensors_cross_dlpack_with_torch() -> None:
+    from servables.python_backend import triton_python_backend_utils as pb_utils
+
+    source = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    from_capsule = pb_utils.Tensor.from_dlpack("t", torch.utils.dlpack.to_dlpack(source))
+    from_tensor = pb_utils.Tensor.from_dlpack("t", source)
+    np.testing.assert_array_equal(from_capsule.as_numpy(), source.numpy())
+    np.testing.assert_array_equal(from_tensor.as_numpy(), source.numpy())
+    back = torch.utils.dlpack.from_dlpack(from_tensor.to_dlpack())
+    assert torch.equal(back, source)

@@ -207,6 +207,7 @@ class Supervisor:
             config_file=str(options.model_config_file) if options.model_config_file else None,
             config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
             on_change=self._settings_changed,
+            resident=config.repository_models,
         )
         configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
         self.health = Health(

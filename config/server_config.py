@@ -1,7 +1,7 @@
 """The whole server configuration, read and validated before TensorFlow is imported.
 
 ``load_server_config(options)`` reads every file the flags name, in this order:
-``--model_config_file`` (or ``--model_name``/``--model_base_path``),
+``--model_config_file`` (or ``--model_name``/``--model_base_path``), ``--model_repository``,
 ``--platform_config_file``, ``--batching_parameters_file``, ``--monitoring_config_file``,
 ``--ssl_config_file``, ``--rest_ssl_config_file``, ``--auth_basic_users_file``,
 ``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``, and checks
@@ -81,12 +81,19 @@ class ServerConfig:
     """Custom op library files, in load order."""
     warnings: tuple[str, ...]
     """Start-up warnings that need no TensorFlow, each once."""
+    repository_models: ModelServerSettings | None = None
+    """The ``--model_repository`` models (also in ``models``), which every reload keeps."""
 
 
 def load_server_config(options: ServerOptions) -> ServerConfig:
     """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad."""
     require_model_source(options)
-    models = _models(options)
+    repository = (
+        load_model_repository(options.model_repository)
+        if options.model_repository is not None
+        else None
+    )
+    models = _models(options, repository)
     platform = (
         load_platform_config(options.platform_config_file)
         if options.platform_config_file is not None
@@ -138,15 +145,11 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         gpu_fraction_from_flag=tensorflow.gpu_fraction_from_flag,
         custom_op_paths=tensorflow.custom_op_paths,
         warnings=tuple(ignored_flag_warnings(options)) + tensorflow.warnings,
+        repository_models=repository,
     )
 
 
-def _models(options: ServerOptions) -> ModelServerSettings:
-    repository = (
-        load_model_repository(options.model_repository)
-        if options.model_repository is not None
-        else None
-    )
+def _models(options: ServerOptions, repository: ModelServerSettings | None) -> ModelServerSettings:
     if options.model_config_file is not None:
         listed = load_model_config(options.model_config_file)
     elif options.model_base_path is not None:

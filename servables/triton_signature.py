@@ -9,6 +9,10 @@ a Python model's tensors) calls ``triton_config_beside(version_path)``.
   configuration: its inputs and outputs under their ``config.pbtxt`` names, ``TYPE_*``
   mapped to ``DType`` (``TYPE_STRING`` is DT_STRING), and a leading -1 batch dimension
   when ``max_batch_size`` > 0.
+- ``triton_model_config(servable)`` is Triton's JSON shape of ``model_config`` (what
+  ``GET /v2/models/<m>/config`` answers): the servable's ``config.pbtxt`` when it has one,
+  else one derived from its ``serving_default`` signature (``max_batch_size`` 0, dims the
+  full shape with -1 for a free dimension, Triton's platform name for ours).
 - ``check_against_artifact`` fails a load whose configuration contradicts the artifact:
   a name the artifact lacks, another element type, or another rank or fixed dimension.
 
@@ -19,16 +23,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from config.triton_model_config import (
     CONFIG_FILE,
     TritonModelConfig,
     TritonTensor,
+    model_config_json,
     read_triton_config,
 )
 from protocol.dtypes import DType, dtype_name
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
+from servables.servable import Servable
 
 TRITON_DTYPES: Final[Mapping[str, DType]] = {
     "TYPE_BOOL": DType.DT_BOOL,
@@ -47,6 +53,53 @@ TRITON_DTYPES: Final[Mapping[str, DType]] = {
     "TYPE_BF16": DType.DT_BFLOAT16,
 }
 TRITON_TYPE_NAMES: Final[Mapping[DType, str]] = {v: k for k, v in TRITON_DTYPES.items()}
+# Our platform -> Triton's (platform, backend) names for it.
+TRITON_NAMES: Final[Mapping[str, tuple[str, str]]] = {
+    "onnx": ("onnxruntime_onnx", "onnxruntime"),
+    "tensorflow": ("tensorflow_savedmodel", "tensorflow"),
+    "pytorch": ("pytorch_libtorch", "pytorch"),
+    "python": ("", "python"),
+}
+
+
+def _triton_type(dtype: int) -> str:
+    try:
+        return TRITON_TYPE_NAMES.get(DType(dtype), "TYPE_INVALID")
+    except ValueError:  # a DataType no API carries (a resource)
+        return "TYPE_INVALID"
+
+
+def triton_model_config(servable: Servable) -> dict[str, Any]:
+    """Triton's JSON ``model_config`` of ``servable`` (see the module docstring)."""
+    platform, backend = TRITON_NAMES.get(servable.platform, ("", servable.platform))
+    if servable.triton_config is not None:
+        rendered = model_config_json(servable.triton_config.proto)
+        rendered["name"] = servable.model_name
+        if not rendered.get("platform") and not rendered.get("backend"):
+            rendered["platform"], rendered["backend"] = platform, backend
+        return rendered
+    signature = servable.signatures.get(DEFAULT_SIGNATURE) or next(
+        iter(servable.signatures.values())
+    )
+
+    def tensors(specs: Mapping[str, TensorSpec]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "data_type": _triton_type(spec.dtype),
+                "dims": list(spec.shape) if spec.shape is not None else [-1],
+            }
+            for name, spec in specs.items()
+        ]
+
+    return {
+        "name": servable.model_name,
+        "platform": platform,
+        "backend": backend,
+        "max_batch_size": 0,
+        "input": tensors(signature.inputs),
+        "output": tensors(signature.outputs),
+    }
 
 
 def triton_config_beside(version_path: str) -> TritonModelConfig | None:

@@ -186,5 +186,6 @@ class OnnxLoader(Loader):
                 declared = signature_from_triton(config)
                 check_against_artifact(declared, servable.signatures[DEFAULT_SIGNATURE], file)
             servable.batching = config.batching
+            servable.triton_config = config
         finish_load(servable, self.path, self._options.extras)
         return servable

@@ -130,7 +130,7 @@ class PythonModelServable(Servable):
     ) -> None:
         self.model_name = model_name
         self.version = version
-        self.config = config
+        self.triton_config = self.config = config
         self.signatures = {DEFAULT_SIGNATURE: signature_from_triton(config)}
         self._instance: Any = instance
         self._caller = caller

@@ -276,6 +276,7 @@ class TorchLoader(Loader):
             argument_names=arguments,
             output_names=list(artifact.outputs) if artifact is not None else [],
         )
+        servable.triton_config = config
         if config is not None and config.batching is not None:
             servable.batching = config.batching
         finish_load(servable, self.path, self._options.extras)

@@ -11,6 +11,7 @@ import pytest
 
 from protocol.dtypes import DType
 from protocol.status import Code, ServingError
+from servables.triton_signature import triton_model_config
 from servables.python_backend.python_model import (
     PythonModelLoader,
     PythonModelOptions,
@@ -188,3 +189,22 @@ def test_initialize_failure_fails_the_load(tmp_path: Path) -> None:
     )
     with pytest.raises(RuntimeError, match="missing label map for m"):
         load(version)
+
+
+@pytest.mark.parametrize(
+    ("model", "max_batch_size"), [("batch_model.py", 4), ("nobatch_model.py", 0)]
+)
+def test_triton_model_config_is_what_the_auto_complete_client_checks(
+    tmp_path: Path, model: str, max_batch_size: int
+) -> None:
+    version = lay_out(tmp_path, "auto", EXAMPLES / "auto_complete" / model, None)
+    config = triton_model_config(load(version, "auto"))
+    assert config["name"] == "auto"
+    assert config["backend"] == "python"
+    assert config["max_batch_size"] == max_batch_size
+    expected = [
+        {"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]},
+        {"name": "INPUT1", "data_type": "TYPE_FP32", "dims": [4]},
+    ]
+    assert [{k: t[k] for k in ("name", "data_type", "dims")} for t in config["input"]] == expected
+    assert [t["name"] for t in config["output"]] == ["OUTPUT0", "OUTPUT1"]

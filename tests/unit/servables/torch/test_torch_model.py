@@ -131,3 +131,15 @@ def test_python_backend_tensors_cross_dlpack_with_torch() -> None:
     np.testing.assert_array_equal(from_tensor.as_numpy(), source.numpy())
     back = torch.utils.dlpack.from_dlpack(from_tensor.to_dlpack())
     assert torch.equal(back, source)
+
+
+def test_triton_model_config_from_an_exported_programs_signature(tmp_path: Path) -> None:
+    from servables.triton_signature import triton_model_config
+
+    write_exported_program(tmp_path / "1")
+    config = triton_model_config(load(tmp_path / "1"))
+    assert (config["platform"], config["max_batch_size"]) == ("pytorch_libtorch", 0)
+    assert config["input"] == [
+        {"name": "x", "data_type": "TYPE_FP32", "dims": [-1, 4]},
+        {"name": "y", "data_type": "TYPE_FP32", "dims": [-1, 4]},
+    ]

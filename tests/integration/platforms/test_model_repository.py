@@ -31,6 +31,8 @@ import tritonclient.http as httpclient
 from tensorflow_serving.apis import predict_pb2
 from tritonclient.utils import InferenceServerException
 
+from examples.digits_data import load_digits_28x28
+from examples.export_digits import export_digits_model
 from tests.integration.server_process import ServerProcess
 from tests.platform_models import iris, write_onnx_from_sklearn
 from tests.torch_models import (
@@ -81,6 +83,16 @@ class Repository:
         )
         write_onnx_from_sklearn(models / "iris_auto" / "1")  # no config.pbtxt
         (models / "not_a_model").mkdir()
+        export_digits_model(root / "exported_digits", {1: 20})
+        (models / "digits" / "1").mkdir(parents=True)
+        shutil.move(root / "exported_digits" / "1", models / "digits" / "1" / "model.savedmodel")
+        (models / "digits" / "config.pbtxt").write_text('platform: "tensorflow_savedmodel"\n')
+        self.digits_x = load_digits_28x28().test_images[:4]
+        self.digits_scores = (
+            tf.saved_model.load(str(models / "digits" / "1" / "model.savedmodel"))
+            .signatures["serving_default"](images=tf.constant(self.digits_x))["scores"]
+            .numpy()
+        )
         self.exported = write_exported_program(root / "listed" / "ep" / "1")
         (root / "listed" / "add_sub_listed" / "1").mkdir(parents=True)
         shutil.copy(EXAMPLES / "add_sub/model.py", root / "listed" / "add_sub_listed" / "1")
@@ -272,6 +284,13 @@ def test_python_model_from_models_config_answers_tf_serving_predict(server: Serv
     out = predict(server, "add_sub_listed", {"INPUT0": a, "INPUT1": b})
     np.testing.assert_allclose(out["OUTPUT0"], a + b)
     np.testing.assert_allclose(out["OUTPUT1"], a - b)
+
+
+def test_savedmodel_in_tritons_layout_answers_as_tensorflow(
+    server: ServerProcess, repository: Repository
+) -> None:
+    out = predict(server, "digits", {"images": repository.digits_x})
+    np.testing.assert_allclose(out["scores"], repository.digits_scores, rtol=1e-5, atol=1e-7)
 
 
 def test_a_folder_without_a_model_is_not_served(server: ServerProcess) -> None:

@@ -95,3 +95,15 @@ def test_repository_rejects_a_name_other_than_the_folder_and_duplicate_names(
     listed = single_model_config("a", tmp_path / "a", platform="python")
     with pytest.raises(ConfigError, match="model 'a' is also listed"):
         merge_model_lists(listed, load_model_repository(tmp_path))
+
+
+def test_the_repository_alone_is_a_model_source(tmp_path: Path) -> None:
+    from config.flags import ServerOptions
+    from config.server_config import load_server_config
+
+    (tmp_path / "a" / "1").mkdir(parents=True)
+    (tmp_path / "a" / "1" / "model.py").write_text("")
+    config = load_server_config(ServerOptions(model_repository=tmp_path))
+    assert config.models.names == ("a",)
+    assert config.repository_models is not None
+    assert config.repository_models.names == ("a",)

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,9 @@ def served_rates(root: Path, models: dict[str, Any], seconds: float) -> dict[str
             for key, array in inputs.items():
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
             server.wait_until(
-                lambda r=request: _answers(server, r), timeout=120, what=f"{name} to answer"
+                partial(_answers, server, request), timeout=120, what=f"{name} to answer"
             )
-            rates[name] = _rate(lambda r=request: server.prediction.Predict(r, timeout=30), seconds)
+            rates[name] = _rate(partial(server.prediction.Predict, request, timeout=30), seconds)
         return rates
     finally:
         server.stop()
@@ -173,7 +174,7 @@ def main() -> None:
                 loader(name, platform, path).load().unload()
                 times.append(time.perf_counter() - started)
             signature = servable.signatures["serving_default"]
-            rate = _rate(lambda s=servable, g=signature, i=inputs: s.run(g, i, ()), args.seconds)
+            rate = _rate(partial(servable.run, signature, inputs, ()), args.seconds)
             results[name] = {
                 "first_load_s": round(first, 4),
                 "load_s": round(statistics.median(times), 4),

@@ -122,10 +122,13 @@ def test_aoti_package_needs_and_uses_its_config(tmp_path: Path) -> None:
 
 
 def test_python_backend_tensors_cross_dlpack_with_torch() -> None:
+    from torch.utils import dlpack
+
     from servables.python_backend import triton_python_backend_utils as pb_utils
 
     source = torch.arange(6, dtype=torch.float32).reshape(2, 3)
-    from_capsule = pb_utils.Tensor.from_dlpack("t", torch.utils.dlpack.to_dlpack(source))
+    capsule = dlpack.to_dlpack(source)  # type: ignore[attr-defined]  # torch stubs omit it
+    from_capsule = pb_utils.Tensor.from_dlpack("t", capsule)
     from_tensor = pb_utils.Tensor.from_dlpack("t", source)
     np.testing.assert_array_equal(from_capsule.as_numpy(), source.numpy())
     np.testing.assert_array_equal(from_tensor.as_numpy(), source.numpy())

@@ -85,10 +85,6 @@ class TritonModelConfig:
         """Triton's JSON shape of the configuration (proto field names, enums as names)."""
         return json.dumps(model_config_json(self.proto))
 
-    def with_proto(self, proto: Any, source: str) -> TritonModelConfig:
-        """The configuration ``proto`` (e.g. completed by ``auto_complete_config``) describes."""
-        return triton_config_from_proto(proto, source)
-
 
 def model_config_json(proto: Any) -> dict[str, Any]:
     """``proto`` as Triton renders ``model_config`` in JSON (dims and sizes as numbers)."""

@@ -5,7 +5,7 @@ feature count; the servable derives the signatures and checks the input:
 
 - ``serving_default`` and ``predict`` (the same), method ``tensorflow/serving/predict``,
   input ``inputs``: a DT_DOUBLE matrix ``[-1, n_features]`` (LightGBM and CatBoost compute
-  in float64; a float32 request is accepted and widened by the API layer's checks),
+  in float64; JSON numbers decode to it, a binary tensor must be FP64 / DT_DOUBLE),
   output ``predictions``: DT_DOUBLE, shaped as ``predict`` answers a row of zeros at load
   time (``[-1]`` for one value per row, ``[-1, k]`` for k class probabilities).
 - A matrix with another number of columns, or not a matrix, is INVALID_ARGUMENT naming

@@ -105,7 +105,9 @@ class Repository:
         )
         (root / "listed" / "iris_lgb" / "1").mkdir(parents=True)
         self.lightgbm.save_model(str(root / "listed" / "iris_lgb" / "1" / "model.txt"))
-        self.catboost = catboost.CatBoostClassifier(iterations=10, verbose=False, thread_count=1)
+        self.catboost = catboost.CatBoostClassifier(
+            iterations=10, verbose=False, thread_count=1, allow_writing_files=False
+        )
         self.catboost.fit(x, y)
         (root / "listed" / "iris_cb" / "1").mkdir(parents=True)
         self.catboost.save_model(str(root / "listed" / "iris_cb" / "1" / "model.cbm"))

@@ -39,7 +39,9 @@ def test_lightgbm_multiclass_answers_as_booster_predict(tmp_path: Path) -> None:
 
 def test_catboost_classifier_answers_as_predict_proba(tmp_path: Path) -> None:
     x, y = iris()
-    model = catboost.CatBoostClassifier(iterations=10, verbose=False, thread_count=1)
+    model = catboost.CatBoostClassifier(
+        iterations=10, verbose=False, thread_count=1, allow_writing_files=False
+    )
     model.fit(x, y)
     (tmp_path / "1").mkdir()
     model.save_model(str(tmp_path / "1" / "model.cbm"))
@@ -56,7 +58,9 @@ def test_catboost_classifier_answers_as_predict_proba(tmp_path: Path) -> None:
 
 def test_catboost_regressor_answers_as_predict(tmp_path: Path) -> None:
     x, y = iris()
-    model = catboost.CatBoostRegressor(iterations=10, verbose=False, thread_count=1)
+    model = catboost.CatBoostRegressor(
+        iterations=10, verbose=False, thread_count=1, allow_writing_files=False
+    )
     model.fit(x, y.astype(float))
     (tmp_path / "1").mkdir()
     model.save_model(str(tmp_path / "1" / "model.cbm"))

@@ -166,7 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     options = parse_flags(arguments)
     configure_logging(options.log_format, verbose=options.verbose)  # before TensorFlow
-    if options.model_config_file is None and options.model_base_path is None:
+    if (
+        options.model_config_file is None
+        and options.model_base_path is None
+        and options.model_repository is None
+    ):
         options = _example_model_flags(options)
         arguments += [
             f"--model_name={options.model_name}",

@@ -14,7 +14,8 @@ Contract:
   call slower than ``SLOW_FACTOR`` times the threshold marks it expensive at once, so a
   model that turns slow stalls the loop for one call at most, then runs on the executor
   again; it comes back inline only if executor measurements fall under the threshold.
-- A threshold of 0 (``--inline_call_threshold_micros=0``) means nothing is ever cheap.
+- A threshold of 0 (``--inline_call_threshold_micros=0``) means nothing is ever cheap, and
+  so is a servable with ``may_run_inline`` False (its calls may wait on other calls).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class CallCosts:
         return self._threshold > 0
 
     def of(self, servable: Servable, signature_name: str) -> CallCost:
+        if not servable.may_run_inline:
+            return CallCost(0.0)  # never cheap
         by_signature = self._costs.get(servable)
         if by_signature is None:
             by_signature = self._costs[servable] = {}

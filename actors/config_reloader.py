@@ -17,6 +17,8 @@ set untouched. Then:
 The reply waits, bounded by ``settle_timeout_seconds``, until new versions have settled.
 A base path that does not exist does not block the reload or later ones (a known TF
 Serving failure): the poller logs it and loads the model once the folder appears.
+``resident`` models (a ``--model_repository``'s) are added to every reloaded list, so a
+reload never unloads them; a reloaded model with one of their names is INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from actors.routing import RoutingTable
 from actors.version_manager import VersionManager
 from config.errors import ConfigError
 from config.model_config import ModelServerSettings, load_model_config, model_config_from_proto
+from config.model_repository import merge_model_lists
 from protocol.status import ServingError, failed_precondition, invalid_argument
 from protocol.versions import VersionState
 
@@ -74,8 +77,10 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
         config_file_poll_wait_seconds: float = 0.0,
         settle_timeout_seconds: float = 120.0,
         on_change: Callable[[ModelServerSettings], None] | None = None,
+        resident: ModelServerSettings | None = None,
     ) -> None:
         super().__init__()
+        self._resident = resident
         self.settings = settings
         self._poller = poller
         self._manager = manager
@@ -102,8 +107,8 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
                     f"got base_path()={model.base_path}"
                 )
         try:
-            settings = model_config_from_proto(
-                config, RELOAD_SOURCE, require_existing_base_path=False
+            settings = self._with_resident(
+                model_config_from_proto(config, RELOAD_SOURCE, require_existing_base_path=False)
             )
         except ConfigError as error:
             raise invalid_argument(str(error)) from error
@@ -153,6 +158,12 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
                         f"Request to assign label to version {version} of model {model.name}, "
                         f"which is not currently available for inference (label {label!r})"
                     )
+
+    def _with_resident(self, settings: ModelServerSettings) -> ModelServerSettings:
+        """``settings`` plus the resident models; a name in both is a ``ConfigError``."""
+        if self._resident is None:
+            return settings
+        return merge_model_lists(settings, self._resident)
 
     def check_platforms(self, settings: ModelServerSettings) -> None:
         """INVALID_ARGUMENT if a served model would change platform (TF Serving's wording)."""
@@ -217,7 +228,7 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
         self._last_text = text
         try:
             settings = load_model_config(self._config_file, require_existing_base_path=False)
-            await self._apply(settings)
+            await self._apply(self._with_resident(settings))
         except (ConfigError, ServingError) as error:
             log.error("ignoring the changed model config file: %s", error)
 

@@ -1,4 +1,5 @@
-"""Loader factories for the platforms beside TensorFlow: ONNX, scikit-learn, XGBoost.
+"""Loader factories for the platforms beside TensorFlow: ONNX, scikit-learn, XGBoost,
+PyTorch, Python models (Triton's python_backend interface), LightGBM and CatBoost.
 
 ``platform_factories`` gives the source adapter one ``LoaderFactory`` per platform.
 Each platform's module (and so its library: onnxruntime, scikit-learn, XGBoost) is
@@ -11,6 +12,9 @@ XGBoost version ends in the error state with "model_platform 'xgboost' needs the
 ONNX thread counts: ``--onnx_intra_op_threads`` / ``--onnx_inter_op_threads``; 0 falls
 back to ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism``,
 then ``--tensorflow_session_parallelism``; 0 there too lets onnxruntime choose.
+PyTorch thread counts: ``--tensorflow_intra_op_parallelism`` /
+``--tensorflow_inter_op_parallelism``, then ``--tensorflow_session_parallelism``; 0 lets
+torch choose (torch's counts are process-wide: the first PyTorch load applies them).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Final
 from actors.source_adapter import LoaderFactory
 from config.flags import ServerOptions
 from servables.loader import Loader
+from servables.model_caller import ModelCaller
 from servables.servable import Servable
 from servables.version_folder import VersionExtras
 
@@ -35,6 +40,25 @@ _PLATFORMS: Final[Mapping[str, tuple[str, str, str, str]]] = {
         "scikit-learn joblib",
     ),
     "xgboost": ("servables.xgboost.xgboost_model", "XgboostLoader", "XgboostOptions", "xgboost"),
+    "pytorch": ("servables.torch.torch_model", "TorchLoader", "TorchOptions", "torch==2.13.0"),
+    "python": (
+        "servables.python_backend.python_model",
+        "PythonModelLoader",
+        "PythonModelOptions",
+        "numpy",
+    ),
+    "lightgbm": (
+        "servables.lightgbm.lightgbm_model",
+        "LightgbmLoader",
+        "LightgbmOptions",
+        "lightgbm",
+    ),
+    "catboost": (
+        "servables.catboost.catboost_model",
+        "CatboostLoader",
+        "CatboostOptions",
+        "catboost",
+    ),
 }
 
 
@@ -79,18 +103,36 @@ def onnx_threads(options: ServerOptions) -> dict[str, int]:
     }
 
 
+def torch_threads(options: ServerOptions) -> dict[str, int]:
+    """PyTorch's thread counts: TensorFlow's parallelism flags, as ONNX falls back to them."""
+    session = options.tensorflow_session_parallelism
+    return {
+        "intra_op_threads": options.tensorflow_intra_op_parallelism or session,
+        "inter_op_threads": options.tensorflow_inter_op_parallelism or session,
+    }
+
+
 def platform_factories(
     options: ServerOptions,
     *,
     per_model_batching: bool,
     warmup: Callable[[Servable, str], object] | None,
+    model_caller: ModelCaller | None = None,
 ) -> dict[str, LoaderFactory]:
-    """One ``LoaderFactory`` per non-TensorFlow platform."""
+    """One ``LoaderFactory`` per non-TensorFlow platform.
+
+    ``model_caller`` lets Python models call other models of this server (Triton's BLS);
+    without it their ``InferenceRequest.exec()`` fails with UNAVAILABLE.
+    """
     extras = VersionExtras(per_model_batching=per_model_batching, warmup=warmup)
     platform_options: dict[str, dict[str, Any]] = {
         "onnx": {"extras": extras, **onnx_threads(options)},
         "sklearn": {"extras": extras},
         "xgboost": {"extras": extras},
+        "pytorch": {"extras": extras, **torch_threads(options)},
+        "python": {"extras": extras, "model_caller": model_caller},
+        "lightgbm": {"extras": extras},
+        "catboost": {"extras": extras},
     }
 
     def factory(platform: str) -> LoaderFactory:

@@ -21,8 +21,9 @@ when credential files are configured; TLS comes from ``--ssl_config_file`` (gRPC
 ``--rest_ssl_config_file`` (REST).
 
 This is the only module that knows every platform: it registers the TensorFlow loader
-with the source adapter, and the ONNX, scikit-learn and XGBoost ones from
-``app.platforms`` (each imported lazily, on its first load).
+with the source adapter, and the others (ONNX, scikit-learn, XGBoost, PyTorch, Python,
+LightGBM, CatBoost) from ``app.platforms`` (each imported lazily, on its first load).
+Python models call other models (Triton's BLS) through ``app.model_calls``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from actors.source_adapter import LoaderFactory, SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
 from app.access_log import access_logged
 from app.metrics import CONTENT_TYPE, ServerMetrics
+from app.model_calls import DataPlaneCaller
 from app.platforms import platform_factories
 from app.port_file import write_port_file
 from app.worker_link import FanOutReloader, WorkerIdentity, WorkerLink
@@ -153,6 +155,7 @@ class Supervisor:
             observer=self.metrics,
         )
         self.manager.set_effect_runner(self.effects)
+        self.model_caller = DataPlaneCaller()  # bound to the data plane in start()
         self.adapter = SourceAdapter(
             platform_of=self._platform_of,
             factories={
@@ -192,6 +195,7 @@ class Supervisor:
             config_file=str(options.model_config_file) if options.model_config_file else None,
             config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
             on_change=self._settings_changed,
+            resident=config.repository_models,
         )
         configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
         self.health = Health(
@@ -288,7 +292,10 @@ class Supervisor:
             run_warmup(servable, path, warmup)
 
         return platform_factories(
-            self.options, per_model_batching=self.config.per_model_batching, warmup=replay
+            self.options,
+            per_model_batching=self.config.per_model_batching,
+            warmup=replay,
+            model_caller=self.model_caller,
         )
 
     def _settings_changed(self, settings: ModelServerSettings) -> None:
@@ -335,6 +342,8 @@ class Supervisor:
             log.warning("%s", warning)
         # Before anything can load a model: a graph using a custom op fails without it.
         load_custom_ops(self.config.custom_op_paths)
+        # Python models may call other models from initialize() on: bind before loading.
+        self.model_caller.bind(self.plane, asyncio.get_running_loop())
         await self._start(self.executor)
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)

@@ -457,6 +457,17 @@ class ServerOptions:
             aliases=("--config",),
         ),
     ] = None
+    model_repository: Annotated[
+        Path | None,
+        Flag(
+            _optional_path,
+            "(aioserving) A Triton model repository to serve: each sub-folder with a "
+            "config.pbtxt (or a version folder holding model.onnx, model.savedmodel, "
+            "model.pt, model.pt2 or model.py) is a model. Alone or beside "
+            "--model_config_file / --model_base_path.",
+            group=MODELS,
+        ),
+    ] = None
     model_config_file_poll_wait_seconds: Annotated[
         int,
         Flag(
@@ -487,7 +498,8 @@ class ServerOptions:
         Flag(
             str,
             "Platform of the single model served from --model_base_path: tensorflow, onnx, "
-            "sklearn or xgboost (models.config sets model_platform per model).",
+            "sklearn, xgboost, pytorch, python, lightgbm or catboost (models.config sets "
+            "model_platform per model).",
             group=MODELS,
         ),
     ] = "tensorflow"
@@ -908,14 +920,15 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
 
 
 def require_model_source(options: ServerOptions) -> None:
-    """``ConfigError`` unless exactly one of the config file and the base path is given."""
+    """``ConfigError`` unless one of the config file and the base path, or a repository, is given."""
     has_file = options.model_config_file is not None
     has_path = options.model_base_path is not None
     if has_file and has_path:
         raise ConfigError(COMMAND_LINE, _BOTH_SOURCES_MESSAGE)
-    if not has_file and not has_path:
+    if not has_file and not has_path and options.model_repository is None:
         raise ConfigError(
-            COMMAND_LINE, "either --model_config_file or --model_base_path is required"
+            COMMAND_LINE,
+            "either --model_config_file, --model_base_path or --model_repository is required",
         )
 
 

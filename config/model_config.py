@@ -17,7 +17,8 @@ Contract:
 - Environment variables are not expanded (TF Serving does not expand them either).
 - Every rejected setting raises ``ConfigError`` naming the source, the field and, for
   text input, the line: an empty or duplicate name, a platform other than
-  ``tensorflow``, ``onnx``, ``sklearn`` or ``xgboost``, both ``model_type`` and ``model_platform`` set, an empty ``base_path``
+  ``tensorflow``, ``onnx``, ``sklearn``, ``xgboost``, ``pytorch``, ``python``, ``lightgbm``
+  or ``catboost``, both ``model_type`` and ``model_platform`` set, an empty ``base_path``
   or (unless ``require_existing_base_path=False``) one that is not an existing
   directory, ``specific`` with no versions or a negative version, a version label that
   is empty or points to a negative version, and the features this server does not
@@ -50,8 +51,21 @@ TENSORFLOW_PLATFORM = "tensorflow"
 ONNX_PLATFORM = "onnx"
 SKLEARN_PLATFORM = "sklearn"
 XGBOOST_PLATFORM = "xgboost"
+PYTORCH_PLATFORM = "pytorch"
+PYTHON_PLATFORM = "python"
+LIGHTGBM_PLATFORM = "lightgbm"
+CATBOOST_PLATFORM = "catboost"
 SUPPORTED_PLATFORMS: frozenset[str] = frozenset(
-    {TENSORFLOW_PLATFORM, ONNX_PLATFORM, SKLEARN_PLATFORM, XGBOOST_PLATFORM}
+    {
+        TENSORFLOW_PLATFORM,
+        ONNX_PLATFORM,
+        SKLEARN_PLATFORM,
+        XGBOOST_PLATFORM,
+        PYTORCH_PLATFORM,
+        PYTHON_PLATFORM,
+        LIGHTGBM_PLATFORM,
+        CATBOOST_PLATFORM,
+    }
 )
 
 

@@ -1,7 +1,7 @@
 """The whole server configuration, read and validated before TensorFlow is imported.
 
 ``load_server_config(options)`` reads every file the flags name, in this order:
-``--model_config_file`` (or ``--model_name``/``--model_base_path``),
+``--model_config_file`` (or ``--model_name``/``--model_base_path``), ``--model_repository``,
 ``--platform_config_file``, ``--batching_parameters_file``, ``--monitoring_config_file``,
 ``--ssl_config_file``, ``--rest_ssl_config_file``, ``--auth_basic_users_file``,
 ``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``,
@@ -44,6 +44,7 @@ from config.batching_config import (
 )
 from config.flags import ServerOptions, ignored_flag_warnings, require_model_source
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
+from config.model_repository import load_model_repository, merge_model_lists
 from config.monitoring_config import MonitoringSettings, load_monitoring_config
 from config.platform_config import load_platform_config
 from config.shadow_config import ShadowRule, load_shadow_config
@@ -83,12 +84,19 @@ class ServerConfig:
     """Start-up warnings that need no TensorFlow, each once."""
     shadows: tuple[ShadowRule, ...] = ()
     """``--shadow_config_file``'s rules; empty: no shadow versions."""
+    repository_models: ModelServerSettings | None = None
+    """The ``--model_repository`` models (also in ``models``), which every reload keeps."""
 
 
 def load_server_config(options: ServerOptions) -> ServerConfig:
     """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad."""
     require_model_source(options)
-    models = _models(options)
+    repository = (
+        load_model_repository(options.model_repository)
+        if options.model_repository is not None
+        else None
+    )
+    models = _models(options, repository)
     platform = (
         load_platform_config(options.platform_config_file)
         if options.platform_config_file is not None
@@ -145,16 +153,21 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
             if options.shadow_config_file is not None
             else ()
         ),
+        repository_models=repository,
     )
 
 
-def _models(options: ServerOptions) -> ModelServerSettings:
+def _models(options: ServerOptions, repository: ModelServerSettings | None) -> ModelServerSettings:
     if options.model_config_file is not None:
-        return load_model_config(options.model_config_file)
-    assert options.model_base_path is not None  # require_model_source checked it
-    return single_model_config(
-        options.model_name, options.model_base_path, platform=options.model_platform
-    )
+        listed = load_model_config(options.model_config_file)
+    elif options.model_base_path is not None:
+        listed = single_model_config(
+            options.model_name, options.model_base_path, platform=options.model_platform
+        )
+    else:
+        assert repository is not None  # require_model_source checked it
+        return repository
+    return listed if repository is None else merge_model_lists(listed, repository)
 
 
 def _batching_from_flags(options: ServerOptions) -> BatchingSettings | None:

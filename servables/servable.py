@@ -13,6 +13,9 @@ Contract:
   request is resolved to this servable (``begin_request``), and whoever finishes that
   request's model work releases it (``end_request``), even when the client gave up first,
   so a version is never unloaded under a running call.
+- ``may_run_inline`` False keeps every call off the event loop, however cheap.
+- ``triton_config`` is the Triton configuration the loader read (``None`` without one);
+  ``servables.triton_signature.triton_model_config`` renders any servable in its shape.
 - ``batching`` holds per-model batching settings when the loader found some; ``None``
   means the server-wide settings apply.
 """
@@ -31,6 +34,7 @@ from protocol.status import Reason, failed_precondition
 
 if TYPE_CHECKING:
     from config.batching_config import BatchingSettings
+    from config.triton_model_config import TritonModelConfig
 
 
 class Servable(abc.ABC):
@@ -39,8 +43,13 @@ class Servable(abc.ABC):
     model_name: str
     version: int
     platform: str = "tensorflow"
+    may_run_inline: bool = True
+    """False for a servable whose calls may block on other calls (a Python model's BLS):
+    it then always runs on the executor, never on the event loop."""
     signatures: Mapping[str, Signature]
     batching: BatchingSettings | None = None
+    triton_config: TritonModelConfig | None = None
+    """The model's Triton ``config.pbtxt`` when it was loaded with one (after auto-complete)."""
     _in_flight: int = 0
     _drained_event: asyncio.Event | None = None
 

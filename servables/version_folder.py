@@ -26,10 +26,20 @@ from config.batching_config import BatchingSettings, load_batching_parameters
 from servables.servable import Servable
 
 PLATFORM_FILES: Final[Mapping[str, tuple[str, ...]]] = {
-    "tensorflow": ("saved_model.pb", "saved_model.pbtxt"),
+    "tensorflow": (
+        "saved_model.pb",
+        "saved_model.pbtxt",
+        # Triton's layout: the SavedModel in the version folder's model.savedmodel/.
+        os.path.join("model.savedmodel", "saved_model.pb"),
+        os.path.join("model.savedmodel", "saved_model.pbtxt"),
+    ),
     "onnx": ("model.onnx",),
     "sklearn": ("model.joblib", "model.pkl"),
     "xgboost": ("model.ubj", "model.json", "model.bst"),
+    "pytorch": ("model.pt", "model.pt2"),
+    "python": ("model.py",),
+    "lightgbm": ("model.txt",),
+    "catboost": ("model.cbm",),
 }
 
 PER_MODEL_BATCHING_FILES: Final = (

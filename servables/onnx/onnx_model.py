@@ -13,6 +13,10 @@ an input of another type (a sequence, a map, bfloat16) fails the load, naming it
 output of another type (skl2onnx's ZipMap ``seq(map(...))``) is left out of the signature
 with a warning: convert with ``zipmap=False`` to get probabilities as a tensor.
 
+A Triton ``config.pbtxt`` in the model folder (a ``--model_repository`` model) is checked
+against the graph (names, types, dims; the load fails naming the first difference), and
+its ``dynamic_batching`` gives the model its own batching settings.
+
 Errors: a missing, corrupt or unsupported file (an opset this onnxruntime does not know)
 raises from ``load()``, so the version ends in the error state with onnxruntime's reason.
 onnxruntime's INVALID_ARGUMENT and FAIL at run time (a wrong rank or dimension) are the
@@ -35,6 +39,11 @@ from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, Te
 from protocol.status import invalid_argument
 from servables.loader import Loader
 from servables.servable import Servable
+from servables.triton_signature import (
+    check_against_artifact,
+    signature_from_triton,
+    triton_config_beside,
+)
 from servables.version_folder import VersionExtras, finish_load, require_artifact
 
 log = logging.getLogger(__name__)
@@ -171,5 +180,12 @@ class OnnxLoader(Loader):
         session_options.inter_op_num_threads = self._options.inter_op_threads
         session = ort.InferenceSession(file, sess_options=session_options, providers=_providers())
         servable = OnnxServable(model_name=self.model_name, version=self.version, session=session)
+        config = triton_config_beside(self.path)
+        if config is not None:
+            if config.inputs or config.outputs:
+                declared = signature_from_triton(config)
+                check_against_artifact(declared, servable.signatures[DEFAULT_SIGNATURE], file)
+            servable.batching = config.batching
+            servable.triton_config = config
         finish_load(servable, self.path, self._options.extras)
         return servable

@@ -12,6 +12,8 @@ requests (``servables.tensorflow.warmup``) before it returns; a failed warmup fa
 
 from __future__ import annotations
 
+import os
+
 import dataclasses
 import logging
 import threading
@@ -147,13 +149,15 @@ class SavedModelLoader(Loader):
         self._options = options
 
     def load(self) -> SavedModelServable:
-        require_artifact("tensorflow", self.path)
+        # The folder holding saved_model.pb: the version folder, or its model.savedmodel/
+        # in a Triton repository.
+        export_dir = os.path.dirname(require_artifact("tensorflow", self.path))
         graph = tf.Graph()
         session = tf.compat.v1.Session(graph=graph, config=self._options.session_config)
         try:
             with graph.as_default():
                 meta_graph = tf.compat.v1.saved_model.loader.load(
-                    session, list(self._options.tags), self.path
+                    session, list(self._options.tags), export_dir
                 )
         except BaseException:
             session.close()

@@ -69,7 +69,13 @@ def serving(model: str, **states: VersionState) -> ModelRoute:
 
 
 class Harness:
-    def __init__(self, *, allow: bool = False, config_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        allow: bool = False,
+        config_file: Path | None = None,
+        resident: ModelServerSettings | None = None,
+    ) -> None:
         self.poller = RecordingActor()
         self.manager = RecordingActor()
         self.routing = RoutingTable()
@@ -82,6 +88,7 @@ class Harness:
             allow_labels_for_unavailable=allow,
             config_file=str(config_file) if config_file is not None else None,
             on_change=self.changes.append,
+            resident=resident,
         )
 
     def nothing_posted(self) -> bool:
@@ -136,6 +143,27 @@ async def test_reload_of_a_valid_proto_goes_through_the_inbox() -> None:
         await harness.reloader.reload(proto)
         assert harness.reloader.settings.names == ("a",)
         assert RemoveModel(model_name="b") in harness.manager.posted
+    finally:
+        await harness.reloader.stop(1)
+
+
+async def test_a_reload_keeps_the_repository_models_and_refuses_their_names() -> None:
+    harness = Harness(resident=settings(("triton", {})))
+    await harness.reloader.start()
+    try:
+        proto = model_server_config_pb2.ModelServerConfig()
+        proto.model_config_list.config.add(
+            name="a", base_path="/models/a", model_platform="tensorflow"
+        )
+        await harness.reloader.reload(proto)
+        assert harness.reloader.settings.names == ("a", "triton")
+        proto.model_config_list.config.add(
+            name="triton", base_path="/models/t", model_platform="tensorflow"
+        )
+        with pytest.raises(ServingError) as invalid:
+            await harness.reloader.reload(proto)
+        assert invalid.value.code is Code.INVALID_ARGUMENT
+        assert "model 'triton' is also listed" in invalid.value.message
     finally:
         await harness.reloader.stop(1)
 

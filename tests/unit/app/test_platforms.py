@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from app.platforms import onnx_threads, platform_factories
+from app.platforms import onnx_threads, platform_factories, torch_threads
 from config.flags import parse_flags
 from tests.platform_models import write_sklearn_classifier
 
@@ -65,3 +66,48 @@ def test_onnx_threads_fall_back_to_the_tensorflow_flags(
     flags: list[str], expected: dict[str, int]
 ) -> None:
     assert onnx_threads(parse_flags(["--model_base_path=/m", *flags])) == expected
+
+
+def test_other_platforms_and_python_models_never_import_torch(tmp_path: Path) -> None:
+    """In a fresh interpreter: ONNX, scikit-learn and a Python model load without torch."""
+    script = f"""
+import subprocess
+import sys
+from pathlib import Path
+from app.platforms import platform_factories
+from config.flags import parse_flags
+from tests.platform_models import write_onnx_from_sklearn, write_sklearn_classifier
+root = Path({str(tmp_path)!r})
+write_onnx_from_sklearn(root / "onnx" / "1")
+write_sklearn_classifier(root / "sk" / "1")
+(root / "py" / "1").mkdir(parents=True)
+(root / "py" / "1" / "model.py").write_text(
+    "import triton_python_backend_utils as pb_utils\\n"
+    "class TritonPythonModel:\\n"
+    "    @staticmethod\\n"
+    "    def auto_complete_config(c):\\n"
+    "        c.add_input({{'name': 'A', 'data_type': 'TYPE_FP32', 'dims': [1]}})\\n"
+    "        c.add_output({{'name': 'B', 'data_type': 'TYPE_FP32', 'dims': [1]}})\\n"
+    "        return c\\n"
+    "    def execute(self, requests):\\n"
+    "        return []\\n")
+factories = platform_factories(parse_flags(["--model_base_path=/m"]), per_model_batching=False, warmup=None)
+for platform, folder in (("onnx", "onnx"), ("sklearn", "sk"), ("python", "py")):
+    factories[platform]("m", 1, str(root / folder / "1")).load()
+print("torch" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+
+
+def test_torch_threads_follow_the_tensorflow_flags() -> None:
+    flags = ["--model_base_path=/m", "--tensorflow_intra_op_parallelism=3"]
+    assert torch_threads(parse_flags(flags)) == {"intra_op_threads": 3, "inter_op_threads": 0}
+    session = ["--model_base_path=/m", "--tensorflow_session_parallelism=2"]
+    assert torch_threads(parse_flags(session)) == {"intra_op_threads": 2, "inter_op_threads": 2}

@@ -186,10 +186,12 @@ def test_bad_flags_exit_2(
 def test_require_model_source() -> None:
     require_model_source(ServerOptions(model_base_path="/m"))
     require_model_source(ServerOptions(model_config_file=Path("/c")))
+    require_model_source(ServerOptions(model_repository=Path("/r")))
     with pytest.raises(ConfigError) as caught:
         require_model_source(ServerOptions())
     assert str(caught.value) == (
-        "command line: either --model_config_file or --model_base_path is required"
+        "command line: either --model_config_file, --model_base_path or --model_repository "
+        "is required"
     )
     with pytest.raises(ConfigError, match="mutually exclusive"):
         require_model_source(ServerOptions(model_base_path="/m", model_config_file=Path("/c")))

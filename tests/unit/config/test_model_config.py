@@ -142,18 +142,21 @@ def test_empty_name(tmp_path: Path, model_dir: Path) -> None:
 
 def test_unsupported_platform_message(tmp_path: Path, model_dir: Path) -> None:
     text = (
-        'model_config_list {\n  config {\n    model_platform: "pytorch"\n    name: "m"\n'
+        'model_config_list {\n  config {\n    model_platform: "paddle"\n    name: "m"\n'
         '    base_path: "models/m"\n  }\n}\n'
     )
     with pytest.raises(ConfigError) as caught:
         parse(text, tmp_path)
     assert str(caught.value) == (
-        "models.config:3: field 'model_platform': model 'm': unsupported platform 'pytorch' "
-        "(supported: onnx, sklearn, tensorflow, xgboost)"
+        "models.config:3: field 'model_platform': model 'm': unsupported platform 'paddle' "
+        "(supported: catboost, lightgbm, onnx, python, pytorch, sklearn, tensorflow, xgboost)"
     )
 
 
-@pytest.mark.parametrize("platform", ["onnx", "sklearn", "xgboost", "tensorflow"])
+@pytest.mark.parametrize(
+    "platform",
+    ["onnx", "sklearn", "xgboost", "tensorflow", "pytorch", "python", "lightgbm", "catboost"],
+)
 def test_every_served_platform_is_accepted(tmp_path: Path, model_dir: Path, platform: str) -> None:
     (model,) = parse(one_model(f'model_platform: "{platform}"'), tmp_path)
     assert model.platform == platform
@@ -298,7 +301,7 @@ def test_line_is_omitted_rather_than_guessed(tmp_path: Path, model_dir: Path) ->
 
 def test_from_proto_uses_same_validation(model_dir: Path, tmp_path: Path) -> None:
     proto = model_server_config_pb2.ModelServerConfig()
-    proto.model_config_list.config.add(name="m", base_path="models/m", model_platform="pytorch")
+    proto.model_config_list.config.add(name="m", base_path="models/m", model_platform="paddle")
     with pytest.raises(ConfigError) as caught:
         model_config_from_proto(proto, "reload request", base_dir=tmp_path)
     assert caught.value.line is None

@@ -274,7 +274,7 @@ def test_a_malformed_file_is_a_config_error_naming_file_line_and_field(
 
 
 def test_a_missing_model_source_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="--model_base_path is required"):
+    with pytest.raises(ConfigError, match="--model_base_path or --model_repository is required"):
         load_server_config(parse_flags([]))
 
 

@@ -1,0 +1,1 @@
+"""LightGBM models (``model.txt``)."""

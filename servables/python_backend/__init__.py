@@ -1,0 +1,1 @@
+"""Python models with Triton's Python-backend interface (``model.py``, ``TritonPythonModel``)."""

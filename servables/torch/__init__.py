@@ -1,0 +1,1 @@
+"""PyTorch models: TorchScript, torch.export ExportedPrograms and AOTInductor packages."""

@@ -52,7 +52,7 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -352,6 +352,22 @@ class ServerMetrics:
 
     def warmup(self, model_name: str, seconds: float) -> None:
         self.warmup_latency.labels(model_name).observe(seconds * 1e6)
+
+    def metric_values(self, names: Iterable[str]) -> dict[str, int]:
+        """The first sample of each named metric, as an integer (0 when absent or empty).
+
+        A name is TF Serving's (``/tensorflow/serving/request_count``) or its exported form
+        (``:tensorflow:serving:request_count``): what a ``ReloadConfigRequest``'s
+        ``metric_names`` hold (``model_service_impl.cc`` ``GetMetrics`` takes the first point).
+        """
+        wanted = {name: name.replace("/", ":") for name in names}
+        firsts: dict[str, float] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name == family.name or sample.name == f"{family.name}_total":
+                    firsts.setdefault(family.name, sample.value)
+                    break
+        return {name: int(firsts.get(exported, 0)) for name, exported in wanted.items()}
 
     def exposition(self) -> bytes:
         return declare_exact_counters(generate_latest(self.registry))

@@ -123,3 +123,12 @@ def test_label_values_are_bounded() -> None:
     )
     assert metrics.model_label("m" * 10_000) == "m" * MAX_LABEL_CHARS
     assert "m" * (MAX_LABEL_CHARS + 1) not in metrics.exposition().decode()
+
+
+def test_metric_values_answer_tf_serving_names_with_their_first_point() -> None:
+    """model_service_impl.cc GetMetrics: the first point's int64 value, 0 when unknown."""
+    metrics = ServerMetrics()
+    metrics.load_attempt("m", succeeded=True)
+    metrics.load_attempt("m", succeeded=True)
+    values = metrics.metric_values(["/tensorflow/cc/saved_model/load_attempt_count", "/nope"])
+    assert values == {"/tensorflow/cc/saved_model/load_attempt_count": 2, "/nope": 0}

@@ -236,7 +236,7 @@ async def test_a_reload_without_a_model_config_list_is_invalid_argument(kind: st
 
 async def test_a_new_model_that_fails_to_load_makes_the_reload_unknown() -> None:
     """server_core.cc WaitUntilModelsAvailable (reached from ReloadConfig for new models):
-    UNKNOWN "1 model(s) did not become available: {{name: c version: 7} due to error: ...}"."""
+    UNKNOWN "1 model(s) did not become available: {{{name: c version: 7} due to error: ...}, }"."""
     harness = Harness()
     failed = VersionStatus(
         version=7, state=VersionState.END, error="no saved model", error_code=Code.NOT_FOUND
@@ -255,7 +255,7 @@ async def test_a_new_model_that_fails_to_load_makes_the_reload_unknown() -> None
     assert refused.value.code is Code.UNKNOWN
     assert refused.value.message == (
         "1 model(s) did not become available: "
-        "{{name: c version: 7} due to error: NOT_FOUND: no saved model}, }"
+        "{{{name: c version: 7} due to error: NOT_FOUND: no saved model}, }"
     )
     assert harness.reloader.settings is new  # applied all the same, as in TF Serving
 

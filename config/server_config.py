@@ -17,8 +17,11 @@ Resolution, as TF Serving does it:
   when it has ``batching_parameters``, warmup only when it says ``enable_model_warmup``.
   Each replaced flag that was given is a warning.
 - Otherwise batching is on with ``--enable_batching``: the parameters come from
-  ``--batching_parameters_file`` or are TF Serving's defaults. (A parameters file
-  without ``--enable_batching`` is not read, as in TF Serving.)
+  ``--batching_parameters_file`` or are TF Serving's defaults. A parameters file
+  without ``--enable_batching`` is refused, as TF Serving's ``server.cc`` refuses it.
+- ``--tensorflow_session_parallelism`` together with both
+  ``--tensorflow_intra_op_parallelism`` and ``--tensorflow_inter_op_parallelism`` is
+  refused (``server.cc``: "You cannot configure all.").
 - ``session_config`` is a serialized ``tensorflow.ConfigProto`` (see
   ``config.tensorflow_options``): bytes keep this value immutable and free of
   TensorFlow. ``servables.tensorflow.session_options.tensorflow_session_config`` turns
@@ -42,6 +45,7 @@ from config.batching_config import (
     default_batching_settings,
     load_batching_parameters,
 )
+from config.errors import COMMAND_LINE, ConfigError
 from config.flags import ServerOptions, ignored_flag_warnings, require_model_source
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
 from config.monitoring_config import MonitoringSettings, load_monitoring_config
@@ -85,6 +89,7 @@ class ServerConfig:
 def load_server_config(options: ServerOptions) -> ServerConfig:
     """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad."""
     require_model_source(options)
+    check_flag_combinations(options)
     models = _models(options)
     platform = (
         load_platform_config(options.platform_config_file)
@@ -138,6 +143,30 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         custom_op_paths=tensorflow.custom_op_paths,
         warnings=tuple(ignored_flag_warnings(options)) + tensorflow.warnings,
     )
+
+
+def check_flag_combinations(options: ServerOptions) -> None:
+    """``ConfigError`` for the flag combinations TF Serving's ``Server::BuildAndStart`` refuses."""
+    if options.platform_config_file is not None:
+        return  # TF Serving checks these only without a platform config (server.cc)
+    if options.batching_parameters_file is not None and not options.enable_batching:
+        raise ConfigError(
+            COMMAND_LINE,
+            "--batching_parameters_file is set without setting --enable_batching to true "
+            "(server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true.)",
+        )
+    if (
+        options.tensorflow_intra_op_parallelism > 0
+        and options.tensorflow_inter_op_parallelism > 0
+        and options.tensorflow_session_parallelism > 0
+    ):
+        raise ConfigError(
+            COMMAND_LINE,
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all.",
+        )
 
 
 def _models(options: ServerOptions) -> ModelServerSettings:

@@ -603,8 +603,16 @@ def _jsonable(name: str, array: Array) -> Any:
         array = np.stack((array.real, array.imag), axis=-1)
     elif kind not in "fiub":
         raise internal(f"output '{name}' has dtype {array.dtype}, which JSON cannot hold")
-    # orjson needs C order and native byte order; a 0-d array it only takes as a scalar.
+    # orjson needs C order, native byte order and numpy's canonical scalar types: a row of
+    # a ``longlong`` array (ONNX Runtime's int64 on Linux) is a ``numpy.longlong``, which
+    # orjson refuses where it takes ``numpy.int64``. ``astype`` keeps an equal dtype as it
+    # is, so the canonical type (``i8`` names it on every platform) comes from a view.
+    # long double has no JSON form wider than float64.
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        array = array.astype(np.float64)
     array = array.astype(array.dtype.newbyteorder("="), order="C", copy=False)
+    if array.dtype.kind in "iu":
+        array = array.view(np.dtype(f"{array.dtype.kind}{array.dtype.itemsize}"))
     return array[()] if array.ndim == 0 else array
 
 

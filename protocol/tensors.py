@@ -170,7 +170,7 @@ def tensor_nbytes(proto: tensor_pb2.TensorProto) -> int:
 def array_nbytes(array: np.ndarray[Any, Any]) -> int:
     """Bytes ``array`` counts toward the request cap (strings as in ``tensor_nbytes``)."""
     if array.dtype == STRING or array.dtype.kind in "SU":
-        payload = sum(len(item) for item in array.flat if isinstance(item, (bytes, str)))
+        payload: int = sum(len(item) for item in array.flat if isinstance(item, (bytes, str)))
         return array.size * STRING_ELEMENT_BYTES + payload
     return array.size * array.dtype.itemsize
 

@@ -171,8 +171,8 @@ def array_nbytes(array: np.ndarray[Any, Any]) -> int:
     """Bytes ``array`` counts toward the request cap (strings as in ``tensor_nbytes``)."""
     if array.dtype == STRING or array.dtype.kind in "SU":
         payload: int = sum(len(item) for item in array.flat if isinstance(item, (bytes, str)))
-        return array.size * STRING_ELEMENT_BYTES + payload
-    return array.size * array.dtype.itemsize
+        return int(array.size) * STRING_ELEMENT_BYTES + payload
+    return int(array.size) * array.dtype.itemsize
 
 
 def check_request_bytes(arrays: Mapping[str, np.ndarray[Any, Any]], max_bytes: int | None) -> None:

@@ -172,7 +172,8 @@ def array_nbytes(array: np.ndarray[Any, Any]) -> int:
     if array.dtype == STRING or array.dtype.kind in "SU":
         payload: int = sum(len(item) for item in array.flat if isinstance(item, (bytes, str)))
         return int(array.size) * STRING_ELEMENT_BYTES + payload
-    return int(array.size) * array.dtype.itemsize
+    itemsize: int = array.dtype.itemsize
+    return int(array.size) * itemsize
 
 
 def check_request_bytes(arrays: Mapping[str, np.ndarray[Any, Any]], max_bytes: int | None) -> None:

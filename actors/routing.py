@@ -8,6 +8,7 @@ meanwhile stays alive until its in-flight requests finish (see the in-flight cou
 ``servables.Servable``).
 
 Resolution follows TF Serving's rules and messages:
+- no model name: INVALID_ARGUMENT "ModelSpec has no name specified.";
 - no version and no label: the highest AVAILABLE version;
 - an unknown model or version: NOT_FOUND "Servable not found for request: ...";
 - an unknown label: INVALID_ARGUMENT "Unrecognized servable version label: ...", also
@@ -48,6 +49,8 @@ class RoutingSnapshot:
         self, model_name: str, version: int | None = None, label: str | None = None
     ) -> Servable:
         """The servable a request names; raises ``ServingError`` as TF Serving would."""
+        if not model_name:
+            raise invalid_argument("ModelSpec has no name specified.")
         route = self.models.get(model_name)
         if version is None and not label:
             if route is None or route.latest is None:

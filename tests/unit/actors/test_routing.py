@@ -66,3 +66,11 @@ def test_model_status_of_an_unknown_model_with_a_label_is_not_found(
         snapshot.statuses("nope", label="stable")
     assert caught.value.code is Code.NOT_FOUND
     assert caught.value.message == "Could not find any versions of model nope"
+
+
+def test_a_request_without_a_model_name_is_invalid_argument(snapshot: RoutingSnapshot) -> None:
+    """server_core.cc ServableRequestFromModelSpec: "ModelSpec has no name specified."."""
+    with pytest.raises(ServingError) as refused:
+        snapshot.resolve("")
+    assert refused.value.code is Code.INVALID_ARGUMENT
+    assert refused.value.message == "ModelSpec has no name specified."

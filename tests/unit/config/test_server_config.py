@@ -370,5 +370,5 @@ def test_loading_never_imports_tensorflow_and_a_bad_file_is_rejected_fast(
 def test_model_platform_flag_goes_into_the_single_model_config(model_dir: Path) -> None:
     assert load(model_dir).models.models[0].platform == "tensorflow"
     assert load(model_dir, "--model_platform=onnx").models.models[0].platform == "onnx"
-    with pytest.raises(ConfigError, match="unsupported platform 'caffe'"):
+    with pytest.raises(ConfigError, match="requests unsupported platform caffe"):
         load(model_dir, "--model_platform=caffe")

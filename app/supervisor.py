@@ -299,7 +299,7 @@ class Supervisor:
                 float_format=FloatFormat(options.rest_float_format),
                 max_request_tensor_bytes=options.max_request_tensor_bytes,
                 idle_timeout_seconds=options.rest_idle_timeout_seconds,
-                max_connections=options.rest_max_connections,
+                max_connections=self.config.connections.rest,
                 trimmer=trimmer,
                 extra_routes=[
                     *[("GET", path, self._serve_metrics) for path in self._metrics_paths()],

@@ -376,12 +376,14 @@ class ServerOptions:
     rest_max_connections: Annotated[
         int,
         Flag(
-            _non_negative,
+            _int_at_least(-1),
             "(aioserving) Most REST connections open at once; further ones are closed on "
-            "accept. 0: no limit.",
+            "accept. -1: derived from the open-file limit (an equal share per API of what "
+            "it leaves after a reserve, logged at start-up), so that REST can never take "
+            "the descriptors gRPC needs; 0: no limit.",
             group=FRONTENDS,
         ),
-    ] = 0
+    ] = -1
     malloc_trim_threshold_bytes: Annotated[
         int,
         Flag(

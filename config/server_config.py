@@ -5,7 +5,8 @@
 ``--platform_config_file``, ``--batching_parameters_file``, ``--monitoring_config_file``,
 ``--ssl_config_file``, ``--rest_ssl_config_file``, ``--auth_basic_users_file``,
 ``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``, and checks
-``--custom_op_paths``. It returns one frozen ``ServerConfig`` or raises the first
+``--custom_op_paths``, and derives the connection caps from the open-file limit
+(``config.connection_limits``). It returns one frozen ``ServerConfig`` or raises the first
 ``ConfigError`` (file, line, field), so a malformed file stops the server before the
 seconds TensorFlow takes to import. Nothing here imports TensorFlow; a unit test checks
 that in a fresh interpreter.
@@ -45,6 +46,7 @@ from config.batching_config import (
     default_batching_settings,
     load_batching_parameters,
 )
+from config.connection_limits import ConnectionCaps, connection_caps, current_descriptor_limit
 from config.errors import COMMAND_LINE, ConfigError
 from config.flags import ServerOptions, ignored_flag_warnings, require_model_source
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
@@ -84,10 +86,18 @@ class ServerConfig:
     """Custom op library files, in load order."""
     warnings: tuple[str, ...]
     """Start-up warnings that need no TensorFlow, each once."""
+    connections: ConnectionCaps
+    """Most connections each API holds open (``config.connection_limits``)."""
 
 
-def load_server_config(options: ServerOptions) -> ServerConfig:
-    """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad."""
+def load_server_config(
+    options: ServerOptions, *, descriptor_limit: int | None = None
+) -> ServerConfig:
+    """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad.
+
+    ``descriptor_limit``: the soft open-file limit the connection caps are derived from
+    (default: this process's, read now).
+    """
     require_model_source(options)
     check_flag_combinations(options)
     models = _models(options)
@@ -142,6 +152,10 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
         gpu_fraction_from_flag=tensorflow.gpu_fraction_from_flag,
         custom_op_paths=tensorflow.custom_op_paths,
         warnings=tuple(ignored_flag_warnings(options)) + tensorflow.warnings,
+        connections=connection_caps(
+            options,
+            descriptor_limit if descriptor_limit is not None else current_descriptor_limit(),
+        ),
     )
 
 

@@ -29,9 +29,7 @@ def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
     size: int | None = None
     for array in inputs.values():
         if array.ndim == 0:
-            raise invalid_argument(
-                "Batching Run() input tensors must have at least one dimension"
-            )
+            raise invalid_argument("Batching Run() input tensors must have at least one dimension")
         if size is None:
             size = int(array.shape[0])
         elif array.shape[0] != size:

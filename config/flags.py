@@ -882,9 +882,7 @@ def parse_flags(argv: Sequence[str]) -> ServerOptions:
             if values[name] != getattr(_DEFAULTS, name):
                 warnings.append(f"--{name} is ignored because --model_config_file is set")
                 values[name] = getattr(_DEFAULTS, name)
-    options = ServerOptions(
-        **values, ignored_flags=ignored, command_line_warnings=tuple(warnings)
-    )
+    options = ServerOptions(**values, ignored_flags=ignored, command_line_warnings=tuple(warnings))
     if options.port == options.rest_api_port and options.port > 0:
         parser.error(f"--port and --rest_api_port must differ, both are {options.port}")
     if options.workers > 1 and options.grpc_socket_path is not None:

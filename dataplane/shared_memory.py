@@ -77,7 +77,7 @@ class RegionStatus:
 class _Region:
     """A registered window: its mapping and the view of exactly ``byte_size`` bytes."""
 
-    __slots__ = ("status", "_mapping", "view")
+    __slots__ = ("_mapping", "status", "view")
 
     def __init__(self, status: RegionStatus, mapping: mmap.mmap, start: int) -> None:
         self.status = status
@@ -126,8 +126,8 @@ class SharedMemoryRegistry:
     def register_cuda(self, name: str) -> None:
         """CUDA shared memory: UNAVAILABLE on this server (see ``CUDA_UNAVAILABLE``)."""
         raise ServingError(
-            Code.UNAVAILABLE, f"failed to register CUDA shared memory region '{name}': "
-            + CUDA_UNAVAILABLE
+            Code.UNAVAILABLE,
+            f"failed to register CUDA shared memory region '{name}': " + CUDA_UNAVAILABLE,
         )
 
     def unregister(self, name: str) -> None:
@@ -183,9 +183,7 @@ class SharedMemoryRegistry:
         if offset < 0 or offset >= size:
             raise invalid_argument(f"Invalid offset for shared memory region: '{name}'")
         if byte_size < 0 or offset + byte_size > size:
-            raise invalid_argument(
-                f"Invalid offset + byte size for shared memory region: '{name}'"
-            )
+            raise invalid_argument(f"Invalid offset + byte size for shared memory region: '{name}'")
         return region.view[offset : offset + byte_size]
 
     def _retry_closing(self) -> None:

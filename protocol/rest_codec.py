@@ -120,7 +120,9 @@ def parse_predict_body(body: bytes) -> RestPredictRequest:
                 f"JSON Value: {_snippet(document)} Expecting 'instances' to be an list/array"
             )
         if not instances:
-            raise invalid_argument(f"JSON Value: {_snippet(document)} No values in 'instances' array")
+            raise invalid_argument(
+                f"JSON Value: {_snippet(document)} No values in 'instances' array"
+            )
         return RestPredictRequest(signature_name=signature_name, row_format=True, inputs=instances)
     return RestPredictRequest(
         signature_name=signature_name, row_format=False, inputs=_columns(document["inputs"])
@@ -564,8 +566,7 @@ def _b64decode(name: str, value: dict[str, Any]) -> bytes:
     text = value.get("b64") if len(value) == 1 else None
     if not isinstance(text, str):
         raise invalid_argument(
-            f"input '{name}': JSON Value: {_snippet(value)} not formatted correctly for "
-            "base64 data"
+            f"input '{name}': JSON Value: {_snippet(value)} not formatted correctly for base64 data"
         )
     try:
         # TF Serving (absl::Base64Unescape) accepts unpadded base64, so padding is restored.

@@ -351,7 +351,7 @@ def test_variable_length_padding_uses_each_tensors_first_value() -> None:
         pad_variable_length=True,
     )["s"]
     assert words.tolist() == [[b"a", b"a"], [b"b", b"c"]]
-    with pytest.raises(ServingError, match="Got empty tensor in batch of non-empty tensors."):
+    with pytest.raises(ServingError, match=r"Got empty tensor in batch of non-empty tensors\."):
         merge_inputs(
             [{"x": np.zeros((1, 0), np.float32)}, {"x": np.ones((1, 2), np.float32)}],
             2,

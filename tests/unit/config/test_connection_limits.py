@@ -36,7 +36,9 @@ def test_one_api_alone_gets_the_whole_share() -> None:
     assert caps.rest == 1024 - RESERVED_DESCRIPTORS
 
 
-@pytest.mark.parametrize(("flag", "rest"), [("--rest_max_connections=0", 0), ("--rest_max_connections=50", 50)])
+@pytest.mark.parametrize(
+    ("flag", "rest"), [("--rest_max_connections=0", 0), ("--rest_max_connections=50", 50)]
+)
 def test_the_flag_overrides_the_derived_rest_cap(flag: str, rest: int) -> None:
     caps = connection_caps(parse_flags([flag]), 1024)
     assert (caps.rest, caps.derived) == (rest, False)

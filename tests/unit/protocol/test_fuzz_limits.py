@@ -147,9 +147,7 @@ SMALL_CAP = 1 << 20
 
 @FUZZ
 @given(
-    dims=st.lists(
-        st.one_of(st.integers(0, 64), st.integers(0, 2**27)), min_size=1, max_size=3
-    ),
+    dims=st.lists(st.one_of(st.integers(0, 64), st.integers(0, 2**27)), min_size=1, max_size=3),
     values=st.lists(st.binary(max_size=40), max_size=3),
 )
 def test_string_tensors_count_each_element_before_anything_is_allocated(

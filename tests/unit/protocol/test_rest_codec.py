@@ -263,7 +263,9 @@ def test_columnar_missing_input_is_named_and_an_extra_key_is_ignored() -> None:
     """json_tensor.cc FillTensorMapFromInputsMap looks up the signature's names only:
     "Missing named input: b in 'inputs' object."; a key it never looks up is not read."""
     specs = {"a": F32, "b": F32}
-    invalid(lambda: tensors({"inputs": {"a": 1}}, specs), "Missing named input: b in 'inputs' object.")
+    invalid(
+        lambda: tensors({"inputs": {"a": 1}}, specs), "Missing named input: b in 'inputs' object."
+    )
     result = tensors({"inputs": {"a": 1, "b": 2, "c": "ignored"}}, specs)
     assert sorted(result) == ["a", "b"]
 

@@ -9,6 +9,7 @@ numpy.longlong": ONNX Runtime's int64 arrays are ``longlong``, a row of which is
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,17 +36,14 @@ def test_every_numpy_scalar_type_encodes_in_both_formats(
         "z": np.array([0.5, 1.5], dtype=np.float32),
     }
     body = json.loads(encode_predict_response(outputs, row_format, float_format))
-    if row_format:
-        first = body["predictions"][0]["y"]
-    else:
-        first = body["outputs"]["y"][0]
+    first = body["predictions"][0]["y"] if row_format else body["outputs"]["y"][0]
     expected = [1.0, 0.0] if np.dtype(scalar_type).kind == "c" else 1
     assert first == expected
 
 
 def test_a_longlong_row_from_onnx_runtime_is_a_json_integer() -> None:
     """The KServe case itself: two outputs, the row format, one of them ``longlong``."""
-    outputs = {
+    outputs: dict[str, np.ndarray[Any, Any]] = {
         "label": np.array([3, 7], dtype=np.longlong),
         "score": np.array([0.25, 0.75], dtype=np.float32),
     }

@@ -33,6 +33,10 @@ messages, with our status codes where Triton answers a client's mistake with INT
   ``SharedMemory`` is not used because on 3.11 it registers every object it opens with
   the resource tracker, which unlinks them when the server exits, and it unlinks an
   object whose mapping fails.)
+- ``shared_memory_reference(tensor, parameters)`` reads a tensor's ``shared_memory_region``,
+  ``shared_memory_offset`` (default 0) and ``shared_memory_byte_size`` parameters, as both
+  transports carry them (plain values: gRPC's ``string_param``/``int64_param``, V2 JSON's
+  strings and integers), with Triton's ``ParseSharedMemoryParams`` checks and messages.
 - CUDA shared memory: ``register_cuda`` is UNAVAILABLE (``CUDA_UNAVAILABLE``) on this
   server, which has no GPU memory path; its status is always empty.
 
@@ -46,6 +50,7 @@ import mmap
 import os
 import re
 import threading
+from collections.abc import Mapping
 from typing import Final
 
 import _posixshmem  # CPython's own shm_open binding (what multiprocessing uses)
@@ -72,6 +77,58 @@ class RegionStatus:
     key: str
     offset: int
     byte_size: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SharedMemoryReference:
+    """Where a tensor's bytes are: ``byte_size`` bytes at ``offset`` of region ``region``."""
+
+    region: str
+    offset: int
+    byte_size: int
+
+
+def shared_memory_reference(
+    tensor: str, parameters: Mapping[str, object]
+) -> SharedMemoryReference | None:
+    """The shared memory a tensor's parameters name, or None when they name none.
+
+    Triton's ``ParseSharedMemoryParams``: the region must be a string and the offset and
+    byte size integers; an offset or byte size without a region, or a region without a
+    byte size, is INVALID_ARGUMENT naming the tensor.
+    """
+    region = parameters.get("shared_memory_region")
+    offset = parameters.get("shared_memory_offset")
+    byte_size = parameters.get("shared_memory_byte_size")
+    if region is not None and not isinstance(region, str):
+        raise invalid_argument(
+            "invalid value type for 'shared_memory_region' parameter for tensor "
+            f"'{tensor}', expected string_param."
+        )
+    for key, value in (("shared_memory_offset", offset), ("shared_memory_byte_size", byte_size)):
+        if value is None:
+            continue
+        if region is None:
+            raise invalid_argument(
+                f"'{key}' can not be specified without 'shared_memory_region' parameter for "
+                f"tensor '{tensor}'"
+            )
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise invalid_argument(
+                f"invalid value type for '{key}' parameter for tensor '{tensor}', "
+                "expected int64_param."
+            )
+    if region is None:
+        return None
+    if byte_size is None:
+        raise invalid_argument(
+            "'shared_memory_byte_size' must be specified along with 'shared_memory_region' "
+            f"parameter for tensor '{tensor}'"
+        )
+    assert isinstance(byte_size, int)
+    return SharedMemoryReference(
+        region=region, offset=offset if isinstance(offset, int) else 0, byte_size=byte_size
+    )
 
 
 class _Region:

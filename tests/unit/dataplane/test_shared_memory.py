@@ -15,7 +15,13 @@ from multiprocessing import shared_memory
 import numpy as np
 import pytest
 
-from dataplane.shared_memory import CUDA_UNAVAILABLE, RegionStatus, SharedMemoryRegistry
+from dataplane.shared_memory import (
+    CUDA_UNAVAILABLE,
+    RegionStatus,
+    SharedMemoryReference,
+    SharedMemoryRegistry,
+    shared_memory_reference,
+)
 from protocol.status import Code, ServingError
 
 SIZE = 64
@@ -209,3 +215,51 @@ def test_cuda_shared_memory_is_unavailable(registry: SharedMemoryRegistry) -> No
     error = refused(registry.register_cuda, "gpu")
     assert error.code is Code.UNAVAILABLE
     assert CUDA_UNAVAILABLE in error.message
+
+
+def test_tensor_parameters_name_a_window() -> None:
+    """Triton's ParseSharedMemoryParams (grpc_utils.h): offset defaults to 0."""
+    assert shared_memory_reference("INPUT0", {}) is None
+    assert shared_memory_reference(
+        "INPUT0", {"shared_memory_region": "input_data", "shared_memory_byte_size": 64}
+    ) == SharedMemoryReference(region="input_data", offset=0, byte_size=64)
+    assert shared_memory_reference(
+        "INPUT1",
+        {
+            "shared_memory_region": "input_data",
+            "shared_memory_offset": 64,
+            "shared_memory_byte_size": 64,
+        },
+    ) == SharedMemoryReference(region="input_data", offset=64, byte_size=64)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        (
+            {"shared_memory_region": "r"},
+            "'shared_memory_byte_size' must be specified along with 'shared_memory_region' "
+            "parameter for tensor 'INPUT0'",
+        ),
+        (
+            {"shared_memory_byte_size": 8},
+            "'shared_memory_byte_size' can not be specified without 'shared_memory_region' "
+            "parameter for tensor 'INPUT0'",
+        ),
+        (
+            {"shared_memory_region": 3, "shared_memory_byte_size": 8},
+            "invalid value type for 'shared_memory_region' parameter for tensor 'INPUT0', "
+            "expected string_param.",
+        ),
+        (
+            {"shared_memory_region": "r", "shared_memory_byte_size": "8"},
+            "invalid value type for 'shared_memory_byte_size' parameter for tensor 'INPUT0', "
+            "expected int64_param.",
+        ),
+    ],
+)
+def test_malformed_tensor_parameters_are_invalid_argument(
+    parameters: dict[str, object], message: str
+) -> None:
+    error = refused(shared_memory_reference, "INPUT0", parameters)
+    assert (error.code, error.message) == (Code.INVALID_ARGUMENT, message)

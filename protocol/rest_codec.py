@@ -185,14 +185,14 @@ def _load_deep(body: bytes, read_keys: Collection[str] | None, string_keys: Coll
         return _load_with_stdlib(shallow)
 
 
-def _load_with_stdlib(body: bytes) -> Any:
+def _load_with_stdlib(body: bytes | str) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
         if error.msg == "Extra data":
             # rapidjson's kParseStopWhenDoneFlag (json_tensor.cc ParseJson): what follows
             # the first complete document is not read.
-            return _load_with_stdlib(error.doc[: error.pos].encode("utf-8"))
+            return _load_with_stdlib(error.doc[: error.pos])
         reason = _PARSE_ERRORS.get(error.msg, error.msg)
         if error.msg == "Expecting ',' delimiter":
             reason = _missing_comma(error.doc, error.pos)

@@ -141,16 +141,17 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, older, oldest)
 
 
-def raise_file_limit() -> None:
-    """Raise the soft RLIMIT_NOFILE to the hard limit, and log both.
+def raise_file_limit() -> int | None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, log both, and return the soft one.
 
     Each REST or gRPC connection holds a descriptor: under a common soft limit of 1024,
-    about a thousand idle clients would stop both APIs.
+    about a thousand idle clients would stop both APIs. The connection caps are derived
+    from the limit this returns (``config.connection_limits``); None: unlimited.
     """
     try:
         import resource
     except ImportError:  # pragma: no cover - not on POSIX
-        return
+        return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and soft < hard:
         try:
@@ -159,6 +160,7 @@ def raise_file_limit() -> None:
         except (ValueError, OSError) as error:
             log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, error)
     log.info("open-file limit (RLIMIT_NOFILE): %s (hard limit %s)", soft, hard)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,13 +178,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--model_name={options.model_name}",
             f"--model_base_path={options.model_base_path}",
         ]
+    descriptor_limit = raise_file_limit()  # before the connection caps are derived from it
     try:
         with native_stderr_filtered(options.verbose):  # the protos import TensorFlow
-            config = load_server_config(options)  # every file, before TensorFlow is imported
+            config = load_server_config(  # every file, before TensorFlow is imported
+                options, descriptor_limit=descriptor_limit
+            )
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1
-    raise_file_limit()
+    log.info("%s", config.connections.describe())
     if options.workers > 1:  # the parent: no TensorFlow here, the workers are servers
         from app.workers import run_workers
 

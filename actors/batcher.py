@@ -31,9 +31,13 @@ Scheduling follows TF Serving's ``BatchingParameters``:
 - a request whose client went away (its future was cancelled) or whose deadline passed
   before its batch was formed is dropped and never computed.
 
-With batching off the data plane never calls the batcher. Requests that cannot batch (no
-inputs, scalar inputs, inputs with different first dimensions) run alone, as a batch of
-one. Every request gets back exactly its own rows; when a batch fails, every request in
+With batching off the data plane never calls the batcher. Requests that cannot batch are
+answered as TF Serving's ``ComputeTensorBatchSize`` answers them, INVALID_ARGUMENT (no
+inputs; a scalar input: "Batching Run() input tensors must have at least one dimension";
+inputs with different first dimensions); a request of 0 rows runs alone. Requests whose
+inputs differ only in non-batch dimensions share a queue, as in TF Serving: padded with
+``pad_variable_length_inputs``, else their batch fails with FAILED_PRECONDITION
+(``batching_policy.merge_inputs``). Every request gets back exactly its own rows; when a batch fails, every request in
 it gets that error. The observer's ``queue_depth(model, rows)`` hears the rows of each
 model waiting in undispatched batches whenever that number changes (a request placed, a
 batch taken off its queue); it never counts running batches. Each request's in-flight count (taken by the data plane) is released
@@ -300,8 +304,12 @@ class Batcher(Actor[BatcherMessage]):
     def _enqueue(self, message: Enqueue) -> None:
         request, future = message.request, message.reply
         settings = self._settings_of(request.servable)
-        size = batch_size_of(request.inputs) if request.inputs else None
-        if size is None or size == 0:
+        try:
+            size = batch_size_of(request.inputs)
+        except ServingError as error:  # no input, a scalar, unequal first dimensions
+            _Reply(future, 1, request.servable).finish(0, error)
+            return
+        if size == 0:
             self._run_alone(request, future)
             return
         limit = settings.execution_limit

@@ -12,22 +12,31 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from config.batching_config import BatchingSettings
-from protocol.status import internal, invalid_argument
+from protocol.status import failed_precondition, internal, invalid_argument
 
 
 QueueKey = tuple[object, ...]
 
 
-def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int | None:
-    """The shared first dimension of every input, or None if the request cannot batch."""
+def batch_size_of(inputs: Mapping[str, np.ndarray]) -> int:
+    """The shared first dimension of every input; INVALID_ARGUMENT if there is none.
+
+    TF Serving's ``ComputeTensorBatchSize`` (``batching_util.h``), with its messages: no
+    inputs, a scalar input, or inputs whose first dimensions differ cannot be batched.
+    """
+    if not inputs:
+        raise invalid_argument("Batching Run() must have at least one input tensor")
     size: int | None = None
     for array in inputs.values():
         if array.ndim == 0:
-            return None
+            raise invalid_argument("Batching Run() input tensors must have at least one dimension")
         if size is None:
             size = int(array.shape[0])
         elif array.shape[0] != size:
-            return None
+            raise invalid_argument(
+                "Batching Run() input tensors must have equal 0th-dimension size"
+            )
+    assert size is not None
     return size
 
 
@@ -40,14 +49,17 @@ def queue_key(
 ) -> QueueKey:
     """Requests batch together only when their key is equal.
 
-    The key holds each input's dtype and non-batch dimensions; with padding on, only the
-    rank, since differing lengths are padded to the longest.
+    The key holds each input's name, dtype and rank, not its other dimensions, as TF
+    Serving keys its batch queues by the signature's tensor names (``batching_session.cc``):
+    with padding on, differing lengths are padded to the longest; with padding off, a
+    batch whose requests' shapes differ fails (``merge_inputs``). The padding flag is in
+    the signature of ``queue_key`` so that callers state it; it no longer changes the key.
     """
+    del pad_variable_length_inputs  # see the docstring
     parts: list[object] = [servable_id, signature_name, output_names]
     for name in sorted(inputs):
         array = inputs[name]
-        dims: object = array.ndim if pad_variable_length_inputs else array.shape[1:]
-        parts.append((name, array.dtype.str, dims))
+        parts.append((name, array.dtype.str, array.ndim))
     return tuple(parts)
 
 
@@ -59,15 +71,27 @@ def padded_size(size: int, allowed_batch_sizes: Sequence[int]) -> int:
     return size
 
 
+MAX_PADDED_RANK = 6
+"""Highest rank ``pad_variable_length_inputs`` pads (TF Serving's ``PadTensorOfSpecificType``)."""
+
+
 def _pad_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``array`` padded after its values to ``(rows, *shape)`` with its own first value.
+
+    TF Serving's ``batching_util.cc`` ``PadTensor``: ``T pad_value(input.flat<T>()(0))``
+    ("using existing values in padding"); an empty tensor that needs padding and a rank
+    above 6 are INVALID_ARGUMENT, with its messages.
+    """
     if array.shape[1:] == shape:
         return array
+    if array.ndim > MAX_PADDED_RANK:
+        raise invalid_argument("Only tensors with rank from 1 to 6 can be padded.")
+    if array.size == 0:
+        raise invalid_argument("Got empty tensor in batch of non-empty tensors.")
     widths = [(0, 0)] + [
         (0, target - have) for have, target in zip(array.shape[1:], shape, strict=True)
     ]
-    if array.dtype == object:
-        return np.pad(array, widths, mode="constant", constant_values=b"")
-    return np.pad(array, widths, mode="constant")
+    return np.pad(array, widths, mode="constant", constant_values=array.flat[0])
 
 
 def merge_inputs(
@@ -76,8 +100,11 @@ def merge_inputs(
     """Concatenate each input along dim 0 and pad the batch to ``total_size`` rows.
 
     Extra rows repeat the first row, as TF Serving's batching does, so padding never
-    feeds values the model has not seen. With variable-length padding, non-batch
-    dimensions are zero-padded (empty bytes for strings) to the longest in the batch.
+    feeds values the model has not seen. With variable-length padding, each request's
+    tensor is padded in its non-batch dimensions to the longest in the batch with its own
+    first value (``_pad_to_shape``). Without it, tensors of one name whose non-batch
+    dimensions differ fail the whole batch with FAILED_PRECONDITION, in TF Serving's words
+    (``batching_session.cc`` ``MergeInputTensors``).
     """
     merged: dict[str, np.ndarray] = {}
     for name in parts[0]:
@@ -85,6 +112,13 @@ def merge_inputs(
         if pad_variable_length:
             longest = tuple(max(dims) for dims in zip(*(a.shape[1:] for a in arrays), strict=True))
             arrays = [_pad_to_shape(a, longest) for a in arrays]
+        elif any(a.shape[1:] != arrays[0].shape[1:] for a in arrays):
+            raise failed_precondition(
+                f"Tensors with name '{name}' from different tasks have different shapes and "
+                "padding is turned off. Set pad_variable_length_inputs to true, or ensure that "
+                "all tensors with the same name have equal dimensions starting with the first "
+                "dim."
+            )
         rows = sum(a.shape[0] for a in arrays)
         if total_size > rows:
             arrays.append(np.repeat(arrays[0][:1], total_size - rows, axis=0))

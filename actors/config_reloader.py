@@ -15,6 +15,12 @@ set untouched. Then:
   reloaded (their aspired set is the same);
 - every model's labels are replaced, each move atomic for requests (one snapshot swap).
 The reply waits, bounded by ``settle_timeout_seconds``, until new versions have settled.
+A model that is new in the config and failed to load makes the reload answer UNKNOWN
+"N model(s) did not become available: {...}" (TF Serving's ``ServerCore::
+WaitUntilModelsAvailable``, as at start-up); the config stays applied, as in TF Serving.
+A request whose config is not a ``model_config_list`` (none at all, or a custom config) is
+INVALID_ARGUMENT, as in ``model_service_impl.cc``. ``metric_increases`` answers a
+request's ``metric_names``: one entry per name, the increase of that metric over the reload.
 A base path that does not exist does not block the reload or later ones (a known TF
 Serving failure): the poller logs it and loads the model once the folder appears.
 ``resident`` models (a ``--model_repository``'s) are added to every reloaded list, so a
@@ -27,7 +33,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from tensorflow_serving.config import model_server_config_pb2
 
@@ -39,12 +45,32 @@ from actors.version_manager import VersionManager
 from config.errors import ConfigError
 from config.model_config import ModelServerSettings, load_model_config, model_config_from_proto
 from config.model_repository import merge_model_lists
-from protocol.status import ServingError, failed_precondition, invalid_argument
+from protocol.status import Code, ServingError, failed_precondition, invalid_argument
 from protocol.versions import VersionState
 
 log = logging.getLogger(__name__)
 
 RELOAD_SOURCE = "HandleReloadConfigRequest"
+
+ONLY_MODEL_CONFIG_LIST = (
+    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+    "Only ModelConfigList is currently supported"
+)
+"""TF Serving's answer (``model_service_impl.cc``) to a reload without a model_config_list."""
+
+
+def check_reload_config(config: model_server_config_pb2.ModelServerConfig) -> None:
+    """INVALID_ARGUMENT unless ``config`` holds a ``model_config_list`` (TF Serving's check)."""
+    if config.WhichOneof("config") != "model_config_list":
+        raise invalid_argument(ONLY_MODEL_CONFIG_LIST)
+
+
+def metric_increases(
+    names: Sequence[str], before: Mapping[str, int], after: Mapping[str, int]
+) -> list[tuple[str, int]]:
+    """``(name, after - before)`` for each requested name, in order, as TF Serving's
+    ``RecordMetricsIncrease`` fills ``ReloadConfigResponse.metric`` (0 for an unknown name)."""
+    return [(name, after.get(name, 0) - before.get(name, 0)) for name in dict.fromkeys(names)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +126,7 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
         Unlike a config file, a request cannot resolve a relative ``base_path`` against
         anything: it is INVALID_ARGUMENT, as in TF Serving.
         """
+        check_reload_config(config)
         for model in config.model_config_list.config:
             if model.base_path and not _is_absolute(model.base_path):
                 raise invalid_argument(
@@ -125,6 +152,33 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
     async def apply(self, settings: ModelServerSettings) -> None:
         """Make ``settings`` the served model set; raises what validation raises."""
         await self.ask(ApplyModelConfig(settings=settings))
+
+    def check_models_available(self, added: frozenset[str]) -> None:
+        """UNKNOWN "N model(s) did not become available" if a model in ``added`` failed to load."""
+        failed = [entry for name in sorted(added) for entry in self._failures(name)]
+        if failed:
+            models = len({name for name, _ in failed})
+            raise ServingError(
+                Code.UNKNOWN,
+                f"{models} model(s) did not become available: "
+                f"{{{''.join(f'{entry}, ' for _, entry in failed)}}}",
+            )
+
+    def _failures(self, model_name: str) -> list[tuple[str, str]]:
+        """``(model, TF Serving's description)`` of each failed version of a model that
+        has no AVAILABLE version; empty when it serves (or is still waiting for a folder)."""
+        route = self._routing.snapshot.models.get(model_name)
+        if route is None or route.latest is not None:
+            return []
+        return [
+            (
+                model_name,
+                f"{{{{name: {model_name} version: {version}}} due to error: "
+                f"{status.error_code.name}: {status.error}}}",
+            )
+            for version, status in sorted(route.statuses.items())
+            if status.state is VersionState.END and status.error is not None
+        ]
 
     # --- the step --------------------------------------------------------------------------
 
@@ -180,6 +234,7 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
         self.check_labels(settings)
         previous = self.settings
         removed = set(previous.names) - set(settings.names)
+        added = frozenset(settings.names) - frozenset(previous.names)
         self.settings = settings
         if self._on_change is not None:
             self._on_change(settings)
@@ -203,6 +258,7 @@ class ConfigReloader(Actor[ApplyModelConfig | _CheckConfigFile]):
                 "model config applied, but versions are still loading after %ss",
                 self._settle_timeout_seconds,
             )
+        self.check_models_available(added)
 
     # --- config file polling -----------------------------------------------------------------
 

@@ -8,9 +8,14 @@ meanwhile stays alive until its in-flight requests finish (see the in-flight cou
 ``servables.Servable``).
 
 Resolution follows TF Serving's rules and messages:
+- no model name: INVALID_ARGUMENT "ModelSpec has no name specified.";
 - no version and no label: the highest AVAILABLE version;
 - an unknown model or version: NOT_FOUND "Servable not found for request: ...";
-- an unknown label: INVALID_ARGUMENT "Unrecognized servable version label: ...".
+- an unknown label: INVALID_ARGUMENT "Unrecognized servable version label: ...", also
+  when the model itself is unknown, because TF Serving resolves a label before it looks the
+  servable up (``ServerCore::ServableRequestFromModelSpec``);
+- GetModelStatus ignores a label and lists every version, as TF Serving's
+  ``GetModelStatusImpl`` looks only at the name and a numeric version.
 Each error carries its ``protocol.status.Reason`` (``UNKNOWN_MODEL``,
 ``NO_AVAILABLE_VERSION``, ``UNKNOWN_VERSION``, ``VERSION_NOT_READY``, ``UNKNOWN_LABEL``)
 so that an API with its own wording (V2) can tell them apart without reading the text.
@@ -47,6 +52,8 @@ class RoutingSnapshot:
         self, model_name: str, version: int | None = None, label: str | None = None
     ) -> Servable:
         """The servable a request names; raises ``ServingError`` as TF Serving would."""
+        if not model_name:
+            raise invalid_argument("ModelSpec has no name specified.")
         route = self.models.get(model_name)
         if version is None and not label:
             if route is None or route.latest is None:
@@ -56,11 +63,7 @@ class RoutingSnapshot:
                 )
             return route.latest
         if label:
-            if route is None:
-                raise not_found(
-                    f"Servable not found for request: Latest({model_name})", Reason.UNKNOWN_MODEL
-                )
-            labelled = route.labels.get(label)
+            labelled = route.labels.get(label) if route is not None else None
             if labelled is None:
                 raise invalid_argument(
                     f"Unrecognized servable version label: {label}", Reason.UNKNOWN_LABEL
@@ -79,19 +82,17 @@ class RoutingSnapshot:
     def statuses(
         self, model_name: str, version: int | None = None, label: str | None = None
     ) -> list[VersionStatus]:
-        """Version statuses for GetModelStatus, newest first; errors match TF Serving."""
+        """Version statuses for GetModelStatus, newest first; errors match TF Serving.
+
+        ``label`` is accepted and ignored: TF Serving's ``GetModelStatusImpl`` answers every
+        version of the model when no numeric version is given, whatever the label.
+        """
+        del label  # deliberately unused, see above
         route = self.models.get(model_name)
         if route is None or not route.statuses:
             raise not_found(
                 f"Could not find any versions of model {model_name}", Reason.UNKNOWN_MODEL
             )
-        if label:
-            labelled = route.labels.get(label)
-            if labelled is None:
-                raise invalid_argument(
-                    f"Unrecognized servable version label: {label}", Reason.UNKNOWN_LABEL
-                )
-            version = labelled
         if version is None:
             return [route.statuses[v] for v in sorted(route.statuses, reverse=True)]
         status = route.statuses.get(version)

@@ -135,7 +135,7 @@ def _rest(config: ServerConfig, parts: FrontendParts, trimmer: MemoryTrimmer) ->
             port=options.rest_api_port,
             max_body_bytes=options.rest_max_body_bytes,
             idle_timeout_seconds=options.rest_idle_timeout_seconds,
-            max_connections=options.rest_max_connections,
+            max_connections=config.connections.rest,
             tls=config.rest_ssl,
             reuse_port=parts.reuse_port,
             cors=cors,

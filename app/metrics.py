@@ -8,7 +8,11 @@ TF Serving's names where the concept is the same (TF Serving exports
 - ``:tensorflow:serving:request_count{model_name,status}`` — requests by final status
   ("OK" or the code name). Both gRPC and REST are counted.
 - ``:tensorflow:serving:request_latency{model_name,API,entrypoint}`` — histogram, µs,
-  of successful requests only (as TF Serving records it).
+  of successful requests only (as TF Serving records it). The labels are TF Serving's
+  (``prediction_service_impl.cc``, ``http_server.cc``): ``entrypoint`` is the transport
+  (``GRPC``, ``REST``; ``V2`` for the Open Inference Protocol, which TF Serving lacks) and
+  ``API`` the call (gRPC's method name, ``Predict``; REST's verb, ``predict``, or
+  ``metadata``, or ``""`` for a status request, as TF Serving's REST handler names them).
 - ``:tensorflow:serving:batching_session:queuing_latency{model_name}`` — histogram, µs
   from enqueue to batch dispatch.
 - ``:tensorflow:serving:batching_session:input_batch_size{model_name}`` and
@@ -34,8 +38,10 @@ counts and wall time in ns, the last success's wall-clock time) and of batches r
 the V2 statistics extension; it is not exported to Prometheus.
 
 Counters keep TF Serving's exact sample names (no ``_total`` suffix, which
-prometheus-client would add), so existing queries and dashboards keep working; they are
-exposed with TYPE ``untyped`` for that reason. ``exposition()`` renders the text format.
+prometheus-client would add), so existing queries and dashboards keep working, and are
+declared ``# TYPE <name> counter`` as TF Serving declares them: prometheus-client cannot
+render that pair itself, so ``exposition()`` renders the text format and
+``declare_exact_counters`` rewrites those families' lines (the worker merge calls it too).
 
 Label values never grow with what clients send: a request naming a model that is not in
 the served configuration (``model_known`` says which are) is counted under the model
@@ -49,7 +55,7 @@ import dataclasses
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -106,6 +112,56 @@ class _ExactNameCounter:
         for labels, value in items:
             metric.add_sample(self.name, dict(zip(self.label_names, labels, strict=True)), value)
         yield metric
+
+
+EXACT_COUNTER_NAMES = (
+    ":tensorflow:serving:request_count",
+    ":tensorflow:cc:saved_model:load_attempt_count",
+)
+"""The counters exposed under their exact names (``_ExactNameCounter``)."""
+
+
+def declare_exact_counters(exposition: bytes) -> bytes:
+    """``exposition`` with the exact-name counters declared ``counter``, samples unrenamed.
+
+    Idempotent. It accepts both renderings prometheus-client produces for such a family:
+    ``untyped`` with the exact sample name (``ServerMetrics``), and ``counter`` with
+    ``_total`` appended (a family that went through the text parser, as the worker merge
+    does).
+    """
+    text = exposition.decode("utf-8")
+    for name in EXACT_COUNTER_NAMES:
+        total = f"{name}_total"
+        text = text.replace(f"# HELP {total} ", f"# HELP {name} ")
+        text = text.replace(f"# TYPE {total} counter\n", f"# TYPE {name} counter\n")
+        text = text.replace(f"# TYPE {name} untyped\n", f"# TYPE {name} counter\n")
+        text = text.replace(f"\n{total}{{", f"\n{name}{{").replace(f"\n{total} ", f"\n{name} ")
+    return text.encode("utf-8")
+
+
+_REST_API_NAMES = {
+    "Predict": "predict",
+    "Classify": "classify",
+    "Regress": "regress",
+    "GetModelMetadata": "metadata",
+    "GetModelStatus": "",
+}
+"""TF Serving's REST handler names the call by the URL's verb (``http_rest_api_handler.cc``
+``ProcessRequest``'s ``method``): none for a status request."""
+
+_TRANSPORTS = {"grpc": "GRPC", "rest": "REST", "v2": "V2"}
+
+
+def request_latency_labels(api: str, entrypoint: str) -> tuple[str, str]:
+    """TF Serving's ``(API, entrypoint)`` labels for a frontend's ``(api, entrypoint)``.
+
+    Frontends report their transport as ``api`` and the call as ``entrypoint``; TF Serving
+    labels the other way round (``RecordRequestLatency(model, /*api=*/"Predict",
+    /*entrypoint=*/"GRPC")``).
+    """
+    transport = _TRANSPORTS.get(api, api.upper())
+    call = _REST_API_NAMES.get(entrypoint, entrypoint) if api == "rest" else entrypoint
+    return call[:MAX_LABEL_CHARS], transport[:MAX_LABEL_CHARS]
 
 
 INFERENCE_ENTRYPOINTS = frozenset(
@@ -255,7 +311,7 @@ class ServerMetrics:
         self.request_count.inc(label, code.name)
         if code is Code.OK:
             self._child(
-                self.request_latency, label, api[:MAX_LABEL_CHARS], entrypoint[:MAX_LABEL_CHARS]
+                self.request_latency, label, *request_latency_labels(api, entrypoint)
             ).observe(seconds * 1e6)
         if entrypoint in INFERENCE_ENTRYPOINTS and label != UNKNOWN_MODEL_LABEL:
             stats = self._tally(label)
@@ -305,5 +361,21 @@ class ServerMetrics:
     def warmup(self, model_name: str, seconds: float) -> None:
         self.warmup_latency.labels(model_name).observe(seconds * 1e6)
 
+    def metric_values(self, names: Iterable[str]) -> dict[str, int]:
+        """The first sample of each named metric, as an integer (0 when absent or empty).
+
+        A name is TF Serving's (``/tensorflow/serving/request_count``) or its exported form
+        (``:tensorflow:serving:request_count``): what a ``ReloadConfigRequest``'s
+        ``metric_names`` hold (``model_service_impl.cc`` ``GetMetrics`` takes the first point).
+        """
+        wanted = {name: name.replace("/", ":") for name in names}
+        firsts: dict[str, float] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name == family.name or sample.name == f"{family.name}_total":
+                    firsts.setdefault(family.name, sample.value)
+                    break
+        return {name: int(firsts.get(exported, 0)) for name, exported in wanted.items()}
+
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return declare_exact_counters(generate_latest(self.registry))

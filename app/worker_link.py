@@ -55,6 +55,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.config import model_server_config_pb2
 
+from app.metrics import declare_exact_counters
 from protocol.status import Code, ServingError
 
 log = logging.getLogger("aioserving")
@@ -141,7 +142,7 @@ def merge_expositions(expositions: Sequence[tuple[int, str]]) -> bytes:
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Merged())  # any object with collect() serves
-    return generate_latest(registry)
+    return declare_exact_counters(generate_latest(registry))
 
 
 @contextlib.asynccontextmanager

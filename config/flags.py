@@ -2,9 +2,12 @@
 
 Flag names, meanings and defaults are TF Serving's, so existing start-up scripts work.
 Both ``--flag=value`` and ``--flag value`` are accepted; a boolean flag may be given bare
-(``--enable_batching``) or with ``=true`` / ``=false``. Flags are never abbreviated, and
-an unknown flag ends the process with argparse's message and exit status 2, as a
-malformed value does. ``--help`` lists every flag with its default.
+(``--enable_batching``) or with ``=true`` / ``=false``. Flags are never abbreviated. An
+unknown argument is reported ("unknown argument: X", a start-up warning) and the server
+keeps running, as TF Serving's ``main.cc`` does; a malformed value of a known flag ends
+the process with argparse's message and exit status 2. ``--help`` lists every flag with
+its default; ``--version`` prints the versions and exits 0 (``main.cc``'s
+``display_version``).
 
 Where we differ from TF Serving, the help text says so:
 
@@ -31,9 +34,11 @@ Each flag is declared once, as a ``ServerOptions`` field annotated with a ``Flag
 carries its value parser, help text and ``--help`` group beside the field's default;
 ``build_parser`` generates the argparse parser from those fields, in field order.
 
-``parse_flags`` checks each flag on its own and rejects ``--model_config_file`` together
-with ``--model_base_path``. That some model source is given is checked separately by
-``require_model_source``, because the server may fall back to a bundled example model.
+``parse_flags`` checks each flag on its own. ``--model_name`` and ``--model_base_path``
+given beside ``--model_config_file`` are ignored with a warning, as TF Serving ignores
+them ("If used, --model_name, --model_base_path are ignored"). That some model source is
+given is checked separately by ``require_model_source``, because the server may fall back
+to a bundled example model.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import importlib.metadata
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -369,12 +376,14 @@ class ServerOptions:
     rest_max_connections: Annotated[
         int,
         Flag(
-            _non_negative,
+            _int_at_least(-1),
             "(aioserving) Most REST connections open at once; further ones are closed on "
-            "accept. 0: no limit.",
+            "accept. -1: derived from the open-file limit (an equal share per API of what "
+            "it leaves after a reserve, logged at start-up), so that REST can never take "
+            "the descriptors gRPC needs; 0: no limit.",
             group=FRONTENDS,
         ),
-    ] = 0
+    ] = -1
     malloc_trim_threshold_bytes: Annotated[
         int,
         Flag(
@@ -861,6 +870,9 @@ class ServerOptions:
     ] = 10.0
     # Not a flag: the names in IGNORED_TF_SERVING_FLAGS that were given, in that order.
     ignored_flags: tuple[str, ...] = ()
+    # Not a flag: warnings about the command line itself (unknown arguments, model flags
+    # that --model_config_file overrides), in the order found.
+    command_line_warnings: tuple[str, ...] = ()
 
     @property
     def model_config_path(self) -> Path | None:
@@ -902,16 +914,24 @@ _BOTH_SOURCES_MESSAGE = (
 
 
 def parse_flags(argv: Sequence[str]) -> ServerOptions:
-    """Parse ``argv`` (without the program name). Exits with status 2 on a bad flag."""
+    """Parse ``argv`` (without the program name). Exits with status 2 on a bad flag value.
+
+    Unknown arguments and model flags that ``--model_config_file`` overrides become
+    ``command_line_warnings`` (see the module docstring).
+    """
     parser = build_parser()
-    namespace = parser.parse_args(list(argv))
+    namespace, unknown = parser.parse_known_args(list(argv))
     values = vars(namespace)
     ignored = tuple(
         name for name in IGNORED_TF_SERVING_FLAGS if values.pop(_IGNORED_PREFIX + name) is not None
     )
-    options = ServerOptions(**values, ignored_flags=ignored)
-    if options.model_config_file is not None and options.model_base_path is not None:
-        parser.error(_BOTH_SOURCES_MESSAGE)
+    warnings = [f"unknown argument: {argument}" for argument in unknown]
+    if values["model_config_file"] is not None:
+        for name in ("model_name", "model_base_path"):
+            if values[name] != getattr(_DEFAULTS, name):
+                warnings.append(f"--{name} is ignored because --model_config_file is set")
+                values[name] = getattr(_DEFAULTS, name)
+    options = ServerOptions(**values, ignored_flags=ignored, command_line_warnings=tuple(warnings))
     if options.port == options.rest_api_port and options.port > 0:
         parser.error(f"--port and --rest_api_port must differ, both are {options.port}")
     if options.workers > 1 and options.grpc_socket_path is not None:
@@ -947,7 +967,7 @@ def ignored_flag_warnings(options: ServerOptions) -> list[str]:
         "tensorflow_model_server)"
         for name in options.ignored_flags
     ]
-    return warnings
+    return list(options.command_line_warnings) + warnings
 
 
 def flags() -> dict[str, Flag]:
@@ -993,6 +1013,11 @@ def build_parser() -> argparse.ArgumentParser:
             metavar=metavar,
             **extra,
         )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="Print the server's and TensorFlow's versions and exit.",
+    )
     ignored = parser.add_argument_group(IGNORED)
     for name in IGNORED_TF_SERVING_FLAGS:
         ignored.add_argument(
@@ -1005,6 +1030,50 @@ def build_parser() -> argparse.ArgumentParser:
             help="no effect (a warning at start-up)",
         )
     return parser
+
+
+def version_text() -> str:
+    """What ``--version`` prints: ``main.cc``'s two lines, with this server's version.
+
+    Read from the installed distributions' metadata, so TensorFlow is not imported.
+    """
+    return (
+        f"TensorFlow ModelServer: aioserving {_distribution_version('aioserving')}\n"
+        "TensorFlow Library: "
+        f"{_distribution_version('tensorflow', 'tensorflow-cpu', 'tf-nightly')}\n"
+    )
+
+
+def _distribution_version(*names: str) -> str:
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` (bare, or ``=true``): print ``version_text()`` and exit 0."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.update(nargs="?", const="true", default=None, metavar="true|false")
+        super().__init__(option_strings, dest=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        try:
+            wanted = parse_bool(str(values))
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"argument --version: {error}")
+        if wanted:
+            sys.stdout.write(version_text())
+            parser.exit(0)
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -242,15 +242,16 @@ class _Converter:
                 raise self._error(
                     index,
                     "model_type",
-                    f"model '{model.name}': set model_platform or the deprecated "
-                    "model_type, not both",
+                    "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                    f"ModelServerConfig::model_platform, model name is {model.name}",
                 )
             if model.model_type == model_server_config_pb2.TENSORFLOW:
                 return TENSORFLOW_PLATFORM
             raise self._error(
                 index,
                 "model_type",
-                f"model '{model.name}': only model_type TENSORFLOW is supported",
+                f"ModelServerConfig::model_type choice {model.model_type} not supported. "
+                f"(model '{model.name}': only model_type TENSORFLOW is supported)",
             )
         platform = model.model_platform or TENSORFLOW_PLATFORM
         if platform not in SUPPORTED_PLATFORMS:
@@ -258,7 +259,8 @@ class _Converter:
             raise self._error(
                 index,
                 "model_platform",
-                f"model '{model.name}': unsupported platform '{platform}' (supported: {supported})",
+                f"Model {model.name} requests unsupported platform {platform} "
+                f"(supported: {supported})",
             )
         return platform
 

@@ -5,7 +5,8 @@
 ``--platform_config_file``, ``--batching_parameters_file``, ``--monitoring_config_file``,
 ``--ssl_config_file``, ``--rest_ssl_config_file``, ``--auth_basic_users_file``,
 ``--auth_bearer_tokens_file``, ``--tensorflow_session_config_file``,
-``--shadow_config_file``, and checks ``--custom_op_paths``. It returns one frozen ``ServerConfig`` or raises the first
+``--shadow_config_file``, checks ``--custom_op_paths``, and derives the connection caps
+from the open-file limit (``config.connection_limits``). It returns one frozen ``ServerConfig`` or raises the first
 ``ConfigError`` (file, line, field), so a malformed file stops the server before the
 seconds TensorFlow takes to import. Nothing here imports TensorFlow; a unit test checks
 that in a fresh interpreter.
@@ -17,8 +18,11 @@ Resolution, as TF Serving does it:
   when it has ``batching_parameters``, warmup only when it says ``enable_model_warmup``.
   Each replaced flag that was given is a warning.
 - Otherwise batching is on with ``--enable_batching``: the parameters come from
-  ``--batching_parameters_file`` or are TF Serving's defaults. (A parameters file
-  without ``--enable_batching`` is not read, as in TF Serving.)
+  ``--batching_parameters_file`` or are TF Serving's defaults. A parameters file
+  without ``--enable_batching`` is refused, as TF Serving's ``server.cc`` refuses it.
+- ``--tensorflow_session_parallelism`` together with both
+  ``--tensorflow_intra_op_parallelism`` and ``--tensorflow_inter_op_parallelism`` is
+  refused (``server.cc``: "You cannot configure all.").
 - ``session_config`` is a serialized ``tensorflow.ConfigProto`` (see
   ``config.tensorflow_options``): bytes keep this value immutable and free of
   TensorFlow. ``servables.tensorflow.session_options.tensorflow_session_config`` turns
@@ -42,6 +46,8 @@ from config.batching_config import (
     default_batching_settings,
     load_batching_parameters,
 )
+from config.connection_limits import ConnectionCaps, connection_caps, current_descriptor_limit
+from config.errors import COMMAND_LINE, ConfigError
 from config.flags import ServerOptions, ignored_flag_warnings, require_model_source
 from config.model_config import ModelServerSettings, load_model_config, single_model_config
 from config.model_repository import load_model_repository, merge_model_lists
@@ -82,20 +88,29 @@ class ServerConfig:
     """Custom op library files, in load order."""
     warnings: tuple[str, ...]
     """Start-up warnings that need no TensorFlow, each once."""
+    connections: ConnectionCaps
+    """Most connections each API holds open (``config.connection_limits``)."""
     shadows: tuple[ShadowRule, ...] = ()
     """``--shadow_config_file``'s rules; empty: no shadow versions."""
     repository_models: ModelServerSettings | None = None
     """The ``--model_repository`` models (also in ``models``), which every reload keeps."""
 
 
-def load_server_config(options: ServerOptions) -> ServerConfig:
-    """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad."""
+def load_server_config(
+    options: ServerOptions, *, descriptor_limit: int | None = None
+) -> ServerConfig:
+    """Read and validate every configuration file the flags name; ``ConfigError`` if any is bad.
+
+    ``descriptor_limit``: the soft open-file limit the connection caps are derived from
+    (default: this process's, read now).
+    """
     require_model_source(options)
     repository = (
         load_model_repository(options.model_repository)
         if options.model_repository is not None
         else None
     )
+    check_flag_combinations(options)
     models = _models(options, repository)
     platform = (
         load_platform_config(options.platform_config_file)
@@ -154,7 +169,35 @@ def load_server_config(options: ServerOptions) -> ServerConfig:
             else ()
         ),
         repository_models=repository,
+        connections=connection_caps(
+            options,
+            descriptor_limit if descriptor_limit is not None else current_descriptor_limit(),
+        ),
     )
+
+
+def check_flag_combinations(options: ServerOptions) -> None:
+    """``ConfigError`` for the flag combinations TF Serving's ``Server::BuildAndStart`` refuses."""
+    if options.platform_config_file is not None:
+        return  # TF Serving checks these only without a platform config (server.cc)
+    if options.batching_parameters_file is not None and not options.enable_batching:
+        raise ConfigError(
+            COMMAND_LINE,
+            "--batching_parameters_file is set without setting --enable_batching to true "
+            "(server_options.batching_parameters_file is set without setting "
+            "server_options.enable_batching to true.)",
+        )
+    if (
+        options.tensorflow_intra_op_parallelism > 0
+        and options.tensorflow_inter_op_parallelism > 0
+        and options.tensorflow_session_parallelism > 0
+    ):
+        raise ConfigError(
+            COMMAND_LINE,
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) "
+            "separately. You cannot configure all.",
+        )
 
 
 def _models(options: ServerOptions, repository: ModelServerSettings | None) -> ModelServerSettings:

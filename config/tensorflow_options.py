@@ -15,8 +15,9 @@ The session config, without ``--platform_config_file``:
 3. ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism`` override;
 4. ``--per_process_gpu_memory_fraction`` sets ``gpu_options.per_process_gpu_memory_fraction``.
 
-A flag left at 0 leaves the file's value alone. (TF Serving rejects all three parallelism
-flags given together and may let the file replace the flags; we let the flags win.)
+A flag left at 0 leaves the file's value alone. All three parallelism flags together are
+refused before this runs (``config.server_config``), as TF Serving refuses them; where a
+flag and the file disagree, the flag wins.
 
 With ``--platform_config_file`` the session config is the platform config's
 ``session_config`` and the flags above are ignored, as in TF Serving; each one that was

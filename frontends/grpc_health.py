@@ -4,6 +4,11 @@ Service names, as the health-checking protocol defines them:
 
 - ``""`` (empty): the whole server. SERVING when every configured model has an
   AVAILABLE version and the server is not draining; NOT_SERVING otherwise.
+- ``tensorflow.serving.ModelService`` and ``tensorflow.serving.PredictionService``: the
+  gRPC services themselves, always SERVING while the server answers, as TF Serving's
+  ``--enable_grpc_healthcheck_service`` reports them. TF Serving's ``server.cc`` registers
+  the short names ``ModelService`` and ``PredictionService``; those answer SERVING too,
+  unless a model has that name (then the model's status is given).
 - a model name: that model. SERVING when it has an AVAILABLE version, NOT_SERVING when
   it is known but has none (still loading, or failed); an unknown name is NOT_FOUND.
 
@@ -27,6 +32,11 @@ SERVING: int = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
+SERVICE_NAMES = ("tensorflow.serving.ModelService", "tensorflow.serving.PredictionService")
+"""The gRPC services TF Serving's health service reports SERVING."""
+SHORT_SERVICE_NAMES = ("ModelService", "PredictionService")
+"""The names TF Serving's ``server.cc`` passes to ``SetServingStatus``."""
+
 
 class HealthServicer(health_pb2_grpc.HealthServicer):
     """Answers from ``readiness_now()``, called once per check."""
@@ -46,9 +56,11 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         current = self._readiness_now()
         if not service:
             return SERVING if current.ready else NOT_SERVING
+        if service in SERVICE_NAMES:
+            return SERVING
         model = current.model(service)
         if model is None:
-            return SERVICE_UNKNOWN
+            return SERVING if service in SHORT_SERVICE_NAMES else SERVICE_UNKNOWN
         return SERVING if model.ready else NOT_SERVING
 
     async def Check(  # noqa: N802 - gRPC method name
@@ -78,6 +90,8 @@ class HealthServicer(health_pb2_grpc.HealthServicer):
         current = self._readiness_now()
         response = health_pb2.HealthListResponse()
         response.statuses[""].status = SERVING if current.ready else NOT_SERVING
+        for name in SERVICE_NAMES:
+            response.statuses[name].status = SERVING
         for model in current.models:
             response.statuses[model.name].status = SERVING if model.ready else NOT_SERVING
         return response

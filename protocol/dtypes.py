@@ -60,6 +60,7 @@ _OTHER_NAMES: Final = {
 }
 
 _REF_OFFSET: Final = 100
+_NAMES: Final = {int(member): member.name for member in DType}
 BFLOAT16: Final = np.dtype(ml_dtypes.bfloat16)
 STRING: Final = np.dtype(object)
 
@@ -92,14 +93,22 @@ _BY_KIND_SIZE: Final[dict[tuple[str, int], DType]] = {
 
 
 def dtype_name(dtype: int) -> str:
-    """``DT_FLOAT`` for 1; ``DataType(123)`` for a value TensorFlow does not define."""
-    if dtype > _REF_OFFSET:  # TF encodes DT_X_REF as DT_X + 100
-        base = dtype_name(dtype - _REF_OFFSET)
-        return f"DataType({dtype})" if base.startswith("DataType(") else base + "_REF"
-    try:
-        return DType(dtype).name
-    except ValueError:
-        return _OTHER_NAMES.get(dtype, f"DataType({dtype})")
+    """``DT_FLOAT`` for 1; ``DataType(123)`` for a value TensorFlow does not define.
+
+    No recursion and constant time for any integer (a client may send 2**31 - 1).
+    """
+    name = _defined_name(dtype)
+    if name is None and dtype > _REF_OFFSET:  # TF encodes DT_X_REF as DT_X + 100, once
+        base = _defined_name(dtype - _REF_OFFSET)
+        if base is not None and dtype - _REF_OFFSET < _REF_OFFSET:
+            name = base + "_REF"
+    return name if name is not None else f"DataType({dtype})"
+
+
+def _defined_name(dtype: int) -> str | None:
+    if dtype in _NAMES:
+        return _NAMES[dtype]
+    return _OTHER_NAMES.get(dtype)
 
 
 def tf_type_string(dtype: int) -> str:

@@ -9,15 +9,18 @@ Contract
 --------
 * ``parse_predict_body`` decodes with orjson and, when orjson refuses the body, with the
   standard library, which also accepts the ``NaN``, ``Infinity`` and ``-Infinity`` tokens
-  that TF Serving reads and writes (and integers beyond 64 bits). It checks only the
-  envelope: a JSON object with exactly one of ``instances`` (a list) and ``inputs``, and an
-  optional string ``signature_name`` (default ``serving_default``).
+  that TF Serving reads and writes (and integers beyond 64 bits). Bytes after the first
+  complete JSON document are not read (rapidjson's ``kParseStopWhenDoneFlag``, as TF
+  Serving parses). It checks only the envelope, in ``json_tensor.cc``'s order and words:
+  an optional string ``signature_name`` (default ``serving_default``) first, then exactly
+  one of ``inputs`` and ``instances`` (a non-empty list).
 * ``request_to_tensors`` checks the names against the signature and converts each input in
   bulk with ``np.asarray``. Row format: with one signature input an instance is its value
   (or an object with that one key); otherwise every instance is an object holding every
   input, and instance ``i`` becomes row ``i`` of each input. Columnar format: ``inputs`` is
-  the lone input's value, or an object mapping names to values. A ``{"b64": "..."}`` object
-  is a value, never a name mapping (as in TF Serving).
+  the lone input's value, or an object mapping names to values; a key the signature does
+  not name is ignored there, as TF Serving looks up only the signature's names. A
+  ``{"b64": "..."}`` object is a value, never a name mapping (as in TF Serving).
 * Value rules: numbers for numeric inputs (integers for integer inputs, in range),
   ``true``/``false`` for bool inputs, JSON strings (UTF-8 encoded) or ``{"b64": ...}`` for
   string inputs, at any nesting depth, with every list at one depth the same length.
@@ -32,9 +35,11 @@ Contract
   would emit invalid JSON there). An output holding NaN or +-infinity takes a slower
   standard-library path that writes those tokens, as TF Serving does, where orjson would
   write ``null``.
-* Every client mistake is a ``ServingError`` INVALID_ARGUMENT naming what is wrong, worded
-  close to TF Serving's messages; so is a row-format response whose outputs do not share
-  dimension 0 (TF Serving refuses those too and asks for the columnar format). An output
+* Every client mistake is a ``ServingError`` INVALID_ARGUMENT naming what is wrong, in TF
+  Serving's words where it has them (``json_tensor.cc``), after "input 'x': " where a value
+  of one input is at fault; so is a row-format response whose outputs do not share
+  dimension 0 or include a scalar ("has inconsistent batch size", "has no shape
+  information", as TF Serving refuses them). An output
   JSON cannot hold (a string tensor holding numbers, a datetime dtype) is a model bug:
   INTERNAL.
 """
@@ -92,23 +97,31 @@ def parse_predict_body(body: bytes) -> RestPredictRequest:
     )
     if not isinstance(document, dict):
         raise invalid_argument(f"JSON Value: {_snippet(document)} Is not object")
-    has_instances, has_inputs = "instances" in document, "inputs" in document
-    if has_instances and has_inputs:
-        raise invalid_argument(
-            "Not formatted correctly expecting only one of 'inputs' or 'instances' keys exclusively"
-        )
-    if not (has_instances or has_inputs):
-        raise invalid_argument("Missing 'inputs' or 'instances' key")
+    # The order and words of json_tensor.cc: FillSignature first, then the two keys.
     signature_name = document.get("signature_name", DEFAULT_SIGNATURE)
     if not isinstance(signature_name, str):
         raise invalid_argument(
-            f"'signature_name' key must be a string value, got {_snippet(signature_name)}"
+            f"JSON Value: {_snippet(document)} not formatted correctly. 'signature_name' key "
+            "must be a string value."
         )
+    has_instances, has_inputs = "instances" in document, "inputs" in document
+    if has_instances and has_inputs:
+        raise invalid_argument(
+            f"JSON Value: {_snippet(document)} Not formatted correctly expecting only one of "
+            "'inputs' or 'instances' keys to exist "
+        )
+    if not (has_instances or has_inputs):
+        raise invalid_argument("Missing 'inputs' or 'instances' key")
     if has_instances:
         instances = document["instances"]
         if not isinstance(instances, list):
+            # TF Serving's own words, its grammar included ("an list/array").
             raise invalid_argument(
-                f"Expecting 'instances' to be a list/array, got {_snippet(instances)}"
+                f"JSON Value: {_snippet(document)} Expecting 'instances' to be an list/array"
+            )
+        if not instances:
+            raise invalid_argument(
+                f"JSON Value: {_snippet(document)} No values in 'instances' array"
             )
         return RestPredictRequest(signature_name=signature_name, row_format=True, inputs=instances)
     return RestPredictRequest(
@@ -172,10 +185,14 @@ def _load_deep(body: bytes, read_keys: Collection[str] | None, string_keys: Coll
         return _load_with_stdlib(shallow)
 
 
-def _load_with_stdlib(body: bytes) -> Any:
+def _load_with_stdlib(body: bytes | str) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
+        if error.msg == "Extra data":
+            # rapidjson's kParseStopWhenDoneFlag (json_tensor.cc ParseJson): what follows
+            # the first complete document is not read.
+            return _load_with_stdlib(error.doc[: error.pos])
         reason = _PARSE_ERRORS.get(error.msg, error.msg)
         if error.msg == "Expecting ',' delimiter":
             reason = _missing_comma(error.doc, error.pos)
@@ -249,53 +266,54 @@ def request_to_tensors(
 
 
 def _instance_columns(instances: list[Any], names: list[str]) -> dict[str, Any]:
-    if not instances:
-        raise invalid_argument("'instances' is an empty list; send at least one instance")
+    if not instances:  # parse_predict_body refuses this; kept for direct callers
+        raise invalid_argument("No values in 'instances' array")
     if _is_name_mapping(instances[0]):
         return _columns_of_named_instances(instances, names)
     if len(names) != 1:
         raise invalid_argument(
-            f"the signature has {len(names)} inputs ({_names(names)}); each instance must be "
-            "an object holding every input by name"
+            "instances is a plain list, but expecting list of objects as multiple input "
+            "tensors required as per tensorinfo_map"
         )
     return {names[0]: instances}
 
 
 def _columns_of_named_instances(instances: list[Any], names: list[str]) -> dict[str, list[Any]]:
+    """json_tensor.cc FillTensorMapFromInstancesList, its checks and words, in its order."""
     columns: dict[str, list[Any]] = {name: [] for name in names}
     for index, instance in enumerate(instances):
         if not _is_name_mapping(instance):
             raise invalid_argument(f"Expecting object but got list at item {index} of input list")
-        _check_names(instance.keys(), names, where=f" in instance {index}")
+        for key in instance:
+            if key not in columns:
+                raise invalid_argument(
+                    f"Failed to process element: {index} key: {key} of 'instances' list. "
+                    f"Error: INVALID_ARGUMENT: JSON object: does not have named input: {key}"
+                )
+        if len(instance) != len(columns):
+            raise invalid_argument(
+                f"Failed to process element: {index} of 'instances' list. JSON object: "
+                f"{_snippet(instance)} keys must be equal to: {','.join(sorted(names))}"
+            )
         for name, column in columns.items():
             column.append(instance[name])
     return columns
 
 
 def _named_columns(inputs: dict[str | None, Any], names: list[str]) -> dict[str, Any]:
+    """json_tensor.cc FillTensorMapFromInputsMap: every signature input by name; a key
+    the signature does not have is ignored, as TF Serving looks up only its own names."""
     if None in inputs:
         if len(names) != 1:
             raise invalid_argument(
-                f"'inputs' holds one unnamed value but the signature has {len(names)} inputs "
-                f"({_names(names)}); map each input name to its value"
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map"
             )
         return {names[0]: inputs[None]}
-    _check_names(inputs.keys(), names, where="")
-    return {name: inputs[name] for name in names}
-
-
-def _check_names(given: Iterable[str | None], names: list[str], *, where: str) -> None:
-    present = set(given)
-    for name in present:
-        if name not in names:
-            raise invalid_argument(
-                f"input '{name}'{where} is not in the signature; its inputs are {_names(names)}"
-            )
     for name in names:
-        if name not in present:
-            raise invalid_argument(
-                f"missing input '{name}'{where}; the signature needs {_names(names)}"
-            )
+        if name not in inputs:
+            raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
+    return {name: inputs[name] for name in names}
 
 
 # -- values -> arrays -------------------------------------------------------------------
@@ -527,8 +545,8 @@ def _collect_strings(name: str, value: Any, flat: list[bytes], depth: int = 0) -
     if isinstance(value, str):
         flat.append(value.encode())
         return ()
-    if _is_b64(value):
-        flat.append(_b64decode(name, value["b64"]))
+    if isinstance(value, dict):
+        flat.append(_b64decode(name, value))
         return ()
     if isinstance(value, list):
         shapes = [_collect_strings(name, item, flat, depth + 1) for item in value]
@@ -541,14 +559,20 @@ def _collect_strings(name: str, value: Any, flat: list[bytes], depth: int = 0) -
     )
 
 
-def _b64decode(name: str, text: Any) -> bytes:
+def _b64decode(name: str, value: dict[str, Any]) -> bytes:
+    """The bytes of a ``{"b64": "..."}`` object, in json_tensor.cc's words (after the
+    input's name) when it is not one ("not formatted correctly for base64 data") or does
+    not decode ("Unable to base64 decode")."""
+    text = value.get("b64") if len(value) == 1 else None
     if not isinstance(text, str):
-        raise invalid_argument(f"input '{name}': the 'b64' value must be a string")
+        raise invalid_argument(
+            f"input '{name}': JSON Value: {_snippet(value)} not formatted correctly for base64 data"
+        )
     try:
         # TF Serving (absl::Base64Unescape) accepts unpadded base64, so padding is restored.
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except ValueError as error:  # binascii.Error, or a non-ASCII character
-        raise invalid_argument(f"input '{name}' holds invalid base64: {error}") from error
+    except ValueError:  # binascii.Error, or a non-ASCII character
+        raise invalid_argument(f"input '{name}': Unable to base64 decode") from None
 
 
 # -- response ---------------------------------------------------------------------------
@@ -603,8 +627,16 @@ def _jsonable(name: str, array: Array) -> Any:
         array = np.stack((array.real, array.imag), axis=-1)
     elif kind not in "fiub":
         raise internal(f"output '{name}' has dtype {array.dtype}, which JSON cannot hold")
-    # orjson needs C order and native byte order; a 0-d array it only takes as a scalar.
+    # orjson needs C order, native byte order and numpy's canonical scalar types: a row of
+    # a ``longlong`` array (ONNX Runtime's int64 on Linux) is a ``numpy.longlong``, which
+    # orjson refuses where it takes ``numpy.int64``. ``astype`` keeps an equal dtype as it
+    # is, so the canonical type (``i8`` names it on every platform) comes from a view.
+    # long double has no JSON form wider than float64.
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        array = array.astype(np.float64)
     array = array.astype(array.dtype.newbyteorder("="), order="C", copy=False)
+    if array.dtype.kind in "iu":
+        array = array.view(np.dtype(f"{array.dtype.kind}{array.dtype.itemsize}"))
     return array[()] if array.ndim == 0 else array
 
 
@@ -622,23 +654,19 @@ def _string_json(name: str, item: Any, as_b64: bool) -> Any:
 
 
 def _row_body(values: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """json_tensor.cc MakeRowFormatJsonFromTensors, with its checks and words."""
+    batch: int | None = None
     for name, shape in shapes.items():
         if not shape:
+            raise invalid_argument(f"Tensor name: {name} has no shape information ")
+        if batch is not None and shape[0] != batch:
             raise invalid_argument(
-                f"output '{name}' is a scalar, but the row format ('instances') needs a batch "
-                "dimension on every output; use the columnar format ('inputs')"
+                f"Tensor name: {name} has inconsistent batch size: {shape[0]} expecting: {batch}"
             )
+        batch = shape[0]
     if len(values) == 1:
         return {"predictions": next(iter(values.values()))}
-    batch_sizes = {name: shape[0] for name, shape in shapes.items()}
-    first, batch = next(iter(batch_sizes.items()))
-    for name, size in batch_sizes.items():
-        if size != batch:
-            raise invalid_argument(
-                f"output '{name}' has batch size {size} but '{first}' has {batch}; the row "
-                "format ('instances') needs outputs that share dimension 0, use the columnar "
-                "format ('inputs')"
-            )
+    assert batch is not None
     return {
         "predictions": [
             {name: value[row] for name, value in values.items()} for row in range(batch)

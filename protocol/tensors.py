@@ -19,10 +19,13 @@ Contract
   ``VARINT_FIELD_MAX_ELEMENTS`` elements go to ``tensor_content`` (see below).
   ``tf.make_ndarray`` reads both. Round trips are exact for every dtype.
 * ``decode_inputs`` bounds a whole request: before any input is allocated, the sizes its
-  shapes imply (elements x item size, summed over the inputs; 8 bytes per string
-  element, the pointer) are checked against ``max_bytes``. Over it, the answer is
-  INVALID_ARGUMENT naming the input, its shape and the cap: a 46-byte request naming a
-  shape of 2^28 elements would otherwise be filled to its shape, as TF does.
+  shapes imply (elements x item size, summed over the inputs) are checked against
+  ``max_bytes``. A string element counts ``STRING_ELEMENT_BYTES`` (what holding it costs
+  whatever its length: the array's pointer and the runtime's own string header) plus the
+  bytes of the values given. Over it, the answer is INVALID_ARGUMENT naming the input, its
+  shape and the cap: a 38-byte request naming ``[67108864]`` strings and no values would
+  otherwise be filled to its shape (seconds, and gigabytes once a model runs it), as TF
+  does. ``check_request_bytes`` applies the same count to arrays decoded from JSON.
 * The host is little-endian (x86-64, aarch64), like the protobuf wire format.
 
 Encoding path, and why
@@ -74,6 +77,11 @@ MAX_RANK: Final = 64
 """Most dimensions a tensor may have here: numpy's ``NPY_MAXDIMS`` (TF allows 254)."""
 _MAX_ELEMENTS: Final = 2**63 - 1
 """TF's ``TensorShape`` refuses element counts beyond int64 (numpy, byte counts beyond it)."""
+
+STRING_ELEMENT_BYTES: Final = 32
+"""What one string element costs before its bytes: numpy's 8-byte object pointer plus
+TensorFlow's 24-byte ``tstring`` when a model runs it (so ``[67108864]`` strings count
+2 GiB, over the default cap, where 8 bytes each let it through)."""
 
 VARINT_FIELD_MAX_ELEMENTS: Final = 1024
 """Largest integer/bool/half tensor written to its typed ``*_val`` field; larger ones
@@ -150,9 +158,22 @@ def decode_inputs(
 
 
 def tensor_nbytes(proto: tensor_pb2.TensorProto) -> int:
-    """Bytes the array decoded from ``proto`` will take, from its shape alone."""
+    """Bytes the array decoded from ``proto`` will take, from its shape (and, for strings,
+    the values' lengths: ``STRING_ELEMENT_BYTES`` per element plus the bytes given)."""
     layout = _layout(proto.dtype)
-    return math.prod(_shape(proto)) * layout.dtype.itemsize
+    count = math.prod(_shape(proto))
+    if layout.dtype == STRING:
+        return count * STRING_ELEMENT_BYTES + sum(map(len, proto.string_val))
+    return count * layout.dtype.itemsize
+
+
+def array_nbytes(array: np.ndarray[Any, Any]) -> int:
+    """Bytes ``array`` counts toward the request cap (strings as in ``tensor_nbytes``)."""
+    if array.dtype == STRING or array.dtype.kind in "SU":
+        payload: int = sum(len(item) for item in array.flat if isinstance(item, (bytes, str)))
+        return int(array.size) * STRING_ELEMENT_BYTES + payload
+    itemsize: int = array.dtype.itemsize
+    return int(array.size) * itemsize
 
 
 def check_request_bytes(arrays: Mapping[str, np.ndarray[Any, Any]], max_bytes: int | None) -> None:
@@ -161,7 +182,7 @@ def check_request_bytes(arrays: Mapping[str, np.ndarray[Any, Any]], max_bytes: i
         return
     total = 0
     for alias, array in arrays.items():
-        total += array.size * array.dtype.itemsize
+        total += array_nbytes(array)
         if total > max_bytes:
             raise invalid_argument(
                 f"input '{alias}' with shape {list(array.shape)} of {array.dtype} takes the "

@@ -56,14 +56,14 @@ def check_outputs(signature: Signature, output_filter: Sequence[str]) -> tuple[s
     """The outputs to compute: the filter (validated) or every output, sorted."""
     if not output_filter:
         return tuple(sorted(signature.outputs))
-    for alias in output_filter:
+    seen: set[str] = set()
+    for alias in output_filter:  # one pass, in order, as TF Serving's predict_util.cc
         if alias not in signature.outputs:
             raise invalid_argument(
                 f"output tensor alias not found in signature: {alias} Outputs expected to be "
                 f"in the set {{{','.join(sorted(signature.outputs))}}}."
             )
-    if len(set(output_filter)) != len(output_filter):
-        raise invalid_argument(
-            f"duplicate output tensor alias in output_filter: {list(output_filter)}"
-        )
+        if alias in seen:
+            raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
     return tuple(output_filter)

@@ -206,7 +206,9 @@ def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
     )
     assert status == 200 and body["predictions"] == [[0.5 * i + 2] for i in range(6)]
 
-    # Mixed inner shapes arriving together ([N,1] and [N,2]) go in different batches.
+    # Mixed inner shapes arriving together ([N,1] and [N,2]) share a batch, which fails
+    # with FAILED_PRECONDITION without pad_variable_length_inputs, as TF Serving's
+    # batching_session.cc MergeInputTensors answers.
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         narrow = pool.submit(
             server.prediction.Predict, predict_request(np.ones((1, 1))), timeout=30
@@ -214,8 +216,12 @@ def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
         wide = pool.submit(
             server.http, "POST", "/v1/models/hpt:predict", {"instances": [[1.0, 2.0]]}
         )
-        np.testing.assert_allclose(tf.make_ndarray(narrow.result().outputs["y"]), [[2.5]])
-        assert wide.result() == (200, {"predictions": [[2.5, 3.0]]})
+        with pytest.raises(grpc.RpcError) as mixed:
+            narrow.result()
+        assert mixed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "from different tasks have different shapes" in mixed.value.details()
+        status, body = wide.result()
+        assert status == 400 and "padding is turned off" in body["error"]
 
     # A batch that fails (one Example lacks the required feature) fails every request in it.
     def regress(x: float | None) -> regression_pb2.RegressionRequest:

@@ -61,8 +61,8 @@ def test_metrics_count_grpc_and_rest_and_serve_the_monitoring_path(
                 text,
                 ":tensorflow:serving:request_latency_count",
                 model_name="hpt",
-                API="grpc",
-                entrypoint="Predict",
+                API="Predict",
+                entrypoint="GRPC",
             )
             == 3
         )
@@ -71,8 +71,8 @@ def test_metrics_count_grpc_and_rest_and_serve_the_monitoring_path(
                 text,
                 ":tensorflow:serving:request_latency_count",
                 model_name="hpt",
-                API="rest",
-                entrypoint="Predict",
+                API="predict",
+                entrypoint="REST",
             )
             == 2
         )  # successes only, as TF Serving

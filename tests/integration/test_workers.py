@@ -108,7 +108,7 @@ def test_every_worker_serves_and_metrics_show_the_totals(
     assert status == 200
     assert sample(merged, ":tensorflow:serving:request_count", model_name="a", status="OK") == sent
     latency = ":tensorflow:serving:request_latency_count"
-    assert sample(merged, latency, API="rest", entrypoint="Predict", model_name="a") == sent
+    assert sample(merged, latency, API="predict", entrypoint="REST", model_name="a") == sent
     # Per-process series stay apart, one per worker.
     assert 'process_resident_memory_bytes{worker="0"}' in merged
     assert 'process_resident_memory_bytes{worker="1"}' in merged

@@ -226,7 +226,7 @@ def test_v2_requests_are_counted_in_tf_serving_metrics(
     assert re.search(
         r':tensorflow:serving:request_count\{model_name="half_plus_two",status="OK"\} [1-9]', text
     )
-    assert 'API="v2"' in text or 'api="v2"' in text
+    assert 'API="ModelInfer",entrypoint="V2"' in text
 
 
 # --- bad input -----------------------------------------------------------------------------

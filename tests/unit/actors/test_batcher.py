@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from actors.batcher import GATHER_TURNS, Batcher, Enqueue, GatherTick, SlotFreed, TimerFired
+from actors.batching_policy import batch_size_of, merge_inputs
 from actors.messages import InferenceRequest
 from config.batching_config import BatchingSettings
 from protocol.status import Code, ServingError
@@ -72,7 +73,7 @@ class Harness:
         self.depths.append((model_name, rows))
 
     def enqueue(
-        self, rows: list[list[float]], deadline: float | None = None
+        self, rows: list[list[float]] | float, deadline: float | None = None
     ) -> asyncio.Future[dict[str, np.ndarray]]:
         x = np.array(rows, np.float32)
         request = InferenceRequest(
@@ -80,7 +81,7 @@ class Harness:
             signature=self.servable.signatures["serving_default"],
             inputs={"x": x},
             output_names=("y",),
-            batch_size=x.shape[0],
+            batch_size=x.shape[0] if x.ndim else 1,
             deadline=deadline,
         )
         reply: asyncio.Future[dict[str, np.ndarray]] = asyncio.get_running_loop().create_future()
@@ -294,19 +295,68 @@ async def test_a_full_queue_rejects_at_once_with_unavailable() -> None:
     assert running.done() and waiting.done()
 
 
-async def test_requests_with_different_inner_shapes_go_in_different_batches() -> None:
+async def test_requests_with_different_inner_shapes_fail_their_batch_without_padding() -> None:
+    """batching_session.cc MergeInputTensors: "Tensors with name 'x' from different tasks
+    have different shapes and padding is turned off. ..." (FAILED_PRECONDITION), for every
+    request of the batch, as TF Serving keys its queues by tensor names, not shapes."""
     h = Harness(max_batch_size=8, batch_timeout_micros=1000)
     narrow = h.enqueue([[1.0]])
     wide = h.enqueue([[1.0, 2.0]])
-    same = h.enqueue([[3.0]])
     h.clock.now += 0.001
     h.batcher.step(TimerFired())
     await settle()
-    while h.executor.submitted:
-        await h.run_next_batch()
-    assert sorted(h.batch_rows()) == [1, 2]
-    np.testing.assert_allclose(wide.result()["y"], [[2.5, 3.0]])
-    assert narrow.done() and same.done()
+    await h.run_next_batch()
+    for reply in (narrow, wide):
+        error = reply.exception()
+        assert isinstance(error, ServingError)
+        assert error.code is Code.FAILED_PRECONDITION
+        assert error.message.startswith(
+            "Tensors with name 'x' from different tasks have different shapes and padding is "
+            "turned off."
+        )
+    assert h.servable.calls == []
+
+
+async def test_a_scalar_input_is_invalid_argument_with_batching_on() -> None:
+    """batching_util.h ComputeTensorBatchSize: "Batching Run() input tensors must have at
+    least one dimension" (INVALID_ARGUMENT), answered at once, nothing run."""
+    h = Harness(max_batch_size=8, batch_timeout_micros=1000)
+    reply = h.enqueue(1.0)
+    error = reply.exception()
+    assert isinstance(error, ServingError)
+    assert error.code is Code.INVALID_ARGUMENT
+    assert error.message == "Batching Run() input tensors must have at least one dimension"
+    assert h.executor.submitted == []
+    assert h.servable.in_flight == 0
+
+
+def test_unequal_first_dimensions_and_no_inputs_cannot_batch() -> None:
+    """batching_util.h ComputeTensorBatchSize's other two messages."""
+    with pytest.raises(ServingError, match="must have equal 0th-dimension size"):
+        batch_size_of({"a": np.zeros((2, 1)), "b": np.zeros((3, 1))})
+    with pytest.raises(ServingError, match="must have at least one input tensor"):
+        batch_size_of({})
+
+
+def test_variable_length_padding_uses_each_tensors_first_value() -> None:
+    """batching_util.cc PadTensor: ``T pad_value(input.flat<T>()(0))``, not zeros; an
+    empty tensor that needs padding is "Got empty tensor in batch of non-empty tensors."."""
+    short = {"x": np.array([[7.0], [8.0]], np.float32)}
+    long = {"x": np.array([[1.0, 2.0, 3.0]], np.float32)}
+    merged = merge_inputs([short, long], 3, pad_variable_length=True)["x"]
+    np.testing.assert_array_equal(merged, [[7, 7, 7], [8, 7, 7], [1, 2, 3]])
+    words = merge_inputs(
+        [{"s": np.array([[b"a"]], object)}, {"s": np.array([[b"b", b"c"]], object)}],
+        2,
+        pad_variable_length=True,
+    )["s"]
+    assert words.tolist() == [[b"a", b"a"], [b"b", b"c"]]
+    with pytest.raises(ServingError, match=r"Got empty tensor in batch of non-empty tensors\."):
+        merge_inputs(
+            [{"x": np.zeros((1, 0), np.float32)}, {"x": np.ones((1, 2), np.float32)}],
+            2,
+            pad_variable_length=True,
+        )
 
 
 async def test_variable_lengths_are_padded_into_one_batch_when_asked() -> None:
@@ -319,7 +369,7 @@ async def test_variable_lengths_are_padded_into_one_batch_when_asked() -> None:
     await h.run_next_batch()
     assert h.batch_rows() == [2]
     assert h.servable.calls[0]["x"].shape == (2, 2)
-    np.testing.assert_allclose(short.result()["y"], [[2.5, 2.0]])
+    np.testing.assert_allclose(short.result()["y"], [[2.5, 2.5]])  # padded with its 1.0
     np.testing.assert_allclose(long.result()["y"], [[2.5, 3.0]])
 
 

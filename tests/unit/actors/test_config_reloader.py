@@ -13,7 +13,12 @@ from typing import Any, cast
 import pytest
 from tensorflow_serving.config import model_server_config_pb2
 
-from actors.config_reloader import ApplyModelConfig, ConfigReloader, _CheckConfigFile
+from actors.config_reloader import (
+    ApplyModelConfig,
+    ConfigReloader,
+    _CheckConfigFile,
+    metric_increases,
+)
 from actors.messages import RemoveModel, SetModelLabels
 from actors.path_poller import PathPoller, SetModels
 from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
@@ -241,3 +246,57 @@ async def test_a_bad_config_file_is_logged_and_ignored(
         await harness.reloader.handle(_CheckConfigFile())
     assert harness.reloader.settings is before
     assert any("cannot read model config file" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["none", "custom_model_config"])
+async def test_a_reload_without_a_model_config_list_is_invalid_argument(kind: str) -> None:
+    """model_service_impl.cc HandleReloadConfigRequest: the default case of its switch."""
+    harness = Harness()
+    proto = model_server_config_pb2.ModelServerConfig()
+    if kind == "custom_model_config":
+        proto.custom_model_config.type_url = "x"
+    with pytest.raises(ServingError) as refused:
+        await harness.reloader.reload(proto)
+    assert refused.value.code is Code.INVALID_ARGUMENT
+    assert refused.value.message.endswith("Only ModelConfigList is currently supported")
+    assert harness.nothing_posted()
+
+
+async def test_a_new_model_that_fails_to_load_makes_the_reload_unknown() -> None:
+    """server_core.cc WaitUntilModelsAvailable (reached from ReloadConfig for new models):
+    UNKNOWN "1 model(s) did not become available: {{{name: c version: 7} due to error: ...}, }"."""
+    harness = Harness()
+    failed = VersionStatus(
+        version=7, state=VersionState.END, error="no saved model", error_code=Code.NOT_FOUND
+    )
+    harness.routing.publish(
+        RoutingSnapshot(
+            {
+                "a": serving("a", v1=VersionState.AVAILABLE),
+                "c": ModelRoute(name="c", statuses={7: failed}),
+            }
+        )
+    )
+    new = settings(("a", {}), ("c", {}))
+    with pytest.raises(ServingError) as refused:
+        await harness.reloader.handle(ApplyModelConfig(settings=new))
+    assert refused.value.code is Code.UNKNOWN
+    assert refused.value.message == (
+        "1 model(s) did not become available: "
+        "{{{name: c version: 7} due to error: NOT_FOUND: no saved model}, }"
+    )
+    assert harness.reloader.settings is new  # applied all the same, as in TF Serving
+
+
+async def test_a_failed_model_that_was_already_configured_does_not_fail_the_reload() -> None:
+    """Only new models are waited for (server_core.cc NewModelNamesInSourceConfig)."""
+    harness = Harness()
+    failed = VersionStatus(version=1, state=VersionState.END, error="broken")
+    harness.routing.publish(RoutingSnapshot({"a": ModelRoute(name="a", statuses={1: failed})}))
+    await harness.reloader.handle(ApplyModelConfig(settings=settings(("a", {}))))
+
+
+def test_metric_increases_answer_one_entry_per_requested_name() -> None:
+    """model_service_impl.cc RecordMetricsIncrease: new value minus old, 0 when unknown."""
+    increases = metric_increases(["x", "y", "x"], {"x": 2}, {"x": 5, "y": 1})
+    assert increases == [("x", 3), ("y", 1)]

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.metrics import ServerMetrics
+from app.metrics import EXACT_COUNTER_NAMES, ServerMetrics
 from app.worker_link import merge_expositions
 from protocol.status import Code
 
 
+def exact(name: str) -> str:
+    """The sample name as exposed: the parser appends ``_total`` to a counter's samples."""
+    bare = name.removesuffix("_total")
+    return bare if bare in EXACT_COUNTER_NAMES else name
+
+
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
+        (exact(s.name), tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text.decode())
         for s in family.samples
     }
@@ -41,7 +47,7 @@ def test_counts_are_summed_and_histograms_merged_bucket_by_bucket() -> None:
         ]
         == 1
     )
-    labels = (("API", "grpc"), ("entrypoint", "Predict"), ("model_name", "m"))
+    labels = (("API", "Predict"), ("entrypoint", "GRPC"), ("model_name", "m"))
     latency = ":tensorflow:serving:request_latency"
     # Latency is recorded for successful requests only, as TF Serving does.
     assert merged[(latency + "_count", labels)] == 2
@@ -60,7 +66,7 @@ def test_created_takes_the_earliest_and_process_series_stay_per_worker() -> None
         )
     texts = [(0, first.exposition().decode()), (1, second.exposition().decode())]
     merged = samples(merge_expositions(texts))
-    labels = (("API", "rest"), ("entrypoint", "Predict"), ("model_name", "m"))
+    labels = (("API", "predict"), ("entrypoint", "REST"), ("model_name", "m"))
     created = [
         samples(t.encode())[(":tensorflow:serving:request_latency_created", labels)]
         for _, t in texts
@@ -78,5 +84,5 @@ def test_exact_counter_names_survive_the_merge() -> None:
     metrics.observe(model_name="m", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0.001)
     text = merge_expositions([(0, metrics.exposition().decode())]).decode()
     assert ':tensorflow:serving:request_count{model_name="m",status="OK"} 1.0' in text
-    assert "# TYPE :tensorflow:serving:request_count untyped" in text
+    assert "# TYPE :tensorflow:serving:request_count counter" in text
     assert "request_count_total" not in text

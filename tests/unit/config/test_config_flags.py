@@ -13,6 +13,7 @@ from config.flags import (
     AspiredVersionPolicy,
     ServerOptions,
     build_parser,
+    ignored_flag_warnings,
     parse_flags,
     require_model_source,
 )
@@ -49,7 +50,7 @@ def test_defaults_are_tf_servings() -> None:
 def test_every_option_is_a_flag() -> None:
     dests = {action.dest for action in build_parser()._actions}
     fields = {field.name for field in dataclasses.fields(ServerOptions)}
-    assert fields - {"ignored_flags"} <= dests
+    assert fields - {"ignored_flags", "command_line_warnings"} <= dests
 
 
 def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,7 +59,7 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for field in dataclasses.fields(ServerOptions):
-        if field.name != "ignored_flags":
+        if field.name not in ("ignored_flags", "command_line_warnings"):
             assert f"--{field.name}" in text
     assert "--config" in text
     assert "(default: 8500)" in text
@@ -158,8 +159,6 @@ def test_ignored_tf_serving_flags_are_accepted_and_reported() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--no_such_flag=1"], "unrecognized arguments: --no_such_flag=1"),
-        (["--por=1"], "unrecognized arguments"),  # never abbreviated
         (["--port=x"], "argument --port: expected an integer"),
         (["--port=70000"], "at most 65535"),
         (["--port=-2"], "at least -1"),
@@ -169,7 +168,6 @@ def test_ignored_tf_serving_flags_are_accepted_and_reported() -> None:
         (["--grpc_channel_arguments=novalue"], "expected key=value"),
         (["--aspired_version_policy=eager"], "expected one of"),
         (["--port=9000", "--rest_api_port=9000"], "must differ"),
-        (["--config=/c", "--model_base_path=/m"], "mutually exclusive"),
         (["--workers=0"], "at least 1"),
         (["--workers=2", "--grpc_socket_path=/tmp/s"], "cannot be used with --workers > 1"),
     ],
@@ -181,6 +179,45 @@ def test_bad_flags_exit_2(
         parse_flags(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argument", ["--no_such_flag=1", "--por=1", "stray"])
+def test_an_unknown_argument_is_reported_and_the_server_keeps_going(argument: str) -> None:
+    """TF Serving main.cc: ``if (argc != 1) std::cout << "unknown argument: " << argv[1]``,
+    then it starts all the same. Flags are never abbreviated (``--por`` is unknown)."""
+    options = parse_flags([argument, "--port=9000"])
+    assert options.port == 9000
+    assert f"unknown argument: {argument}" in ignored_flag_warnings(options)
+
+
+def test_model_flags_beside_a_config_file_are_ignored_with_a_warning() -> None:
+    """TF Serving main.cc: --model_config_file "(If used, --model_name, --model_base_path
+    are ignored.)"; server.cc reads only the file when it is set."""
+    options = parse_flags(["--config=/c", "--model_base_path=/m", "--model_name=x"])
+    assert options.model_base_path is None
+    assert options.model_name == ServerOptions().model_name
+    warnings = ignored_flag_warnings(options)
+    assert "--model_base_path is ignored because --model_config_file is set" in warnings
+    assert "--model_name is ignored because --model_config_file is set" in warnings
+    require_model_source(options)
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--version=true"], ["--port=1", "--version"]])
+def test_version_prints_the_versions_and_exits_0(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """TF Serving main.cc display_version: "TensorFlow ModelServer: ..." and "TensorFlow
+    Library: ...", then ``return 0``."""
+    with pytest.raises(SystemExit) as exit_info:
+        parse_flags(argv)
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("TensorFlow ModelServer: aioserving ")
+    assert lines[1].startswith("TensorFlow Library: ")
+
+
+def test_version_false_does_nothing() -> None:
+    assert parse_flags(["--version=false", "--port=1"]).port == 1
 
 
 def test_require_model_source() -> None:

@@ -141,6 +141,7 @@ def test_empty_name(tmp_path: Path, model_dir: Path) -> None:
 
 
 def test_unsupported_platform_message(tmp_path: Path, model_dir: Path) -> None:
+    """server_core.cc CreateStoragePathRoutes: "Model m requests unsupported platform X"."""
     text = (
         'model_config_list {\n  config {\n    model_platform: "paddle"\n    name: "m"\n'
         '    base_path: "models/m"\n  }\n}\n'
@@ -148,8 +149,8 @@ def test_unsupported_platform_message(tmp_path: Path, model_dir: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         parse(text, tmp_path)
     assert str(caught.value) == (
-        "models.config:3: field 'model_platform': model 'm': unsupported platform 'paddle' "
-        "(supported: catboost, lightgbm, onnx, python, pytorch, sklearn, tensorflow, xgboost)"
+        "models.config:3: field 'model_platform': Model m requests unsupported platform "
+        "paddle (supported: catboost, lightgbm, onnx, python, pytorch, sklearn, tensorflow, xgboost)"
     )
 
 
@@ -168,9 +169,11 @@ def test_empty_platform_means_tensorflow(tmp_path: Path, model_dir: Path) -> Non
 
 
 def test_deprecated_model_type(tmp_path: Path, model_dir: Path) -> None:
+    """server_core.cc GetPlatform: "Illegal setting both ModelServerConfig::model_type
+    (deprecated) and ModelServerConfig::model_platform, model name is m"."""
     (model,) = parse(one_model("model_type: TENSORFLOW"), tmp_path)
     assert model.platform == "tensorflow"
-    with pytest.raises(ConfigError, match="not both"):
+    with pytest.raises(ConfigError, match=r"Illegal setting both .* model name is "):
         parse(one_model('model_type: TENSORFLOW\nmodel_platform: "tensorflow"'), tmp_path)
     with pytest.raises(ConfigError, match="only model_type TENSORFLOW"):
         parse(one_model("model_type: OTHER"), tmp_path)

@@ -126,8 +126,27 @@ def test_enable_batching_alone_takes_the_defaults(model_dir: Path) -> None:
     assert load(model_dir, "--enable_batching").batching == BatchingSettings()
 
 
-def test_a_batching_file_without_enable_batching_is_not_read(model_dir: Path) -> None:
-    assert load(model_dir, "--batching_parameters_file=/no/such/file").batching is None
+def test_a_batching_file_without_enable_batching_is_refused(model_dir: Path) -> None:
+    """TF Serving server.cc BuildAndStart: "server_options.batching_parameters_file is set
+    without setting server_options.enable_batching to true." (InvalidArgument)."""
+    with pytest.raises(ConfigError) as refused:
+        load(model_dir, "--batching_parameters_file=/no/such/file")
+    assert "without setting --enable_batching to true" in str(refused.value)
+
+
+def test_session_parallelism_with_both_op_flags_is_refused(model_dir: Path) -> None:
+    """TF Serving server.cc BuildAndStart: "Either configure
+    server_options.tensorflow_session_parallelism or (...) separately. You cannot configure
+    all."; two of the three are accepted."""
+    with pytest.raises(ConfigError) as refused:
+        load(
+            model_dir,
+            "--tensorflow_session_parallelism=2",
+            "--tensorflow_intra_op_parallelism=2",
+            "--tensorflow_inter_op_parallelism=2",
+        )
+    assert "You cannot configure all." in str(refused.value)
+    load(model_dir, "--tensorflow_session_parallelism=2", "--tensorflow_intra_op_parallelism=2")
 
 
 def test_the_platform_config_replaces_the_flags(model_dir: Path, write_file: WriteFile) -> None:
@@ -351,5 +370,5 @@ def test_loading_never_imports_tensorflow_and_a_bad_file_is_rejected_fast(
 def test_model_platform_flag_goes_into_the_single_model_config(model_dir: Path) -> None:
     assert load(model_dir).models.models[0].platform == "tensorflow"
     assert load(model_dir, "--model_platform=onnx").models.models[0].platform == "onnx"
-    with pytest.raises(ConfigError, match="unsupported platform 'caffe'"):
+    with pytest.raises(ConfigError, match="requests unsupported platform caffe"):
         load(model_dir, "--model_platform=caffe")

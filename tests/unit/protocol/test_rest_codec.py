@@ -106,17 +106,29 @@ def test_integers_beyond_64_bits_parse_then_fail_conversion() -> None:
             b'{"a": 1 "b": 2}',
             ["JSON Parse error: Missing a comma or '}' after an object member. at offset: 8"],
         ),
-        (
-            b'{"a": 1} x',
-            ["JSON Parse error: The document root must not be followed by other values."],
-        ),
+        # json_tensor.cc parses with kParseStopWhenDoneFlag: what follows is not read.
+        (b'{"a": 1} x', ["Missing 'inputs' or 'instances' key"]),
         (b"\xff\xfe{}", ["JSON Parse error"]),
         (b"[1, 2]", ["JSON Value: [1, 2] Is not object"]),
         (b'"text"', ['JSON Value: "text" Is not object']),
-        (b'{"instances": [1], "inputs": [1]}', ["only one of 'inputs' or 'instances'"]),
+        (
+            b'{"instances": [1], "inputs": [1]}',
+            ["only one of 'inputs' or 'instances' keys to exist "],
+        ),
         (b'{"signature_name": "x"}', ["Missing 'inputs' or 'instances' key"]),
-        (b'{"instances": [1], "signature_name": 7}', ["'signature_name'", "string", "7"]),
-        (b'{"instances": {"x": 1}}', ["'instances'", "list", '{"x": 1}']),
+        (
+            b'{"instances": [1], "signature_name": 7}',
+            ["not formatted correctly. 'signature_name' key must be a string value."],
+        ),
+        # json_tensor.cc FillSignature runs before any check of the keys.
+        (b'{"signature_name": 100}', ["'signature_name' key must be a string value."]),
+        (
+            b'{"instances": [1], "inputs": [1], "signature_name": []}',
+            ["'signature_name' key must be a string value."],
+        ),
+        # json_tensor.cc's words, its typo included.
+        (b'{"instances": {"x": 1}}', ["Expecting 'instances' to be an list/array", '{"x": 1}']),
+        (b'{"instances": []}', ["No values in 'instances' array"]),
     ],
 )
 def test_envelope_errors_are_invalid_argument(body: bytes, fragments: list[str]) -> None:
@@ -165,17 +177,30 @@ def test_row_format_b64_instance_is_a_value_not_a_name() -> None:
 
 
 def test_row_format_missing_input_is_named() -> None:
+    """json_tensor.cc FillTensorMapFromInstancesList: "... keys must be equal to: a,b"."""
     body = {"instances": [{"a": 1, "b": 2}, {"a": 3}]}
-    invalid(lambda: tensors(body, {"a": F32, "b": F32}), "missing input 'b'", "instance 1")
+    invalid(
+        lambda: tensors(body, {"a": F32, "b": F32}),
+        "Failed to process element: 1 of 'instances' list. JSON object: {\"a\": 3} "
+        "keys must be equal to: a,b",
+    )
 
 
 def test_row_format_unknown_input_is_named() -> None:
     body = {"instances": [{"a": 1, "b": 2, "typo": 3}]}
-    invalid(lambda: tensors(body, {"a": F32, "b": F32}), "'typo'", "not in the signature", "{a, b}")
+    invalid(
+        lambda: tensors(body, {"a": F32, "b": F32}),
+        "Failed to process element: 0 key: typo of 'instances' list. Error: INVALID_ARGUMENT: "
+        "JSON object: does not have named input: typo",
+    )
 
 
 def test_row_format_values_need_names_with_several_inputs() -> None:
-    invalid(lambda: tensors({"instances": [[1], [2]]}, {"a": F32, "b": F32}), "2 inputs", "{a, b}")
+    invalid(
+        lambda: tensors({"instances": [[1], [2]]}, {"a": F32, "b": F32}),
+        "instances is a plain list, but expecting list of objects as multiple input tensors "
+        "required as per tensorinfo_map",
+    )
 
 
 def test_row_format_instances_must_all_be_objects() -> None:
@@ -210,7 +235,7 @@ def test_row_format_instances_with_different_shapes_are_ragged() -> None:
 
 
 def test_row_format_needs_an_instance() -> None:
-    invalid(lambda: tensors({"instances": []}, {"x": F32}), "empty")
+    invalid(lambda: tensors({"instances": []}, {"x": F32}), "No values in 'instances' array")
 
 
 # -- request_to_tensors: columnar format ------------------------------------------------
@@ -227,13 +252,22 @@ def test_columnar_unnamed_value_goes_to_the_only_input() -> None:
 
 
 def test_columnar_unnamed_value_needs_a_single_input() -> None:
-    invalid(lambda: tensors({"inputs": [1, 2]}, {"a": F32, "b": F32}), "unnamed", "{a, b}")
+    invalid(
+        lambda: tensors({"inputs": [1, 2]}, {"a": F32, "b": F32}),
+        "inputs is a plain value/list, but expecting an object as multiple input tensors "
+        "required as per tensorinfo_map",
+    )
 
 
-def test_columnar_missing_and_unknown_inputs_are_named() -> None:
+def test_columnar_missing_input_is_named_and_an_extra_key_is_ignored() -> None:
+    """json_tensor.cc FillTensorMapFromInputsMap looks up the signature's names only:
+    "Missing named input: b in 'inputs' object."; a key it never looks up is not read."""
     specs = {"a": F32, "b": F32}
-    invalid(lambda: tensors({"inputs": {"a": 1}}, specs), "missing input 'b'")
-    invalid(lambda: tensors({"inputs": {"a": 1, "b": 1, "c": 1}}, specs), "input 'c'", "{a, b}")
+    invalid(
+        lambda: tensors({"inputs": {"a": 1}}, specs), "Missing named input: b in 'inputs' object."
+    )
+    result = tensors({"inputs": {"a": 1, "b": 2, "c": "ignored"}}, specs)
+    assert sorted(result) == ["a", "b"]
 
 
 def test_empty_list_takes_the_input_dtype() -> None:
@@ -298,8 +332,9 @@ def test_nan_and_infinity_reach_float_inputs() -> None:
             ["Encountered list at unexpected size: 2 at level: 1 expected size: 1"],
         ),
         (STRING, [["a"], "b"], ['JSON Value: "b" found at incorrect level: 2']),
-        (STRING, [{"b64": "not base64!"}], ["invalid base64"]),
-        (STRING, [{"b64": 5}], ["'b64' value must be a string"]),
+        (STRING, [{"b64": "not base64!"}], ["Unable to base64 decode"]),
+        (STRING, [{"b64": 5}], ['JSON Value: {"b64": 5} not formatted correctly for base64 data']),
+        (STRING, [{"x": "aGk="}], ["not formatted correctly for base64 data"]),
         (
             np.float32,
             [[1, 2], [3]],
@@ -356,8 +391,14 @@ def test_row_format_several_outputs_are_one_object_per_row() -> None:
 
 def test_row_format_needs_a_shared_batch_dimension() -> None:
     outputs = {"a": np.zeros((2, 3)), "b": np.zeros((3,))}
-    invalid(lambda: encode_predict_response(outputs, True), "'b'", "3", "2", "columnar")
-    invalid(lambda: encode_predict_response({"a": np.array(1.0)}, True), "'a'", "scalar")
+    invalid(
+        lambda: encode_predict_response(outputs, True),
+        "Tensor name: b has inconsistent batch size: 3 expecting: 2",
+    )
+    invalid(
+        lambda: encode_predict_response({"a": np.array(1.0)}, True),
+        "Tensor name: a has no shape information",
+    )
 
 
 def test_columnar_single_output_is_the_bare_value() -> None:
@@ -460,7 +501,7 @@ def test_a_request_round_trips_through_both_directions() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [({"b64": "é"}, "invalid base64"), ("[" * 70 + '"x"' + "]" * 70, "deeper than 64")],
+    [({"b64": "é"}, "Unable to base64 decode"), ("[" * 70 + '"x"' + "]" * 70, "deeper than 64")],
 )
 def test_non_ascii_b64_and_deep_string_nesting_are_invalid_argument(
     value: object, expected: str

@@ -95,6 +95,12 @@ def _grpc(config: ServerConfig, parts: FrontendParts, trimmer: MemoryTrimmer) ->
         options=[
             ("grpc.max_receive_message_length", options.grpc_max_message_bytes),
             ("grpc.max_send_message_length", options.grpc_max_message_bytes),
+            # gRPC's share of the descriptors (config.connection_limits); 0: no cap.
+            *(
+                [("grpc.max_allowed_incoming_connections", config.connections.grpc)]
+                if config.connections.grpc
+                else []
+            ),
             *options.grpc_channel_arguments,
         ],
         credentials=grpc_server_credentials(config.ssl) if config.ssl is not None else None,

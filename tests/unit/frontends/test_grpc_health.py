@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from actors.routing import RoutingSnapshot
 from dataplane.readiness import Readiness, readiness
-from frontends.grpc_health import HealthServicer, add_health_servicer
+from frontends.grpc_health import HealthServicer
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -30,7 +30,7 @@ def nothing_loaded() -> Readiness:
 @pytest.fixture
 async def stub() -> AsyncIterator[health_pb2_grpc.HealthStub]:
     server = grpc.aio.server()
-    add_health_servicer(HealthServicer(nothing_loaded), server)
+    HealthServicer(nothing_loaded).register(server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -37,26 +37,14 @@ from typing import Any, Protocol
 
 import grpc
 from aiohttp import web
-from tensorflow.core.protobuf import config_pb2
 
 from actors.actor import Actor
-from actors.batcher import Batcher
-from actors.call_costs import CallCosts
-from actors.config_reloader import ConfigReloader
-from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
-from actors.load_effects import LoadRetryOptions, TaskEffectRunner
 from actors.messages import SetModelLabels
-from actors.object_store import ObjectStoreSource
-from actors.path_poller import PathPoller
-from actors.routing import RoutingTable
-from actors.source_adapter import LoaderFactory, SourceAdapter
-from actors.version_manager import ManagerOptions, VersionManager
 from app.access_log import access_logged
-from app.metrics import CONTENT_TYPE, ServerMetrics
-from app.platforms import platform_factories
+from app.metrics import CONTENT_TYPE
 from app.port_file import write_port_file
-from app.worker_link import FanOutReloader, WorkerIdentity, WorkerLink
-from config.flags import AspiredVersionPolicy
+from app.serving_core import build_serving_core
+from app.worker_link import FanOutReloader, WorkerIdentity
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
 from config.ssl_config import SslSettings
@@ -78,12 +66,6 @@ from frontends.tls import grpc_server_credentials
 from protocol.rest_codec import FloatFormat
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState
-from servables.loader import Loader
-from servables.tensorflow.custom_ops import load_custom_ops
-from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
-from servables.tensorflow.session_options import tensorflow_session_config
-from servables.servable import Servable
-from servables.tensorflow.warmup import WarmupOptions, run_warmup
 
 log = logging.getLogger("aioserving")
 
@@ -93,23 +75,6 @@ class Part(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self, grace_seconds: float) -> None: ...
-
-
-def saved_model_options(
-    config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics
-) -> SavedModelOptions:
-    """How SavedModel versions load (from the flags, or the platform config when given)."""
-    return SavedModelOptions(
-        tags=config.saved_model_tags,
-        session_config=session,
-        warmup=WarmupOptions(
-            enabled=config.enable_model_warmup,
-            iterations=config.num_request_iterations_for_warmup,
-            check_method_names=config.options.enable_signature_method_name_check,
-            observer=metrics.warmup,
-        ),
-        per_model_batching=config.per_model_batching,
-    )
 
 
 def grpc_credentials(ssl: SslSettings | None) -> grpc.ServerCredentials | None:
@@ -124,67 +89,22 @@ class Supervisor:
         options = config.options
         self.config = config
         self.options = options
-        self.settings = settings = config.models
-        self.routing = RoutingTable()
-        # Only configured models get their own label value: clients cannot grow /metrics.
-        self.metrics = ServerMetrics(model_known=lambda name: self.settings.model(name) is not None)
+        self.settings = config.models
+        self.core = core = build_serving_core(
+            config,
+            settings=lambda: self.settings,
+            on_settings_changed=self._settings_changed,
+            worker=worker,
+        )
+        self.routing, self.metrics, self.executor = core.routing, core.metrics, core.executor
+        self.manager, self.effects, self.adapter = core.manager, core.effects, core.adapter
+        self.poller, self.batcher, self.reloader = core.poller, core.batcher, core.reloader
+        self.link = core.link
         # What the frontends report each request to: metrics, plus the access log if on.
         self.requests = access_logged(self.metrics, options.access_log_sample_rate)
         self.monitoring = config.monitoring
-        session, session_warnings = tensorflow_session_config(
-            config.session_config, gpu_fraction_from_flag=config.gpu_fraction_from_flag
-        )
-        self._warnings = (*config.warnings, *session_warnings)
         batching = config.batching
-        inference_threads = max(
-            options.executor_threads, batching.num_batch_threads if batching else 0
-        )
-        self.executor = ExecutorPool(
-            ExecutorPoolOptions(
-                inference_threads=inference_threads,
-                load_threads=options.num_load_threads,
-                unload_threads=options.num_unload_threads,
-            )
-        )
-        self.manager = VersionManager(
-            routing=self.routing,
-            options=ManagerOptions(
-                resource_preserving=options.aspired_version_policy
-                is AspiredVersionPolicy.RESOURCE_PRESERVING,
-                allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
-            ),
-        )
-        self.effects = TaskEffectRunner(
-            manager=self.manager,
-            executor=self.executor,
-            retry=LoadRetryOptions(
-                max_num_load_retries=options.max_num_load_retries,
-                load_retry_interval_micros=options.load_retry_interval_micros,
-                load_timeout_micros=options.model_load_timeout_micros,
-            ),
-            observer=self.metrics,
-        )
-        self.manager.set_effect_runner(self.effects)
-        self.adapter = SourceAdapter(
-            platform_of=self._platform_of,
-            factories={
-                "tensorflow": self._saved_model_factory(session),
-                **self._other_platforms(session),
-            },
-            send=self.manager.post,
-        )
-        self.poller = PathPoller(
-            models=settings.models,
-            send=self.adapter.post,
-            poll_wait_seconds=float(options.file_system_poll_wait_seconds),
-            object_store=ObjectStoreSource(cache_dir=options.model_cache_dir or None),
-        )
-        costs = CallCosts(options.inline_call_threshold_micros)
-        self.batcher = (
-            Batcher(executor=self.executor, settings=batching, observer=self.metrics, costs=costs)
-            if batching
-            else None
-        )
+        costs = core.costs
         self.plane = DataPlane(
             routing=self.routing,
             executor=self.executor,
@@ -194,16 +114,6 @@ class Supervisor:
         )
         self.examples = ExampleAPIs(
             self.plane, check_method_names=options.enable_signature_method_name_check
-        )
-        self.reloader = ConfigReloader(
-            settings=settings,
-            poller=self.poller,
-            manager=self.manager,
-            routing=self.routing,
-            allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
-            config_file=str(options.model_config_file) if options.model_config_file else None,
-            config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
-            on_change=self._settings_changed,
         )
         configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
         self.health = Health(
@@ -224,20 +134,6 @@ class Supervisor:
         )
         self.draining = False
         self.authenticator = Authenticator(config.auth) if config.auth.enabled else None
-        # --workers > 1: this process is one worker; reloads and /metrics span all of them.
-        polled = (
-            options.model_config_file if options.model_config_file_poll_wait_seconds > 0 else None
-        )
-        self.link = (
-            WorkerLink(
-                worker,
-                reloader=self.reloader,
-                exposition=self.metrics.exposition,
-                polled_config_file=polled,
-            )
-            if worker
-            else None
-        )
         self.grpc: GrpcFrontend | None = None
         self.rest: RestFrontend | None = None
         # One for both APIs: a trim after a large request on either frees memory for both.
@@ -335,26 +231,6 @@ class Supervisor:
         """Readiness turns false from now on; everything keeps serving until ``stop``."""
         self.draining = True
 
-    def _saved_model_factory(self, session: config_pb2.ConfigProto) -> LoaderFactory:
-        loading = saved_model_options(self.config, session, self.metrics)
-
-        def make(model_name: str, version: int, path: str) -> Loader:
-            return SavedModelLoader(
-                model_name=model_name, version=version, path=path, options=loading
-            )
-
-        return make
-
-    def _other_platforms(self, session: config_pb2.ConfigProto) -> dict[str, LoaderFactory]:
-        warmup = saved_model_options(self.config, session, self.metrics).warmup
-
-        def replay(servable: Servable, path: str) -> None:
-            run_warmup(servable, path, warmup)
-
-        return platform_factories(
-            self.options, per_model_batching=self.config.per_model_batching, warmup=replay
-        )
-
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings
         self._settings_applied_at = time.time()
@@ -381,10 +257,6 @@ class Supervisor:
             },
         }
 
-    def _platform_of(self, model_name: str) -> str:
-        model = self.settings.model(model_name)
-        return model.platform if model is not None else "tensorflow"
-
     @property
     def actors(self) -> list[Actor[object]]:
         parts: list[object] = [self.manager, self.adapter, self.poller, self.reloader, self.batcher]
@@ -395,10 +267,13 @@ class Supervisor:
         self._started.append(part)
 
     async def start(self) -> None:
-        for warning in self._warnings:
+        for warning in self.config.warnings:
             log.warning("%s", warning)
-        # Before anything can load a model: a graph using a custom op fails without it.
-        load_custom_ops(self.config.custom_op_paths)
+        if self.config.custom_op_paths:
+            # Before anything can load a model: a graph using a custom op fails without it.
+            from servables.tensorflow.custom_ops import load_custom_ops
+
+            load_custom_ops(self.config.custom_op_paths)
         await self._start(self.executor)
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)

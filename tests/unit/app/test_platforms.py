@@ -9,7 +9,13 @@ import pytest
 
 from app.platforms import onnx_threads, platform_factories
 from config.flags import parse_flags
+from config.server_config import ServerConfig, load_server_config
+from servables.warmup_options import WarmupOptions
 from tests.platform_models import write_sklearn_classifier
+
+
+def server_config() -> ServerConfig:
+    return load_server_config(parse_flags([f"--model_base_path={Path(__file__).parent}"]))
 
 
 def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
@@ -19,9 +25,7 @@ def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
     monkeypatch.setitem(
         sys.modules, "xgboost", None
     )  # what an uninstalled package looks like to import
-    factories = platform_factories(
-        parse_flags(["--model_base_path=/m"]), per_model_batching=False, warmup=None
-    )
+    factories = platform_factories(server_config(), WarmupOptions())
     loader = factories["xgboost"]("m", 1, str(tmp_path))  # creating a loader imports nothing
     with pytest.raises(
         ImportError,
@@ -34,16 +38,11 @@ def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
     assert servable.platform == "sklearn"
 
 
-def test_warmup_hook_runs_before_load_returns(tmp_path: Path) -> None:
-    seen: list[tuple[str, str]] = []
-    factories = platform_factories(
-        parse_flags(["--model_base_path=/m"]),
-        per_model_batching=False,
-        warmup=lambda servable, path: seen.append((servable.model_name, path)),
-    )
-    write_sklearn_classifier(tmp_path / "1")
-    factories["sklearn"]("m", 1, str(tmp_path / "1")).load()
-    assert seen == [("m", str(tmp_path / "1"))]
+def test_every_platform_tensorflow_included_is_one_lazy_factory() -> None:
+    factories = platform_factories(server_config(), WarmupOptions())
+    assert set(factories) == {"tensorflow", "onnx", "sklearn", "xgboost"}
+    loader = factories["tensorflow"]("m", 1, "/nowhere/1")
+    assert (loader.model_name, loader.version, loader.path) == ("m", 1, "/nowhere/1")
 
 
 @pytest.mark.parametrize(
@@ -65,3 +64,16 @@ def test_onnx_threads_fall_back_to_the_tensorflow_flags(
     flags: list[str], expected: dict[str, int]
 ) -> None:
     assert onnx_threads(parse_flags(["--model_base_path=/m", *flags])) == expected
+
+
+def test_a_sklearn_version_with_warmup_records_replays_them_before_load_returns(
+    tmp_path: Path,
+) -> None:
+    from servables.tensorflow.warmup import WarmupError
+    from tests.unit.servables.tensorflow.test_warmup import predict_record, write_warmup
+
+    write_sklearn_classifier(tmp_path / "1")
+    path = write_warmup(tmp_path / "1", [predict_record(alias="nope")])
+    factories = platform_factories(server_config(), WarmupOptions())
+    with pytest.raises(WarmupError, match=rf"warmup request 0 in {path} failed: .*nope"):
+        factories["sklearn"]("m", 1, str(tmp_path / "1")).load()

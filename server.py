@@ -6,8 +6,9 @@ With no model source at all it serves the bundled digits example, exporting it f
 
 Start-up is in dependency order, each part ready before the next starts: executor pool,
 version manager, source adapter, path poller (its first scan's versions are loaded before
-the ports open, as TF Serving does), batcher, then the gRPC and REST frontends. One log
-line per port is written once it is listening. A configured model whose version fails to
+the ports open, as TF Serving does), config reloader, worker link (``--workers``),
+batcher, then the gRPC and REST frontends. One log line per port is written once it is
+listening. A configured model whose version fails to
 load in that first scan stops the start-up ("Failed to start server. Error: UNKNOWN: N
 servable(s) did not become available: ...", exit 1), as TF Serving does, unless
 ``--exit_on_load_failure=false``; a version failing later never stops the server.
@@ -16,8 +17,8 @@ SIGTERM or SIGINT starts a graceful drain: readiness turns false at once (the he
 checks answer NOT_SERVING / not ready) while every API keeps serving for
 ``--drain_seconds``, so that load balancers stop sending; then the parts stop in the
 reverse order: the frontends stop accepting and give in-flight requests
-``--grace_seconds``, the poller stops, the batcher flushes, every version is unloaded,
-the executor threads exit, and the process exits 0. A second SIGTERM or SIGINT exits at
+``--grace_seconds``, the batcher flushes, the config reloader and the poller stop, every
+version is unloaded, the executor threads exit, and the process exits 0. A second SIGTERM or SIGINT exits at
 once with status 1. A crashed part exits 1 without the drain.
 SIGHUP re-reads ``--model_config_file`` and applies it, as a ReloadConfig request does;
 it never stops the server. At start the soft open-file limit is raised to the hard one.
@@ -58,10 +59,12 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
     import dataclasses
 
     if not (EXAMPLE_MODEL_DIR / "1").is_dir():
-        from examples.export_digits import export_digits_model
-
         log.info("exporting the example digits model to %s", EXAMPLE_MODEL_DIR)
-        export_digits_model(EXAMPLE_MODEL_DIR)
+        # Imports TensorFlow and trains on a device: its start-up noise is filtered.
+        with native_stderr_filtered(options.verbose):
+            from examples.export_digits import export_digits_model
+
+            export_digits_model(EXAMPLE_MODEL_DIR)
     return dataclasses.replace(
         options, model_name=EXAMPLE_MODEL_NAME, model_base_path=str(EXAMPLE_MODEL_DIR)
     )
@@ -70,12 +73,14 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
 async def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT (then drain and stop; exit 0) or a crashed part (exit 1)."""
     options = config.options
-    with native_stderr_filtered(options.verbose):  # CUDA probing happens here
-        # Imports TensorFlow, so only once every configuration file was read and validated.
+    with native_stderr_filtered(options.verbose):
+        # Imports TensorFlow (the frontends' protos), so only once every configuration
+        # file was read and validated.
         from app.supervisor import Supervisor
         from app.worker_link import WorkerIdentity
 
         server = Supervisor(config, worker=WorkerIdentity.from_environment())
+        server.prepare_platforms()  # TensorFlow probes its devices (CUDA) here
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -173,8 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--model_base_path={options.model_base_path}",
         ]
     try:
-        with native_stderr_filtered(options.verbose):  # the protos import TensorFlow
-            config = load_server_config(options)  # every file, before TensorFlow is imported
+        config = load_server_config(options)  # every file, before TensorFlow is imported
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 ``_PLATFORMS`` names, per ``model_platform``, the module that loads it, the loader class
 and the options callable in that module, and the pip packages it needs. Adding a platform
 is one row there and one entry in ``platform_options``. ``platform_factories`` gives the
-source adapter one ``LoaderFactory`` per row; creating a loader imports nothing.
+source adapter one loader factory per row; creating a loader imports nothing.
 
 A platform's module (and so its library: TensorFlow, onnxruntime, scikit-learn, XGBoost)
 is imported when a version of that platform is first loaded, inside ``Loader.load()`` in
@@ -30,7 +30,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from actors.source_adapter import LoaderFactory
 from config.flags import ServerOptions
 from config.server_config import ServerConfig
 from servables.loader import Loader
@@ -70,6 +69,23 @@ class LazyPlatform:
         self._options = options
         self._lock = threading.Lock()
         self._ready: tuple[Any, object] | None = None  # (module, options)
+
+    def __call__(self, model_name: str, version: int, path: str) -> Loader:
+        """A loader for one version; imports nothing until its ``load()``."""
+        return DeferredLoader(platform=self, model_name=model_name, version=version, path=path)
+
+    def prepare(self) -> bool:
+        """Import the platform and build its options now; False when its package is missing.
+
+        The server prepares its configured models' platforms at start-up, while it filters
+        the native start-up noise (``app.log_format``): TensorFlow probes its devices here.
+        A missing package is reported by each version's load, not here.
+        """
+        try:
+            self._module_and_options()
+        except ImportError:
+            return False
+        return True
 
     def loader(self, model_name: str, version: int, path: str) -> Loader:
         """This platform's own loader for one version (imports the platform on first use)."""
@@ -165,16 +181,7 @@ def platform_options(config: ServerConfig, warmup: WarmupOptions) -> dict[str, d
     }
 
 
-def platform_factories(config: ServerConfig, warmup: WarmupOptions) -> dict[str, LoaderFactory]:
-    """One ``LoaderFactory`` per platform in ``_PLATFORMS``."""
+def platform_factories(config: ServerConfig, warmup: WarmupOptions) -> dict[str, LazyPlatform]:
+    """One loader factory per platform in ``_PLATFORMS``; nothing imported yet."""
     options = platform_options(config, warmup)
-
-    def factory(platform: str) -> LoaderFactory:
-        lazy = LazyPlatform(platform, options[platform])
-
-        def make(model_name: str, version: int, path: str) -> Loader:
-            return DeferredLoader(platform=lazy, model_name=model_name, version=version, path=path)
-
-        return make
-
-    return {platform: factory(platform) for platform in _PLATFORMS}
+    return {platform: LazyPlatform(platform, options[platform]) for platform in _PLATFORMS}

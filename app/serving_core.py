@@ -39,7 +39,7 @@ from actors.routing import RoutingTable
 from actors.source_adapter import SourceAdapter
 from actors.version_manager import ManagerOptions, VersionManager
 from app.metrics import ServerMetrics
-from app.platforms import platform_factories, warmup_options
+from app.platforms import LazyPlatform, platform_factories, warmup_options
 from app.worker_link import WorkerIdentity, WorkerLink
 from config.flags import AspiredVersionPolicy
 from config.model_config import ModelServerSettings
@@ -55,6 +55,7 @@ class ServingCore:
     executor: ExecutorPool
     manager: VersionManager
     effects: TaskEffectRunner
+    platforms: dict[str, LazyPlatform]
     adapter: SourceAdapter
     poller: PathPoller
     costs: CallCosts
@@ -104,18 +105,13 @@ def version_manager(
 
 
 def source_adapter(
-    config: ServerConfig,
+    platforms: dict[str, LazyPlatform],
     *,
     platform_of: Callable[[str], str],
     send: Callable[[AspiredLoadersRequest], None],
-    metrics: ServerMetrics,
 ) -> SourceAdapter:
     """Turns a model's aspired versions into loaders of its platform (``app.platforms``)."""
-    return SourceAdapter(
-        platform_of=platform_of,
-        factories=platform_factories(config, warmup_options(config, metrics.warmup)),
-        send=send,
-    )
+    return SourceAdapter(platform_of=platform_of, factories=dict(platforms), send=send)
 
 
 def path_poller(config: ServerConfig, send: Callable[[AspiredVersionRequest], None]) -> PathPoller:
@@ -199,7 +195,8 @@ def build_serving_core(
     metrics = ServerMetrics(model_known=lambda name: settings().model(name) is not None)
     executor = executor_pool(config)
     manager, effects = version_manager(config, routing, executor, metrics)
-    adapter = source_adapter(config, platform_of=platform_of, send=manager.post, metrics=metrics)
+    platforms = platform_factories(config, warmup_options(config, metrics.warmup))
+    adapter = source_adapter(platforms, platform_of=platform_of, send=manager.post)
     poller = path_poller(config, send=adapter.post)
     costs = CallCosts(config.options.inline_call_threshold_micros)
     reloader = config_reloader(
@@ -211,6 +208,7 @@ def build_serving_core(
         executor=executor,
         manager=manager,
         effects=effects,
+        platforms=platforms,
         adapter=adapter,
         poller=poller,
         costs=costs,

@@ -5,9 +5,9 @@ Start order (each part is ready before the next starts):
   loaded) -> config reloader -> (worker link) -> batcher -> gRPC frontend -> REST frontend -> port file.
 Stop order is the reverse, one loop over the started parts, because each part depends on
 the ones started before it: frontends stop accepting and drain first (clients never see
-an error from a stopped worker), then the config reloader and the poller stop proposing
-versions, the batcher flushes what is queued, every version is unloaded (after its
-in-flight requests), and only then do the executor threads exit.
+an error from a stopped worker), then the batcher flushes what is queued, then the worker
+link, the config reloader and the poller stop proposing versions, every version is
+unloaded (after its in-flight requests), and only then do the executor threads exit.
 
 Every part has the same shape: a constructor that does no I/O, ``start()`` that opens
 its sockets and threads, ``stop(grace_seconds)``. ``wait_crashed()`` returns when any
@@ -20,9 +20,9 @@ health service answers from it. Authentication (``frontends.auth``) wraps both f
 when credential files are configured; TLS comes from ``--ssl_config_file`` (gRPC) and
 ``--rest_ssl_config_file`` (REST).
 
-This is the only module that knows every platform: it registers the TensorFlow loader
-with the source adapter, and the ONNX, scikit-learn and XGBoost ones from
-``app.platforms`` (each imported lazily, on its first load).
+The parts other than the frontends and the data plane are built by ``app.serving_core``
+(one builder per part); the platforms, TensorFlow included, are registered in one table
+in ``app.platforms``, each imported on its first load.
 """
 
 from __future__ import annotations
@@ -226,6 +226,16 @@ class Supervisor:
         unloaded = self.poller.unloaded
         names = [model.name for model in self.settings.models if model.name not in unloaded]
         return readiness(self.routing.snapshot, names, self.draining)
+
+    def prepare_platforms(self) -> None:
+        """Import each configured model's platform now (see ``LazyPlatform.prepare``).
+
+        ``server.py`` calls it while TensorFlow's native start-up noise is filtered.
+        """
+        for platform in sorted({model.platform for model in self.settings.models}):
+            prepared = self.core.platforms.get(platform)
+            if prepared is not None:
+                prepared.prepare()
 
     def begin_drain(self) -> None:
         """Readiness turns false from now on; everything keeps serving until ``stop``."""

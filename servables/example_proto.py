@@ -24,12 +24,12 @@ _PACKAGE: Final = "tensorflow"
 
 
 def _field(
-    name: str, number: int, kind: int, *, repeated: bool = False, message: str = ""
-) -> _Field:
-    field = _Field(
+    name: str, number: int, kind: Any, *, repeated: bool = False, message: str = ""
+) -> descriptor_pb2.FieldDescriptorProto:
+    field = descriptor_pb2.FieldDescriptorProto(
         name=name,
         number=number,
-        type=kind,  # type: ignore[arg-type]  # an int is what the enum values are
+        type=kind,
         label=_Field.LABEL_REPEATED if repeated else _Field.LABEL_OPTIONAL,
     )
     if message:

@@ -74,13 +74,18 @@ async def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT (then drain and stop; exit 0) or a crashed part (exit 1)."""
     options = config.options
     with native_stderr_filtered(options.verbose):
-        # Imports TensorFlow (the frontends' protos), so only once every configuration
-        # file was read and validated.
+        from servables.deferred_tensorflow import defer_tensorflow_init
+
+        # The frontends' protos live in the tensorflow package but need none of TensorFlow:
+        # it is initialised when a TensorFlow model (or warmup file) first needs it.
+        defer_tensorflow_init()
         from app.supervisor import Supervisor
         from app.worker_link import WorkerIdentity
 
         server = Supervisor(config, worker=WorkerIdentity.from_environment())
-        server.prepare_platforms()  # TensorFlow probes its devices (CUDA) here
+        # Imports the configured models' platforms: TensorFlow's start-up and its device
+        # probing (CUDA) happen here, inside the filter.
+        server.prepare_platforms()
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
 

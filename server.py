@@ -24,7 +24,10 @@ SIGHUP re-reads ``--model_config_file`` and applies it, as a ReloadConfig reques
 it never stops the server. At start the soft open-file limit is raised to the hard one.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
-field, in a fraction of a second. With ``--workers N`` (N > 1) this process becomes the
+field, in a fraction of a second. TensorFlow itself starts only for a TensorFlow model
+(or a warmup file): the frontends' protos import without it
+(``servables.deferred_tensorflow``). Without ``--verbose``, TensorFlow's native start-up
+lines (absl, oneDNN, CUDA probing) are kept out of the log, first run included. With ``--workers N`` (N > 1) this process becomes the
 parent of N such servers sharing the ports (``app.workers``).
 """
 

@@ -15,8 +15,9 @@ with "model_platform 'xgboost' needs the 'xgboost' package (pip install xgboost)
 Every platform shares the version extras (per-model batching file, warmup-record replay).
 Warmup replay reads TFRecord files, so it imports TensorFlow, but only for a version that
 has a warmup file while ``--enable_model_warmup`` is on (``servables.warmup_options``).
-TensorFlow's session config is turned into its ``ConfigProto`` on the first TensorFlow
-load, which logs then the config's fields that cannot take effect in this process.
+TensorFlow's session config is turned into its ``ConfigProto`` when the platform is first
+prepared (at start-up, when a configured model is TensorFlow: ``LazyPlatform.prepare``)
+or loaded, which logs then the config's fields that cannot take effect in this process.
 
 ONNX thread counts: ``--onnx_intra_op_threads`` / ``--onnx_inter_op_threads``; 0 falls
 back to ``--tensorflow_intra_op_parallelism`` / ``--tensorflow_inter_op_parallelism``,

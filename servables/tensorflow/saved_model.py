@@ -60,7 +60,7 @@ def saved_model_options(
     """The options of every SavedModel version, from the server's TensorFlow-free settings.
 
     ``session_config`` is the serialized ``ConfigProto`` (``ServerConfig.session_config``).
-    Called once, on the first TensorFlow load (``app.platforms``); logs then each set field
+    Called once, when ``app.platforms`` first prepares or loads TensorFlow; logs each set field
     of the session config that cannot take effect in this process (``session_options``).
     """
     session, warnings = tensorflow_session_config(

@@ -6,8 +6,9 @@ With no model source at all it serves the bundled digits example, exporting it f
 
 Start-up is in dependency order, each part ready before the next starts: executor pool,
 version manager, source adapter, path poller (its first scan's versions are loaded before
-the ports open, as TF Serving does), batcher, then the gRPC and REST frontends. One log
-line per port is written once it is listening. A configured model whose version fails to
+the ports open, as TF Serving does), config reloader, worker link (``--workers``),
+batcher, then the gRPC and REST frontends. One log line per port is written once it is
+listening. A configured model whose version fails to
 load in that first scan stops the start-up ("Failed to start server. Error: UNKNOWN: N
 servable(s) did not become available: ...", exit 1), as TF Serving does, unless
 ``--exit_on_load_failure=false``; a version failing later never stops the server.
@@ -16,14 +17,17 @@ SIGTERM or SIGINT starts a graceful drain: readiness turns false at once (the he
 checks answer NOT_SERVING / not ready) while every API keeps serving for
 ``--drain_seconds``, so that load balancers stop sending; then the parts stop in the
 reverse order: the frontends stop accepting and give in-flight requests
-``--grace_seconds``, the poller stops, the batcher flushes, every version is unloaded,
-the executor threads exit, and the process exits 0. A second SIGTERM or SIGINT exits at
+``--grace_seconds``, the batcher flushes, the config reloader and the poller stop, every
+version is unloaded, the executor threads exit, and the process exits 0. A second SIGTERM or SIGINT exits at
 once with status 1. A crashed part exits 1 without the drain.
 SIGHUP re-reads ``--model_config_file`` and applies it, as a ReloadConfig request does;
 it never stops the server. At start the soft open-file limit is raised to the hard one.
 Every configuration file is read and validated into one ``ServerConfig`` before
 TensorFlow is imported, so a malformed one exits with status 1, naming the file, line and
-field, in a fraction of a second. With ``--workers N`` (N > 1) this process becomes the
+field, in a fraction of a second. TensorFlow itself starts only for a TensorFlow model
+(or a warmup file): the frontends' protos import without it
+(``servables.deferred_tensorflow``). Without ``--verbose``, TensorFlow's native start-up
+lines (absl, oneDNN, CUDA probing) are kept out of the log, first run included. With ``--workers N`` (N > 1) this process becomes the
 parent of N such servers sharing the ports (``app.workers``).
 """
 
@@ -58,10 +62,12 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
     import dataclasses
 
     if not (EXAMPLE_MODEL_DIR / "1").is_dir():
-        from examples.export_digits import export_digits_model
-
         log.info("exporting the example digits model to %s", EXAMPLE_MODEL_DIR)
-        export_digits_model(EXAMPLE_MODEL_DIR)
+        # Imports TensorFlow and trains on a device: its start-up noise is filtered.
+        with native_stderr_filtered(options.verbose):
+            from examples.export_digits import export_digits_model
+
+            export_digits_model(EXAMPLE_MODEL_DIR)
     return dataclasses.replace(
         options, model_name=EXAMPLE_MODEL_NAME, model_base_path=str(EXAMPLE_MODEL_DIR)
     )
@@ -70,12 +76,19 @@ def _example_model_flags(options: ServerOptions) -> ServerOptions:
 async def serve(config: ServerConfig) -> int:
     """Run until SIGTERM/SIGINT (then drain and stop; exit 0) or a crashed part (exit 1)."""
     options = config.options
-    with native_stderr_filtered(options.verbose):  # CUDA probing happens here
-        # Imports TensorFlow, so only once every configuration file was read and validated.
+    with native_stderr_filtered(options.verbose):
+        from servables.deferred_tensorflow import defer_tensorflow_init
+
+        # The frontends' protos live in the tensorflow package but need none of TensorFlow:
+        # it is initialised when a TensorFlow model (or warmup file) first needs it.
+        defer_tensorflow_init()
         from app.supervisor import Supervisor
         from app.worker_link import WorkerIdentity
 
         server = Supervisor(config, worker=WorkerIdentity.from_environment())
+        # Imports the configured models' platforms: TensorFlow's start-up and its device
+        # probing (CUDA) happen here, inside the filter.
+        server.prepare_platforms()
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -180,10 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     descriptor_limit = raise_file_limit()  # before the connection caps are derived from it
     try:
-        with native_stderr_filtered(options.verbose):  # the protos import TensorFlow
-            config = load_server_config(  # every file, before TensorFlow is imported
-                options, descriptor_limit=descriptor_limit
-            )
+        config = load_server_config(  # every file, before TensorFlow is imported
+            options, descriptor_limit=descriptor_limit
+        )
     except ConfigError as error:
         print(f"aioserving: configuration error: {error}", file=sys.stderr)
         return 1

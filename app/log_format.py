@@ -12,8 +12,10 @@ imported (it must: TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, at import).
   notice, CUDA probing on a CPU-only machine, absl's "before InitializeLog" banner) are
   written to file descriptor 2 before absl's logging is set up, so no log level reaches
   them (``TF_CPP_MIN_LOG_LEVEL`` does not, in TF 2.21): ``native_stderr_filtered`` sends
-  fd 2 to a temporary file while TensorFlow is imported and the session set up, then
-  writes back every line except those (``NOISE``), in order. The ``tensorflow`` and
+  fd 2 to a temporary file while TensorFlow is imported and the session set up (the
+  first run's example export, and ``Supervisor.prepare_platforms`` at start-up; the
+  example programs use it too, ``examples.quiet_tensorflow``), then writes back every
+  line except those (``NOISE``), in order. The ``tensorflow`` and
   ``absl`` Python loggers go to ERROR (the deprecation warning of the TF1 loader the
   SavedModel loader uses, "Restoring parameters from"). ``TF_ENABLE_ONEDNN_OPTS`` is
   left as it is: only its notice goes. Later C++ warnings are untouched.

@@ -5,9 +5,9 @@ Start order (each part is ready before the next starts):
   loaded) -> config reloader -> (worker link) -> batcher -> gRPC frontend -> REST frontend -> port file.
 Stop order is the reverse, one loop over the started parts, because each part depends on
 the ones started before it: frontends stop accepting and drain first (clients never see
-an error from a stopped worker), then the config reloader and the poller stop proposing
-versions, the batcher flushes what is queued, every version is unloaded (after its
-in-flight requests), and only then do the executor threads exit.
+an error from a stopped worker), then the batcher flushes what is queued, then the worker
+link, the config reloader and the poller stop proposing versions, every version is
+unloaded (after its in-flight requests), and only then do the executor threads exit.
 
 Every part has the same shape: a constructor that does no I/O, ``start()`` that opens
 its sockets and threads, ``stop(grace_seconds)``. ``wait_crashed()`` returns when any
@@ -20,10 +20,11 @@ health service answers from it. Authentication (``frontends.auth``) wraps both f
 when credential files are configured; TLS comes from ``--ssl_config_file`` (gRPC) and
 ``--rest_ssl_config_file`` (REST).
 
-This is the only module that knows every platform: it registers the TensorFlow loader
-with the source adapter, and the others (ONNX, scikit-learn, XGBoost, PyTorch, Python,
-LightGBM, CatBoost) from ``app.platforms`` (each imported lazily, on its first load).
-Python models call other models (Triton's BLS) through ``app.model_calls``.
+The parts other than the frontends and the data plane are built by ``app.serving_core``
+(one builder per part); the platforms, TensorFlow included, are registered in one table
+in ``app.platforms``, each imported on its first load. Python models call other models
+(Triton's BLS) through ``app.model_calls``. The frontends are built by
+``app.frontend_wing``.
 """
 
 from __future__ import annotations
@@ -37,27 +38,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
-from tensorflow.core.protobuf import config_pb2
 
 from actors.actor import Actor
-from actors.batcher import Batcher
-from actors.call_costs import CallCosts
-from actors.config_reloader import ConfigReloader
-from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
-from actors.load_effects import LoadRetryOptions, TaskEffectRunner
 from actors.messages import SetModelLabels
-from actors.object_store import ObjectStoreSource
-from actors.path_poller import PathPoller
-from actors.routing import RoutingTable
-from actors.source_adapter import LoaderFactory, SourceAdapter
-from actors.version_manager import ManagerOptions, VersionManager
 from app.access_log import access_logged
-from app.metrics import CONTENT_TYPE, ServerMetrics
+from app.frontend_wing import FrontendParts, build_frontends
+from app.metrics import CONTENT_TYPE
 from app.model_calls import DataPlaneCaller
-from app.platforms import platform_factories
 from app.port_file import write_port_file
-from app.worker_link import FanOutReloader, WorkerIdentity, WorkerLink
-from config.flags import AspiredVersionPolicy
+from app.serving_core import build_serving_core
+from app.worker_link import FanOutReloader, WorkerIdentity
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
 from dataplane.dataplane import DataPlane
@@ -65,7 +55,6 @@ from dataplane.health import Health
 from dataplane.repository import Repository
 from dataplane.examples import ExampleAPIs
 from dataplane.readiness import Readiness, readiness
-from app.frontend_wing import FrontendParts, build_frontends
 from dataplane.v2 import V2Plane
 from frontends.auth import Authenticator
 from frontends.dashboard import Dashboard
@@ -73,12 +62,6 @@ from frontends.grpc_frontend import GrpcFrontend
 from frontends.rest_server import RestServer
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState
-from servables.loader import Loader
-from servables.tensorflow.custom_ops import load_custom_ops
-from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions
-from servables.tensorflow.session_options import tensorflow_session_config
-from servables.servable import Servable
-from servables.tensorflow.warmup import WarmupOptions, run_warmup
 
 log = logging.getLogger("aioserving")
 
@@ -90,23 +73,6 @@ class Part(Protocol):
     async def stop(self, grace_seconds: float) -> None: ...
 
 
-def saved_model_options(
-    config: ServerConfig, session: config_pb2.ConfigProto, metrics: ServerMetrics
-) -> SavedModelOptions:
-    """How SavedModel versions load (from the flags, or the platform config when given)."""
-    return SavedModelOptions(
-        tags=config.saved_model_tags,
-        session_config=session,
-        warmup=WarmupOptions(
-            enabled=config.enable_model_warmup,
-            iterations=config.num_request_iterations_for_warmup,
-            check_method_names=config.options.enable_signature_method_name_check,
-            observer=metrics.warmup,
-        ),
-        per_model_batching=config.per_model_batching,
-    )
-
-
 class Supervisor:
     """Owns every part; see the module docstring for the order."""
 
@@ -114,68 +80,24 @@ class Supervisor:
         options = config.options
         self.config = config
         self.options = options
-        self.settings = settings = config.models
-        self.routing = RoutingTable()
-        # Only configured models get their own label value: clients cannot grow /metrics.
-        self.metrics = ServerMetrics(model_known=lambda name: self.settings.model(name) is not None)
+        self.settings = config.models
+        self.model_caller = DataPlaneCaller()  # bound to the data plane in start()
+        self.core = core = build_serving_core(
+            config,
+            settings=lambda: self.settings,
+            on_settings_changed=self._settings_changed,
+            worker=worker,
+            model_caller=self.model_caller,
+        )
+        self.routing, self.metrics, self.executor = core.routing, core.metrics, core.executor
+        self.manager, self.effects, self.adapter = core.manager, core.effects, core.adapter
+        self.poller, self.batcher, self.reloader = core.poller, core.batcher, core.reloader
+        self.link = core.link
         # What the frontends report each request to: metrics, plus the access log if on.
         self.requests = access_logged(self.metrics, options.access_log_sample_rate)
         self.monitoring = config.monitoring
-        session, session_warnings = tensorflow_session_config(
-            config.session_config, gpu_fraction_from_flag=config.gpu_fraction_from_flag
-        )
-        self._warnings = (*config.warnings, *session_warnings)
         batching = config.batching
-        inference_threads = max(
-            options.executor_threads, batching.num_batch_threads if batching else 0
-        )
-        self.executor = ExecutorPool(
-            ExecutorPoolOptions(
-                inference_threads=inference_threads,
-                load_threads=options.num_load_threads,
-                unload_threads=options.num_unload_threads,
-            )
-        )
-        self.manager = VersionManager(
-            routing=self.routing,
-            options=ManagerOptions(
-                resource_preserving=options.aspired_version_policy
-                is AspiredVersionPolicy.RESOURCE_PRESERVING,
-                allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
-            ),
-        )
-        self.effects = TaskEffectRunner(
-            manager=self.manager,
-            executor=self.executor,
-            retry=LoadRetryOptions(
-                max_num_load_retries=options.max_num_load_retries,
-                load_retry_interval_micros=options.load_retry_interval_micros,
-                load_timeout_micros=options.model_load_timeout_micros,
-            ),
-            observer=self.metrics,
-        )
-        self.manager.set_effect_runner(self.effects)
-        self.model_caller = DataPlaneCaller()  # bound to the data plane in start()
-        self.adapter = SourceAdapter(
-            platform_of=self._platform_of,
-            factories={
-                "tensorflow": self._saved_model_factory(session),
-                **self._other_platforms(session),
-            },
-            send=self.manager.post,
-        )
-        self.poller = PathPoller(
-            models=settings.models,
-            send=self.adapter.post,
-            poll_wait_seconds=float(options.file_system_poll_wait_seconds),
-            object_store=ObjectStoreSource(cache_dir=options.model_cache_dir or None),
-        )
-        costs = CallCosts(options.inline_call_threshold_micros)
-        self.batcher = (
-            Batcher(executor=self.executor, settings=batching, observer=self.metrics, costs=costs)
-            if batching
-            else None
-        )
+        costs = core.costs
         self.plane = DataPlane(
             routing=self.routing,
             executor=self.executor,
@@ -185,17 +107,6 @@ class Supervisor:
         )
         self.examples = ExampleAPIs(
             self.plane, check_method_names=options.enable_signature_method_name_check
-        )
-        self.reloader = ConfigReloader(
-            settings=settings,
-            poller=self.poller,
-            manager=self.manager,
-            routing=self.routing,
-            allow_labels_for_unavailable=options.allow_version_labels_for_unavailable_models,
-            config_file=str(options.model_config_file) if options.model_config_file else None,
-            config_file_poll_wait_seconds=float(options.model_config_file_poll_wait_seconds),
-            on_change=self._settings_changed,
-            resident=config.repository_models,
         )
         configured = lambda: [m.name for m in self.settings.models]  # noqa: E731 - read at call time
         self.health = Health(
@@ -216,20 +127,6 @@ class Supervisor:
         )
         self.draining = False
         self.authenticator = Authenticator(config.auth) if config.auth.enabled else None
-        # --workers > 1: this process is one worker; reloads and /metrics span all of them.
-        polled = (
-            options.model_config_file if options.model_config_file_poll_wait_seconds > 0 else None
-        )
-        self.link = (
-            WorkerLink(
-                worker,
-                reloader=self.reloader,
-                exposition=self.metrics.exposition,
-                polled_config_file=polled,
-            )
-            if worker
-            else None
-        )
         self._started_at = time.monotonic()
         self._settings_applied_at = time.time()
         # The frontends: app.frontend_wing builds them from the flags over the planes above.
@@ -271,32 +168,19 @@ class Supervisor:
         names = [model.name for model in self.settings.models if model.name not in unloaded]
         return readiness(self.routing.snapshot, names, self.draining)
 
+    def prepare_platforms(self) -> None:
+        """Import each configured model's platform now (see ``LazyPlatform.prepare``).
+
+        ``server.py`` calls it while TensorFlow's native start-up noise is filtered.
+        """
+        for platform in sorted({model.platform for model in self.settings.models}):
+            prepared = self.core.platforms.get(platform)
+            if prepared is not None:
+                prepared.prepare()
+
     def begin_drain(self) -> None:
         """Readiness turns false from now on; everything keeps serving until ``stop``."""
         self.draining = True
-
-    def _saved_model_factory(self, session: config_pb2.ConfigProto) -> LoaderFactory:
-        loading = saved_model_options(self.config, session, self.metrics)
-
-        def make(model_name: str, version: int, path: str) -> Loader:
-            return SavedModelLoader(
-                model_name=model_name, version=version, path=path, options=loading
-            )
-
-        return make
-
-    def _other_platforms(self, session: config_pb2.ConfigProto) -> dict[str, LoaderFactory]:
-        warmup = saved_model_options(self.config, session, self.metrics).warmup
-
-        def replay(servable: Servable, path: str) -> None:
-            run_warmup(servable, path, warmup)
-
-        return platform_factories(
-            self.options,
-            per_model_batching=self.config.per_model_batching,
-            warmup=replay,
-            model_caller=self.model_caller,
-        )
 
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings
@@ -324,10 +208,6 @@ class Supervisor:
             },
         }
 
-    def _platform_of(self, model_name: str) -> str:
-        model = self.settings.model(model_name)
-        return model.platform if model is not None else "tensorflow"
-
     @property
     def actors(self) -> list[Actor[object]]:
         parts: list[object] = [self.manager, self.adapter, self.poller, self.reloader, self.batcher]
@@ -338,13 +218,16 @@ class Supervisor:
         self._started.append(part)
 
     async def start(self) -> None:
-        for warning in self._warnings:
+        for warning in self.config.warnings:
             log.warning("%s", warning)
-        # Before anything can load a model: a graph using a custom op fails without it.
-        load_custom_ops(self.config.custom_op_paths)
+        if self.config.custom_op_paths:
+            # Before anything can load a model: a graph using a custom op fails without it.
+            from servables.tensorflow.custom_ops import load_custom_ops
+
+            load_custom_ops(self.config.custom_op_paths)
+        await self._start(self.executor)
         # Python models may call other models from initialize() on: bind before loading.
         self.model_caller.bind(self.plane, asyncio.get_running_loop())
-        await self._start(self.executor)
         for actor in (self.manager, self.adapter, self.poller):
             await self._start(actor)
         for model in self.settings.models:

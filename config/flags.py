@@ -516,8 +516,9 @@ class ServerOptions:
         int,
         Flag(
             int,
-            "Seconds between scans of the base paths for new versions; 0 or a negative "
-            "value scans once at start-up and never again.",
+            "Seconds between scans of the base paths for new versions; 0 scans once a "
+            "second only until every version folder found is complete, then stops; a "
+            "negative value scans once, at start-up.",
             group=MODELS,
         ),
     ] = 1
@@ -599,8 +600,8 @@ class ServerOptions:
         int,
         Flag(
             _non_negative,
-            "Threads that load models; 0 loads one at a time in the manager's loop, as TF "
-            "Serving does.",
+            "Threads that load models, off the event loop; 0 means one, so versions load "
+            "one at a time, as TF Serving's 0 does.",
             group=LOADING,
         ),
     ] = 0
@@ -608,8 +609,8 @@ class ServerOptions:
         int,
         Flag(
             _non_negative,
-            "Threads that unload models; 0 unloads one at a time in the manager's loop, as TF "
-            "Serving does.",
+            "Threads that unload models, off the event loop; 0 means one, so versions "
+            "unload one at a time, as TF Serving's 0 does.",
             group=LOADING,
         ),
     ] = 0

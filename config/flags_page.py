@@ -52,6 +52,11 @@ def render_flags_page() -> str:
         ]
         lines.append("")
     lines += [
+        "## Other",
+        "",
+        "`--version` prints the server's and TensorFlow's versions and exits 0, as TF "
+        "Serving's does.",
+        "",
         f"## {_title(IGNORED)}",
         "",
         "Accepted with any value so that start-up scripts keep working; each one given "

@@ -40,9 +40,12 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import tensorflow as tf
 
 from examples.digits_data import IMAGE_PIXELS, NUM_CLASSES, DigitsData, load_digits_28x28
+from examples.quiet_tensorflow import VERBOSE_HELP, tensorflow_quiet
+
+with tensorflow_quiet():  # importing TensorFlow (see examples.quiet_tensorflow)
+    import tensorflow as tf
 
 # Version -> training iterations; frozen so the default argument can be shared safely.
 DEFAULT_VERSIONS: Mapping[int, int] = types.MappingProxyType({1: 100, 2: 2000})
@@ -247,10 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="export only this version (default: 1 and 2)",
     )
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = parser.parse_args(argv)
     started_s = time.monotonic()
     try:
-        exported = export_digits_model(args.output_dir, _versions_from_args(args))
+        with tensorflow_quiet():  # the first use of a device probes CUDA
+            exported = export_digits_model(args.output_dir, _versions_from_args(args))
     except (FileExistsError, ValueError) as error:
         print(f"Export failed: {error}", file=sys.stderr)
         return 1

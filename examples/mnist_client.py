@@ -33,11 +33,15 @@ from collections.abc import Sequence
 import grpc
 import numpy as np
 import numpy.typing as npt
-import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from examples.digits_data import IMAGE_PIXELS, load_digits_28x28
-from examples.export_digits import PREDICT_INPUT_KEY, SCORES_KEY
+from examples.quiet_tensorflow import VERBOSE_HELP, tensorflow_quiet
+
+with tensorflow_quiet():  # importing TensorFlow (see examples.quiet_tensorflow)
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from examples.digits_data import IMAGE_PIXELS, load_digits_28x28
+    from examples.export_digits import PREDICT_INPUT_KEY, SCORES_KEY
 
 DEFAULT_MODEL_NAME = "mnist"
 DEFAULT_SIGNATURE_NAME = "serving_default"
@@ -164,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout_s", type=float, default=DEFAULT_TIMEOUT_S, help="deadline per request"
     )
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     args = parser.parse_args(argv)
     try:
         error_rate = run_client(

@@ -12,6 +12,7 @@ existing plans, batching included, apply unchanged. The mapping:
 
 A feature may be a ``float_list`` or an ``int64_list``. A missing feature, a wrong number of
 values or a row that is not an Example is INVALID_ARGUMENT naming the problem.
+The Examples are parsed with ``servables.example_proto``, so nothing here imports TensorFlow.
 ``classify_outputs`` and ``regress_outputs`` shape the model's answers as the plans expect:
 ``classes`` DT_STRING ``[N, K]`` with ``scores`` DT_FLOAT ``[N, K]``; ``outputs`` DT_FLOAT ``[N]``.
 """
@@ -19,15 +20,15 @@ values or a row that is not an Example is INVALID_ARGUMENT naming the problem.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from google.protobuf.message import DecodeError
-from tensorflow.core.example import example_pb2
 
 from protocol.dtypes import DType
 from protocol.signatures import CLASSIFY_METHOD, REGRESS_METHOD, Signature, TensorSpec
 from protocol.status import invalid_argument
+from servables.example_proto import Example
 
 CLASSIFY_SIGNATURE: Final = "classify"
 REGRESS_SIGNATURE: Final = "regress"
@@ -68,7 +69,7 @@ def is_example_signature(signature: Signature) -> bool:
     return signature.name in (CLASSIFY_SIGNATURE, REGRESS_SIGNATURE)
 
 
-def _values(example: example_pb2.Example, name: str, row: int) -> list[float]:
+def _values(example: Any, name: str, row: int) -> list[float]:
     features = example.features.feature
     if name not in features:
         raise invalid_argument(f'Example {row} has no feature "{name}"')
@@ -90,7 +91,7 @@ def examples_matrix(
     rows = np.empty((len(serialized), n_features), dtype=np.float64)
     for row, data in enumerate(serialized.reshape(-1).tolist()):
         try:
-            example = example_pb2.Example.FromString(bytes(data))
+            example = Example.FromString(bytes(data))
         except (DecodeError, TypeError) as error:
             raise invalid_argument(f"row {row} is not a serialized tf.Example: {error}") from error
         if columns is None:

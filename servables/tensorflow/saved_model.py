@@ -28,7 +28,9 @@ from protocol.status import invalid_argument
 from servables.loader import Loader
 from servables.servable import Servable
 from servables.version_folder import per_model_batching_settings, require_artifact
-from servables.tensorflow.warmup import WarmupOptions, run_warmup
+from servables.tensorflow.session_options import tensorflow_session_config
+from servables.tensorflow.warmup import run_warmup
+from servables.warmup_options import WarmupOptions
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,30 @@ class SavedModelOptions:
     """Replaying ``assets.extra/tf_serving_warmup_requests`` before ``load()`` returns."""
     per_model_batching: bool = False
     """Read the version's own ``batching_params.pbtxt`` (``per_model_batching_settings``)."""
+
+
+def saved_model_options(
+    *,
+    tags: tuple[str, ...],
+    session_config: bytes,
+    gpu_fraction_from_flag: bool,
+    warmup: WarmupOptions,
+    per_model_batching: bool,
+) -> SavedModelOptions:
+    """The options of every SavedModel version, from the server's TensorFlow-free settings.
+
+    ``session_config`` is the serialized ``ConfigProto`` (``ServerConfig.session_config``).
+    Called once, when ``app.platforms`` first prepares or loads TensorFlow; logs each set field
+    of the session config that cannot take effect in this process (``session_options``).
+    """
+    session, warnings = tensorflow_session_config(
+        session_config, gpu_fraction_from_flag=gpu_fraction_from_flag
+    )
+    for warning in warnings:
+        log.warning("%s", warning)
+    return SavedModelOptions(
+        tags=tags, session_config=session, warmup=warmup, per_model_batching=per_model_batching
+    )
 
 
 def _tensor_info(alias: str, proto: meta_graph_pb2.TensorSpec) -> TensorSpec:

@@ -98,11 +98,15 @@ def probe_runtime() -> RuntimeState:
     Neither check starts the runtime: listing physical devices does not create them.
     """
     import tensorflow as tf
+
+    # Read before importing tensorflow.python: it runs the package's __init__ first when
+    # that was deferred (servables.deferred_tensorflow).
+    config = tf.config
     from tensorflow.python.eager import context
 
     # Private, but the only way to tell; an older or newer TF without it reads as "not
     # started", which at worst leaves out a warning.
     started = bool(getattr(context.context(), "_initialized", False))
     return RuntimeState(
-        gpu_visible=bool(tf.config.list_physical_devices("GPU")), eager_started=started
+        gpu_visible=bool(config.list_physical_devices("GPU")), eager_started=started
     )

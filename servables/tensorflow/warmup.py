@@ -27,12 +27,9 @@ Contract (TF Serving's ``saved_model_warmup``):
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import re
 import time
-from collections.abc import Callable
 
 import tensorflow as tf
 from google.protobuf import message
@@ -43,27 +40,12 @@ from protocol.tensors import tensor_proto_to_ndarray
 from servables.servable import Servable
 from servables.tensorflow.example_apis import classify_now, multi_inference_now, regress_now
 from servables.validation import check_inputs, check_outputs
+from servables.warmup_options import WarmupOptions, wants_warmup, warmup_file
 
 log = logging.getLogger(__name__)
 
-ASSETS_EXTRA_DIR = "assets.extra"
-WARMUP_REQUESTS_FILE = "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
 """TF Serving's limit (``WarmupConsts::kMaxNumRecords``)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class WarmupOptions:
-    """Warmup settings shared by every version of every model."""
-
-    enabled: bool = True
-    """``--enable_model_warmup``: replay the warmup file when a version has one."""
-    iterations: int = 1
-    """``--num_request_iterations_for_warmup``: times each record is replayed."""
-    check_method_names: bool = False
-    """``--enable_signature_method_name_check``, applied to replayed Classify/Regress."""
-    observer: Callable[[str, float], None] | None = None
-    """Called with (model name, seconds) after a warmup succeeded; for metrics."""
 
 
 class WarmupError(ServingError):
@@ -71,10 +53,6 @@ class WarmupError(ServingError):
 
     def __init__(self, message: str, code: Code = Code.INVALID_ARGUMENT) -> None:
         super().__init__(code, message)
-
-
-def warmup_file(version_path: str) -> str:
-    return os.path.join(version_path, ASSETS_EXTRA_DIR, WARMUP_REQUESTS_FILE)
 
 
 def read_warmup_records(path: str) -> list[prediction_log_pb2.PredictionLog]:
@@ -144,9 +122,9 @@ def run_warmup(servable: Servable, version_path: str, options: WarmupOptions) ->
 
     Returns the number of records replayed, or None when there was nothing to do.
     """
-    path = warmup_file(version_path)
-    if not options.enabled or not os.path.exists(path):
+    if not wants_warmup(version_path, options):
         return None
+    path = warmup_file(version_path)
     started = time.monotonic()
     records = read_warmup_records(path)
     for index, entry in enumerate(records):

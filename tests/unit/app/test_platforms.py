@@ -10,7 +10,13 @@ import pytest
 
 from app.platforms import onnx_threads, platform_factories, torch_threads
 from config.flags import parse_flags
+from config.server_config import ServerConfig, load_server_config
+from servables.warmup_options import WarmupOptions
 from tests.platform_models import write_sklearn_classifier
+
+
+def server_config() -> ServerConfig:
+    return load_server_config(parse_flags([f"--model_base_path={Path(__file__).parent}"]))
 
 
 def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
@@ -20,9 +26,7 @@ def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
     monkeypatch.setitem(
         sys.modules, "xgboost", None
     )  # what an uninstalled package looks like to import
-    factories = platform_factories(
-        parse_flags(["--model_base_path=/m"]), per_model_batching=False, warmup=None
-    )
+    factories = platform_factories(server_config(), WarmupOptions())
     loader = factories["xgboost"]("m", 1, str(tmp_path))  # creating a loader imports nothing
     with pytest.raises(
         ImportError,
@@ -35,16 +39,14 @@ def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(
     assert servable.platform == "sklearn"
 
 
-def test_warmup_hook_runs_before_load_returns(tmp_path: Path) -> None:
-    seen: list[tuple[str, str]] = []
-    factories = platform_factories(
-        parse_flags(["--model_base_path=/m"]),
-        per_model_batching=False,
-        warmup=lambda servable, path: seen.append((servable.model_name, path)),
-    )
-    write_sklearn_classifier(tmp_path / "1")
-    factories["sklearn"]("m", 1, str(tmp_path / "1")).load()
-    assert seen == [("m", str(tmp_path / "1"))]
+def test_every_platform_tensorflow_included_is_one_lazy_factory() -> None:
+    factories = platform_factories(server_config(), WarmupOptions())
+    assert set(factories) == {
+        *("tensorflow", "onnx", "sklearn", "xgboost"),
+        *("pytorch", "python", "lightgbm", "catboost"),
+    }
+    loader = factories["tensorflow"]("m", 1, "/nowhere/1")
+    assert (loader.model_name, loader.version, loader.path) == ("m", 1, "/nowhere/1")
 
 
 @pytest.mark.parametrize(
@@ -76,6 +78,8 @@ import sys
 from pathlib import Path
 from app.platforms import platform_factories
 from config.flags import parse_flags
+from config.server_config import load_server_config
+from servables.warmup_options import WarmupOptions
 from tests.platform_models import write_onnx_from_sklearn, write_sklearn_classifier
 root = Path({str(tmp_path)!r})
 write_onnx_from_sklearn(root / "onnx" / "1")
@@ -91,7 +95,8 @@ write_sklearn_classifier(root / "sk" / "1")
     "        return c\\n"
     "    def execute(self, requests):\\n"
     "        return []\\n")
-factories = platform_factories(parse_flags(["--model_base_path=/m"]), per_model_batching=False, warmup=None)
+config = load_server_config(parse_flags([f"--model_base_path={{root}}"]))
+factories = platform_factories(config, WarmupOptions())
 for platform, folder in (("onnx", "onnx"), ("sklearn", "sk"), ("python", "py")):
     factories[platform]("m", 1, str(root / folder / "1")).load()
 print("torch" in sys.modules)
@@ -111,3 +116,16 @@ def test_torch_threads_follow_the_tensorflow_flags() -> None:
     assert torch_threads(parse_flags(flags)) == {"intra_op_threads": 3, "inter_op_threads": 0}
     session = ["--model_base_path=/m", "--tensorflow_session_parallelism=2"]
     assert torch_threads(parse_flags(session)) == {"intra_op_threads": 2, "inter_op_threads": 2}
+
+
+def test_a_sklearn_version_with_warmup_records_replays_them_before_load_returns(
+    tmp_path: Path,
+) -> None:
+    from servables.tensorflow.warmup import WarmupError
+    from tests.unit.servables.tensorflow.test_warmup import predict_record, write_warmup
+
+    write_sklearn_classifier(tmp_path / "1")
+    path = write_warmup(tmp_path / "1", [predict_record(alias="nope")])
+    factories = platform_factories(server_config(), WarmupOptions())
+    with pytest.raises(WarmupError, match=rf"warmup request 0 in {path} failed: .*nope"):
+        factories["sklearn"]("m", 1, str(tmp_path / "1")).load()

@@ -1,4 +1,8 @@
-"""One server for the TF Serving compatibility checks: half_plus_two (TF1, TF2, two versions)."""
+"""One server for the TF Serving compatibility checks: half_plus_two (TF1, TF2, two versions).
+
+It is shared by every module of the package (package scope): their tests only read from it.
+A module whose tests change the server's state (``test_reload``) defines its own ``server``.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +30,12 @@ model_config_list {{
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(
-    start_server: Callable[..., ServerProcess],
+    start_package_server: Callable[..., ServerProcess],
     testdata: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
     config = tmp_path_factory.mktemp("config") / "models.config"
     config.write_text(CONFIG.format(testdata=testdata))
-    yield start_server(f"--model_config_file={config}")
+    yield start_package_server(f"--model_config_file={config}")

@@ -1,4 +1,9 @@
-"""Replacing the model set at run time, under a steady stream of requests."""
+"""Replacing the model set at run time, under a steady stream of requests.
+
+The ReloadConfig tests share one server (started with models a and b); before each test
+it is reloaded back to that start-up set, so no test depends on another's reloads. Polling
+the config file needs a flag of its own, hence a second server.
+"""
 
 from __future__ import annotations
 
@@ -75,13 +80,25 @@ class Stream:
                 self.sent += 1
 
 
-@pytest.fixture
-def server(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+@pytest.fixture(scope="module")
+def reloaded_server(
+    start_server: Callable[..., ServerProcess],
+    testdata: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> ServerProcess:
-    config = tmp_path / "models.config"
+    config = tmp_path_factory.mktemp("config_reload") / "models.config"
     config.write_text(config_text(testdata, models=["a", "b"]))
     return start_server(f"--model_config_file={config}")
+
+
+@pytest.fixture
+def server(reloaded_server: ServerProcess, testdata: Path) -> ServerProcess:
+    """The shared server, reloaded to its start-up set (a with label stable=123, b)."""
+    response = reloaded_server.models.HandleReloadConfigRequest(
+        reload_request(config_text(testdata, models=["a", "b"])), timeout=60
+    )
+    assert response.status.error_code == 0, response.status.error_message
+    return reloaded_server
 
 
 def test_reload_adds_removes_and_relabels_with_zero_failed_requests(
@@ -149,7 +166,10 @@ def test_the_config_file_is_polled_when_asked(
         f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1"
     )
     config.write_text("this is { not valid")  # logged and ignored
-    time.sleep(1.5)
+    server.wait_until(
+        lambda: "ignoring the changed model config file" in server.log(),
+        what="the invalid config file logged and ignored",
+    )
     assert predict(server, "b").model_spec.version.value == 123
     config.write_text(config_text(testdata, models=["b", "c"]))
 

@@ -5,6 +5,8 @@ plus the test's flags, waits until the port file appears (the server writes it o
 ports listen), and offers the official gRPC stubs and a plain-HTTP helper. It passes
 ``--drain_seconds=0`` before the test's flags (a later flag wins), so that stopping is
 quick. ``stop()`` sends SIGTERM and returns the exit code; the server's log is kept for assertions.
+``signal_stop()`` only sends the SIGTERM, so that several servers can stop at the same time
+(``stop()`` then waits without signalling again: a second SIGTERM would exit at once, with 1).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ServerProcess:
         self.port_file = workdir / f"ports-{time.monotonic_ns()}.json"
         self.log_path = workdir / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._signalled_stop = False
         command = [
             sys.executable,
             str(REPO_ROOT / "server.py"),
@@ -117,10 +120,16 @@ class ServerProcess:
             f"timed out waiting for {what}\n--- server log ---\n{self.log()[-5000:]}"
         )
 
+    def signal_stop(self) -> None:
+        """Send SIGTERM once (if still running); ``stop()`` then only waits."""
+        if self.process.poll() is None and not self._signalled_stop:
+            self.process.send_signal(signal.SIGTERM)
+            self._signalled_stop = True
+
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM, wait for exit, then close the client channel (in-flight calls finish)."""
+        self.signal_stop()
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -1,10 +1,14 @@
 """Fixtures that start real servers, shared as widely as their tests allow.
 
-``start_server`` (module scope), ``start_package_server`` (package scope) and
-``start_session_server`` (session scope) each give ``start(*flags) -> ServerProcess``;
-every server a starter started is stopped when its scope ends. A fixture that yields a
-server nobody changes should use the widest scope whose tests can share it: each server
-costs seconds of CPU to start (the process imports TensorFlow and loads its models).
+``start_server`` (module scope) and ``start_session_server`` (session scope) each give
+``start(*flags) -> ServerProcess``; every server a starter started is stopped when its
+scope ends, all at once. A fixture that yields a server nobody changes should use the
+widest scope whose tests can share it: each server costs seconds of CPU to start (the
+process imports TensorFlow and loads its models).
+
+``tf_serving_models_server`` is such a server, shared by the TF Serving API tests
+(``tfs_compat/``, ``test_predict_api``, ``test_example_api``); its tests only read from it,
+except that ``test_predict_api`` alone uses the stateful ``counter``.
 """
 
 from __future__ import annotations
@@ -52,15 +56,6 @@ def start_server(
         yield start
 
 
-@pytest.fixture(scope="package")
-def start_package_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., ServerProcess]]:
-    """Like ``start_server``, but its servers live until the test package's last test."""
-    with servers_stopped_at_exit(tmp_path_factory.mktemp("package_server")) as start:
-        yield start
-
-
 @pytest.fixture(scope="session")
 def start_session_server(
     tmp_path_factory: pytest.TempPathFactory,
@@ -68,6 +63,39 @@ def start_session_server(
     """Like ``start_server``, but its servers live until the end of the test session."""
     with servers_stopped_at_exit(tmp_path_factory.mktemp("session_server")) as start:
         yield start
+
+
+TF_SERVING_MODELS = """
+model_config_list {{
+  config {{ name: "half_plus_two" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}
+  config {{ name: "tf2" base_path: "{testdata}/saved_model_half_plus_two_tf2_cpu" model_platform: "tensorflow" }}
+  config {{ name: "half_plus_three" base_path: "{testdata}/saved_model_half_plus_three" model_platform: "tensorflow" }}
+  config {{
+    name: "two_versions"
+    base_path: "{testdata}/saved_model_half_plus_two_2_versions"
+    model_platform: "tensorflow"
+    model_version_policy {{ all {{}} }}
+    version_labels {{ key: "stable" value: 123 }}
+    version_labels {{ key: "canary" value: 124 }}
+  }}
+  config {{ name: "a/b:c" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}
+  config {{ name: "counter" base_path: "{testdata}/saved_model_counter" }}
+}}
+"""
+"""half_plus_two (TF1), its TF2 export, half_plus_three, two versions with labels, a name
+that needs escaping in URLs, and the stateful counter."""
+
+
+@pytest.fixture(scope="session")
+def tf_serving_models_server(
+    start_session_server: Callable[..., ServerProcess],
+    testdata: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ServerProcess:
+    """One server with ``TF_SERVING_MODELS``, default flags, for the whole session."""
+    config = tmp_path_factory.mktemp("tf_serving_models") / "models.config"
+    config.write_text(TF_SERVING_MODELS.format(testdata=testdata))
+    return start_session_server(f"--model_config_file={config}")
 
 
 def copy_model(source: Path, destination: Path, versions: list[str] | None = None) -> Path:

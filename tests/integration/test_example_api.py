@@ -1,8 +1,9 @@
 """Classify, Regress and MultiInference through the official stubs and plain HTTP.
 
 The session's shared ``tf_serving_models_server`` serves TF Serving's half_plus_two (TF1
-and TF2 exports) and half_plus_three test models (the method-name check has its own); the expected numbers are those in the test data README (x=2 and x=10 give
-3 and 7 for ``x_to_y``, 4 and 8 for ``x_to_y2`` and for half_plus_three).
+and TF2 exports) and half_plus_three test models (the method-name check has its own
+server); the expected numbers are those in the test data README (x=2 and x=10 give 3 and
+7 for ``x_to_y``, 4 and 8 for ``x_to_y2`` and for half_plus_three).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Predict, metadata and status through the official stubs and plain HTTP.
 
-The session's shared ``tf_serving_models_server`` serves TF Serving's half_plus_two test models (TF1 and TF2 exports, two
-versions, labels) and every test checks TF Serving's answers: values, model specs,
-status codes and error messages.
+The session's shared ``tf_serving_models_server`` serves TF Serving's half_plus_two test
+models (TF1 and TF2 exports, two versions, labels) and the counter; every test checks TF
+Serving's answers: values, model specs, status codes and error messages.
 """
 
 from __future__ import annotations

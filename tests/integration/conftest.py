@@ -9,6 +9,8 @@ process imports TensorFlow and loads its models).
 ``tf_serving_models_server`` is such a server, shared by the TF Serving API tests
 (``tfs_compat/``, ``test_predict_api``, ``test_example_api``); its tests only read from it,
 except that ``test_predict_api`` alone uses the stateful ``counter``.
+``unready_server`` (live, not ready) is shared by ``test_health_and_drain`` and
+``v2/test_v2_not_ready``, which only read from it.
 """
 
 from __future__ import annotations
@@ -95,6 +97,26 @@ def tf_serving_models_server(
     """One server with ``TF_SERVING_MODELS``, default flags, for the whole session."""
     config = tmp_path_factory.mktemp("tf_serving_models") / "models.config"
     config.write_text(TF_SERVING_MODELS.format(testdata=testdata))
+    return start_session_server(f"--model_config_file={config}")
+
+
+@pytest.fixture(scope="session")
+def unready_server(
+    start_session_server: Callable[..., ServerProcess],
+    testdata: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> ServerProcess:
+    """Serves ``ok`` (half_plus_two); ``waiting``'s base path has no version, so the server
+    is live but not ready. Nobody may add a version there."""
+    directory = tmp_path_factory.mktemp("unready")
+    (directory / "empty").mkdir()
+    config = directory / "models.config"
+    config.write_text(
+        "model_config_list {"
+        f' config {{ name: "ok" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}'
+        f' config {{ name: "waiting" base_path: "{directory / "empty"}" model_platform: "tensorflow" }}'
+        "}"
+    )
     return start_session_server(f"--model_config_file={config}")
 
 

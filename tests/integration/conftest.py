@@ -1,8 +1,10 @@
 """Fixtures that start real servers, shared as widely as their tests allow.
 
-``start_server`` (module scope) and ``start_session_server`` (session scope) each give
-``start(*flags) -> ServerProcess``; every server a starter started is stopped when its
-scope ends, all at once. A fixture that yields a server nobody changes should use the
+``start_server`` (module scope) and ``start_session_server`` (session scope) each give a
+``ServerStarter``: ``start(*flags) -> ServerProcess`` starts one server, and
+``start.together([flags], [flags], ...)`` starts several at the same time (each imports
+TensorFlow on its own core); every server a starter started is stopped when its scope
+ends, all at once. A fixture that yields a server nobody changes should use the
 widest scope whose tests can share it: each server costs seconds of CPU to start (the
 process imports TensorFlow and loads its models).
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,29 +32,44 @@ def testdata() -> Path:
     return testdata_dir()
 
 
-@contextlib.contextmanager
-def servers_stopped_at_exit(workdir: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """``start(*flags)`` starts a server in ``workdir``; all are stopped when the block exits."""
-    started: list[ServerProcess] = []
+class ServerStarter:
+    """Starts servers in one work folder and remembers them, to stop them all later."""
 
-    def start(*args: str) -> ServerProcess:
-        server = ServerProcess(args, workdir)
-        started.append(server)
-        return server
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self.started: list[ServerProcess] = []
 
-    try:
-        yield start
-    finally:
-        for server in started:  # all stop at once: each stop takes a while
+    def __call__(self, *args: str) -> ServerProcess:
+        """Start one server with these flags; returns once it listens."""
+        return self.together(args)[0]
+
+    def together(self, *flag_lists: Sequence[str]) -> list[ServerProcess]:
+        """Launch one server per flag list at once, then wait until every one listens."""
+        servers = [ServerProcess(flags, self._workdir, wait=False) for flags in flag_lists]
+        self.started.extend(servers)
+        return [server.wait_started() for server in servers]
+
+    def stop_all(self) -> None:
+        for server in self.started:  # all stop at once: each stop takes a while
             server.signal_stop()
-        for server in started:
+        for server in self.started:
             server.stop()
+
+
+@contextlib.contextmanager
+def servers_stopped_at_exit(workdir: Path) -> Iterator[ServerStarter]:
+    """A ``ServerStarter`` for ``workdir``; its servers are stopped when the block exits."""
+    starter = ServerStarter(workdir)
+    try:
+        yield starter
+    finally:
+        starter.stop_all()
 
 
 @pytest.fixture(scope="module")
 def start_server(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., ServerProcess]]:
+) -> Iterator[ServerStarter]:
     """``start_server(*flags)`` starts a server; all are stopped at module end."""
     with servers_stopped_at_exit(tmp_path_factory.mktemp("server")) as start:
         yield start
@@ -61,7 +78,7 @@ def start_server(
 @pytest.fixture(scope="session")
 def start_session_server(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., ServerProcess]]:
+) -> Iterator[ServerStarter]:
     """Like ``start_server``, but its servers live until the end of the test session."""
     with servers_stopped_at_exit(tmp_path_factory.mktemp("session_server")) as start:
         yield start

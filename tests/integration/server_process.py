@@ -7,6 +7,9 @@ ports listen), and offers the official gRPC stubs and a plain-HTTP helper. It pa
 quick. ``stop()`` sends SIGTERM and returns the exit code; the server's log is kept for assertions.
 ``signal_stop()`` only sends the SIGTERM, so that several servers can stop at the same time
 (``stop()`` then waits without signalling again: a second SIGTERM would exit at once, with 1).
+With ``wait=False`` the constructor only launches the process, so that several servers can
+start at the same time (each spends seconds importing TensorFlow on its own core);
+``wait_started()`` then waits for the port file and opens the clients.
 """
 
 from __future__ import annotations
@@ -41,17 +44,26 @@ def testdata_dir() -> Path:
 
 
 class ServerProcess:
+    channel: grpc.Channel
+    prediction: prediction_service_pb2_grpc.PredictionServiceStub
+    models: model_service_pb2_grpc.ModelServiceStub
+
     def __init__(
         self,
         args: Sequence[str],
         workdir: Path,
         preexec_fn: Callable[[], None] | None = None,
+        *,
+        wait: bool = True,
     ) -> None:
-        """``preexec_fn`` runs in the child before ``server.py`` (a lower rlimit, say)."""
+        """``preexec_fn`` runs in the child before ``server.py`` (a lower rlimit, say);
+        ``wait=False``: return once launched, and call ``wait_started()`` before using it."""
         self.port_file = workdir / f"ports-{time.monotonic_ns()}.json"
         self.log_path = workdir / f"server-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._signalled_stop = False
+        self._started = False
+        self.grpc_port = self.rest_port = 0
         command = [
             sys.executable,
             str(REPO_ROOT / "server.py"),
@@ -68,10 +80,18 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             preexec_fn=preexec_fn,
         )
-        self.grpc_port, self.rest_port = self._wait_for_ports()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
-        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
-        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        if wait:
+            self.wait_started()
+
+    def wait_started(self) -> ServerProcess:
+        """Wait until both ports listen, then open the gRPC clients (once; returns self)."""
+        if not self._started:
+            self.grpc_port, self.rest_port = self._wait_for_ports()
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
+            self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+            self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+            self._started = True
+        return self
 
     def _wait_for_ports(self) -> tuple[int, int]:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -135,7 +155,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.channel.close()
+        if self._started:
+            self.channel.close()
         self._log.close()
         return self.process.returncode
 

@@ -6,13 +6,13 @@ under its own name, whose version folder holds that test's ``batching_params.pbt
 its queues and its metrics (labelled by model) are its own. The server-wide
 ``--batching_parameters_file`` sets what only a server-wide file can: one batch thread.
 ``--rest_api_timeout_in_ms`` applies to every REST request, so its test has its own server.
+The two servers start at the same time.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -21,6 +21,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
+from tests.integration.conftest import ServerStarter
 from tests.integration.server_process import ServerProcess
 from tests.integration.test_metrics import sample
 
@@ -46,11 +47,12 @@ def predict_request(rows: np.ndarray, model: str) -> predict_pb2.PredictRequest:
 
 
 @pytest.fixture(scope="module")
-def server(
-    start_server: Callable[..., ServerProcess],
+def servers(
+    start_server: ServerStarter,
     testdata: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> ServerProcess:
+) -> list[ServerProcess]:
+    """The per-model batching server and the ``--rest_api_timeout_in_ms`` one (``hpt``)."""
     from tests.integration.conftest import copy_model
 
     root = tmp_path_factory.mktemp("batching")
@@ -65,12 +67,28 @@ def server(
     )
     server_wide = root / "batching.pbtxt"
     server_wide.write_text("num_batch_threads { value: 1 }")
-    return start_server(
-        f"--model_config_file={config}",
-        "--enable_batching",
-        f"--batching_parameters_file={server_wide}",
-        "--enable_per_model_batching_parameters",
+    slow = root / "slow_batching.pbtxt"
+    slow.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
+    return start_server.together(
+        [
+            f"--model_config_file={config}",
+            "--enable_batching",
+            f"--batching_parameters_file={server_wide}",
+            "--enable_per_model_batching_parameters",
+        ],
+        [
+            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+            "--model_name=hpt",
+            "--enable_batching",
+            f"--batching_parameters_file={slow}",
+            "--rest_api_timeout_in_ms=300",
+        ],
     )
+
+
+@pytest.fixture(scope="module")
+def server(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
 
 
 def metrics(server: ServerProcess) -> str:
@@ -162,18 +180,10 @@ def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(
 
 
 def test_a_rest_request_past_rest_api_timeout_in_ms_is_answered_and_never_computed(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    servers: list[ServerProcess],
 ) -> None:
     """TF Serving's ``--rest_api_timeout_in_ms``: the request's deadline, enforced in the queue."""
-    path = tmp_path / "batching.pbtxt"
-    path.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
-    server = start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        "--model_name=hpt",
-        "--enable_batching",
-        f"--batching_parameters_file={path}",
-        "--rest_api_timeout_in_ms=300",
-    )
+    server = servers[1]
     status, body = server.http(
         "POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0], [3.0]]}
     )

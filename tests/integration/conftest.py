@@ -12,14 +12,15 @@ process imports TensorFlow and loads its models).
 (``tfs_compat/``, ``test_predict_api``, ``test_example_api``); its tests only read from it,
 except that ``test_predict_api`` alone uses the stateful ``counter``.
 ``unready_server`` (live, not ready) is shared by ``test_health_and_drain`` and
-``v2/test_v2_not_ready``, which only read from it.
+``v2/test_v2_not_ready``, which only read from it. The two start together, when the first
+of them is needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -106,35 +107,41 @@ that needs escaping in URLs, and the stateful counter."""
 
 
 @pytest.fixture(scope="session")
-def tf_serving_models_server(
-    start_session_server: Callable[..., ServerProcess],
+def shared_servers(
+    start_session_server: ServerStarter,
     testdata: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> ServerProcess:
-    """One server with ``TF_SERVING_MODELS``, default flags, for the whole session."""
-    config = tmp_path_factory.mktemp("tf_serving_models") / "models.config"
-    config.write_text(TF_SERVING_MODELS.format(testdata=testdata))
-    return start_session_server(f"--model_config_file={config}")
-
-
-@pytest.fixture(scope="session")
-def unready_server(
-    start_session_server: Callable[..., ServerProcess],
-    testdata: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> ServerProcess:
-    """Serves ``ok`` (half_plus_two); ``waiting``'s base path has no version, so the server
-    is live but not ready. Nobody may add a version there."""
-    directory = tmp_path_factory.mktemp("unready")
+) -> dict[str, ServerProcess]:
+    """The session's shared servers, by fixture name, started together."""
+    directory = tmp_path_factory.mktemp("shared_servers")
+    models = directory / "tf_serving_models.config"
+    models.write_text(TF_SERVING_MODELS.format(testdata=testdata))
     (directory / "empty").mkdir()
-    config = directory / "models.config"
-    config.write_text(
+    unready = directory / "unready.config"
+    unready.write_text(
         "model_config_list {"
         f' config {{ name: "ok" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}'
         f' config {{ name: "waiting" base_path: "{directory / "empty"}" model_platform: "tensorflow" }}'
         "}"
     )
-    return start_session_server(f"--model_config_file={config}")
+    flags = {
+        "tf_serving_models_server": [f"--model_config_file={models}"],
+        "unready_server": [f"--model_config_file={unready}"],
+    }
+    return dict(zip(flags, start_session_server.together(*flags.values()), strict=True))
+
+
+@pytest.fixture(scope="session")
+def tf_serving_models_server(shared_servers: dict[str, ServerProcess]) -> ServerProcess:
+    """One server with ``TF_SERVING_MODELS``, default flags, for the whole session."""
+    return shared_servers["tf_serving_models_server"]
+
+
+@pytest.fixture(scope="session")
+def unready_server(shared_servers: dict[str, ServerProcess]) -> ServerProcess:
+    """Serves ``ok`` (half_plus_two); ``waiting``'s base path has no version, so the server
+    is live but not ready. Nobody may add a version there."""
+    return shared_servers["unready_server"]
 
 
 def copy_model(source: Path, destination: Path, versions: list[str] | None = None) -> Path:

@@ -20,41 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.server_process import ServerProcess, testdata_dir
+from tests.integration.server_process import ServerProcess, ServerStarter, testdata_dir
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
     return testdata_dir()
-
-
-class ServerStarter:
-    """Starts servers in one work folder and remembers them, to stop them all later."""
-
-    def __init__(self, workdir: Path) -> None:
-        self._workdir = workdir
-        self.started: list[ServerProcess] = []
-
-    def __call__(self, *args: str) -> ServerProcess:
-        """Start one server with these flags; returns once it listens."""
-        return self.together(args)[0]
-
-    def together(self, *flag_lists: Sequence[str]) -> list[ServerProcess]:
-        """Launch one server per flag list at once, then wait until every one listens."""
-        servers = [ServerProcess(flags, self._workdir, wait=False) for flags in flag_lists]
-        self.started.extend(servers)
-        return [server.wait_started() for server in servers]
-
-    def stop_all(self) -> None:
-        for server in self.started:  # all stop at once: each stop takes a while
-            server.signal_stop()
-        for server in self.started:
-            server.stop()
 
 
 @contextlib.contextmanager

@@ -9,7 +9,8 @@ quick. ``stop()`` sends SIGTERM and returns the exit code; the server's log is k
 (``stop()`` then waits without signalling again: a second SIGTERM would exit at once, with 1).
 With ``wait=False`` the constructor only launches the process, so that several servers can
 start at the same time (each spends seconds importing TensorFlow on its own core);
-``wait_started()`` then waits for the port file and opens the clients.
+``wait_started()`` then waits for the port file and opens the clients. ``ServerStarter``
+starts servers one at a time or together and stops them all at once.
 """
 
 from __future__ import annotations
@@ -159,6 +160,30 @@ class ServerProcess:
             self.channel.close()
         self._log.close()
         return self.process.returncode
+
+
+class ServerStarter:
+    """Starts servers in one work folder and remembers them, to stop them all later."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self.started: list[ServerProcess] = []
+
+    def __call__(self, *args: str) -> ServerProcess:
+        """Start one server with these flags; returns once it listens."""
+        return self.together(args)[0]
+
+    def together(self, *flag_lists: Sequence[str]) -> list[ServerProcess]:
+        """Launch one server per flag list at once, then wait until every one listens."""
+        servers = [ServerProcess(flags, self._workdir, wait=False) for flags in flag_lists]
+        self.started.extend(servers)
+        return [server.wait_started() for server in servers]
+
+    def stop_all(self) -> None:
+        for server in self.started:  # all stop at once: each stop takes a while
+            server.signal_stop()
+        for server in self.started:
+            server.stop()
 
 
 def run_server_expecting_failure(

@@ -21,8 +21,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 from tests.integration.test_metrics import sample
 
 

@@ -18,8 +18,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, predict_pb2
 
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 
 def config_text(testdata: Path, *, models: list[str], stable: int = 123, extra: str = "") -> str:

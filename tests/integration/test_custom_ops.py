@@ -36,8 +36,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2
 
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import ServerProcess, run_server_expecting_failure
+from tests.integration.server_process import (
+    ServerProcess,
+    ServerStarter,
+    run_server_expecting_failure,
+)
 
 SOURCE = Path(__file__).resolve().parent / "custom_op" / "add_one.cc"
 OP_NAME = "AioservingAddOne"

@@ -22,8 +22,7 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

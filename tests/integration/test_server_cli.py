@@ -17,8 +17,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import REPO_ROOT, ServerProcess, run_server_expecting_failure
+from tests.integration.server_process import (
+    REPO_ROOT,
+    ServerProcess,
+    ServerStarter,
+    run_server_expecting_failure,
+)
 
 
 def test_help_lists_tf_serving_flags() -> None:

@@ -22,8 +22,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.integration.certificates import Pki, make_pki
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 PREDICT_BODY = json.dumps({"instances": [1.0, 2.0]}).encode()
 

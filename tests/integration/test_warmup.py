@@ -17,8 +17,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_log_pb2
 
-from tests.integration.conftest import ServerStarter
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
 

@@ -1,8 +1,8 @@
 """gRPC health (``grpc.health.v1.Health``) and the graceful drain on SIGTERM.
 
 The session's ``unready_server`` serves two models: ``ok`` loads, ``waiting`` has no
-version, so the server is not ready while ``ok`` is. The drain tests have their own
-servers (they stop them), started together.
+version, so the server is not ready while ``ok`` is. The drain tests start their own
+servers (they stop them).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.server_process import ServerProcess, ServerStarter
+from tests.integration.server_process import ServerProcess
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -123,20 +123,14 @@ class Stream:
                 time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def drain_servers(start_server: ServerStarter, testdata: Path) -> dict[str, ServerProcess]:
-    """A server draining for ``DRAIN_SECONDS`` and one draining for 60 s."""
-    model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
-    short, long = start_server.together(
-        [model, f"--drain_seconds={DRAIN_SECONDS}"], [model, "--drain_seconds=60"]
+def test_sigterm_drains_without_failing_an_accepted_request(testdata: Path, tmp_path: Path) -> None:
+    server = ServerProcess(
+        [
+            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+            f"--drain_seconds={DRAIN_SECONDS}",
+        ],
+        tmp_path,
     )
-    return {"short": short, "long": long}
-
-
-def test_sigterm_drains_without_failing_an_accepted_request(
-    drain_servers: dict[str, ServerProcess],
-) -> None:
-    server = drain_servers["short"]
     try:
         assert check(server) == SERVING
         with Stream(server) as stream:
@@ -159,8 +153,11 @@ def test_sigterm_drains_without_failing_an_accepted_request(
     assert "draining for 1.0s" in server.log()
 
 
-def test_a_second_sigterm_exits_at_once(drain_servers: dict[str, ServerProcess]) -> None:
-    server = drain_servers["long"]
+def test_a_second_sigterm_exits_at_once(testdata: Path, tmp_path: Path) -> None:
+    server = ServerProcess(
+        [f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", "--drain_seconds=60"],
+        tmp_path,
+    )
     try:
         server.process.send_signal(signal.SIGTERM)
         server.wait_until(

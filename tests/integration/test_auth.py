@@ -2,6 +2,7 @@
 
 Server A: defaults (health open, /metrics protected). Server B: ``--auth_protect_health``
 and ``--auth_open_metrics``. The secrets must never appear in the server's log.
+Both servers start at the same time.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import bcrypt
@@ -22,7 +22,7 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 BCRYPT_PASSWORD = "correct horse battery"
 SHA_PASSWORD = "another-secret-pw"
@@ -51,24 +51,25 @@ def credential_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(
-    start_server: Callable[..., ServerProcess], testdata: Path, credential_files: list[str]
-) -> ServerProcess:
-    return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", *credential_files
+def servers(
+    start_server: ServerStarter, testdata: Path, credential_files: list[str]
+) -> list[ServerProcess]:
+    """Server A and server B, started together."""
+    model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
+    return start_server.together(
+        [model, *credential_files],
+        [model, *credential_files, "--auth_protect_health", "--auth_open_metrics"],
     )
 
 
 @pytest.fixture(scope="module")
-def strict_server(
-    start_server: Callable[..., ServerProcess], testdata: Path, credential_files: list[str]
-) -> ServerProcess:
-    return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        *credential_files,
-        "--auth_protect_health",
-        "--auth_open_metrics",
-    )
+def server(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
+
+
+@pytest.fixture(scope="module")
+def strict_server(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[1]
 
 
 def rest(

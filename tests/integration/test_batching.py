@@ -1,10 +1,18 @@
-"""Server-side batching through both frontends, checked by answers and by metrics."""
+"""Server-side batching through both frontends, checked by answers and by metrics.
+
+Most tests share one server that batches with per-model parameters
+(``--enable_per_model_batching_parameters``): each test has its own copy of half_plus_two
+under its own name, whose version folder holds that test's ``batching_params.pbtxt``, so
+its queues and its metrics (labelled by model) are its own. The server-wide
+``--batching_parameters_file`` sets what only a server-wide file can: one batch thread.
+``--rest_api_timeout_in_ms`` applies to every REST request, so its test has its own server.
+The two servers start at the same time.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -13,28 +21,73 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 from tests.integration.test_metrics import sample
 
 
-def predict_request(rows: np.ndarray) -> predict_pb2.PredictRequest:
+PER_MODEL_BATCHING = {
+    "shared_batches": "max_batch_size { value: 64 } batch_timeout_micros { value: 200000 } "
+    "allowed_batch_sizes: 8 allowed_batch_sizes: 64",
+    "small_queue": "max_batch_size { value: 2 } batch_timeout_micros { value: 1000000 } "
+    "max_enqueued_batches { value: 1 }",
+    "slow_batches": "max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }",
+    "per_model": "max_batch_size { value: 2 } batch_timeout_micros { value: 100000 }",
+    "splitting": "max_batch_size { value: 4 } batch_timeout_micros { value: 300000 } "
+    "enable_large_batch_splitting { value: true }",
+}
+"""Each model (a copy of half_plus_two) and its version folder's batching parameters."""
+
+
+def predict_request(rows: np.ndarray, model: str) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = "hpt"
+    request.model_spec.name = model
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(rows.astype(np.float32)))
     return request
 
 
-def batching_server(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path, parameters: str
-) -> ServerProcess:
-    path = tmp_path / "batching.pbtxt"
-    path.write_text(parameters)
-    return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        "--model_name=hpt",
-        "--enable_batching",
-        f"--batching_parameters_file={path}",
+@pytest.fixture(scope="module")
+def servers(
+    start_server: ServerStarter,
+    testdata: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> list[ServerProcess]:
+    """The per-model batching server and the ``--rest_api_timeout_in_ms`` one (``hpt``)."""
+    from tests.integration.conftest import copy_model
+
+    root = tmp_path_factory.mktemp("batching")
+    for model, parameters in PER_MODEL_BATCHING.items():
+        base = copy_model(testdata / "saved_model_half_plus_two_cpu", root / model)
+        (base / "00000123" / "batching_params.pbtxt").write_text(parameters)
+    config = root / "models.config"
+    config.write_text(
+        "model_config_list { "
+        + " ".join(f'config {{ name: "{m}" base_path: "{root / m}" }}' for m in PER_MODEL_BATCHING)
+        + " }"
     )
+    server_wide = root / "batching.pbtxt"
+    server_wide.write_text("num_batch_threads { value: 1 }")
+    slow = root / "slow_batching.pbtxt"
+    slow.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
+    return start_server.together(
+        [
+            f"--model_config_file={config}",
+            "--enable_batching",
+            f"--batching_parameters_file={server_wide}",
+            "--enable_per_model_batching_parameters",
+        ],
+        [
+            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+            "--model_name=hpt",
+            "--enable_batching",
+            f"--batching_parameters_file={slow}",
+            "--rest_api_timeout_in_ms=300",
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def server(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
 
 
 def metrics(server: ServerProcess) -> str:
@@ -44,24 +97,22 @@ def metrics(server: ServerProcess) -> str:
 
 
 def test_concurrent_grpc_and_rest_requests_share_batches_and_get_their_own_rows(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    server: ServerProcess,
 ) -> None:
-    server = batching_server(
-        start_server,
-        testdata,
-        tmp_path,
-        "max_batch_size { value: 64 } batch_timeout_micros { value: 200000 } "
-        "allowed_batch_sizes: 8 allowed_batch_sizes: 64",
-    )
+    model = "shared_batches"
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         grpc_calls = [
             pool.submit(
-                server.prediction.Predict, predict_request(np.array([[i], [i + 0.5]])), timeout=30
+                server.prediction.Predict,
+                predict_request(np.array([[i], [i + 0.5]]), model),
+                timeout=30,
             )
             for i in range(10)
         ]
         rest_calls = [
-            pool.submit(server.http, "POST", "/v1/models/hpt:predict", {"instances": [[100.0 + i]]})
+            pool.submit(
+                server.http, "POST", f"/v1/models/{model}:predict", {"instances": [[100.0 + i]]}
+            )
             for i in range(10)
         ]
         for i, call in enumerate(grpc_calls):
@@ -72,85 +123,66 @@ def test_concurrent_grpc_and_rest_requests_share_batches_and_get_their_own_rows(
             assert call.result() == (200, {"predictions": [[0.5 * (100.0 + i) + 2]]})
     text = metrics(server)
     batches = sample(
-        text, ":tensorflow:serving:batching_session:input_batch_size_count", model_name="hpt"
+        text, ":tensorflow:serving:batching_session:input_batch_size_count", model_name=model
     )
     rows = sample(
-        text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt"
+        text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name=model
     )
     assert rows == 30
     assert batches < 20  # requests were batched together
     padded = sample(
-        text, ":tensorflow:serving:batching_session:processed_batch_size_sum", model_name="hpt"
+        text, ":tensorflow:serving:batching_session:processed_batch_size_sum", model_name=model
     )
     assert padded >= rows and padded % 8 == 0  # every batch padded to an allowed size
 
 
 def test_oversized_request_is_rejected_and_a_full_queue_answers_unavailable(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    server: ServerProcess,
 ) -> None:
-    server = batching_server(
-        start_server,
-        testdata,
-        tmp_path,
-        "max_batch_size { value: 2 } batch_timeout_micros { value: 1000000 } "
-        "max_enqueued_batches { value: 1 } num_batch_threads { value: 1 }",
-    )
+    model = "small_queue"
     with pytest.raises(grpc.RpcError) as too_big:
-        server.prediction.Predict(predict_request(np.ones((3, 1))), timeout=30)
+        server.prediction.Predict(predict_request(np.ones((3, 1)), model), timeout=30)
     assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "max_batch_size" in too_big.value.details()
     status, body = server.http(
-        "POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0], [3.0]]}
+        "POST", f"/v1/models/{model}:predict", {"instances": [[1.0], [2.0], [3.0]]}
     )
     assert status == 400 and "max_batch_size" in body["error"]
 
     # One batch of 1 waits (timeout 1 s); it has room for one more row; the next request
     # needs a second batch, which the queue (max_enqueued_batches 1) cannot take.
-    first = server.prediction.Predict.future(predict_request(np.ones((1, 1))), timeout=30)
+    first = server.prediction.Predict.future(predict_request(np.ones((1, 1)), model), timeout=30)
     time.sleep(0.3)
-    status, body = server.http("POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0]]})
+    status, body = server.http("POST", f"/v1/models/{model}:predict", {"instances": [[1.0], [2.0]]})
     assert status == 503 and "full" in body["error"]
     with pytest.raises(grpc.RpcError) as full:
-        server.prediction.Predict(predict_request(np.ones((2, 1))), timeout=30)
+        server.prediction.Predict(predict_request(np.ones((2, 1)), model), timeout=30)
     assert full.value.code() == grpc.StatusCode.UNAVAILABLE
     first.result()  # the queued request is not disturbed
 
 
 def test_a_client_whose_deadline_passes_in_the_queue_is_not_computed(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    server: ServerProcess,
 ) -> None:
-    server = batching_server(
-        start_server,
-        testdata,
-        tmp_path,
-        "max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }",
-    )
+    model = "slow_batches"
     with pytest.raises(grpc.RpcError) as gone:
-        server.prediction.Predict(predict_request(np.ones((5, 1))), timeout=0.3)
+        server.prediction.Predict(predict_request(np.ones((5, 1)), model), timeout=0.3)
     assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    survivor = server.prediction.Predict(predict_request(np.ones((1, 1))), timeout=30)
+    survivor = server.prediction.Predict(predict_request(np.ones((1, 1)), model), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(survivor.outputs["y"]), [[2.5]])
     text = metrics(server)
     # Only the survivor's row was ever batched.
     assert (
-        sample(text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name="hpt")
+        sample(text, ":tensorflow:serving:batching_session:input_batch_size_sum", model_name=model)
         == 1
     )
 
 
 def test_a_rest_request_past_rest_api_timeout_in_ms_is_answered_and_never_computed(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    servers: list[ServerProcess],
 ) -> None:
     """TF Serving's ``--rest_api_timeout_in_ms``: the request's deadline, enforced in the queue."""
-    path = tmp_path / "batching.pbtxt"
-    path.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
-    server = start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        "--model_name=hpt",
-        "--enable_batching",
-        f"--batching_parameters_file={path}",
-        "--rest_api_timeout_in_ms=300",
-    )
+    server = servers[1]
     status, body = server.http(
         "POST", "/v1/models/hpt:predict", {"instances": [[1.0], [2.0], [3.0]]}
     )
@@ -165,44 +197,27 @@ def test_a_rest_request_past_rest_api_timeout_in_ms_is_answered_and_never_comput
 
 
 def test_per_model_batching_parameters_come_from_the_version_folder(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    server: ServerProcess,
 ) -> None:
-    from tests.integration.conftest import copy_model
-
-    base = copy_model(testdata / "saved_model_half_plus_two_cpu", tmp_path / "hpt")
-    (base / "00000123" / "batching_params.pbtxt").write_text(
-        "max_batch_size { value: 2 } batch_timeout_micros { value: 100000 }"
-    )
-    server = start_server(
-        f"--model_base_path={base}",
-        "--model_name=hpt",
-        "--enable_batching",
-        "--enable_per_model_batching_parameters",
-    )
-    with pytest.raises(grpc.RpcError) as too_big:  # the model's own limit, not the default 1000
-        server.prediction.Predict(predict_request(np.ones((3, 1))), timeout=30)
+    # The model's own limit (its folder says 2), not the server-wide file's default 1000.
+    with pytest.raises(grpc.RpcError) as too_big:
+        server.prediction.Predict(predict_request(np.ones((3, 1)), "per_model"), timeout=30)
     assert too_big.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "maximum input batch size 2" in too_big.value.details()
 
 
 def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    server: ServerProcess,
 ) -> None:
     from tensorflow_serving.apis import regression_pb2
 
-    server = batching_server(
-        start_server,
-        testdata,
-        tmp_path,
-        "max_batch_size { value: 4 } batch_timeout_micros { value: 300000 } "
-        "enable_large_batch_splitting { value: true } num_batch_threads { value: 1 }",
-    )
+    model = "splitting"
     # Splitting: 10 rows go out as batches of at most 4 and come back whole, in order.
     rows = np.arange(10, dtype=np.float32).reshape(10, 1)
-    response = server.prediction.Predict(predict_request(rows), timeout=30)
+    response = server.prediction.Predict(predict_request(rows, model), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), 0.5 * rows + 2)
     status, body = server.http(
-        "POST", "/v1/models/hpt:predict", {"instances": [[float(i)] for i in range(6)]}
+        "POST", f"/v1/models/{model}:predict", {"instances": [[float(i)] for i in range(6)]}
     )
     assert status == 200 and body["predictions"] == [[0.5 * i + 2] for i in range(6)]
 
@@ -211,10 +226,10 @@ def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
     # batching_session.cc MergeInputTensors answers.
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         narrow = pool.submit(
-            server.prediction.Predict, predict_request(np.ones((1, 1))), timeout=30
+            server.prediction.Predict, predict_request(np.ones((1, 1)), model), timeout=30
         )
         wide = pool.submit(
-            server.http, "POST", "/v1/models/hpt:predict", {"instances": [[1.0, 2.0]]}
+            server.http, "POST", f"/v1/models/{model}:predict", {"instances": [[1.0, 2.0]]}
         )
         with pytest.raises(grpc.RpcError) as mixed:
             narrow.result()
@@ -226,7 +241,7 @@ def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
     # A batch that fails (one Example lacks the required feature) fails every request in it.
     def regress(x: float | None) -> regression_pb2.RegressionRequest:
         request = regression_pb2.RegressionRequest()
-        request.model_spec.name = "hpt"
+        request.model_spec.name = model
         request.model_spec.signature_name = "regress_x_to_y"
         example = request.input.example_list.examples.add()
         if x is not None:

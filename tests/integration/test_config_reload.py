@@ -1,10 +1,14 @@
-"""Replacing the model set at run time, under a steady stream of requests."""
+"""Replacing the model set at run time, under a steady stream of requests.
+
+The ReloadConfig tests share one server (started with models a and b); before each test
+it is reloaded back to that start-up set, so no test depends on another's reloads. Polling
+the config file needs a flag of its own, hence a second server, started at the same time.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -14,7 +18,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import model_management_pb2, predict_pb2
 
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 
 def config_text(testdata: Path, *, models: list[str], stable: int = 123, extra: str = "") -> str:
@@ -75,13 +79,44 @@ class Stream:
                 self.sent += 1
 
 
-@pytest.fixture
-def server(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
-) -> ServerProcess:
-    config = tmp_path / "models.config"
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("config_reload")
+
+
+@pytest.fixture(scope="module")
+def polled_config(folder: Path) -> Path:
+    """The config file of the server started with ``--model_config_file_poll_wait_seconds``."""
+    return folder / "polled.config"
+
+
+@pytest.fixture(scope="module")
+def servers(
+    start_server: ServerStarter, testdata: Path, folder: Path, polled_config: Path
+) -> list[ServerProcess]:
+    """The ReloadConfig server (a, b) and the polling one (b), started together."""
+    config = folder / "models.config"
     config.write_text(config_text(testdata, models=["a", "b"]))
-    return start_server(f"--model_config_file={config}")
+    polled_config.write_text(config_text(testdata, models=["b"]))
+    return start_server.together(
+        [f"--model_config_file={config}"],
+        [f"--model_config_file={polled_config}", "--model_config_file_poll_wait_seconds=1"],
+    )
+
+
+@pytest.fixture(scope="module")
+def reloaded_server(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
+
+
+@pytest.fixture
+def server(reloaded_server: ServerProcess, testdata: Path) -> ServerProcess:
+    """The shared server, reloaded to its start-up set (a with label stable=123, b)."""
+    response = reloaded_server.models.HandleReloadConfigRequest(
+        reload_request(config_text(testdata, models=["a", "b"])), timeout=60
+    )
+    assert response.status.error_code == 0, response.status.error_message
+    return reloaded_server
 
 
 def test_reload_adds_removes_and_relabels_with_zero_failed_requests(
@@ -141,15 +176,14 @@ def test_a_missing_base_path_does_not_wedge_this_or_later_reloads(
 
 
 def test_the_config_file_is_polled_when_asked(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    servers: list[ServerProcess], polled_config: Path, testdata: Path
 ) -> None:
-    config = tmp_path / "polled.config"
-    config.write_text(config_text(testdata, models=["b"]))
-    server = start_server(
-        f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1"
-    )
+    server, config = servers[1], polled_config  # started with model b only
     config.write_text("this is { not valid")  # logged and ignored
-    time.sleep(1.5)
+    server.wait_until(
+        lambda: "ignoring the changed model config file" in server.log(),
+        what="the invalid config file logged and ignored",
+    )
     assert predict(server, "b").model_spec.version.value == 123
     config.write_text(config_text(testdata, models=["b", "c"]))
 

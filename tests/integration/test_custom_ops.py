@@ -17,6 +17,8 @@ The server is started as operators start it:
   non-zero naming the path, before it serves anything;
 - a ``--platform_config_file`` supplies the batching parameters (the batch limit is
   enforced), and flags it replaces are named in a start-up warning.
+
+The three servers that start (one per situation) start at the same time.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -35,7 +36,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2
 
-from tests.integration.server_process import ServerProcess, run_server_expecting_failure
+from tests.integration.server_process import (
+    ServerProcess,
+    ServerStarter,
+    run_server_expecting_failure,
+)
 
 SOURCE = Path(__file__).resolve().parent / "custom_op" / "add_one.cc"
 OP_NAME = "AioservingAddOne"
@@ -96,6 +101,53 @@ def base_path(op_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return base
 
 
+PLATFORM_CONFIG = """
+platform_configs {
+  key: "tensorflow"
+  value {
+    source_adapter_config {
+      [type.googleapis.com/tensorflow.serving.SavedModelBundleSourceAdapterConfig] {
+        legacy_config {
+          session_config { intra_op_parallelism_threads: 1 allow_soft_placement: true }
+          batching_parameters { max_batch_size { value: 4 } }
+          saved_model_tags: "serve"
+        }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def servers(
+    start_server: ServerStarter,
+    base_path: Path,
+    op_library: Path,
+    op_library_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, ServerProcess]:
+    """One server per situation: with the library, without it, and with a platform config."""
+    platform = tmp_path_factory.mktemp("platform") / "platform.config"
+    platform.write_text(PLATFORM_CONFIG)
+    model = [f"--model_base_path={base_path}", f"--model_name={MODEL}"]
+    flags = {
+        "with_library": [*model, f"--custom_op_paths={op_library}"],
+        "without_library": [
+            *model,
+            "--max_num_load_retries=0",
+            "--exit_on_load_failure=false",  # the point: the server keeps running
+        ],
+        "platform_config": [
+            *model,
+            f"--custom_op_paths={op_library_dir}",  # a directory: every .so in it
+            f"--platform_config_file={platform}",
+            "--enable_batching",
+        ],
+    }
+    return dict(zip(flags, start_server.together(*flags.values()), strict=True))
+
+
 def predict(server: ServerProcess, values: list[float]) -> np.ndarray:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = MODEL
@@ -115,24 +167,17 @@ def version_status(server: ServerProcess) -> get_model_status_pb2.ModelVersionSt
 
 
 def test_the_model_is_served_with_the_library(
-    start_server: Callable[..., ServerProcess], base_path: Path, op_library: Path
+    servers: dict[str, ServerProcess], op_library: Path
 ) -> None:
-    server = start_server(
-        f"--model_base_path={base_path}", f"--model_name={MODEL}", f"--custom_op_paths={op_library}"
-    )
+    server = servers["with_library"]
     np.testing.assert_allclose(predict(server, [1.0, 2.5, -1.0]), [2.0, 3.5, 0.0])
     assert f"loaded custom op library {op_library}" in server.log()
 
 
 def test_without_the_library_the_version_fails_naming_the_op(
-    start_server: Callable[..., ServerProcess], base_path: Path
+    servers: dict[str, ServerProcess],
 ) -> None:
-    server = start_server(
-        f"--model_base_path={base_path}",
-        f"--model_name={MODEL}",
-        "--max_num_load_retries=0",
-        "--exit_on_load_failure=false",  # the point: the server keeps running
-    )
+    server = servers["without_library"]
 
     def failed() -> bool:
         status = version_status(server)
@@ -171,37 +216,9 @@ def test_a_library_that_cannot_load_exits_non_zero_naming_it(tmp_path: Path) -> 
 
 
 def test_a_platform_config_supplies_session_and_batching_options(
-    start_server: Callable[..., ServerProcess],
-    base_path: Path,
-    op_library_dir: Path,
-    tmp_path: Path,
+    servers: dict[str, ServerProcess],
 ) -> None:
-    platform = tmp_path / "platform.config"
-    platform.write_text(
-        """
-        platform_configs {
-          key: "tensorflow"
-          value {
-            source_adapter_config {
-              [type.googleapis.com/tensorflow.serving.SavedModelBundleSourceAdapterConfig] {
-                legacy_config {
-                  session_config { intra_op_parallelism_threads: 1 allow_soft_placement: true }
-                  batching_parameters { max_batch_size { value: 4 } }
-                  saved_model_tags: "serve"
-                }
-              }
-            }
-          }
-        }
-        """
-    )
-    server = start_server(
-        f"--model_base_path={base_path}",
-        f"--model_name={MODEL}",
-        f"--custom_op_paths={op_library_dir}",  # a directory: every .so in it
-        f"--platform_config_file={platform}",
-        "--enable_batching",
-    )
+    server = servers["platform_config"]
     np.testing.assert_allclose(predict(server, [1.0, 2.0, 3.0, 4.0]), [2.0, 3.0, 4.0, 5.0])
     with pytest.raises(grpc.RpcError) as caught:
         predict(server, [1.0] * 5)

@@ -1,13 +1,14 @@
 """Classify, Regress and MultiInference through the official stubs and plain HTTP.
 
-One server serves TF Serving's half_plus_two (TF1 and TF2 exports) and half_plus_three
-test models; the expected numbers are those in the test data README (x=2 and x=10 give
-3 and 7 for ``x_to_y``, 4 and 8 for ``x_to_y2`` and for half_plus_three).
+The session's shared ``tf_serving_models_server`` serves TF Serving's half_plus_two (TF1
+and TF2 exports) and half_plus_three test models (the method-name check has its own
+server); the expected numbers are those in the test data README (x=2 and x=10 give 3 and
+7 for ``x_to_y``, 4 and 8 for ``x_to_y2`` and for half_plus_three).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -19,24 +20,11 @@ from tests.integration.server_process import ServerProcess
 
 CLASSIFY, REGRESS = "tensorflow/serving/classify", "tensorflow/serving/regress"
 
-CONFIG = """
-model_config_list {{
-  config {{ name: "half_plus_two" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}
-  config {{ name: "tf2" base_path: "{testdata}/saved_model_half_plus_two_tf2_cpu" model_platform: "tensorflow" }}
-  config {{ name: "half_plus_three" base_path: "{testdata}/saved_model_half_plus_three" model_platform: "tensorflow" }}
-}}
-"""
-
 
 @pytest.fixture(scope="module")
-def server(
-    start_server: Callable[..., ServerProcess],
-    testdata: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServerProcess]:
-    config = tmp_path_factory.mktemp("config") / "models.config"
-    config.write_text(CONFIG.format(testdata=testdata))
-    yield start_server(f"--model_config_file={config}")
+def server(tf_serving_models_server: ServerProcess) -> ServerProcess:
+    """The session's shared server (``tests/integration/conftest.py``)."""
+    return tf_serving_models_server
 
 
 def examples(*xs: float | None, context: dict[str, float] | None = None) -> input_pb2.Input:

@@ -1,7 +1,8 @@
 """gRPC health (``grpc.health.v1.Health``) and the graceful drain on SIGTERM.
 
-One server serves two models: ``hp2`` loads, ``empty`` has no version, so the server is
-not ready while ``hp2`` is. The drain tests start their own servers (they stop them).
+The session's ``unready_server`` serves two models: ``ok`` loads, ``waiting`` has no
+version, so the server is not ready while ``ok`` is. The drain tests start their own
+servers (they stop them).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -36,31 +36,18 @@ def check(server: ServerProcess, service: str = "") -> int:
 
 
 @pytest.fixture(scope="module")
-def two_models(
-    start_server: Callable[..., ServerProcess],
-    testdata: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> ServerProcess:
-    directory = tmp_path_factory.mktemp("health")
-    (directory / "empty").mkdir()
-    config = directory / "models.config"
-    config.write_text(
-        "model_config_list {\n"
-        f'  config {{ name: "hp2" base_path: "{testdata / "saved_model_half_plus_two_cpu"}" model_platform: "tensorflow" }}\n'
-        f'  config {{ name: "empty" base_path: "{directory / "empty"}" model_platform: "tensorflow" }}\n'
-        "}\n"
-    )
-    return start_server(f"--model_config_file={config}")
+def two_models(unready_server: ServerProcess) -> ServerProcess:
+    return unready_server
 
 
 def test_a_loaded_model_is_serving(two_models: ServerProcess) -> None:
-    assert check(two_models, "hp2") == SERVING
+    assert check(two_models, "ok") == SERVING
 
 
 def test_a_model_without_versions_is_not_serving_and_keeps_the_server_unready(
     two_models: ServerProcess,
 ) -> None:
-    assert check(two_models, "empty") == NOT_SERVING
+    assert check(two_models, "waiting") == NOT_SERVING
     assert check(two_models, "") == NOT_SERVING
 
 

@@ -2,12 +2,12 @@
 
 Two real servers: one as an operator would run it in production (``--log_format=json``,
 every request in the access log, TensorFlow quiet), one with ``--verbose`` and text lines.
+Both start at the same time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 NOISE = {
     "oneDNN notice": "oneDNN custom operations",
@@ -38,15 +38,17 @@ def grpc_predict(server: ServerProcess, version: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def json_server(
-    tmp_path_factory: pytest.TempPathFactory, testdata: Path
-) -> Iterator[ServerProcess]:
-    server = ServerProcess(
+def servers(start_server: ServerStarter, testdata: Path) -> list[ServerProcess]:
+    """The JSON-logging server and the ``--verbose`` one, started together."""
+    return start_server.together(
         [model_flag(testdata), "--log_format=json", "--access_log_sample_rate=1"],
-        tmp_path_factory.mktemp("json"),
+        [model_flag(testdata), "--verbose", "--access_log_sample_rate=1"],
     )
-    yield server
-    server.stop()
+
+
+@pytest.fixture(scope="module")
+def json_server(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
 
 
 def test_json_log_has_one_object_per_line_and_access_lines_for_both_apis(
@@ -91,11 +93,9 @@ def test_a_plain_start_logs_no_tensorflow_noise(json_server: ServerProcess) -> N
 
 
 def test_verbose_brings_tensorflow_notices_back_and_text_access_lines(
-    tmp_path: Path, testdata: Path
+    servers: list[ServerProcess],
 ) -> None:
-    server = ServerProcess(
-        [model_flag(testdata), "--verbose", "--access_log_sample_rate=1"], tmp_path
-    )
+    server = servers[1]
     try:
         assert server.http("POST", "/v1/models/default:predict", {"instances": [1.0]})[0] == 200
         server.wait_until(lambda: "aioserving.access]" in server.log(), what="an access line")

@@ -1,14 +1,14 @@
 """Predict, metadata and status through the official stubs and plain HTTP.
 
-One server serves TF Serving's half_plus_two test models (TF1 and TF2 exports, two
-versions, labels) and every test checks TF Serving's answers: values, model specs,
-status codes and error messages.
+The session's shared ``tf_serving_models_server`` serves TF Serving's half_plus_two test
+models (TF1 and TF2 exports, two versions, labels) and the counter; every test checks TF
+Serving's answers: values, model specs, status codes and error messages.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -20,43 +20,11 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tests.integration.server_process import ServerProcess
 
-CONFIG = """
-model_config_list {{
-  config {{
-    name: "half_plus_two"
-    base_path: "{testdata}/saved_model_half_plus_two_cpu"
-    model_platform: "tensorflow"
-  }}
-  config {{
-    name: "tf2"
-    base_path: "{testdata}/saved_model_half_plus_two_tf2_cpu"
-    model_platform: "tensorflow"
-  }}
-  config {{
-    name: "two_versions"
-    base_path: "{testdata}/saved_model_half_plus_two_2_versions"
-    model_platform: "tensorflow"
-    model_version_policy {{ all {{}} }}
-    version_labels {{ key: "stable" value: 123 }}
-    version_labels {{ key: "canary" value: 124 }}
-  }}
-  config {{
-    name: "counter"
-    base_path: "{testdata}/saved_model_counter"
-  }}
-}}
-"""
-
 
 @pytest.fixture(scope="module")
-def server(
-    start_server: Callable[..., ServerProcess],
-    testdata: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServerProcess]:
-    config = tmp_path_factory.mktemp("config") / "models.config"
-    config.write_text(CONFIG.format(testdata=testdata))
-    yield start_server(f"--model_config_file={config}")
+def server(tf_serving_models_server: ServerProcess) -> ServerProcess:
+    """The session's shared server (``tests/integration/conftest.py``)."""
+    return tf_serving_models_server
 
 
 def predict_request(model: str, x: np.ndarray, **spec: object) -> predict_pb2.PredictRequest:

@@ -1,4 +1,8 @@
-"""The command line as an operator meets it: help, bad config, logs, and shutdown."""
+"""The command line as an operator meets it: help, bad config, logs, and shutdown.
+
+The two servers that start (the drain test's, which it stops, and the CORS test's) start
+at the same time.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 
-from tests.integration.server_process import REPO_ROOT, ServerProcess, run_server_expecting_failure
+from tests.integration.server_process import (
+    REPO_ROOT,
+    ServerProcess,
+    ServerStarter,
+    run_server_expecting_failure,
+)
 
 
 def test_help_lists_tf_serving_flags() -> None:
@@ -83,18 +91,27 @@ def test_tf_serving_bad_config_fixture_is_rejected(testdata: Path) -> None:
     assert "bad_model_config.txt:1" in result.stderr
 
 
-def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def servers(
+    start_server: ServerStarter, testdata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, ServerProcess]:
+    """The drain test's server (slow batches) and the CORS test's, started together."""
+    model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
     # A long batch timeout keeps the requests queued in the batcher when SIGTERM arrives,
     # so they are provably in flight; shutdown must flush and answer them.
-    batching = tmp_path / "batching.pbtxt"
+    batching = tmp_path_factory.mktemp("cli") / "batching.pbtxt"
     batching.write_text("max_batch_size { value: 1000 } batch_timeout_micros { value: 3000000 }")
-    server = start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        "--enable_batching",
-        f"--batching_parameters_file={batching}",
+    drained, cors = start_server.together(
+        [model, "--enable_batching", f"--batching_parameters_file={batching}"],
+        [model, "--rest_api_enable_cors_support"],
     )
+    return {"drained": drained, "cors": cors}
+
+
+def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(
+    servers: dict[str, ServerProcess],
+) -> None:
+    server = servers["drained"]
     log = server.log()
     assert f"Running gRPC ModelServer at 0.0.0.0:{server.grpc_port}" in log
     assert f"Exporting HTTP/REST API at:0.0.0.0:{server.rest_port}" in log
@@ -117,15 +134,10 @@ def test_logs_one_line_per_port_and_drains_in_flight_requests_on_sigterm(
     assert "server stopped" in server.log()
 
 
-def test_cors_preflight_and_headers_when_enabled(
-    start_server: Callable[..., ServerProcess], testdata: Path
-) -> None:
+def test_cors_preflight_and_headers_when_enabled(servers: dict[str, ServerProcess]) -> None:
     import urllib.request
 
-    server = start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        "--rest_api_enable_cors_support",
-    )
+    server = servers["cors"]
     preflight = urllib.request.Request(
         server.rest_url + "/v1/models/default:predict", method="OPTIONS"
     )

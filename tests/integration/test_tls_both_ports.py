@@ -2,7 +2,8 @@
 
 Server A: gRPC with mutual TLS (``client_verify: true``), REST with TLS only.
 Server B: REST with mutual TLS. (gRPC with TLS only is ``test_tls.py``.)
-The certificates are made by the test (``tests.integration.certificates``).
+The certificates are made by the test (``tests.integration.certificates``). Both servers
+start at the same time.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.integration.certificates import Pki, make_pki
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 PREDICT_BODY = json.dumps({"instances": [1.0, 2.0]}).encode()
 
@@ -33,32 +33,37 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture(scope="module")
-def server_a(
-    start_server: Callable[..., ServerProcess],
+def servers(
+    start_server: ServerStarter,
     testdata: Path,
     pki: Pki,
     tmp_path_factory: pytest.TempPathFactory,
-) -> ServerProcess:
-    directory = tmp_path_factory.mktemp("tls-a")
-    return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        f"--ssl_config_file={pki.ssl_config(directory / 'grpc.config', client_verify=True)}",
-        f"--rest_ssl_config_file={pki.ssl_config(directory / 'rest.config', client_verify=False)}",
+) -> list[ServerProcess]:
+    """Server A and server B, started together."""
+    model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
+    a = tmp_path_factory.mktemp("tls-a")
+    b = tmp_path_factory.mktemp("tls-b")
+    return start_server.together(
+        [
+            model,
+            f"--ssl_config_file={pki.ssl_config(a / 'grpc.config', client_verify=True)}",
+            f"--rest_ssl_config_file={pki.ssl_config(a / 'rest.config', client_verify=False)}",
+        ],
+        [
+            model,
+            f"--rest_ssl_config_file={pki.ssl_config(b / 'rest.config', client_verify=True)}",
+        ],
     )
 
 
 @pytest.fixture(scope="module")
-def server_b(
-    start_server: Callable[..., ServerProcess],
-    testdata: Path,
-    pki: Pki,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> ServerProcess:
-    directory = tmp_path_factory.mktemp("tls-b")
-    return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
-        f"--rest_ssl_config_file={pki.ssl_config(directory / 'rest.config', client_verify=True)}",
-    )
+def server_a(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
+
+
+@pytest.fixture(scope="module")
+def server_b(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[1]
 
 
 def https_predict(server: ServerProcess, context: ssl.SSLContext) -> tuple[int, Any]:

@@ -1,12 +1,14 @@
 """Versions coming and going on disk while the real server runs.
 
-Each test owns a copy of a test model under ``tmp_path`` and a server polling it every
-second; it changes the folder and waits (bounded) for the server to react, checking
-status through ``GetModelStatus`` and answers through Predict.
+One server (polling every second) serves one model per test, each from its own copy of a
+test model; a test changes only its own model's folder and waits (bounded) for the server
+to react, checking status through ``GetModelStatus``, answers through Predict, and the
+log lines that name its model.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -53,106 +55,130 @@ def predict(
     return server.prediction.Predict(request, timeout=10)
 
 
-@pytest.fixture
-def base_path(tmp_path: Path, testdata: Path) -> Path:
-    return copy_model(
-        testdata / "saved_model_half_plus_two_2_versions", tmp_path / "model", ["00000123"]
+SERVING_123 = ("copied", "corrupt", "half_copied")
+"""Models that start with version 123 only; ``later``'s base path starts empty."""
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Holds each model's base path (``root / model``) and the tests' staging folders."""
+    return tmp_path_factory.mktemp("lifecycle")
+
+
+@pytest.fixture(scope="module")
+def server(start_server: Callable[..., ServerProcess], root: Path, testdata: Path) -> ServerProcess:
+    for model in SERVING_123:
+        copy_model(testdata / "saved_model_half_plus_two_2_versions", root / model, ["00000123"])
+    # A base path that does not exist yet is rejected at start-up by config validation,
+    # like TF Serving; an existing but empty one starts and waits.
+    (root / "later").mkdir()
+    config = root / "models.config"
+    config.write_text(
+        "model_config_list { "
+        + " ".join(
+            f'config {{ name: "{model}" base_path: "{root / model}" }}'
+            for model in (*SERVING_123, "later")
+        )
+        + " }"
     )
+    return start_server(
+        f"--model_config_file={config}",
+        "--file_system_poll_wait_seconds=1",
+        "--max_num_load_retries=1",
+        "--load_retry_interval_micros=100000",
+    )
+
+
+def load_failures(server: ServerProcess, model: str) -> list[str]:
+    """The log lines reporting that a version of ``model`` failed to load."""
+    names_model = re.compile(rf"\b{re.escape(model)}\b")
+    return [
+        line
+        for line in server.log().splitlines()
+        if "failed to load" in line and names_model.search(line)
+    ]
 
 
 def test_a_copied_in_version_is_served_and_a_removed_one_unloaded(
-    start_server: Callable[..., ServerProcess], base_path: Path, testdata: Path
+    server: ServerProcess, root: Path, testdata: Path
 ) -> None:
-    server = start_server(
-        f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1"
-    )
-    assert predict(server, "m", 2.0).model_spec.version.value == 123
+    base_path = root / "copied"
+    assert predict(server, "copied", 2.0).model_spec.version.value == 123
 
     # Copy v124 in the way operators do: into a temporary name, then rename.
-    staging = base_path.parent / "staging"
+    staging = root / "copied-staging"
     shutil.copytree(testdata / "saved_model_half_plus_two_2_versions" / "00000124", staging)
     staging.rename(base_path / "00000124")
-    server.wait_until(lambda: state_of(server, "m", 124) == AVAILABLE, what="v124 AVAILABLE")
-    server.wait_until(lambda: state_of(server, "m", 123) == END, what="v123 unloaded (latest 1)")
-    response = predict(server, "m", 2.0)
+    server.wait_until(lambda: state_of(server, "copied", 124) == AVAILABLE, what="v124 AVAILABLE")
+    server.wait_until(
+        lambda: state_of(server, "copied", 123) == END, what="v123 unloaded (latest 1)"
+    )
+    response = predict(server, "copied", 2.0)
     assert response.model_spec.version.value == 124
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[3.0]])
 
     # Remove v124: v123 is aspired again, reloaded, and v124 goes away.
     shutil.rmtree(base_path / "00000124")
-    server.wait_until(lambda: state_of(server, "m", 123) == AVAILABLE, what="v123 back")
-    server.wait_until(lambda: state_of(server, "m", 124) == END, what="v124 unloaded")
-    assert predict(server, "m", 2.0).model_spec.version.value == 123
+    server.wait_until(lambda: state_of(server, "copied", 123) == AVAILABLE, what="v123 back")
+    server.wait_until(lambda: state_of(server, "copied", 124) == END, what="v124 unloaded")
+    assert predict(server, "copied", 2.0).model_spec.version.value == 123
     with pytest.raises(grpc.RpcError) as gone:
-        predict(server, "m", 2.0, version=124)
+        predict(server, "copied", 2.0, version=124)
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_a_corrupt_version_ends_in_error_and_the_old_one_keeps_serving(
-    start_server: Callable[..., ServerProcess], base_path: Path
+    server: ServerProcess, root: Path
 ) -> None:
-    server = start_server(
-        f"--model_base_path={base_path}",
-        "--model_name=m",
-        "--file_system_poll_wait_seconds=1",
-        "--max_num_load_retries=1",
-        "--load_retry_interval_micros=100000",
-    )
-    corrupt = base_path.parent / "corrupt"
+    base_path = root / "corrupt"
+    corrupt = root / "corrupt-staging"
     shutil.copytree(base_path / "00000123", corrupt)
     (corrupt / "saved_model.pb").write_bytes(b"this is not a protobuf")
     corrupt.rename(base_path / "00000124")
 
     def failed() -> bool:
-        status = statuses(server, "m").get(124)
+        status = statuses(server, "corrupt").get(124)
         return status is not None and status.state == END and bool(status.status.error_message)
 
     server.wait_until(failed, what="v124 in the error state")
-    status = statuses(server, "m")[124]
+    status = statuses(server, "corrupt")[124]
     assert status.status.error_code != 0
-    assert state_of(server, "m", 123) == AVAILABLE
-    assert predict(server, "m", 4.0).model_spec.version.value == 123
+    assert state_of(server, "corrupt", 123) == AVAILABLE
+    assert predict(server, "corrupt", 4.0).model_spec.version.value == 123
     # Still failed on later polls, and not retried forever.
     time.sleep(2.5)
-    assert state_of(server, "m", 123) == AVAILABLE
-    assert server.log().count("failed to load") == 1
+    assert state_of(server, "corrupt", 123) == AVAILABLE
+    assert len(load_failures(server, "corrupt")) == 1, load_failures(server, "corrupt")
 
 
 def test_a_half_copied_version_is_never_loaded_half_written(
-    start_server: Callable[..., ServerProcess], base_path: Path, testdata: Path
+    server: ServerProcess, root: Path, testdata: Path
 ) -> None:
-    server = start_server(
-        f"--model_base_path={base_path}", "--model_name=m", "--file_system_poll_wait_seconds=1"
-    )
     source = testdata / "saved_model_half_plus_two_2_versions" / "00000124"
-    target = base_path / "00000124"
+    target = root / "half_copied" / "00000124"
     # Copy the variables first and the graph last, slowly, straight into the watched folder.
     shutil.copytree(source / "variables", target / "variables")
     shutil.copytree(source / "assets", target / "assets")
     time.sleep(2.5)  # two polls see a folder with no saved_model.pb
-    assert state_of(server, "m", 124) is None
+    assert state_of(server, "half_copied", 124) is None
     (target / "saved_model.pb").write_bytes((source / "saved_model.pb").read_bytes()[:100])
     time.sleep(0.5)  # a poll may see the truncated graph, but must not load it yet...
     (target / "saved_model.pb").write_bytes((source / "saved_model.pb").read_bytes())
     # ...because the folder keeps changing; once it is stable it loads cleanly.
-    server.wait_until(lambda: state_of(server, "m", 124) == AVAILABLE, what="v124 AVAILABLE")
-    assert not statuses(server, "m")[124].status.error_message
-    assert "failed to load" not in server.log()
+    server.wait_until(
+        lambda: state_of(server, "half_copied", 124) == AVAILABLE, what="v124 AVAILABLE"
+    )
+    assert not statuses(server, "half_copied")[124].status.error_message
+    assert load_failures(server, "half_copied") == []
 
 
 def test_base_path_missing_then_appearing(
-    start_server: Callable[..., ServerProcess], tmp_path: Path, testdata: Path
+    server: ServerProcess, root: Path, testdata: Path
 ) -> None:
-    base = tmp_path / "later"
-    config = tmp_path / "models.config"
-    config.write_text(f'model_config_list {{ config {{ name: "m" base_path: "{base}" }} }}')
-    # A base path that does not exist yet is rejected at start-up by config validation,
-    # like TF Serving; an existing but empty one starts and waits.
-    base.mkdir()
-    server = start_server(f"--model_config_file={config}", "--file_system_poll_wait_seconds=1")
+    base = root / "later"  # existed, empty, when the server started
     with pytest.raises(grpc.RpcError) as missing:
-        predict(server, "m", 1.0)
+        predict(server, "later", 1.0)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     copy_model(testdata / "saved_model_half_plus_two_cpu", base)
-    server.wait_until(lambda: state_of(server, "m", 123) == AVAILABLE, what="v123 AVAILABLE")
-    assert server.log().count("no versions found under base path") == 1
+    server.wait_until(lambda: state_of(server, "later", 123) == AVAILABLE, what="v123 AVAILABLE")
+    assert server.log().count(f"model later: no versions found under base path {base}") == 1

@@ -4,12 +4,12 @@ warmup file fails only its own version.
 The stateful counter model shows the effect: its warmup file holds three Predict
 requests to ``incr_counter``, so once the server is up ``get_counter`` must already read
 3 x ``--num_request_iterations_for_warmup`` (nothing else has called the model).
+Each test has its own server (their flags differ); the three start at the same time.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_log_pb2
 
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
 
@@ -61,6 +61,23 @@ def models(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
+@pytest.fixture(scope="module")
+def servers(start_server: ServerStarter, models: Path) -> dict[str, ServerProcess]:
+    """One server per test, by what it tests."""
+    config = f"--model_config_file={models}"
+    flags = {
+        "iterations": [
+            config,
+            "--num_request_iterations_for_warmup=2",
+            "--max_num_load_retries=0",
+            "--exit_on_load_failure=false",  # the config also holds the broken model
+        ],
+        "broken": [config, "--max_num_load_retries=0", "--exit_on_load_failure=false"],
+        "disabled": [config, "--enable_model_warmup=false", "--max_num_load_retries=0"],
+    }
+    return dict(zip(flags, start_server.together(*flags.values()), strict=True))
+
+
 def get_counter(server: ServerProcess) -> float:
     response = server.prediction.Predict(counter_predict("get_counter"), timeout=30)
     return float(tf.make_ndarray(response.outputs["output"]))
@@ -72,15 +89,8 @@ def statuses(server: ServerProcess, model: str) -> list[get_model_status_pb2.Mod
     return list(server.models.GetModelStatus(request, timeout=30).model_version_status)
 
 
-def test_warmup_runs_before_the_version_is_available(
-    start_server: Callable[..., ServerProcess], models: Path
-) -> None:
-    server = start_server(
-        f"--model_config_file={models}",
-        "--num_request_iterations_for_warmup=2",
-        "--max_num_load_retries=0",
-        "--exit_on_load_failure=false",  # the config also holds the broken model
-    )
+def test_warmup_runs_before_the_version_is_available(servers: dict[str, ServerProcess]) -> None:
+    server = servers["iterations"]
     assert get_counter(server) == 6.0
     log = server.log()
     warmup_line = "warmup of counter version 123 finished: 3 records, 2 iterations each"
@@ -91,12 +101,8 @@ def test_warmup_runs_before_the_version_is_available(
     assert log.index(warmup_line) < log.index(available_line), log
 
 
-def test_a_broken_warmup_file_fails_only_its_version(
-    start_server: Callable[..., ServerProcess], models: Path
-) -> None:
-    server = start_server(
-        f"--model_config_file={models}", "--max_num_load_retries=0", "--exit_on_load_failure=false"
-    )
+def test_a_broken_warmup_file_fails_only_its_version(servers: dict[str, ServerProcess]) -> None:
+    server = servers["broken"]
     (status,) = statuses(server, "broken")
     assert status.state == get_model_status_pb2.ModelVersionStatus.END
     assert "tf_serving_warmup_requests" in status.status.error_message
@@ -108,10 +114,8 @@ def test_a_broken_warmup_file_fails_only_its_version(
     assert code == 404, body
 
 
-def test_warmup_can_be_disabled(start_server: Callable[..., ServerProcess], models: Path) -> None:
-    server = start_server(
-        f"--model_config_file={models}", "--enable_model_warmup=false", "--max_num_load_retries=0"
-    )
+def test_warmup_can_be_disabled(servers: dict[str, ServerProcess]) -> None:
+    server = servers["disabled"]
     assert get_counter(server) == 0.0
     (status,) = statuses(server, "broken")
     assert status.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE

@@ -166,7 +166,7 @@ def test_a_version_folder_above_int64_is_ignored_with_one_log_line(server: Serve
 
 def test_sighup_does_not_stop_the_server(server: ServerProcess) -> None:
     server.process.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
+    server.wait_until(lambda: "SIGHUP" in server.log(), what="the SIGHUP logged")
     assert server.process.poll() is None
     assert server.http("POST", "/v1/models/hpt:predict", {"instances": [1.0]}) == (
         200,

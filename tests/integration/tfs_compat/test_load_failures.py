@@ -9,12 +9,14 @@ Sources:
   status carries that code);
 - ``model_servers/server_core_test.cc`` (ErroringSourceAdapter...: start-up fails with
   "1 servable(s) did not become available") and ``main.cc`` ("Failed to start server").
+
+The lenient server (``--exit_on_load_failure=false``) and the one whose version fails after
+start-up (default flags) start at the same time.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -22,7 +24,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, prediction_log_pb2
 
-from tests.integration.server_process import ServerProcess, run_server_expecting_failure
+from tests.integration.server_process import (
+    ServerProcess,
+    ServerStarter,
+    run_server_expecting_failure,
+)
 
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
 END = get_model_status_pb2.ModelVersionStatus.END
@@ -101,13 +107,28 @@ def _config(root: Path, names: list[str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lenient(start_server: Callable[..., ServerProcess], models: Path) -> ServerProcess:
+def servers(start_server: ServerStarter, models: Path) -> list[ServerProcess]:
+    """The lenient server, and one serving ``m`` (a copy of ``good``) from ``models / "m"``."""
     config = _config(models, ["good", *BROKEN])
-    return start_server(
-        f"--model_config_file={config}",
-        "--max_num_load_retries=0",
-        "--exit_on_load_failure=false",
+    shutil.copytree(models / "good" / "123", models / "m" / "123")
+    return start_server.together(
+        [
+            f"--model_config_file={config}",
+            "--max_num_load_retries=0",
+            "--exit_on_load_failure=false",
+        ],
+        [
+            f"--model_base_path={models / 'm'}",
+            "--model_name=m",
+            "--max_num_load_retries=0",
+            "--file_system_poll_wait_seconds=1",
+        ],
     )
+
+
+@pytest.fixture(scope="module")
+def lenient(servers: list[ServerProcess]) -> ServerProcess:
+    return servers[0]
 
 
 def _status(server: ServerProcess, model: str) -> get_model_status_pb2.ModelVersionStatus:
@@ -162,17 +183,10 @@ def test_a_configured_model_that_cannot_load_fails_start_up(models: Path) -> Non
 
 
 def test_a_version_failing_after_start_up_never_stops_the_server(
-    start_server: Callable[..., ServerProcess], models: Path, tmp_path: Path
+    servers: list[ServerProcess], models: Path, tmp_path: Path
 ) -> None:
     """server_core_test.cc: a failed reload leaves the served versions serving."""
-    base = tmp_path / "m"
-    shutil.copytree(models / "good" / "123", base / "123")
-    server = start_server(
-        f"--model_base_path={base}",
-        "--model_name=m",
-        "--max_num_load_retries=0",
-        "--file_system_poll_wait_seconds=1",
-    )
+    server, base = servers[1], models / "m"
     staged = tmp_path / "staged"
     shutil.copytree(models / "not_tfrecord" / "123", staged)
     staged.rename(base / "124")

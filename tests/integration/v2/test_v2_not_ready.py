@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
@@ -13,17 +11,10 @@ from tests.integration.server_process import ServerProcess
 
 
 def test_a_model_without_versions_makes_the_server_not_ready(
-    start_server: Callable[..., ServerProcess], testdata: Path, tmp_path: Path
+    unready_server: ServerProcess,
 ) -> None:
-    (tmp_path / "empty").mkdir()
-    config = tmp_path / "models.config"
-    config.write_text(
-        "model_config_list {"
-        f' config {{ name: "ok" base_path: "{testdata}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}'
-        f' config {{ name: "waiting" base_path: "{tmp_path / "empty"}" model_platform: "tensorflow" }}'
-        "}"
-    )
-    server = start_server(f"--model_config_file={config}")
+    """The session's ``unready_server``: ``ok`` loaded, ``waiting`` without a version."""
+    server = unready_server
     assert server.http("GET", "/v2/health/live") == (200, {"live": True})
     status, body = server.http("GET", "/v2/health/ready")
     assert status == 503 and body["ready"] is False

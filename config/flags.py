@@ -487,10 +487,13 @@ class ServerOptions:
         Flag(
             str,
             "Platform of the single model served from --model_base_path: tensorflow, onnx, "
-            "sklearn or xgboost (models.config sets model_platform per model).",
+            "sklearn or xgboost (models.config sets model_platform per model). Empty: told "
+            "from the files (saved_model.pb is tensorflow, model.onnx onnx, model.joblib or "
+            "model.pkl sklearn, model.ubj, model.json or model.bst xgboost), tensorflow while "
+            "there are none yet.",
             group=MODELS,
         ),
-    ] = "tensorflow"
+    ] = ""
     file_system_poll_wait_seconds: Annotated[
         int,
         Flag(

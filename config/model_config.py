@@ -7,7 +7,11 @@ immutable tuple of ``ModelSettings`` in file order, one per model.
 
 Contract:
 
-- The result is complete: an empty ``model_platform`` is ``"tensorflow"``, an unset
+- The result is complete: an empty ``model_platform`` is what the base path's files say
+  (``config.model_files.detect_platform``: ``saved_model.pb`` is tensorflow,
+  ``model.onnx`` onnx, ...; ambiguous or unrecognised files are a ``ConfigError``
+  naming them), and ``"tensorflow"``, TF Serving's default, when the base path holds no
+  files yet, does not exist, or is an ``s3://`` URL. An unset
   version policy is ``Latest(1)``, ``latest {}`` is ``Latest(1)``, and ``base_path`` is
   an absolute folder or an ``s3://bucket/prefix`` URL (kept as written, never checked
   here: the path poller reads the store; any other ``scheme://`` is rejected). A relative ``base_path`` is resolved against the directory of the config
@@ -28,6 +32,7 @@ Contract:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +43,10 @@ from typing import TypeAlias
 from tensorflow_serving.config import model_server_config_pb2
 
 from config.errors import COMMAND_LINE, ConfigError
+from config.model_files import ModelFilesError, detect_platform
 from config.textproto import TextLocator, parse_text_proto, read_config_file
+
+log = logging.getLogger(__name__)
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
@@ -147,10 +155,13 @@ def single_model_config(
     name: str,
     base_path: str | os.PathLike[str],
     *,
-    platform: str = TENSORFLOW_PLATFORM,
+    platform: str = "",
     require_existing_base_path: bool = True,
 ) -> ModelServerSettings:
-    """The one-model config that ``--model_name``, ``--model_base_path`` and ``--model_platform`` describe."""
+    """The one-model config that ``--model_name``, ``--model_base_path`` and ``--model_platform`` describe.
+
+    An empty ``platform`` is told from the files, as an empty ``model_platform`` is.
+    """
     proto = ModelServerConfig()
     proto.model_config_list.config.add(
         name=name, base_path=os.fspath(base_path), model_platform=platform
@@ -200,15 +211,18 @@ class _Converter:
             raise self._error(
                 index, "logging_config", f"model '{model.name}': request logging is not supported"
             )
+        base_path = self._base_path(index, model)
         return ModelSettings(
             name=model.name,
-            base_path=self._base_path(index, model),
-            platform=self._platform(index, model),
+            base_path=base_path,
+            platform=self._platform(index, model, base_path),
             version_policy=self._version_policy(index, model),
             version_labels=self._version_labels(index, model),
         )
 
-    def _platform(self, index: int, model: model_server_config_pb2.ModelConfig) -> str:
+    def _platform(
+        self, index: int, model: model_server_config_pb2.ModelConfig, base_path: str
+    ) -> str:
         if model.model_type != model_server_config_pb2.MODEL_TYPE_UNSPECIFIED:
             if model.model_platform:
                 raise self._error(
@@ -224,7 +238,7 @@ class _Converter:
                 "model_type",
                 f"model '{model.name}': only model_type TENSORFLOW is supported",
             )
-        platform = model.model_platform or TENSORFLOW_PLATFORM
+        platform = model.model_platform or self._detected_platform(index, model.name, base_path)
         if platform not in SUPPORTED_PLATFORMS:
             supported = ", ".join(sorted(SUPPORTED_PLATFORMS))
             raise self._error(
@@ -233,6 +247,25 @@ class _Converter:
                 f"model '{model.name}': unsupported platform '{platform}' (supported: {supported})",
             )
         return platform
+
+    def _detected_platform(self, index: int, name: str, base_path: str) -> str:
+        """No ``model_platform``: the files' platform, else TF Serving's ``tensorflow``."""
+        if "://" in base_path or not os.path.isdir(base_path):
+            return TENSORFLOW_PLATFORM
+        try:
+            detected = detect_platform(base_path)
+        except (ModelFilesError, OSError) as error:
+            raise self._error(index, "model_platform", f"model '{name}': {error}") from error
+        if detected is None:
+            log.info(
+                "model %s: no model files in %s yet; serving it as tensorflow, TF Serving's "
+                "default (set model_platform for another)",
+                name,
+                base_path,
+            )
+            return TENSORFLOW_PLATFORM
+        log.info("model %s: platform %s, told from the files in %s", name, detected, base_path)
+        return detected
 
     def _base_path(self, index: int, model: model_server_config_pb2.ModelConfig) -> str:
         if not model.base_path:

@@ -603,8 +603,13 @@ def _jsonable(name: str, array: Array) -> Any:
         array = np.stack((array.real, array.imag), axis=-1)
     elif kind not in "fiub":
         raise internal(f"output '{name}' has dtype {array.dtype}, which JSON cannot hold")
-    # orjson needs C order and native byte order; a 0-d array it only takes as a scalar.
+    # orjson needs C order, native byte order and numpy's canonical type for the size: it
+    # rejects longlong (onnxruntime's int64 outputs) where it takes the int64 it equals.
+    # A 0-d array it only takes as a scalar.
     array = array.astype(array.dtype.newbyteorder("="), order="C", copy=False)
+    canonical = np.dtype(array.dtype.str)
+    if array.dtype.type is not canonical.type:
+        array = array.view(canonical)
     return array[()] if array.ndim == 0 else array
 
 

@@ -18,7 +18,7 @@ from protocol.rest_codec import encode_predict_response
 @pytest.mark.parametrize("dtype", [np.longlong, np.ulonglong, np.intc, np.int64])
 @pytest.mark.parametrize("row_format", [True, False])
 def test_every_integer_type_is_written(dtype: type, row_format: bool) -> None:
-    label = np.array([0, 2], dtype=dtype)
+    label: np.ndarray = np.array([0, 2], dtype=dtype)
     probabilities = np.array([[0.75, 0.25], [0.5, 0.5]], dtype=np.float32)
     body = json.loads(
         encode_predict_response({"label": label, "probabilities": probabilities}, row_format)

@@ -197,11 +197,14 @@ class _Converter:
         if len(self._block_starts) != len(proto.model_config_list.config):
             self._block_starts = []  # the text does not look as expected: give no lines
         models: list[ModelSettings] = []
+        names: set[str] = set()
+        # Names first, for the whole list: a model's own checks may read its files.
         for index, model in enumerate(proto.model_config_list.config):
-            settings = self._model(index, model)
-            if any(seen.name == settings.name for seen in models):
-                raise self._error(index, "name", f"duplicate model name '{settings.name}'")
-            models.append(settings)
+            if model.name and model.name in names:
+                raise self._error(index, "name", f"duplicate model name '{model.name}'")
+            names.add(model.name)
+        for index, model in enumerate(proto.model_config_list.config):
+            models.append(self._model(index, model))
         return ModelServerSettings(models=tuple(models), source=self._source)
 
     def _model(self, index: int, model: model_server_config_pb2.ModelConfig) -> ModelSettings:

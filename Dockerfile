@@ -41,13 +41,13 @@ COPY protocol/ protocol/
 COPY servables/ servables/
 # The `tensorflow` wheel is CPU-only on Linux unless its `and-cuda` extra pulls the CUDA
 # libraries, which nothing here asks for; `xgboost-cpu` is xgboost without NCCL.
-# --no-deps: the layer above installed them. Then what a server never runs goes: pip itself,
+# --no-deps: the layer above installed them. The import check runs with -P, so that it
+# imports the installed package, not /src. Then what a server never runs goes: pip itself,
 # TensorFlow's C++ headers and static libraries. The bytecode stays: the root filesystem
 # may be read-only, and compiling TensorFlow's modules at every start would slow it.
 RUN if [ -f /etc/aioserving-build/pip.conf ]; then export PIP_CONFIG_FILE=/etc/aioserving-build/pip.conf; fi \
     && /opt/aioserving/bin/pip install --no-deps . \
-    && cd /tmp \
-    && /opt/aioserving/bin/python -c "import server, actors, app, config, dataplane, frontends, protocol, servables" \
+    && /opt/aioserving/bin/python -P -c "import server, actors, app, config, dataplane, frontends, protocol, servables" \
     && /opt/aioserving/bin/pip check \
     && /opt/aioserving/bin/pip uninstall -y -q pip \
     && site=/opt/aioserving/lib/python3.11/site-packages \

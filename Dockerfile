@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # aioserving: a drop-in for the tensorflow/serving image.
 #
 #   docker build -t aioserving .
@@ -9,23 +8,51 @@
 # Two stages: `build` installs the package and its dependencies into a virtualenv;
 # `runtime` copies only that virtualenv onto a fresh slim base, so pip, build caches and
 # the source tree stay out of the served image.
+#
+# It needs neither BuildKit nor a frontend image (no `# syntax=` line, no RUN --mount,
+# no COPY --chmod), so the classic builder of a machine without a registry builds it too;
+# deploy/ci-docker.sh does that on our CI machines.
 
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/aioserving
+RUN python3 -m venv /opt/aioserving
+# The building machine's pip settings (index, CA certificates), when it has any to give:
+# deploy/ci-docker.sh writes them here at build time; the folder is otherwise empty. Only
+# this stage sees them.
+COPY deploy/docker/build-settings/ /etc/aioserving-build/
 WORKDIR /src
-COPY pyproject.toml setup.cfg README.md server.py ./
+# The dependencies first, from setup.cfg alone, so that a change to the code reuses this
+# (large) layer from the cache.
+COPY setup.cfg deploy/docker/requirements_from_setup_cfg.py ./
+RUN if [ -f /etc/aioserving-build/pip.conf ]; then export PIP_CONFIG_FILE=/etc/aioserving-build/pip.conf; fi \
+    && python3 requirements_from_setup_cfg.py setup.cfg > /tmp/requirements.txt \
+    && /opt/aioserving/bin/pip install -r /tmp/requirements.txt
+COPY pyproject.toml README.md server.py ./
 COPY actors/ actors/
+COPY app/ app/
 COPY config/ config/
-COPY protocol/ protocol/
+COPY dataplane/ dataplane/
 COPY examples/ examples/
+COPY frontends/ frontends/
+COPY protocol/ protocol/
+COPY servables/ servables/
 # The `tensorflow` wheel is CPU-only on Linux unless its `and-cuda` extra pulls the CUDA
-# libraries, which nothing here asks for.
-RUN /opt/aioserving/bin/pip install . \
-    && /opt/aioserving/bin/python -c "import server, actors, config, protocol"
+# libraries, which nothing here asks for; `xgboost-cpu` is xgboost without NCCL.
+# --no-deps: the layer above installed them. The import check runs with -P, so that it
+# imports the installed package, not /src. Then what a server never runs goes: pip itself,
+# TensorFlow's C++ headers and static libraries. The bytecode stays: the root filesystem
+# may be read-only, and compiling TensorFlow's modules at every start would slow it.
+RUN if [ -f /etc/aioserving-build/pip.conf ]; then export PIP_CONFIG_FILE=/etc/aioserving-build/pip.conf; fi \
+    && /opt/aioserving/bin/pip install --no-deps . \
+    && /opt/aioserving/bin/python -P -c "import server, actors, app, config, dataplane, frontends, protocol, servables" \
+    && /opt/aioserving/bin/pip check \
+    && /opt/aioserving/bin/pip uninstall -y -q pip \
+    && site=/opt/aioserving/lib/python3.11/site-packages \
+    && rm -rf "$site"/tensorflow/include \
+    && find /opt/aioserving -name '*.a' -delete
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 # TF Serving's image reads these two (see deploy/docker/entrypoint.sh).
@@ -41,8 +68,9 @@ RUN groupadd --system --gid 1000 aioserving \
     && mkdir -p /models \
     && chown aioserving:aioserving /models
 COPY --from=build /opt/aioserving /opt/aioserving
-COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/aioserving-entrypoint
-COPY --chmod=0755 deploy/docker/healthcheck.py /usr/local/bin/aioserving-healthcheck
+# Both are mode 0755 in git; COPY keeps the mode.
+COPY deploy/docker/entrypoint.sh /usr/local/bin/aioserving-entrypoint
+COPY deploy/docker/healthcheck.py /usr/local/bin/aioserving-healthcheck
 USER 1000:1000
 WORKDIR /home/aioserving
 EXPOSE 8500 8501

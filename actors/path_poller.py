@@ -11,6 +11,11 @@ and never again.
 
 Folders whose names are not numbers are ignored. ``00000123`` is version 123.
 
+A base path with no numbered folder whose own files are the model (its platform's
+artifact directly in it, as KServe's storage initializer lays out ``/mnt/models``) is
+served as version 1, from the base path itself, under the same half-copy rule; this is
+logged once. As soon as a numbered folder appears, only numbered folders count.
+
 A version folder that is still being copied must never be loaded half-written. The rule:
 a folder is *complete* once it holds its platform's artifact (``saved_model.pb`` or
 ``.pbtxt``, ``model.onnx``, ``model.joblib``/``model.pkl``, ``model.ubj``/``.json``/``.bst``:
@@ -76,6 +81,10 @@ class _Situation(enum.Enum):
     UNREADABLE = "unreadable"
     EMPTY = "empty"
     WAITING = "waiting"
+    UNVERSIONED = "unversioned"
+
+
+_INFO_SITUATIONS = frozenset({_Situation.OK, _Situation.UNVERSIONED})
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,6 +290,10 @@ class PathPoller(Actor[PollerMessage]):
             self._note(model, _Situation.UNREADABLE, f"base path %s cannot be read ({error})")
             return None
         found: dict[int, str] = {}
+        if not any(version_number(n) is not None for n in names) and has_artifact(
+            model.platform, model.base_path
+        ):
+            return self._unversioned_request(model)
         for name in names:
             version = version_number(name)
             path = os.path.join(model.base_path, name)
@@ -306,6 +319,23 @@ class PathPoller(Actor[PollerMessage]):
             versions=tuple(AspiredVersion(version=v, path=found[v]) for v in wanted),
         )
 
+    def _unversioned_request(self, model: ModelSettings) -> AspiredVersionRequest | None:
+        """The model files lie directly in the base path: they are version 1."""
+        if not self._is_complete(model.platform, model.base_path):
+            self._note(model, _Situation.WAITING, "model files in %s are still being written")
+            return None
+        self._note(
+            model,
+            _Situation.UNVERSIONED,
+            "base path %s holds the model files directly, with no numbered version folder: "
+            "serving them as version 1",
+        )
+        wanted = aspired_versions(model.version_policy, {1: model.base_path})
+        return AspiredVersionRequest(
+            model_name=model.name,
+            versions=tuple(AspiredVersion(version=v, path=model.base_path) for v in wanted),
+        )
+
     def _is_complete(self, platform: str, path: str) -> bool:
         if path in self._complete:
             if has_artifact(platform, path):
@@ -329,5 +359,5 @@ class PathPoller(Actor[PollerMessage]):
         if self._situations.get(model.name) is situation:
             return
         self._situations[model.name] = situation
-        level = logging.INFO if situation is _Situation.OK else logging.WARNING
+        level = logging.INFO if situation in _INFO_SITUATIONS else logging.WARNING
         log.log(level, "model %s: " + template, model.name, model.base_path)

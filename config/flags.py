@@ -508,10 +508,13 @@ class ServerOptions:
             str,
             "Platform of the single model served from --model_base_path: tensorflow, onnx, "
             "sklearn, xgboost, pytorch, python, lightgbm or catboost (models.config sets "
-            "model_platform per model).",
+            "model_platform per model). Empty: told from the files (saved_model.pb is "
+            "tensorflow, model.onnx onnx, model.joblib or model.pkl sklearn, model.ubj, "
+            "model.json or model.bst xgboost, model.pt or model.pt2 pytorch, model.py python, "
+            "model.txt lightgbm, model.cbm catboost), tensorflow while there are none yet.",
             group=MODELS,
         ),
-    ] = "tensorflow"
+    ] = ""
     file_system_poll_wait_seconds: Annotated[
         int,
         Flag(

@@ -7,7 +7,11 @@ immutable tuple of ``ModelSettings`` in file order, one per model.
 
 Contract:
 
-- The result is complete: an empty ``model_platform`` is ``"tensorflow"``, an unset
+- The result is complete: an empty ``model_platform`` is what the base path's files say
+  (``config.model_files.detect_platform``: ``saved_model.pb`` is tensorflow,
+  ``model.onnx`` onnx, ...; ambiguous or unrecognised files are a ``ConfigError``
+  naming them), and ``"tensorflow"``, TF Serving's default, when the base path holds no
+  files yet, does not exist, or is an ``s3://`` URL. An unset
   version policy is ``Latest(1)``, ``latest {}`` is ``Latest(1)``, and ``base_path`` is
   an absolute folder or an ``s3://bucket/prefix`` URL (kept as written, never checked
   here: the path poller reads the store; any other ``scheme://`` is rejected). A relative ``base_path`` is resolved against the directory of the config
@@ -31,6 +35,7 @@ Contract:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +47,10 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from config.errors import COMMAND_LINE, ConfigError
 from config.request_logging import RequestLogging, RequestLoggingError, request_logging_from_proto
+from config.model_files import ModelFilesError, detect_platform
 from config.textproto import TextLocator, parse_text_proto, read_config_file
+
+log = logging.getLogger(__name__)
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
@@ -166,10 +174,13 @@ def single_model_config(
     name: str,
     base_path: str | os.PathLike[str],
     *,
-    platform: str = TENSORFLOW_PLATFORM,
+    platform: str = "",
     require_existing_base_path: bool = True,
 ) -> ModelServerSettings:
-    """The one-model config that ``--model_name``, ``--model_base_path`` and ``--model_platform`` describe."""
+    """The one-model config that ``--model_name``, ``--model_base_path`` and ``--model_platform`` describe.
+
+    An empty ``platform`` is told from the files, as an empty ``model_platform`` is.
+    """
     proto = ModelServerConfig()
     proto.model_config_list.config.add(
         name=name, base_path=os.fspath(base_path), model_platform=platform
@@ -205,20 +216,24 @@ class _Converter:
         if len(self._block_starts) != len(proto.model_config_list.config):
             self._block_starts = []  # the text does not look as expected: give no lines
         models: list[ModelSettings] = []
+        names: set[str] = set()
+        # Names first, for the whole list: a model's own checks may read its files.
         for index, model in enumerate(proto.model_config_list.config):
-            settings = self._model(index, model)
-            if any(seen.name == settings.name for seen in models):
-                raise self._error(index, "name", f"duplicate model name '{settings.name}'")
-            models.append(settings)
+            if model.name and model.name in names:
+                raise self._error(index, "name", f"duplicate model name '{model.name}'")
+            names.add(model.name)
+        for index, model in enumerate(proto.model_config_list.config):
+            models.append(self._model(index, model))
         return ModelServerSettings(models=tuple(models), source=self._source)
 
     def _model(self, index: int, model: model_server_config_pb2.ModelConfig) -> ModelSettings:
         if not model.name:
             raise self._error(index, "name", "model name must not be empty")
+        base_path = self._base_path(index, model)
         return ModelSettings(
             name=model.name,
-            base_path=self._base_path(index, model),
-            platform=self._platform(index, model),
+            base_path=base_path,
+            platform=self._platform(index, model, base_path),
             version_policy=self._version_policy(index, model),
             version_labels=self._version_labels(index, model),
             request_logging=self._request_logging(index, model),
@@ -236,7 +251,9 @@ class _Converter:
                 index, f"logging_config.{error.field}", f"model '{model.name}': {error}"
             ) from error
 
-    def _platform(self, index: int, model: model_server_config_pb2.ModelConfig) -> str:
+    def _platform(
+        self, index: int, model: model_server_config_pb2.ModelConfig, base_path: str
+    ) -> str:
         if model.model_type != model_server_config_pb2.MODEL_TYPE_UNSPECIFIED:
             if model.model_platform:
                 raise self._error(
@@ -253,7 +270,7 @@ class _Converter:
                 f"ModelServerConfig::model_type choice {model.model_type} not supported. "
                 f"(model '{model.name}': only model_type TENSORFLOW is supported)",
             )
-        platform = model.model_platform or TENSORFLOW_PLATFORM
+        platform = model.model_platform or self._detected_platform(index, model.name, base_path)
         if platform not in SUPPORTED_PLATFORMS:
             supported = ", ".join(sorted(SUPPORTED_PLATFORMS))
             raise self._error(
@@ -263,6 +280,25 @@ class _Converter:
                 f"(supported: {supported})",
             )
         return platform
+
+    def _detected_platform(self, index: int, name: str, base_path: str) -> str:
+        """No ``model_platform``: the files' platform, else TF Serving's ``tensorflow``."""
+        if "://" in base_path or not os.path.isdir(base_path):
+            return TENSORFLOW_PLATFORM
+        try:
+            detected = detect_platform(base_path)
+        except (ModelFilesError, OSError) as error:
+            raise self._error(index, "model_platform", f"model '{name}': {error}") from error
+        if detected is None:
+            log.info(
+                "model %s: no model files in %s yet; serving it as tensorflow, TF Serving's "
+                "default (set model_platform for another)",
+                name,
+                base_path,
+            )
+            return TENSORFLOW_PLATFORM
+        log.info("model %s: platform %s, told from the files in %s", name, detected, base_path)
+        return detected
 
     def _base_path(self, index: int, model: model_server_config_pb2.ModelConfig) -> str:
         if not model.base_path:

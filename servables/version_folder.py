@@ -1,6 +1,7 @@
 """What every platform's loader shares about a version folder: its artifact and extras.
 
-- ``PLATFORM_FILES`` names, per ``model_platform``, the files that make a version folder
+- ``PLATFORM_FILES`` (kept in ``config.model_files``, which also tells a platform from
+  the files) names, per ``model_platform``, the files that make a version folder
   loadable, in the order a loader looks for them. The path poller counts a folder as a
   version only once one of these exists (``has_artifact``), so a half-copied folder is
   never handed to a loader; a loader opens ``artifact_file``, the first one present.
@@ -19,28 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Final
 
 from config.batching_config import BatchingSettings, load_batching_parameters
+from config.model_files import (
+    PLATFORM_FILES as PLATFORM_FILES,
+)  # re-exported: loaders, object store
 from servables.servable import Servable
-
-PLATFORM_FILES: Final[Mapping[str, tuple[str, ...]]] = {
-    "tensorflow": (
-        "saved_model.pb",
-        "saved_model.pbtxt",
-        # Triton's layout: the SavedModel in the version folder's model.savedmodel/.
-        os.path.join("model.savedmodel", "saved_model.pb"),
-        os.path.join("model.savedmodel", "saved_model.pbtxt"),
-    ),
-    "onnx": ("model.onnx",),
-    "sklearn": ("model.joblib", "model.pkl"),
-    "xgboost": ("model.ubj", "model.json", "model.bst"),
-    "pytorch": ("model.pt", "model.pt2"),
-    "python": ("model.py",),
-    "lightgbm": ("model.txt",),
-    "catboost": ("model.cbm",),
-}
 
 PER_MODEL_BATCHING_FILES: Final = (
     "batching_params.pbtxt",

@@ -13,6 +13,11 @@
 # - --port_file=$AIOSERVING_PORT_FILE (default /tmp/aioserving/ports.json) comes first,
 #   so that the HEALTHCHECK (aioserving-healthcheck) finds the REST port even when
 #   --rest_api_port is changed.
+# - --drain_seconds=$AIOSERVING_DRAIN_SECONDS (default 2) and
+#   --grace_seconds=$AIOSERVING_GRACE_SECONDS (default 6) come first too: 2 + 6 s plus
+#   the unload fit in `docker stop`'s default 10 s (the server's own defaults, 5 + 10,
+#   do not). Raise them together with `docker stop -t` / `docker run --stop-timeout`, or
+#   a pod's terminationGracePeriodSeconds (see deploy/NOTES-for-docs.md).
 # A first argument that is not a flag is run as a command (`docker run IMAGE bash`).
 set -eu
 
@@ -37,4 +42,6 @@ MODEL_BASE_PATH="${MODEL_BASE_PATH:-/models}"
 if [ "$model_flags" = yes ]; then
     set -- "--model_name=$MODEL_NAME" "--model_base_path=$MODEL_BASE_PATH/$MODEL_NAME" "$@"
 fi
-exec python -m server --port_file="$PORT_FILE" --port=8500 --rest_api_port=8501 "$@"
+exec python -m server --port_file="$PORT_FILE" --port=8500 --rest_api_port=8501 \
+    --drain_seconds="${AIOSERVING_DRAIN_SECONDS:-2}" \
+    --grace_seconds="${AIOSERVING_GRACE_SECONDS:-6}" "$@"

@@ -216,3 +216,43 @@ def test_entrypoint_runs_a_command_that_is_not_a_flag(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     subprocess.run(["sh", str(ENTRYPOINT_SCRIPT), "touch", str(marker)], check=True)
     assert marker.exists()
+
+
+DOCKER_STOP_TIMEOUT_SECONDS = 10  # `docker stop` without -t
+
+
+def test_entrypoint_drain_and_grace_fit_docker_stops_default_timeout(tmp_path: Path) -> None:
+    options = parse_flags(run_entrypoint(tmp_path))
+    # The unload after the grace takes time too: the two must leave some of the 10 s.
+    assert options.drain_seconds + options.grace_seconds <= DOCKER_STOP_TIMEOUT_SECONDS - 2
+
+
+def test_entrypoint_drain_and_grace_come_from_the_environment_and_flags_win(
+    tmp_path: Path,
+) -> None:
+    options = parse_flags(
+        run_entrypoint(tmp_path, AIOSERVING_DRAIN_SECONDS="20", AIOSERVING_GRACE_SECONDS="30")
+    )
+    assert (options.drain_seconds, options.grace_seconds) == (20, 30)
+    options = parse_flags(run_entrypoint(tmp_path, "--grace_seconds=1"))
+    assert options.grace_seconds == 1
+
+
+def test_build_stage_copies_every_package_that_setup_cfg_installs(stages: list[Stage]) -> None:
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(REPO_ROOT / "setup.cfg")
+    packages = {
+        name.strip()
+        for name in setup.get("options.packages.find", "include").split()
+        if "." not in name
+    }
+    modules = {f"{name.strip()}.py" for name in setup.get("options", "py_modules").split()}
+    copied = {
+        source.rstrip("/")
+        for argument in stages[0].all("COPY")
+        for source in argument.split()[:-1]
+        if not source.startswith("--")
+    }
+    assert packages | modules <= copied, sorted((packages | modules) - copied)

@@ -86,10 +86,6 @@ def http_probes(container: dict[str, Any]) -> dict[str, tuple[str, int]]:
     }
 
 
-def drain_seconds_default() -> float:
-    return float(DEFAULTS.drain_seconds)
-
-
 @pytest.fixture(scope="module")
 def base(rendered: dict[str, list[Manifest]]) -> list[Manifest]:
     return rendered[BASE]
@@ -159,12 +155,12 @@ def test_termination_grace_outlasts_the_servers_shutdown(pod_spec: dict[str, Any
 def test_termination_grace_outlasts_drain_and_shutdown(
     pod_spec: dict[str, Any], server_container: dict[str, Any]
 ) -> None:
-    drain_seconds = drain_seconds_default()
-    for arg in server_container["args"]:
-        if arg.startswith("--drain_seconds="):
-            drain_seconds = float(arg.split("=", 1)[1])
+    # The image's entry point passes its own (shorter) defaults; the Deployment sets both.
+    options = parse_flags(server_container["args"])
+    assert "--drain_seconds" in " ".join(server_container["args"])
+    assert "--grace_seconds" in " ".join(server_container["args"])
     grace = pod_spec["terminationGracePeriodSeconds"]
-    assert grace > drain_seconds + SHUTDOWN_GRACE_SECONDS
+    assert grace > options.drain_seconds + options.grace_seconds
 
 
 def test_service_names_grpc_for_h2c_and_targets_the_container_ports(
@@ -232,14 +228,19 @@ def runtime_container(rendered: dict[str, list[Manifest]]) -> dict[str, Any]:
     return dict(container)
 
 
+# KServe's own runtimes' ports: REST on Knative's default 8080, gRPC on 9000.
+KSERVE_REST_PORT = 8080
+KSERVE_GRPC_PORT = 9000
+
+
 def test_kserve_runtime_declares_formats_and_protocols(
     rendered: dict[str, list[Manifest]],
 ) -> None:
     spec = only(rendered[KSERVE], "ClusterServingRuntime")["spec"]
     formats = {model_format["name"] for model_format in spec["supportedModelFormats"]}
     assert formats == {"tensorflow", "onnx", "sklearn", "xgboost"}
-    assert {"v1", "v2"} <= set(spec["protocolVersions"])
-    assert int(spec["annotations"]["prometheus.kserve.io/port"]) == DEFAULTS.rest_api_port
+    assert set(spec["protocolVersions"]) == {"v1", "v2", "grpc-v1", "grpc-v2"}
+    assert int(spec["annotations"]["prometheus.kserve.io/port"]) == KSERVE_REST_PORT
 
 
 def test_kserve_container_serves_mnt_models_with_valid_flags(
@@ -252,17 +253,36 @@ def test_kserve_container_serves_mnt_models_with_valid_flags(
     options = parse_flags([arg.replace("{{.Name}}", "flowers") for arg in container["args"]])
     assert options.model_name == "flowers"
     assert options.model_base_path == "/mnt/models"
-    assert (options.port, options.rest_api_port) == (DEFAULTS.port, DEFAULTS.rest_api_port)
-    probes = http_probes(container)
-    assert set(probes) == {"livenessProbe", "readinessProbe"}
-    assert {port for _, port in probes.values()} == {DEFAULTS.rest_api_port}
+    assert options.model_platform == ""  # told from the files: KServe cannot pass one
+    assert (options.port, options.rest_api_port) == (KSERVE_GRPC_PORT, KSERVE_REST_PORT)
     assert container["securityContext"]["runAsNonRoot"] is True
+
+
+def test_kserve_runtime_leaves_the_one_port_and_its_probe_to_knative(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    # KServe merges a runtime's ports with the InferenceService's, and Knative refuses a
+    # revision with two; an HTTP probe would also reach the h2c port of a gRPC service.
+    container = runtime_container(rendered)
+    assert "ports" not in container
+    assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(container)
+
+
+def test_grpc_example_names_the_runtimes_grpc_port_h2c_and_nothing_else(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    services = [m for m in rendered[KSERVE_EXAMPLE] if m["kind"] == "InferenceService"]
+    grpc = [s for s in services if s["spec"]["predictor"]["model"].get("protocolVersion")]
+    (model,) = [s["spec"]["predictor"]["model"] for s in grpc]
+    assert model["protocolVersion"] == "grpc-v2"
+    assert model["ports"] == [{"name": "h2c", "containerPort": KSERVE_GRPC_PORT, "protocol": "TCP"}]
 
 
 def test_example_inferenceservice_uses_the_runtime(rendered: dict[str, list[Manifest]]) -> None:
     runtime = only(rendered[KSERVE], "ClusterServingRuntime")
-    model = only(rendered[KSERVE_EXAMPLE], "InferenceService")["spec"]["predictor"]["model"]
-    assert model["runtime"] == runtime["metadata"]["name"]
     formats = {f["name"] for f in runtime["spec"]["supportedModelFormats"]}
-    assert model["modelFormat"]["name"] in formats
-    assert model["storageUri"]
+    for service in rendered[KSERVE_EXAMPLE]:
+        model = service["spec"]["predictor"]["model"]
+        assert model["runtime"] == runtime["metadata"]["name"]
+        assert model["modelFormat"]["name"] in formats
+        assert model["storageUri"]

@@ -46,8 +46,18 @@ PLATFORM_FILES: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 _PLATFORM_OF_FILE: Final[Mapping[str, str]] = {
-    name: platform for platform, names in PLATFORM_FILES.items() for name in names
+    name: platform
+    for platform, names in PLATFORM_FILES.items()
+    for name in names
+    if os.sep not in name
 }
+_PLATFORM_OF_FOLDER: Final[Mapping[str, str]] = {
+    name.split(os.sep)[0]: platform
+    for platform, names in PLATFORM_FILES.items()
+    for name in names
+    if os.sep in name
+}
+"""Folders that are an artifact (Triton's ``model.savedmodel/``), by name."""
 
 _LISTED_NAMES_MAX: Final = 8
 """How many of the unrecognised names an error lists before it says "and N more"."""
@@ -62,6 +72,13 @@ def platform_of_file(name: str) -> str | None:
     return _PLATFORM_OF_FILE.get(name)
 
 
+def _platform_of(relative: str) -> str | None:
+    """The platform of a listed file, or of a listed folder (``1/model.savedmodel/``)."""
+    if relative.endswith("/"):
+        return _PLATFORM_OF_FOLDER.get(os.path.basename(relative[:-1]))
+    return platform_of_file(os.path.basename(relative))
+
+
 def detect_platform(base_path: str) -> str | None:
     """The platform ``base_path``'s files mean, None when it holds no files yet.
 
@@ -71,7 +88,7 @@ def detect_platform(base_path: str) -> str | None:
     artifacts: list[tuple[str, str]] = []  # (path relative to base_path, platform)
     others: list[str] = []
     for relative in _candidate_files(base_path):
-        platform = platform_of_file(os.path.basename(relative))
+        platform = _platform_of(relative)
         if platform is None:
             others.append(relative)
         else:
@@ -110,6 +127,8 @@ def _candidate_files(base_path: str) -> list[str]:
     for entry in _visible_entries(base_path):
         if entry.is_file():
             found.append(entry.name)
+        elif entry.is_dir() and entry.name in _PLATFORM_OF_FOLDER:
+            found.append(entry.name + "/")
         elif entry.is_dir() and entry.name.isascii() and entry.name.isdigit():
             found.extend(
                 os.path.join(entry.name, inner.name) + ("" if inner.is_file() else "/")

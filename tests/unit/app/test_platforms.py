@@ -16,7 +16,9 @@ from tests.platform_models import write_sklearn_classifier
 
 
 def server_config() -> ServerConfig:
-    return load_server_config(parse_flags([f"--model_base_path={Path(__file__).parent}"]))
+    folder = Path(__file__).parent  # any existing folder; no model is loaded from it
+    flags = [f"--model_base_path={folder}", "--model_platform=tensorflow"]
+    return load_server_config(parse_flags(flags))
 
 
 def test_a_missing_library_fails_only_that_platforms_load_naming_the_package(

@@ -61,7 +61,7 @@ def test_files_that_no_platform_loads_are_an_error_naming_them(tmp_path: Path) -
         detect_platform(str(tmp_path))
     message = str(caught.value)
     assert "found 1/variables/, weights.bin" in message
-    assert "saved_model.pb or saved_model.pbtxt (tensorflow)" in message
+    assert "saved_model.pb or saved_model.pbtxt or model.savedmodel/saved_model.pb" in message
     assert "model.onnx (onnx)" in message
 
 

@@ -6,7 +6,8 @@ two separately compiled copies of ``grpc_service.proto`` cannot live in one proc
 users run.
 
 ``decode_infer_request``: inputs come from ``raw_input_contents`` (one per input, in
-order; numeric data wrapped with ``np.frombuffer``) or from typed ``contents``; a
+order; numeric data wrapped with ``np.frombuffer``) or from typed ``contents``, never
+both (INVALID_ARGUMENT with Triton's message, as the protocol forbids it); a
 datatype with no ``contents`` field (FP16, BF16) needs raw contents. The other functions
 build the answers; outputs always go back as ``raw_output_contents``, as Triton answers.
 """
@@ -61,6 +62,12 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
             raise invalid_argument(f"input '{name}' appears more than once")
         seen.add(name)
         shape = check_shape(name, list(tensor.shape))
+        if raw and tensor.HasField("contents"):
+            # Triton's wording (grpc infer_handler.cc): the protocol forbids both at once.
+            raise invalid_argument(
+                "contents field must not be specified when using raw_input_contents for "
+                f"'{name}' for model '{request.model_name}'"
+            )
         if raw:
             array = array_from_binary(name, tensor.datatype, shape, raw[index])
         else:

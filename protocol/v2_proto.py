@@ -50,6 +50,14 @@ def _parameter(value: Any) -> Any:
 def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest:
     """A ``ModelInferRequest`` as the protocol's ``InferRequest``."""
     raw = request.raw_input_contents
+    for tensor in request.inputs if raw else ():
+        # Triton's wording (grpc infer_handler.cc), checked input by input before the
+        # count of raw contents, as Triton does: the protocol forbids both at once.
+        if tensor.HasField("contents"):
+            raise invalid_argument(
+                "contents field must not be specified when using raw_input_contents for "
+                f"'{tensor.name}' for model '{request.model_name}'"
+            )
     if raw and len(raw) != len(request.inputs):
         raise invalid_argument(
             f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs"
@@ -62,12 +70,6 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
             raise invalid_argument(f"input '{name}' appears more than once")
         seen.add(name)
         shape = check_shape(name, list(tensor.shape))
-        if raw and tensor.HasField("contents"):
-            # Triton's wording (grpc infer_handler.cc): the protocol forbids both at once.
-            raise invalid_argument(
-                "contents field must not be specified when using raw_input_contents for "
-                f"'{name}' for model '{request.model_name}'"
-            )
         if raw:
             array = array_from_binary(name, tensor.datatype, shape, raw[index])
         else:

@@ -37,20 +37,20 @@ def _predict() -> bytes:
     request.inputs["x"].dtype = 1  # DT_FLOAT
     request.inputs["x"].tensor_shape.dim.add(size=2)
     request.inputs["x"].float_val.extend([1.0, 2.0])
-    return request.SerializeToString()
+    return bytes(request.SerializeToString())
 
 
 def _status() -> bytes:
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = "hpt"
-    return request.SerializeToString()
+    return bytes(request.SerializeToString())
 
 
 def _infer() -> bytes:
     request = service_pb2.ModelInferRequest(model_name="hpt")
     tensor = request.inputs.add(name="x", datatype="FP32", shape=[2])
     tensor.contents.fp32_contents.extend([1.0, 2.0])
-    return request.SerializeToString()
+    return bytes(request.SerializeToString())
 
 
 # method -> (request message type, a valid request's bytes)

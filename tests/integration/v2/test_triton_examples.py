@@ -22,6 +22,7 @@ import pytest
 
 from tests.integration.server_process import REPO_ROOT, ServerProcess
 from tests.integration.v2.triton_models import (
+    write_densenet_stand_in,
     write_int64_output,
     write_simple,
     write_simple_identity,
@@ -35,6 +36,7 @@ SCRIPT_TIMEOUT_SECONDS = 120
 # script -> the last line it prints when every check passed (the HTTP infer clients
 # print no PASS line: their last check is the error for an unknown model, or a sum)
 PASSING = {
+    "grpc_client.py": "PASS",
     "grpc_explicit_byte_content_client.py": "PASS: explicit string",
     "grpc_explicit_int8_content_client.py": "PASS: explicit int8",
     "grpc_explicit_int_content_client.py": "PASS: explicit int",
@@ -79,6 +81,7 @@ MODELS = {
     "simple_string": write_simple_string,
     "simple_identity": write_simple_identity,
     "int64_output": write_int64_output,
+    "densenet_onnx": write_densenet_stand_in,
 }
 
 

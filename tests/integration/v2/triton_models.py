@@ -7,6 +7,9 @@ Triton's ``docs/examples/model_repository`` holds them as configs; the example s
 - ``simple_string``: the same on BYTES tensors holding decimal integers, answered as
   decimal text (ONNX ``Cast`` string -> int32 -> string);
 - ``simple_identity``: BYTES ``INPUT0`` -> ``OUTPUT0`` unchanged, any shape.
+- ``densenet_onnx``: a stand-in with the names and input shape ``grpc_client.py`` sends
+  (``data_0`` FP32 [3, 224, 224] -> ``fc6_1``); its output is each channel's mean
+  ([3, 1, 1]), not DenseNet's 1000 scores: the script only prints the answer.
 ``write_int64_output`` writes a model whose output is int64 (``ArgMax``), for the V1 row
 format (issue 18 item 7).
 """
@@ -84,3 +87,10 @@ def write_int64_output(version_dir: Path) -> None:
         helper.make_node("Identity", ["x"], ["x_copy"]),
     ]
     _save(helper.make_graph(nodes, "int64_output", inputs, outputs), version_dir)
+
+
+def write_densenet_stand_in(version_dir: Path) -> None:
+    inputs = [helper.make_tensor_value_info("data_0", TensorProto.FLOAT, [3, 224, 224])]
+    outputs = [helper.make_tensor_value_info("fc6_1", TensorProto.FLOAT, [3, 1, 1])]
+    nodes = [helper.make_node("ReduceMean", ["data_0"], ["fc6_1"], axes=[1, 2], keepdims=1)]
+    _save(helper.make_graph(nodes, "densenet_onnx", inputs, outputs), version_dir)

@@ -190,7 +190,7 @@ class V1Settings:
     timeout_seconds: float | None = None
     """``--rest_api_timeout_in_ms``: each request's deadline in the data plane; None, none."""
     cors: bool = False
-    """``--rest_api_enable_cors_support``: CORS headers on every answer, and preflights."""
+    """``--rest_api_enable_cors_support``: CORS headers on every answer (preflights too)."""
     max_image_pixels: int = 16_777_216
     """``--max_image_pixels``: the largest image a ``:predict`` may decode."""
     float_format: FloatFormat = FloatFormat.TF_SERVING

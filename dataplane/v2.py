@@ -178,13 +178,21 @@ class V2Plane:
     # --- models --------------------------------------------------------------------------------
 
     def model_available(self, ref: ModelRef) -> bool:
-        """True when the version ``ref`` names is AVAILABLE; False otherwise, even unknown."""
-        return self.health.model_ready(ref)
+        """True when the version ``ref`` names is AVAILABLE; False otherwise, even unknown.
 
-    def model_ready(self, ref: ModelRef) -> bool:
-        """True when AVAILABLE; NOT_FOUND for a model that is neither configured nor known."""
+        A version string that is no label of a known model is INVALID_ARGUMENT (module doc).
+        """
         if self.health.model_ready(ref):
             return True
+        self._check_label(ref)
+        return False
+
+    def model_ready(self, ref: ModelRef) -> bool:
+        """True when AVAILABLE; NOT_FOUND for a model that is neither configured nor known;
+        INVALID_ARGUMENT for a version string that is no label of the model."""
+        if self.health.model_ready(ref):
+            return True
+        self._check_label(ref)
         if not self.health.is_configured(ref.name):
             try:
                 self.plane.statuses(ModelRef(name=ref.name))
@@ -342,6 +350,16 @@ class V2Plane:
                     Reason.UNKNOWN_VERSION,
                 )
         return _unknown_model(ref.name)
+
+    def _check_label(self, ref: ModelRef) -> None:
+        """INVALID_ARGUMENT when ``ref`` names a label the (known) model does not have."""
+        if ref.label is None:
+            return
+        try:
+            self.plane.resolve(ref)
+        except ServingError as error:
+            if error.reason is Reason.UNKNOWN_LABEL:
+                raise invalid_argument(_bad_version_string(ref.label), error.reason) from None
 
     def _known(self, model_name: str) -> bool:
         try:

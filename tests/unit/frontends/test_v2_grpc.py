@@ -197,3 +197,9 @@ async def test_a_version_string_that_is_no_label_is_invalid(stub: Any) -> None:
     assert caught.value.details().startswith(
         "failed to get model version from specified version string 'beta'"
     )
+
+
+async def test_model_ready_with_a_version_string_that_is_no_label_is_invalid(stub: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ModelReady(service_pb2.ModelReadyRequest(name="half", version="beta"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -333,3 +333,10 @@ async def test_a_negative_version_is_invalid_as_in_triton(client: Client) -> Non
         400,
         {"error": "invalid model version specified '-1' , version should be an integral value > 0"},
     )
+
+
+async def test_readiness_of_a_version_string_that_is_no_label_is_invalid(client: Client) -> None:
+    """Triton's ModelReady parses the version string first (GetModelVersionFromString)."""
+    status, body = await call(client, "GET", "/v2/models/half/versions/beta/ready")
+    assert status == 400
+    assert body["error"].startswith("failed to get model version from specified version string")

@@ -299,7 +299,8 @@ class ServerOptions:
         bool,
         Flag(
             parse_bool,
-            "Answer CORS preflight requests and add CORS headers to REST responses.",
+            "Add CORS headers to REST responses. CORS preflights (OPTIONS) are answered "
+            "with or without it, as in TF Serving.",
             group=FRONTENDS,
         ),
     ] = False

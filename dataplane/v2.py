@@ -23,10 +23,21 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   inference successes and failures with their wall time, and executions (batches run
   when batched, else one per successful request).
 - Errors, re-worded from the data plane's TF Serving errors by their
-  ``protocol.status.Reason``: an unknown label is NOT_FOUND (404); a configured model, or
-  an existing version, that is not AVAILABLE is UNAVAILABLE (503); an unknown model or
-  version is NOT_FOUND; wrong datatype, unknown input or output, shape/data mismatch are
-  INVALID_ARGUMENT (400) naming the tensor. Every other error passes through unchanged.
+  ``protocol.status.Reason``, in Triton's words (``model_repository_manager.cc`` prefixes
+  ``model_lifecycle.cc``'s messages with "Request for unknown model: ", which Triton's own
+  example clients test): an unknown model is NOT_FOUND "Request for unknown model: 'M' is
+  not found", an unknown version NOT_FOUND "... 'M' version N is not found"; an existing
+  version that is not AVAILABLE is UNAVAILABLE "... is not at ready state"; a configured
+  model with no AVAILABLE version is UNAVAILABLE (503; Triton says NOT_FOUND "has no
+  available versions", we keep 503 so that a client retries a model still loading). A
+  version string that is neither a number nor one of the model's labels is
+  INVALID_ARGUMENT "failed to get model version from specified version string ..."
+  (Triton's ``GetModelVersionFromString``). Wrong datatype, unknown input or output,
+  shape/data mismatch are INVALID_ARGUMENT (400) naming the tensor. Every other error
+  passes through unchanged.
+- Server metadata lists the extensions implemented: ``binary_tensor_data``,
+  ``model_configuration``, ``statistics``, and ``model_repository`` when the repository
+  is enabled.
 """
 
 from __future__ import annotations
@@ -64,9 +75,12 @@ from protocol.v2_messages import (
 from protocol.versions import VersionState
 from servables.servable import Servable
 
-SERVER_METADATA: Final = ServerMetadata(
-    name="aioserving", version="0.1.0", extensions=("binary_tensor_data",)
-)
+SERVER_NAME: Final = "aioserving"
+SERVER_VERSION: Final = "0.1.0"
+# Triton's extension names (its server metadata), for what this server implements.
+EXTENSIONS: Final = ("binary_tensor_data", "model_configuration", "statistics")
+REPOSITORY_EXTENSION: Final = "model_repository"
+UNKNOWN_MODEL_PREFIX: Final = "Request for unknown model: "
 SIGNATURE_PARAMETER: Final = "signature_name"
 
 # Triton's platform names where one exists; our own otherwise.
@@ -151,7 +165,8 @@ class V2Plane:
     # --- server ------------------------------------------------------------------------------
 
     def server_metadata(self) -> ServerMetadata:
-        return SERVER_METADATA
+        extensions = EXTENSIONS if self._repository is None else (*EXTENSIONS, REPOSITORY_EXTENSION)
+        return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=extensions)
 
     def live(self) -> bool:
         return self.health.live()
@@ -163,18 +178,26 @@ class V2Plane:
     # --- models --------------------------------------------------------------------------------
 
     def model_available(self, ref: ModelRef) -> bool:
-        """True when the version ``ref`` names is AVAILABLE; False otherwise, even unknown."""
-        return self.health.model_ready(ref)
+        """True when the version ``ref`` names is AVAILABLE; False otherwise, even unknown.
 
-    def model_ready(self, ref: ModelRef) -> bool:
-        """True when AVAILABLE; NOT_FOUND for a model that is neither configured nor known."""
+        A version string that is no label of a known model is INVALID_ARGUMENT (module doc).
+        """
         if self.health.model_ready(ref):
             return True
+        self._check_label(ref)
+        return False
+
+    def model_ready(self, ref: ModelRef) -> bool:
+        """True when AVAILABLE; NOT_FOUND for a model that is neither configured nor known;
+        INVALID_ARGUMENT for a version string that is no label of the model."""
+        if self.health.model_ready(ref):
+            return True
+        self._check_label(ref)
         if not self.health.is_configured(ref.name):
             try:
                 self.plane.statuses(ModelRef(name=ref.name))
             except ServingError:
-                raise not_found(f"model '{ref.name}' is unknown") from None
+                raise _unknown_model(ref.name) from None
         return False
 
     def model_metadata(self, ref: ModelRef, signature_name: str = "") -> ModelMetadata:
@@ -300,16 +323,14 @@ class V2Plane:
             raise self._reworded(error, ref) from None
 
     def _reworded(self, error: ServingError, ref: ModelRef) -> ServingError:
-        """V2's code and words for a resolution error, chosen by its reason."""
+        """V2's code and words for a resolution error, chosen by its reason (module doc)."""
         if error.reason is Reason.UNKNOWN_LABEL:
-            return not_found(
-                f"model '{ref.name}' has no version labelled '{ref.label}'", error.reason
-            )
+            return invalid_argument(_bad_version_string(ref.label or ""), error.reason)
         if error.code is not Code.NOT_FOUND:
             return error
         if ref.version is None and ref.label is None and self.health.is_configured(ref.name):
             return unavailable(
-                f"model '{ref.name}' is not ready: no version is AVAILABLE",
+                f"{UNKNOWN_MODEL_PREFIX}'{ref.name}' has no available versions",
                 Reason.NO_AVAILABLE_VERSION,
             )
         if ref.version is not None:
@@ -319,10 +340,47 @@ class V2Plane:
                 statuses = []
             if statuses and statuses[0].state is not VersionState.AVAILABLE:
                 return unavailable(
-                    f"model '{ref.name}' version {ref.version} is not ready ({statuses[0].state.name})",
+                    f"{UNKNOWN_MODEL_PREFIX}'{ref.name}' version {ref.version} is not at ready "
+                    f"state ({statuses[0].state.name})",
                     Reason.VERSION_NOT_READY,
                 )
-            return not_found(
-                f"model '{ref.name}' version {ref.version} is unknown", Reason.UNKNOWN_VERSION
-            )
-        return not_found(f"model '{ref.name}' is unknown", Reason.UNKNOWN_MODEL)
+            if statuses or self.health.is_configured(ref.name) or self._known(ref.name):
+                return not_found(
+                    f"{UNKNOWN_MODEL_PREFIX}'{ref.name}' version {ref.version} is not found",
+                    Reason.UNKNOWN_VERSION,
+                )
+        return _unknown_model(ref.name)
+
+    def _check_label(self, ref: ModelRef) -> None:
+        """INVALID_ARGUMENT when ``ref`` names a label the (known) model does not have."""
+        if ref.label is None:
+            return
+        try:
+            self.plane.resolve(ref)
+        except ServingError as error:
+            if error.reason is Reason.UNKNOWN_LABEL:
+                raise invalid_argument(_bad_version_string(ref.label), error.reason) from None
+
+    def _known(self, model_name: str) -> bool:
+        try:
+            self.plane.statuses(ModelRef(name=model_name))
+        except ServingError:
+            return False
+        return True
+
+
+def _unknown_model(model_name: str) -> ServingError:
+    """Triton's NOT_FOUND for a model it does not know."""
+    return not_found(f"{UNKNOWN_MODEL_PREFIX}'{model_name}' is not found", Reason.UNKNOWN_MODEL)
+
+
+def _bad_version_string(version: str) -> str:
+    """Triton's ``GetModelVersionFromString`` message for a version string it cannot use."""
+    if version.startswith("-") and version[1:].isdigit():
+        return (
+            f"invalid model version specified '{version}' , version should be an integral value > 0"
+        )
+    return (
+        f"failed to get model version from specified version string '{version}' "
+        "(details: stol), version should be an integral value > 0"
+    )

@@ -10,7 +10,9 @@ becomes the gRPC status of the same name, with its message, and anything else IN
 ``GrpcFrontend`` also serves the ``extra_services`` it is given, on the same port (V2's
 ``frontends.v2_grpc``, ``grpc.health.v1.Health`` from ``frontends.grpc_health``: each
 registers itself, so this module imports neither), and runs the given server
-interceptors (authentication, ``frontends.auth``) before every handler. It binds its
+interceptors (authentication, ``frontends.auth``) before every handler; a request whose
+bytes are not a valid message is answered INVALID_ARGUMENT naming the message type
+(``frontends.grpc_decode``). It binds its
 TCP port (and ``--grpc_socket_path``, a UNIX socket, when set) in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
 unless ``reuse_port=True`` (``--workers`` > 1 only), which lets the server's own worker
 processes bind the same TCP port, the kernel spreading connections among them;
@@ -43,6 +45,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from dataplane.dataplane import DataPlane, check_metadata_fields
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_calls import GrpcCalls
+from frontends.grpc_decode import DecodeErrors
 from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
 from protocol.status import Code, ServingError
@@ -243,7 +246,8 @@ class GrpcFrontend:
     ) -> None:
         self._closing_gate = _ClosingGate()
         # The gate comes first: once stopping, a new RPC is refused before any other work.
-        self._interceptors = [self._closing_gate, *interceptors]
+        # DecodeErrors comes last, so that it wraps the servicers' own handlers.
+        self._interceptors = [self._closing_gate, *interceptors, DecodeErrors()]
         self._prediction = prediction
         self._extra_services = list(extra_services)
         self._model = model

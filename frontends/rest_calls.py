@@ -32,9 +32,10 @@ JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
 """(method, path pattern, handler), as ``aiohttp.web.UrlDispatcher.add_route`` takes them."""
+# TF Serving's AddCORSHeaders (http_rest_api_util.cc), word for word.
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Methods": "POST, GET",
     "Access-Control-Allow-Headers": "Content-Type",
 }
 

@@ -4,8 +4,10 @@ URLs, bodies, status codes and error bodies follow TF Serving's REST API documen
 - ``POST /v1/models/NAME[/versions/N|/labels/L]:(predict|classify|regress)``
 - ``GET  /v1/models/NAME[/versions/N|/labels/L]``            model status
 - ``GET  /v1/models/NAME[/versions/N|/labels/L]/metadata``   signature metadata
-As in TF Serving's ``http_rest_api_util.cc``: the prefix matches case-insensitively
-(``/V1/MODELS/...``); the raw, still percent-encoded path is matched first, then the model
+As in TF Serving's ``http_rest_api_util.cc`` and ``http_rest_api_handler.cc``: the
+URL patterns are ``(?i)`` (``/V1/MODELS/...``), but the handler then compares the verb
+and the subresource case-sensitively: ``:PREDICT`` is a "Malformed request", and
+``/METADATA`` answers the model status, as TF Serving does; the raw, still percent-encoded path is matched first, then the model
 name and label are percent-decoded (``a%2Fb%3Ac`` names the model ``a/b:c``); a version
 that does not fit int64 is a 400 "Failed to convert version: N to numeric.". A ``/v1``
 URL that matches neither pattern (a non-numeric version, say), or any method but GET and
@@ -21,7 +23,11 @@ plane (``dataplane.dataplane``, ``dataplane.examples``) and encodes (status and 
 ``protocol.tf_serving``), inside ``RestCalls`` (``frontends.rest_calls``): errors are
 ``{"error": "..."}`` with the status ``protocol.status.http_status`` maps, a bug is a
 JSON 500, every request is observed under API ``rest``, and with ``cors`` every answer
-(and the ``OPTIONS`` preflight) carries the CORS headers. ``routes()`` must be added
+carries the CORS headers (``frontends.rest_calls.CORS_HEADERS``, TF Serving's
+``AddCORSHeaders``). An ``OPTIONS`` request under ``/v1`` is a CORS preflight, with or
+without ``cors``, as in TF Serving's ``http_server.cc``: 200 with an empty body when its
+``Origin`` header holds ``http://`` or ``https://``, else 400 "Origin header is missing
+in CORS preflight" (TF Serving's FAILED_PRECONDITION). ``routes()`` must be added
 after every other route: ``/v1/...`` is a catch-all.
 
 Per request:
@@ -94,6 +100,10 @@ _STATUS_URL = re.compile(
 )
 
 
+_VERBS = frozenset({"predict", "classify", "regress"})
+_ORIGIN = re.compile("https?://")
+"""TF Serving's preflight test of the Origin header (``RE2::PartialMatch``)."""
+
 _INT64_MAX = 2**63 - 1
 
 
@@ -132,7 +142,7 @@ def _parse(pattern: re.Pattern[str], request: web.Request) -> tuple[ModelRef, st
         version=_version(version),
         label=_decode(label, "model version label"),
     )
-    return ref, (last or "").lower()
+    return ref, last or ""  # compared case-sensitively, as TF Serving's handler does
 
 
 # MEASURED FAST PATH (bench/profiles/rest.md): parse a :predict URL and a signature's
@@ -180,7 +190,7 @@ class V1Settings:
     timeout_seconds: float | None = None
     """``--rest_api_timeout_in_ms``: each request's deadline in the data plane; None, none."""
     cors: bool = False
-    """``--rest_api_enable_cors_support``: CORS headers on every answer, and preflights."""
+    """``--rest_api_enable_cors_support``: CORS headers on every answer (preflights too)."""
     max_image_pixels: int = 16_777_216
     """``--max_image_pixels``: the largest image a ``:predict`` may decode."""
     float_format: FloatFormat = FloatFormat.TF_SERVING
@@ -220,15 +230,19 @@ class V1Rest:
         ]
         # TF Serving's handler takes "(?i)/v1/.*" for every method: others are "Malformed request".
         v1 = "/{v1:(?i:v1)}/{tail:.*}"
-        if self._settings.cors:
-            routes.append(("OPTIONS", v1, self._preflight))
+        routes.append(("OPTIONS", v1, self._preflight))
         routes.append(("POST", v1, self._post))  # straight there: no _dispatch
         routes.append(("*", v1, self._dispatch))
         return routes
 
     async def _preflight(self, request: web.Request) -> web.Response:
-        """CORS preflight (``--rest_api_enable_cors_support``)."""
-        return web.Response(status=204, headers=CORS_HEADERS)
+        """A CORS preflight (module doc): 200 for an http(s) ``Origin``, else 400."""
+        if _ORIGIN.search(request.headers.get("Origin", "")) is None:
+            missing = ServingError(
+                Code.FAILED_PRECONDITION, "Origin header is missing in CORS preflight"
+            )
+            return await self._calls.fail(request, "preflight", "", missing)
+        return web.Response(status=200, headers=CORS_HEADERS if self._settings.cors else None)
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         if request.method == "POST":
@@ -245,6 +259,8 @@ class V1Rest:
         if parsed is None:
             return await self._malformed(request)
         ref, method = parsed
+        if method not in _VERBS:  # ":PREDICT": TF Serving compares the verb exactly
+            return await self._malformed(request)
         name = ref.name
         if method == "predict" and request.content_type == "multipart/form-data":
             return await self._calls.call(
@@ -368,7 +384,7 @@ class V1Rest:
         if not ref.name:  # GET /v1/models: TF Serving lists no models
             missing = invalid_argument("Missing model name in request.")
             return await self._calls.fail(request, "GetModelStatus", "", missing)
-        if subresource:
+        if subresource == "metadata":  # "/METADATA" answers the status, as in TF Serving
             return await self._calls.call(
                 request, "GetModelMetadata", ref.name, lambda: self._metadata(ref)
             )

@@ -15,6 +15,9 @@
   files are 400 (``dataplane.v2``, ``dataplane.repository``).
 - ``POST /v2/models/M[/versions/V]/infer``: JSON tensors and the binary tensor extension
   (``protocol.v2_codec``). ``V`` is a version number or a version label.
+- Any other ``/v2`` path, any method: 404 ``{"error": "Not Found"}``; a known path with
+  another method: 405 ``{"error": "Method Not Allowed"}``, as Triton's HTTP server
+  answers (tritonclient parses every error body as JSON).
 Bodies are read whatever their ``Content-Type`` (or none). Each handler decodes, awaits
 ``dataplane.v2.V2Plane`` and encodes (``protocol.v2_json``), inside ``RestCalls``
 (``frontends.rest_calls``): errors are ``{"error": "..."}`` with
@@ -103,7 +106,19 @@ class V2Rest:
             ("GET", versioned + "/ready", self._model_ready),
             ("POST", model + "/infer", self._infer),
             ("POST", versioned + "/infer", self._infer),
+            # Last: every other /v2 path and method (aiohttp's own answers are plain text).
+            ("*", "/v2/{tail:.*}", self._no_route),
         ]
+
+    async def _no_route(self, request: web.Request) -> web.Response:
+        """404, or 405 when another method of this path has a route (Triton's words)."""
+        for resource in request.app.router.resources():
+            if resource.canonical.startswith("/v2/{tail"):
+                continue
+            match, allowed = await resource.resolve(request)
+            if match is None and allowed:
+                return json_response(encode_error("Method Not Allowed"), 405)
+        return json_response(encode_error("Not Found"), 404)
 
     async def _server_metadata(self, request: web.Request) -> web.Response:
         async def work() -> web.Response:

@@ -29,7 +29,8 @@ Contract
 * ``encode_predict_response`` writes ``{"predictions": ...}`` (row format: one entry per
   row of dimension 0, a bare value for a single output, else an object per row) or
   ``{"outputs": ...}`` (columnar: the value for a single output, else an object by name).
-  Numeric arrays go to orjson as they are. Half and bfloat16 are written as float32;
+  Numeric arrays go to orjson in their canonical dtype (any numpy scalar type: C
+  ``long long`` as int64, long double as float64). Half and bfloat16 are written as float32;
   complex values as ``[real, imag]`` pairs. String outputs whose name ends in ``_bytes``
   are ``{"b64": ...}`` objects, others UTF-8 text (invalid bytes become U+FFFD: TF Serving
   would emit invalid JSON there). An output holding NaN or +-infinity takes a slower
@@ -627,17 +628,26 @@ def _jsonable(name: str, array: Array) -> Any:
         array = np.stack((array.real, array.imag), axis=-1)
     elif kind not in "fiub":
         raise internal(f"output '{name}' has dtype {array.dtype}, which JSON cannot hold")
-    # orjson needs C order, native byte order and numpy's canonical scalar types: a row of
-    # a ``longlong`` array (ONNX Runtime's int64 on Linux) is a ``numpy.longlong``, which
-    # orjson refuses where it takes ``numpy.int64``. ``astype`` keeps an equal dtype as it
-    # is, so the canonical type (``i8`` names it on every platform) comes from a view.
-    # long double has no JSON form wider than float64.
-    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
-        array = array.astype(np.float64)
+    # orjson needs C order, native byte order, and the canonical scalar type of each size:
+    # it refuses numpy.longlong/ulonglong (the C "long long", which onnxruntime, sklearn
+    # and XGBoost return for int64) and long double, as arrays and as the scalars a row
+    # or a 0-d array yields. A long double is written as float64, all JSON readers keep.
+    canonical = _canonical(array.dtype)
     array = array.astype(array.dtype.newbyteorder("="), order="C", copy=False)
-    if array.dtype.kind in "iu":
-        array = array.view(np.dtype(f"{array.dtype.kind}{array.dtype.itemsize}"))
+    if array.dtype.type is not canonical.type:
+        # longlong and int64 compare equal, so astype(copy=False) would keep longlong.
+        same_size = array.dtype.itemsize == canonical.itemsize
+        array = array.view(canonical) if same_size else array.astype(canonical)
     return array[()] if array.ndim == 0 else array
+
+
+def _canonical(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The native-order dtype of the same kind and size that orjson writes (see above)."""
+    if dtype.kind == "b":
+        return np.dtype(np.bool_)
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        return np.dtype(np.float64)
+    return np.dtype(f"{dtype.kind}{dtype.itemsize}")
 
 
 def _string_json(name: str, item: Any, as_b64: bool) -> Any:

@@ -6,7 +6,8 @@ two separately compiled copies of ``grpc_service.proto`` cannot live in one proc
 users run.
 
 ``decode_infer_request``: inputs come from ``raw_input_contents`` (one per input, in
-order; numeric data wrapped with ``np.frombuffer``) or from typed ``contents``; a
+order; numeric data wrapped with ``np.frombuffer``) or from typed ``contents``, never
+both (INVALID_ARGUMENT with Triton's message, as the protocol forbids it); a
 datatype with no ``contents`` field (FP16, BF16) needs raw contents. The other functions
 build the answers; outputs always go back as ``raw_output_contents``, as Triton answers.
 """
@@ -49,6 +50,14 @@ def _parameter(value: Any) -> Any:
 def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest:
     """A ``ModelInferRequest`` as the protocol's ``InferRequest``."""
     raw = request.raw_input_contents
+    for tensor in request.inputs if raw else ():
+        # Triton's wording (grpc infer_handler.cc), checked input by input before the
+        # count of raw contents, as Triton does: the protocol forbids both at once.
+        if tensor.HasField("contents"):
+            raise invalid_argument(
+                "contents field must not be specified when using raw_input_contents for "
+                f"'{tensor.name}' for model '{request.model_name}'"
+            )
     if raw and len(raw) != len(request.inputs):
         raise invalid_argument(
             f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs"

@@ -195,6 +195,7 @@ FRONTEND_MODULES = {
 FRONTEND_HELPERS = {
     "frontends",
     "frontends.grpc_calls",
+    "frontends.grpc_decode",  # undecodable gRPC requests, used by grpc_frontend
     "frontends.rest_calls",
     "frontends.observer",
     "frontends.auth",

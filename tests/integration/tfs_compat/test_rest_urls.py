@@ -73,11 +73,20 @@ def test_encoded_label_is_decoded(server: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/V1/MODELS/half_plus_two:PREDICT", "/v1/Models/half_plus_two/Versions/123:predict"]
+    "path", ["/V1/MODELS/half_plus_two:predict", "/v1/Models/half_plus_two/Versions/123:predict"]
 )
-def test_prefix_and_method_match_case_insensitively(server: ServerProcess, path: str) -> None:
-    """The handler's regexes are ``(?i)``."""
+def test_the_url_matches_case_insensitively(server: ServerProcess, path: str) -> None:
+    """The patterns in http_rest_api_util.cc are ``(?i)``."""
     assert server.http("POST", path, PREDICT) == (200, {"predictions": [[2.5]]})
+
+
+def test_the_verb_is_compared_exactly(server: ServerProcess) -> None:
+    """http_rest_api_handler.cc compares ``method == "predict"`` after the ``(?i)`` match."""
+    path = "/v1/models/half_plus_two:PREDICT"
+    assert server.http("POST", path, PREDICT) == (
+        400,
+        {"error": f"Malformed request: POST {path}"},
+    )
 
 
 def test_status_with_upper_case_prefix(server: ServerProcess) -> None:

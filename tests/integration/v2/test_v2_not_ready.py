@@ -25,7 +25,10 @@ def test_a_model_without_versions_makes_the_server_not_ready(
     )
     body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}
     status, response = server.http("POST", "/v2/models/waiting/infer", json.dumps(body))
-    assert status == 503 and "model 'waiting' is not ready" in response["error"]
+    assert (status, response) == (
+        503,
+        {"error": "Request for unknown model: 'waiting' has no available versions"},
+    )
     grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
     assert grpc_client.is_server_live() and not grpc_client.is_server_ready()
     http = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}")

@@ -132,14 +132,20 @@ def test_model_metadata_describes_the_default_signature(
     ]
 
 
-def test_unknown_model_and_label_are_not_found(
+def test_unknown_model_is_not_found_and_an_unknown_label_invalid(
     http: httpclient.InferenceServerClient, grpc_client: grpcclient.InferenceServerClient
 ) -> None:
-    with pytest.raises(InferenceServerException, match="no_such_model"):
+    # Triton's example clients test "Request for unknown model" in the message.
+    with pytest.raises(
+        InferenceServerException, match="Request for unknown model: 'no_such_model' is not found"
+    ):
         http.get_model_metadata("no_such_model")
-    with pytest.raises(InferenceServerException, match="labelled 'nightly'") as caught:
+    with pytest.raises(
+        InferenceServerException,
+        match="failed to get model version from specified version string 'nightly'",
+    ) as caught:
         grpc_client.get_model_metadata("two_versions", "nightly")
-    assert caught.value.status() == "StatusCode.NOT_FOUND"
+    assert caught.value.status() == "StatusCode.INVALID_ARGUMENT"
 
 
 # --- inference -------------------------------------------------------------------------------
@@ -311,6 +317,6 @@ def test_unknown_datatype_and_unknown_version(
     assert status == 400 and "unsupported datatype 'FP8'" in response["error"]
     x = grpcclient.InferInput("x", [3, 1], "FP32")
     x.set_data_from_numpy(X)
-    with pytest.raises(InferenceServerException, match="version 7 is unknown") as caught:
+    with pytest.raises(InferenceServerException, match="version 7 is not found") as caught:
         grpc_client.infer("half_plus_two", [x], model_version="7")
     assert caught.value.status() == "StatusCode.NOT_FOUND"

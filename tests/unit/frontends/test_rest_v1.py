@@ -338,7 +338,7 @@ async def test_predict_urls_are_parsed_once_per_path_and_stay_apart(
         )
         assert (
             await call(
-                client, "POST", "/V1/MODELS/half/versions/1:PREDICT", b'{"instances": [3.0]}'
+                client, "POST", "/V1/MODELS/half/versions/1:predict", b'{"instances": [3.0]}'
             )
         ) == (200, {"predictions": [3.5]})
         status, body = await call(
@@ -375,13 +375,16 @@ async def test_with_cors_every_answer_and_the_preflight_carry_the_headers(served
     v1 = V1Rest(served.plane, V1Settings(cors=True), examples=served.examples)
     server = RestServer(RestSettings(cors=True), v1.routes())
     async with TestClient(TestServer(server.app)) as cors_client:
-        preflight = await cors_client.options("/v1/models/half:predict")
+        preflight = await cors_client.options(
+            "/v1/models/half:predict", headers={"Origin": "https://app.example"}
+        )
         ok = await cors_client.post("/v1/models/half:predict", data=b'{"instances": [1.0]}')
         missing = await cors_client.get("/v1/models/nope")
         malformed = await cors_client.get("/v1/nothing/here")
-    assert [r.status for r in (preflight, ok, missing, malformed)] == [204, 200, 404, 400]
+    assert [r.status for r in (preflight, ok, missing, malformed)] == [200, 200, 404, 400]
     for response in (preflight, ok, missing, malformed):
         assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Access-Control-Allow-Methods"] == "POST, GET"
 
 
 async def test_a_bug_in_a_handler_is_a_json_500(

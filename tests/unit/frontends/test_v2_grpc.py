@@ -54,7 +54,7 @@ async def test_server_calls(stub: Any) -> None:
     assert (metadata.name, metadata.version, list(metadata.extensions)) == (
         "aioserving",
         "0.1.0",
-        ["binary_tensor_data"],
+        ["binary_tensor_data", "model_configuration", "statistics", "model_repository"],
     )
 
 
@@ -107,16 +107,20 @@ async def test_infer_typed_contents(stub: Any) -> None:
 @pytest.mark.parametrize(
     ("request_", "code", "message"),
     [
-        (infer_request("nope"), grpc.StatusCode.NOT_FOUND, "model 'nope' is unknown"),
+        (
+            infer_request("nope"),
+            grpc.StatusCode.NOT_FOUND,
+            "Request for unknown model: 'nope' is not found",
+        ),
         (
             infer_request("half", "7"),
             grpc.StatusCode.NOT_FOUND,
-            "model 'half' version 7 is unknown",
+            "Request for unknown model: 'half' version 7 is not found",
         ),
         (
             infer_request("empty"),
             grpc.StatusCode.UNAVAILABLE,
-            "model 'empty' is not ready: no version is AVAILABLE",
+            "Request for unknown model: 'empty' has no available versions",
         ),
         (
             infer_request("half", datatype="INT32"),
@@ -171,3 +175,31 @@ async def test_repository_index_unload_and_load(stub: Any) -> None:
             service_pb2.RepositoryModelUnloadRequest(model_name="nope")
         )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_raw_and_typed_contents_together_are_invalid(stub: Any) -> None:
+    """Triton's ``simple_grpc_infer_client.py`` (last case) expects this exact message."""
+    request = infer_request("half")
+    request.inputs[0].contents.fp32_contents.extend([1.0, 3.0])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ModelInfer(request)
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "contents field must not be specified when using raw_input_contents for 'x' "
+        "for model 'half'",
+    )
+
+
+async def test_a_version_string_that_is_no_label_is_invalid(stub: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ModelInfer(infer_request("half", "beta"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith(
+        "failed to get model version from specified version string 'beta'"
+    )
+
+
+async def test_model_ready_with_a_version_string_that_is_no_label_is_invalid(stub: Any) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ModelReady(service_pb2.ModelReadyRequest(name="half", version="beta"))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -55,7 +55,16 @@ X_12 = {"name": "x", "datatype": "FP32", "shape": [2, 1], "data": [1.0, 3.0]}
 async def test_server_metadata_live_and_ready(client: Client) -> None:
     assert await call(client, "GET", "/v2") == (
         200,
-        {"name": "aioserving", "version": "0.1.0", "extensions": ["binary_tensor_data"]},
+        {
+            "name": "aioserving",
+            "version": "0.1.0",
+            "extensions": [
+                "binary_tensor_data",
+                "model_configuration",
+                "statistics",
+                "model_repository",
+            ],
+        },
     )
     assert await call(client, "GET", "/v2/health/live") == (200, {"live": True})
     # "empty" has no version: the server is not ready, and says which model and why.
@@ -84,7 +93,7 @@ async def test_model_metadata(client: Client) -> None:
         ("/v2/models/half/ready", 200, {"name": "half", "ready": True}),
         ("/v2/models/half/versions/1/ready", 200, {"name": "half", "ready": True}),
         ("/v2/models/empty/ready", 503, {"name": "empty", "ready": False}),
-        ("/v2/models/nope/ready", 404, {"error": "model 'nope' is unknown"}),
+        ("/v2/models/nope/ready", 404, {"error": "Request for unknown model: 'nope' is not found"}),
     ],
 )
 async def test_model_ready(client: Client, path: str, status: int, body: Any) -> None:
@@ -163,26 +172,32 @@ async def test_statistics_count_the_inferences(client: Client) -> None:
     assert [s["name"] for s in body["model_stats"]] == ["half", "broken", "empty"]
     assert await call(client, "GET", "/v2/models/nope/stats") == (
         404,
-        {"error": "model 'nope' is unknown"},
+        {"error": "Request for unknown model: 'nope' is not found"},
     )
 
 
 @pytest.mark.parametrize(
     ("path", "inputs", "status", "error"),
     [
-        ("/v2/models/nope/infer", [X_12], 404, "model 'nope' is unknown"),
-        ("/v2/models/half/versions/7/infer", [X_12], 404, "model 'half' version 7 is unknown"),
+        ("/v2/models/nope/infer", [X_12], 404, "Request for unknown model: 'nope' is not found"),
+        (
+            "/v2/models/half/versions/7/infer",
+            [X_12],
+            404,
+            "Request for unknown model: 'half' version 7 is not found",
+        ),
         (
             "/v2/models/half/versions/beta/infer",
             [X_12],
-            404,
-            "model 'half' has no version labelled 'beta'",
+            400,
+            "failed to get model version from specified version string 'beta' (details: stol), "
+            "version should be an integral value > 0",
         ),
         (
             "/v2/models/empty/infer",
             [X_12],
             503,
-            "model 'empty' is not ready: no version is AVAILABLE",
+            "Request for unknown model: 'empty' has no available versions",
         ),
         (
             "/v2/models/half/infer",
@@ -294,3 +309,34 @@ async def test_repository_errors(
     answer_status, answer = await call(client, "POST", path, body)
     assert answer_status == status
     assert error in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        # Triton's HTTP server answers every error as JSON; tritonclient parses the body.
+        ("GET", "/v2/nothing/here", 404, "Not Found"),
+        ("POST", "/v2/models/half/versions/1/explain", 404, "Not Found"),
+        ("DELETE", "/v2/repository/index", 405, "Method Not Allowed"),
+        ("GET", "/v2/models/half/infer", 405, "Method Not Allowed"),
+        ("POST", "/v2/health/live", 405, "Method Not Allowed"),
+    ],
+)
+async def test_unknown_paths_and_methods_answer_json(
+    client: Client, method: str, path: str, status: int, error: str
+) -> None:
+    assert await call(client, method, path) == (status, {"error": error})
+
+
+async def test_a_negative_version_is_invalid_as_in_triton(client: Client) -> None:
+    assert await call(client, "GET", "/v2/models/half/versions/-1") == (
+        400,
+        {"error": "invalid model version specified '-1' , version should be an integral value > 0"},
+    )
+
+
+async def test_readiness_of_a_version_string_that_is_no_label_is_invalid(client: Client) -> None:
+    """Triton's ModelReady parses the version string first (GetModelVersionFromString)."""
+    status, body = await call(client, "GET", "/v2/models/half/versions/beta/ready")
+    assert status == 400
+    assert body["error"].startswith("failed to get model version from specified version string")

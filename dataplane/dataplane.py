@@ -36,10 +36,11 @@ unloaded under a running call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -48,12 +49,23 @@ from actors.messages import InferenceRequest
 from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
 from actors.call_costs import CallCosts
+from app.tracing import (  # names only: OpenTelemetry is imported when tracing is on
+    ATTR_BATCH_SIZE,
+    SPAN_BATCH,
+    SPAN_DECODE,
+    SPAN_MODEL_EXECUTION,
+    SPAN_QUEUE_WAIT,
+)
+from dataplane.observing import CURRENT_SCOPE, Observability
 from protocol.model_ref import ModelRef
 from protocol.signatures import SIGNATURE_DEF_FIELD, Signature
 from protocol.status import invalid_argument
 from protocol.versions import VersionStatus
 from servables.servable import Servable
 from servables.validation import check_inputs, check_outputs
+
+if TYPE_CHECKING:
+    from app.tracing import RequestTrace
 
 INLINE_MAX_INPUT_BYTES = 64 * 1024
 """Inputs this large never run inline, however cheap their signature measured."""
@@ -102,6 +114,12 @@ class DataPlane:
         self._batcher = batcher
         self._batching = batching
         self._costs = costs or CallCosts(0)
+        self.observability: Observability | None = None
+        """Tracing, request logging and shadows (``dataplane.observing``); None: none."""
+
+    def observe_with(self, observability: Observability) -> None:
+        """Trace, log and mirror requests through ``observability`` from now on."""
+        self.observability = observability
 
     # --- resolution, status and metadata ---------------------------------------------------
 
@@ -152,9 +170,16 @@ class DataPlane:
         worker thread, so a large body does not hold the event loop): the servable's
         in-flight count is held while it is awaited.
         """
+        observability = self.observability
+        scope = CURRENT_SCOPE.get() if observability is not None else None
+        trace = scope.trace if scope is not None else None
         servable = self.resolve(ref)
         signature = servable.signature(signature_name)
-        decoded = decode(signature)
+        if trace is not None:
+            with trace.phase(SPAN_DECODE):
+                decoded = decode(signature)
+        else:
+            decoded = decode(signature)
         if inspect.isawaitable(decoded):
             servable.begin_request()
             try:
@@ -168,6 +193,12 @@ class DataPlane:
             check_inputs(signature, inputs)
         outputs = check_outputs(signature, output_filter)
         result = await self.run(servable, signature, inputs, outputs, timeout_seconds)
+        if observability is not None:
+            if scope is not None:
+                observability.capture_tensors(
+                    scope, ref, servable, signature, signature_name, inputs, result
+                )
+            observability.mirror(servable, signature, inputs, outputs, result, self.run)
         return PredictResult(servable=servable, signature=signature, outputs=result)
 
     def batching_for(self, servable: Servable) -> BatchingSettings | None:
@@ -185,18 +216,78 @@ class DataPlane:
         timeout_seconds: float | None = None,
     ) -> Outputs:
         """Run one already-validated call of ``signature`` and await its outputs."""
+        if self.observability is not None:
+            scope = CURRENT_SCOPE.get()
+            if scope is not None and scope.trace is not None:
+                return await self._run_traced(
+                    scope.trace, servable, signature, inputs, output_names, timeout_seconds
+                )
+        return await self._run(servable, signature, inputs, output_names, timeout_seconds)
+
+    async def _run_traced(
+        self,
+        trace: RequestTrace,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        timeout_seconds: float | None,
+    ) -> Outputs:
+        """``_run``, recording its queue wait and model execution (or batch) as child spans.
+
+        Unbatched: ``queue_wait`` is the wait for an inference thread (none inline) and
+        ``model_execution`` the model call. Batched: one ``batch`` span, from handing the
+        request to the batcher until its outputs came back, with ``batch.size`` the
+        request's own rows (the batcher does not report which batch it joined).
+        """
+        trace.set_model(version=servable.version, signature_name=signature.name)
+        times = [0.0, 0.0]
+
+        def timed(fn: Callable[..., Outputs], *args: object) -> Outputs:  # where the model runs
+            times[0] = time.monotonic()
+            try:
+                return fn(*args)
+            finally:
+                times[1] = time.monotonic()
+
+        submitted = time.monotonic()
+        outputs = await self._run(
+            servable, signature, inputs, output_names, timeout_seconds, wrap=timed
+        )
+        if times[0]:
+            trace.record(SPAN_QUEUE_WAIT, submitted, times[0])
+            trace.record(SPAN_MODEL_EXECUTION, times[0], times[1])
+        else:
+            first = next(iter(inputs.values()), None)
+            rows = int(first.shape[0]) if first is not None and first.ndim else 1
+            trace.record(SPAN_BATCH, submitted, time.monotonic(), {ATTR_BATCH_SIZE: rows})
+        return outputs
+
+    async def _run(
+        self,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        timeout_seconds: float | None = None,
+        *,
+        wrap: Callable[..., Outputs] | None = None,
+    ) -> Outputs:
+        """``run`` without tracing; ``wrap(fn, *args)`` runs an unbatched model call."""
         servable.begin_request()
         batcher = self._batcher
         if batcher is None or (servable.batching or self._batching) is None:
             cost = self._costs.of(servable, signature.name)
             if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
                 try:
+                    if wrap is not None:
+                        return wrap(cost.timed, servable.run, signature, inputs, output_names)
                     return cost.timed(servable.run, signature, inputs, output_names)
                 finally:
                     servable.end_request()
             try:
                 future = self._executor.run_inference(
-                    cost.timed,
+                    cost.timed if wrap is None else functools.partial(wrap, cost.timed),
                     servable.run,
                     signature,
                     inputs,

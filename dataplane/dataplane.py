@@ -40,7 +40,7 @@ import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -49,23 +49,22 @@ from actors.messages import InferenceRequest
 from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
 from actors.call_costs import CallCosts
-from app.tracing import (  # names only: OpenTelemetry is imported when tracing is on
+from dataplane.observing import (
     ATTR_BATCH_SIZE,
+    CURRENT_SCOPE,
     SPAN_BATCH,
     SPAN_DECODE,
     SPAN_MODEL_EXECUTION,
     SPAN_QUEUE_WAIT,
+    Observability,
+    RequestTrace,
 )
-from dataplane.observing import CURRENT_SCOPE, Observability
 from protocol.model_ref import ModelRef
 from protocol.signatures import SIGNATURE_DEF_FIELD, Signature
 from protocol.status import invalid_argument
 from protocol.versions import VersionStatus
 from servables.servable import Servable
 from servables.validation import check_inputs, check_outputs
-
-if TYPE_CHECKING:
-    from app.tracing import RequestTrace
 
 INLINE_MAX_INPUT_BYTES = 64 * 1024
 """Inputs this large never run inline, however cheap their signature measured."""

@@ -34,8 +34,9 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import numpy as np
 from google.protobuf.message import Message
@@ -51,8 +52,61 @@ from protocol.prediction_log import CaptureContext, Captured, CapturedExamples, 
 from protocol.signatures import Signature
 from servables.servable import Servable
 
-if TYPE_CHECKING:
-    from app.tracing import RequestTrace, Tracing
+SPAN_QUEUE_WAIT = "queue_wait"
+SPAN_BATCH = "batch"
+SPAN_MODEL_EXECUTION = "model_execution"
+SPAN_DECODE = "decode"
+SPAN_ENCODE = "encode"
+ATTR_BATCH_SIZE = "batch.size"
+ATTR_TRANSPORT = "aioserving.transport"
+"""The child spans' names and attributes the request path records (``app.tracing``'s too)."""
+
+AttributeValue = str | bool | int | float
+
+
+class RequestTrace(Protocol):
+    """One call's SERVER span (``app.tracing.RequestTrace``)."""
+
+    def set_model(self, *, version: int, signature_name: str) -> None: ...
+
+    def record(
+        self,
+        name: str,
+        start_monotonic_seconds: float,
+        end_monotonic_seconds: float,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None: ...
+
+    def phase(self, name: str) -> AbstractContextManager[None]: ...
+
+    def end(
+        self, error: BaseException | None = None, *, status_code: str | None = None
+    ) -> None: ...
+
+
+class Tracer(Protocol):
+    """What the request path asks of tracing (``app.tracing.Tracing``)."""
+
+    name: str
+
+    def start_request(
+        self,
+        name: str,
+        *,
+        parent: Any,
+        api: str,
+        model_name: str,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> RequestTrace: ...
+
+    def parent_from_grpc(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Any: ...
+
+    def parent_from_http(self, headers: Mapping[str, str]) -> Any: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace_seconds: float = 10.0) -> None: ...
+
 
 Outputs = Mapping[str, np.ndarray[Any, Any]]
 Inputs = Mapping[str, np.ndarray[Any, Any]]
@@ -71,7 +125,6 @@ _GRPC_DEFAULT_SERVICE = {
     "grpc": "tensorflow.serving.PredictionService",
     "v2": "inference.GRPCInferenceService",
 }
-ATTR_TRANSPORT = "aioserving.transport"
 
 
 @dataclasses.dataclass(slots=True, kw_only=True)
@@ -102,7 +155,7 @@ class Observability:
         self,
         *,
         routing: RoutingTable,
-        tracing: Tracing | None,
+        tracing: Tracer | None,
         request_logger: RequestLogger,
         shadows: ShadowMirror,
         saved_model_tags: Callable[[str], tuple[str, ...]],
@@ -124,11 +177,11 @@ class Observability:
         entrypoint: str,
         span_name: str,
         model_name: str,
-        parent: Callable[[], Any],
+        parent: Callable[[Tracer], Any],
     ) -> RequestScope | None:
         """The call's scope, or None when nothing is traced or logged for it.
 
-        ``parent()`` returns the client's trace context (``app.tracing.context_from_*``);
+        ``parent(tracer)`` returns the client's trace context (``tracer.parent_from_*``);
         it is called only when tracing is on.
         """
         logging = (
@@ -141,7 +194,7 @@ class Observability:
             return RequestScope(origin=origin, trace=None, logging=logging)
         trace = tracing.start_request(
             span_name,
-            parent=parent(),
+            parent=parent(tracing),
             api=entrypoint,
             model_name=model_name,
             attributes={ATTR_TRANSPORT: origin},
@@ -272,9 +325,9 @@ class Observability:
         )
 
     @property
-    def parts(self) -> list[Tracing | RequestLogger | ShadowMirror]:
+    def parts(self) -> list[Tracer | RequestLogger | ShadowMirror]:
         """Started in this order before the frontends, so they stop after them."""
-        parts: list[Tracing | RequestLogger | ShadowMirror] = []
+        parts: list[Tracer | RequestLogger | ShadowMirror] = []
         if self.tracing is not None:
             parts.append(self.tracing)
         parts += [self.request_logger, self.shadows]

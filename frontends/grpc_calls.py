@@ -25,7 +25,6 @@ from typing import TypeVar
 
 import grpc
 
-from app.tracing import context_from_grpc_metadata
 from dataplane.observing import CURRENT_SCOPE, RequestScope, grpc_span_name
 from frontends.observed_requests import observability_of
 from frontends.observer import RequestObserver, grpc_version
@@ -66,7 +65,7 @@ class GrpcCalls:
                 entrypoint=entrypoint,
                 span_name=grpc_span_name(self._api, entrypoint),
                 model_name=model_name,
-                parent=lambda: context_from_grpc_metadata(context.invocation_metadata()),
+                parent=lambda tracer: tracer.parent_from_grpc(context.invocation_metadata()),
             )
         token = CURRENT_SCOPE.set(scope) if scope is not None else None
         try:

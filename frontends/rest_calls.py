@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from app.tracing import context_from_http_headers
 from dataplane.observing import CURRENT_SCOPE, RequestScope
 from frontends.observed_requests import observability_of
 from frontends.observer import RequestObserver, rest_version
@@ -89,7 +88,7 @@ class RestCalls:
                 entrypoint=entrypoint,
                 span_name=f"{request.method} {self._api} {entrypoint}",
                 model_name=model_name,
-                parent=lambda: context_from_http_headers(request.headers),
+                parent=lambda tracer: tracer.parent_from_http(request.headers),
             )
         token = CURRENT_SCOPE.set(scope) if scope is not None else None
         try:

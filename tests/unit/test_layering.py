@@ -197,6 +197,7 @@ FRONTEND_HELPERS = {
     "frontends.grpc_calls",
     "frontends.rest_calls",
     "frontends.observer",
+    "frontends.observed_requests",  # the observer carrying tracing/logging to the wrappers
     "frontends.auth",
     "frontends.tls",
     "frontends.memory_trim",

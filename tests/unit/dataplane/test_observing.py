@@ -157,9 +157,10 @@ async def test_a_traced_call_has_a_server_span_with_its_model_and_children(
         "model.signature": "serving_default",
     }
     for child in ("decode", "queue_wait", "model_execution"):
-        assert spans[child].parent is not None
-        assert spans[child].parent.span_id == request.context.span_id
-    assert spans["queue_wait"].end_time <= spans["model_execution"].start_time
+        parent, context = spans[child].parent, request.context
+        assert parent is not None and context is not None and parent.span_id == context.span_id
+    waited, executed = spans["queue_wait"].end_time, spans["model_execution"].start_time
+    assert waited is not None and executed is not None and waited <= executed
 
 
 async def test_a_sampled_rest_predict_is_logged_by_the_plane_and_a_grpc_one_is_not(

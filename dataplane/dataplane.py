@@ -45,7 +45,7 @@ from typing import Protocol
 import numpy as np
 
 from actors.batcher import Batcher
-from actors.messages import InferenceRequest
+from actors.messages import BatchTimes, InferenceRequest
 from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
 from actors.call_costs import CallCosts
@@ -235,9 +235,10 @@ class DataPlane:
         """``_run``, recording its queue wait and model execution (or batch) as child spans.
 
         Unbatched: ``queue_wait`` is the wait for an inference thread (none inline) and
-        ``model_execution`` the model call. Batched: one ``batch`` span, from handing the
-        request to the batcher until its outputs came back, with ``batch.size`` the
-        request's own rows (the batcher does not report which batch it joined).
+        ``model_execution`` the model call. Batched: ``queue_wait`` until the batcher sent
+        the request's batch out, ``batch`` from then until the outputs came back (with
+        ``batch.size``, the rows the model ran, padding included) and ``model_execution``
+        the model call inside it (``BatchTimes``, filled in by the batcher).
         """
         trace.set_model(version=servable.version, signature_name=signature.name)
         times = [0.0, 0.0]
@@ -249,17 +250,22 @@ class DataPlane:
             finally:
                 times[1] = time.monotonic()
 
+        batched = BatchTimes()
         submitted = time.monotonic()
         outputs = await self._run(
-            servable, signature, inputs, output_names, timeout_seconds, wrap=timed
+            servable, signature, inputs, output_names, timeout_seconds, wrap=timed, times=batched
         )
-        if times[0]:
+        if batched.dispatched:
+            answered = time.monotonic()
+            trace.record(SPAN_QUEUE_WAIT, submitted, batched.dispatched)
+            trace.record(
+                SPAN_BATCH, batched.dispatched, answered, {ATTR_BATCH_SIZE: batched.batch_size}
+            )
+            if batched.run_started:
+                trace.record(SPAN_MODEL_EXECUTION, batched.run_started, batched.run_finished)
+        elif times[0]:
             trace.record(SPAN_QUEUE_WAIT, submitted, times[0])
             trace.record(SPAN_MODEL_EXECUTION, times[0], times[1])
-        else:
-            first = next(iter(inputs.values()), None)
-            rows = int(first.shape[0]) if first is not None and first.ndim else 1
-            trace.record(SPAN_BATCH, submitted, time.monotonic(), {ATTR_BATCH_SIZE: rows})
         return outputs
 
     async def _run(
@@ -271,8 +277,10 @@ class DataPlane:
         timeout_seconds: float | None = None,
         *,
         wrap: Callable[..., Outputs] | None = None,
+        times: BatchTimes | None = None,
     ) -> Outputs:
-        """``run`` without tracing; ``wrap(fn, *args)`` runs an unbatched model call."""
+        """``run`` without tracing; ``wrap(fn, *args)`` runs an unbatched model call and
+        the batcher fills ``times`` in for a batched one."""
         servable.begin_request()
         batcher = self._batcher
         if batcher is None or (servable.batching or self._batching) is None:
@@ -308,6 +316,7 @@ class DataPlane:
                     output_names=output_names,
                     batch_size=batch_size,
                     deadline=deadline,
+                    times=times,
                 )
             )
         outputs: Outputs = await future  # type: ignore[misc]  # T is not inferred through cost.timed

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from tensorflow_serving.apis import prediction_log_pb2
 
+from actors.batcher import Batcher
 from actors.call_costs import CallCosts
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.request_logger import RequestLogger
@@ -28,6 +29,7 @@ from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
 from actors.shadow_compare import Agreement
 from actors.shadow_mirror import ShadowMirror
 from app.tracing import Tracing
+from config.batching_config import BatchingSettings
 from config.model_config import ModelSettings
 from config.request_logging import RequestLogging
 from config.shadow_config import ShadowRule, VersionRef
@@ -59,8 +61,14 @@ def x(value: float) -> Callable[[Signature], dict[str, np.ndarray]]:
 
 
 def build(
-    tmp_path: Path, *, rate: float = 0.0, traced: bool = False, shadow: bool = False
+    tmp_path: Path,
+    *,
+    rate: float = 0.0,
+    traced: bool = False,
+    shadow: bool = False,
+    batching: BatchingSettings | None = None,
 ) -> tuple[DataPlane, Observability, InMemorySpanExporter, Compared, ExecutorPool]:
+    """A plane over model "m" (versions 1 and 2, label "stable": 1), observed as asked."""
     one, two = HalfPlusTwo(version=1), HalfPlusTwo(version=2)
     routing = RoutingTable()
     route = ModelRoute(
@@ -71,7 +79,13 @@ def build(
     )
     routing.publish(RoutingSnapshot(types.MappingProxyType({"m": route})))
     pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
-    plane = DataPlane(routing=routing, executor=pool, costs=CallCosts(0))
+    plane = DataPlane(
+        routing=routing,
+        executor=pool,
+        costs=CallCosts(0),
+        batcher=Batcher(executor=pool, settings=batching) if batching is not None else None,
+        batching=batching,
+    )
     logger = RequestLogger()
     logger.configure(
         [
@@ -214,3 +228,35 @@ async def test_a_mirrored_call_runs_on_the_shadow_outside_the_calls_trace(
     assert compared.pairs == [("m", 1, 2)]
     executions = [s for s in exporter.get_finished_spans() if s.name == "model_execution"]
     assert len(executions) == 1  # the shadow's run recorded nothing in the client's trace
+
+
+async def test_a_batched_traced_call_records_its_queue_wait_batch_and_model_run(
+    tmp_path: Path,
+) -> None:
+    settings = BatchingSettings(
+        max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1, allowed_batch_sizes=(4,)
+    )
+    plane, observability, exporter, _compared, pool = build(
+        tmp_path, traced=True, batching=settings
+    )
+    batcher = plane._batcher  # the batcher build() made, to start and stop it
+    assert batcher is not None
+    await pool.start()
+    await batcher.start()
+    scope = open_scope(observability, "grpc")
+    assert scope is not None and scope.trace is not None
+    token = CURRENT_SCOPE.set(scope)
+    try:
+        result = await plane.predict(ModelRef(name="m"), "", x(2.0))
+    finally:
+        CURRENT_SCOPE.reset(token)
+        scope.trace.end(status_code="OK")
+    await batcher.stop(1.0)
+    await pool.stop()
+    assert result.outputs["y"].tolist() == [[3.0]]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert dict(spans["batch"].attributes or {}) == {"batch.size": 4}  # padded to 4 rows
+    waited, batched = spans["queue_wait"].end_time, spans["batch"].start_time
+    ran, answered = spans["model_execution"].end_time, spans["batch"].end_time
+    assert None not in (waited, batched, ran, answered)
+    assert waited == batched and ran is not None and answered is not None and ran <= answered

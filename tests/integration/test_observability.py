@@ -11,7 +11,9 @@ mirrors every request of a two-version model to the other version
 from __future__ import annotations
 
 import glob
+import json
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from tests.otlp_receiver import TRACES_PATH, OtlpReceiver, ReceivedSpan
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
+REST_TRACE_ID = "6bf92f3577b34da6a3ce929d0e0e4738"
 UNSAMPLED_TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4737"
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
 
@@ -98,10 +101,14 @@ def logged(
             assert list(tf.make_ndarray(response.outputs["y"])) == [2.5, 3.0]
             unsampled = (("traceparent", f"00-{UNSAMPLED_TRACE_ID}-{CLIENT_SPAN}-00"),)
             server.prediction.Predict(predict_request([4.0]), timeout=30, metadata=unsampled)
-            status, body = server.http(
-                "POST", "/v1/models/half_plus_two:predict", {"instances": [3.0]}
+            traced_rest = urllib.request.Request(
+                server.rest_url + "/v1/models/half_plus_two:predict",
+                data=json.dumps({"instances": [3.0]}).encode(),
+                headers={"traceparent": f"00-{REST_TRACE_ID}-{CLIENT_SPAN}-01"},
+                method="POST",
             )
-            assert (status, body) == (200, {"predictions": [3.5]})
+            with urllib.request.urlopen(traced_rest, timeout=30) as answer:
+                assert json.loads(answer.read()) == {"predictions": [3.5]}
             status, body = server.http(
                 "POST",
                 "/v1/models/half_plus_two:classify",
@@ -172,9 +179,23 @@ def test_a_traceparent_is_continued_with_model_and_child_spans(
     assert request.attributes["model.signature"] == "serving_default"
     assert request.attributes["aioserving.api"] == "Predict"
     children = {s.name for s in traced if s.span.parent_span_id == request.span.span_id}
-    assert {"decode", "model_execution"} <= children, children
+    assert {"decode", "queue_wait", "model_execution", "encode"} <= children, children
     assert not [s for s in spans if s.span.trace_id.hex() == UNSAMPLED_TRACE_ID]
     assert request.resource["service.name"] == "aioserving"
+
+
+def test_a_rest_traceparent_header_is_continued(
+    logged: tuple[Path, list[ReceivedSpan], str],
+) -> None:
+    _prefix, spans, _log = logged
+    traced = [s for s in spans if s.span.trace_id.hex() == REST_TRACE_ID]
+    (request,) = [s for s in traced if s.span.kind == s.span.SPAN_KIND_SERVER]
+    assert request.span.parent_span_id.hex() == CLIENT_SPAN
+    assert request.attributes["aioserving.api"] == "Predict"
+    assert request.attributes["aioserving.transport"] == "rest"
+    assert request.attributes["model.version"] == 123
+    children = {s.name for s in traced if s.span.parent_span_id == request.span.span_id}
+    assert {"decode", "model_execution"} <= children, children
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,14 @@ the version it resolved is not unloaded under the decode) and:
 Whoever finishes the model work releases the in-flight count, also when the client gave
 up first, so a version being unloaded finishes every request it accepted and is never
 unloaded under a running call.
+
+Observability (``observe_with``; ``dataplane.observing``): with none, or with no scope
+open for the call (tracing off, call not sampled), the path above pays one ``is None``
+test per step. A traced call records ``decode`` and, in ``run``, ``queue_wait``,
+``batch`` and ``model_execution`` child spans (from the batcher's ``BatchTimes`` when
+batched). After the model answered, ``predict`` logs a sampled REST or V2 call's arrays
+and hands the call to the shadow mirror, which runs it again on the shadow version
+outside the call's scope.
 """
 
 from __future__ import annotations

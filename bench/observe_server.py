@@ -58,7 +58,8 @@ def request_bytes() -> bytes:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "half_plus_two"
     request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([1.0, 2.0, 5.0], np.float32)))
-    return request.SerializeToString()
+    serialized: bytes = request.SerializeToString()
+    return serialized
 
 
 async def drive(port: int, concurrency: int, seconds: float, traced: bool) -> list[float]:

@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
     input_pb2,
+    model_management_pb2,
     predict_pb2,
     prediction_log_pb2,
 )
@@ -262,3 +264,23 @@ def test_a_shadow_version_is_compared_without_touching_the_answer(
     # The shadow's runs are not requests: only the client's three are counted.
     counted = metric(":tensorflow:serving:request_count", model_name="two", status="OK")
     assert counted == 3.0
+
+
+def test_a_reload_turns_request_logging_on(testdata: Path, tmp_path: Path) -> None:
+    base = testdata / "saved_model_half_plus_two_cpu"
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{base}" }} }}'
+    )
+    prefix = tmp_path / "reloaded" / "reqlog"
+    server = ServerProcess([f"--model_config_file={config}"], tmp_path)
+    try:
+        server.prediction.Predict(predict_request([1.0]), timeout=30)  # not logged
+        reload = model_management_pb2.ReloadConfigRequest()
+        text_format.Parse(LOGGING_CONFIG.format(base=base, prefix=prefix), reload.config)
+        server.models.HandleReloadConfigRequest(reload, timeout=60)
+        server.prediction.Predict(predict_request([2.0]), timeout=30)
+    finally:
+        assert server.stop() == 0, server.log()[-3000:]
+    (record,) = read_records(prefix)
+    assert tf.make_ndarray(record.predict_log.request.inputs["x"]).tolist() == [2.0]

@@ -23,6 +23,7 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
@@ -37,6 +38,7 @@ from tests.otlp_receiver import TRACES_PATH, OtlpReceiver, ReceivedSpan
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
+V2_TRACE_ID = "7bf92f3577b34da6a3ce929d0e0e4739"
 REST_TRACE_ID = "6bf92f3577b34da6a3ce929d0e0e4738"
 UNSAMPLED_TRACE_ID = "5bf92f3577b34da6a3ce929d0e0e4737"
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -120,6 +122,15 @@ def logged(
             v2 = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [6.0]}]}
             status, body = server.http("POST", "/v2/models/half_plus_two/infer", v2)
             assert status == 200, body
+            v2_request = service_pb2.ModelInferRequest(model_name="half_plus_two")
+            v2_tensor = v2_request.inputs.add(name="x", datatype="FP32", shape=[1])
+            v2_tensor.contents.fp32_contents.append(10.0)
+            v2_grpc = service_pb2_grpc.GRPCInferenceServiceStub(server.channel)
+            v2_grpc.ModelInfer(
+                v2_request,
+                timeout=30,
+                metadata=(("traceparent", f"00-{V2_TRACE_ID}-{CLIENT_SPAN}-01"),),
+            )
             examples = input_pb2.Input()
             examples.example_list.examples.add().features.feature["x"].float_list.value.append(8.0)
             request = classification_pb2.ClassificationRequest(input=examples)
@@ -137,7 +148,7 @@ def test_every_sampled_request_is_one_prediction_log_record(
     prefix, _spans, _log = logged
     records = read_records(prefix)
     origins = [record.log_metadata.request_origin for record in records]
-    assert sorted(origins) == ["grpc", "grpc", "grpc", "rest", "rest", "v2-rest"]
+    assert sorted(origins) == ["grpc", "grpc", "grpc", "rest", "rest", "v2-grpc", "v2-rest"]
     for record in records:
         metadata = record.log_metadata
         assert metadata.model_spec.name == "half_plus_two"
@@ -145,7 +156,7 @@ def test_every_sampled_request_is_one_prediction_log_record(
         assert metadata.sampling_config.sampling_rate == 1.0
         assert list(metadata.saved_model_tags) == ["serve"]
     kinds = sorted(record.WhichOneof("log_type") for record in records)
-    assert kinds == ["classify_log", "classify_log"] + ["predict_log"] * 4
+    assert kinds == ["classify_log", "classify_log"] + ["predict_log"] * 5
     grpc_predicts = [
         r for r in records if r.log_metadata.request_origin == "grpc" and r.HasField("predict_log")
     ]
@@ -159,6 +170,9 @@ def test_every_sampled_request_is_one_prediction_log_record(
     assert tf.make_ndarray(rest.predict_log.response.outputs["y"]).tolist() == [3.5]
     v2 = next(r for r in records if r.log_metadata.request_origin == "v2-rest")
     assert tf.make_ndarray(v2.predict_log.response.outputs["y"]).tolist() == [5.0]
+    v2_grpc = next(r for r in records if r.log_metadata.request_origin == "v2-grpc")
+    assert tf.make_ndarray(v2_grpc.predict_log.request.inputs["x"]).tolist() == [10.0]
+    assert tf.make_ndarray(v2_grpc.predict_log.response.outputs["y"]).tolist() == [7.0]
     rest_classify = next(
         r for r in records if r.log_metadata.request_origin == "rest" and r.HasField("classify_log")
     )
@@ -284,3 +298,17 @@ def test_a_reload_turns_request_logging_on(testdata: Path, tmp_path: Path) -> No
         assert server.stop() == 0, server.log()[-3000:]
     (record,) = read_records(prefix)
     assert tf.make_ndarray(record.predict_log.request.inputs["x"]).tolist() == [2.0]
+
+
+def test_a_v2_grpc_traceparent_is_continued(
+    logged: tuple[Path, list[ReceivedSpan], str],
+) -> None:
+    _prefix, spans, _log = logged
+    traced = [s for s in spans if s.span.trace_id.hex() == V2_TRACE_ID]
+    (request,) = [s for s in traced if s.span.kind == s.span.SPAN_KIND_SERVER]
+    assert request.name == "inference.GRPCInferenceService/ModelInfer"
+    assert request.span.parent_span_id.hex() == CLIENT_SPAN
+    assert request.attributes["aioserving.transport"] == "v2-grpc"
+    assert request.attributes["model.version"] == 123
+    children = {s.name for s in traced if s.span.parent_span_id == request.span.span_id}
+    assert {"decode", "model_execution"} <= children, children

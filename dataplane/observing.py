@@ -4,7 +4,8 @@ One ``Observability`` serves every transport. A call wrapper (``frontends.grpc_c
 ``frontends.rest_calls``) asks ``open(...)`` when a call arrives; it answers ``None``
 when there is nothing to do for the call (tracing off or no span wanted, and the call not
 sampled for logging), and otherwise a ``RequestScope``: the call's ``RequestTrace`` (a
-SERVER span continuing the client's ``traceparent``) and its ``RequestLogging`` when the
+SERVER span continuing the client's ``traceparent``; calls that name no model, such as
+V2's liveness and server metadata, get none, so health probes do not flood the traces) and its ``RequestLogging`` when the
 call was sampled (decided here, per call, before anything is copied; only the inference
 entrypoints in ``SAMPLED_ENTRYPOINTS`` are sampled). The wrapper makes the scope current
 (``CURRENT_SCOPE``, a context variable, so the data plane reads it without every
@@ -26,7 +27,9 @@ no request count). ``busy(model)`` (the batcher's queue for the model is not emp
 makes the mirror skip under load.
 
 With tracing off, no logging configured and no shadow rule, a call costs one dict
-lookup in ``open`` and one ``is None`` test in each wrapper and in the data plane.
+lookup in ``open`` (which then answers None, so no scope is set), a context-variable
+read in ``DataPlane.predict`` and ``run``, and one dict lookup in ``mirror``; with
+tracing off, no span, context or OpenTelemetry object is ever touched.
 """
 
 from __future__ import annotations
@@ -188,7 +191,7 @@ class Observability:
             self.request_logger.sample(model_name) if entrypoint in SAMPLED_ENTRYPOINTS else None
         )
         tracing = self.tracing
-        if tracing is None:
+        if tracing is None or not model_name:  # no spans for health probes and server calls
             if logging is None:
                 return None
             return RequestScope(origin=origin, trace=None, logging=logging)
@@ -288,6 +291,8 @@ class Observability:
     ) -> None:
         """Mirror this answered call to its shadow version when a rule samples it."""
         name = servable.model_name
+        if not self.shadows.covers(name):
+            return
         route = self._routing.snapshot.models.get(name)
         labels = route.labels if route is not None else {}
         decision = self.shadows.decide(

@@ -5,7 +5,7 @@ exports spans to a loopback OTLP receiver; after SIGTERM its files are read back
 TensorFlow's own TFRecord reader and parsed as ``PredictionLog``, and one is used as the
 warmup file of a copied version, which a second server loads. That second server also
 mirrors every request of a two-version model to the other version
-(``--shadow_config_file``), and ``/monitoring/prometheus/metrics`` shows the agreement.
+(``--shadow_config_file``), and ``/metrics`` shows the agreement.
 """
 
 from __future__ import annotations

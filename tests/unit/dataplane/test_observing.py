@@ -260,3 +260,16 @@ async def test_a_batched_traced_call_records_its_queue_wait_batch_and_model_run(
     ran, answered = spans["model_execution"].end_time, spans["batch"].end_time
     assert None not in (waited, batched, ran, answered)
     assert waited == batched and ran is not None and answered is not None and ran <= answered
+
+
+async def test_a_call_naming_no_model_gets_no_span(tmp_path: Path) -> None:
+    _plane, observability, exporter, *_ = build(tmp_path, traced=True)
+    scope = observability.open(
+        origin="v2-rest",
+        entrypoint="ServerLive",
+        span_name="GET v2 ServerLive",
+        model_name="",
+        parent=lambda _tracer: None,
+    )
+    assert scope is None
+    assert exporter.get_finished_spans() == ()

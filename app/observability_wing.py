@@ -2,7 +2,8 @@
 
 ``build_observability(config, parts)`` builds, from the flags and the environment:
 - ``Tracing`` (``app.tracing``) when the ``OTEL_*`` variables ask for it, else None; a
-  bad ``OTEL_EXPORTER_OTLP_PROTOCOL`` is a ``ValueError`` at start-up;
+  bad ``OTEL_EXPORTER_OTLP_PROTOCOL`` or ``OTEL_TRACES_EXPORTER`` is a ``ConfigError``
+  naming the variable, so the server exits at start-up with a configuration error;
 - the ``RequestLogger`` (``actors.request_logger``), configured with every model's
   ``logging_config``; it is always built, since a reload may turn logging on (a model
   without ``logging_config`` costs one dict lookup per call);
@@ -23,6 +24,7 @@ from actors.routing import RoutingTable
 from actors.shadow_mirror import ShadowMirror
 from app.metrics import ServerMetrics
 from app.tracing import tracing_from_environment
+from config.errors import ConfigError
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
 from dataplane.observing import Observability
@@ -62,9 +64,13 @@ def build_observability(config: ServerConfig, parts: ObservabilityParts) -> Obse
         platform = model.platform if model is not None else TENSORFLOW
         return tuple(tags) if platform == TENSORFLOW else ()
 
+    try:
+        tracing = tracing_from_environment()
+    except ValueError as error:  # an OTEL_* variable the server cannot honour
+        raise ConfigError("the environment", str(error)) from error
     return Observability(
         routing=parts.routing,
-        tracing=tracing_from_environment(),
+        tracing=tracing,
         request_logger=request_logger,
         shadows=shadows,
         saved_model_tags=saved_model_tags,

@@ -33,7 +33,7 @@ from tensorflow_serving.apis import (
     prediction_log_pb2,
 )
 
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, run_server_expecting_failure
 from tests.otlp_receiver import TRACES_PATH, OtlpReceiver, ReceivedSpan
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -312,3 +312,18 @@ def test_a_v2_grpc_traceparent_is_continued(
     assert request.attributes["model.version"] == 123
     children = {s.name for s in traced if s.span.parent_span_id == request.span.span_id}
     assert {"decode", "model_execution"} <= children, children
+
+
+def test_an_unsupported_otlp_protocol_is_a_configuration_error(
+    testdata: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "models.config"
+    base = testdata / "saved_model_half_plus_two_cpu"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{base}" }} }}'
+    )
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    finished = run_server_expecting_failure([f"--model_config_file={config}"])
+    assert finished.returncode == 1
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL='http/json' is not supported" in finished.stderr

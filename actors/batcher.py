@@ -69,7 +69,7 @@ from actors.batching_policy import (
     queue_key,
     split_outputs,
 )
-from actors.messages import InferenceRequest
+from actors.messages import BatchTimes, InferenceRequest
 from config.batching_config import BatchingSettings
 from actors.call_costs import CallCosts
 from protocol.signatures import Signature
@@ -190,6 +190,7 @@ class _Task:
     index: int
     deadline: float | None
     enqueued_at: float
+    times: BatchTimes | None = None  # a traced request's (InferenceRequest.times)
 
     def finish(self, outcome: Outputs | BaseException | None) -> None:
         self.reply.finish(self.index, outcome)
@@ -205,6 +206,17 @@ class _Batch:
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
     gather_turns: int = 0  # loop turns still to wait once a thread is free (timeout 0)
+
+
+def execute_timed_batch(traced: Sequence[BatchTimes], *args: Any) -> list[Outputs]:
+    """``execute_batch``, noting when the model ran in each traced request's times."""
+    started = time.monotonic()
+    try:
+        return execute_batch(*args)
+    finally:
+        finished = time.monotonic()
+        for times in traced:
+            times.run_started, times.run_finished = started, finished
 
 
 def execute_batch(
@@ -362,6 +374,7 @@ class Batcher(Actor[BatcherMessage]):
                 index=index,
                 deadline=request.deadline,
                 enqueued_at=now,
+                times=request.times,
             )
             self._place(queue, key, request, task, settings, now, busy)
 
@@ -425,6 +438,7 @@ class Batcher(Actor[BatcherMessage]):
             index=0,
             deadline=request.deadline,
             enqueued_at=self._clock(),
+            times=request.times,
         )
         if task.reply.abandoned():
             task.finish(None)
@@ -497,8 +511,13 @@ class Batcher(Actor[BatcherMessage]):
 
     def _start(self, batch: _Batch, *, padded_total: int, pad_variable_length: bool) -> None:
         cost = self._costs.of(batch.servable, batch.signature.name)
+        traced = [task.times for task in batch.tasks if task.times is not None]
+        if traced:
+            dispatched = self._clock()
+            for times in traced:
+                times.dispatched, times.batch_size = dispatched, padded_total
         args = (
-            execute_batch,
+            functools.partial(execute_timed_batch, traced) if traced else execute_batch,
             batch.servable,
             batch.signature,
             batch.output_names,

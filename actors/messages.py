@@ -130,6 +130,23 @@ class InferenceRequest:
     output_names: tuple[str, ...]
     batch_size: int
     deadline: float | None = None
+    times: BatchTimes | None = None
+    """Set for a traced request: the batcher fills it in (``BatchTimes``)."""
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class BatchTimes:
+    """When a traced request's batch went out and ran, for its trace's child spans.
+
+    Not a message: a record the batcher fills in beside the request (on the monotonic
+    clock) and the data plane reads once the request's future is done. ``batch_size`` is
+    the rows the model ran, padding included.
+    """
+
+    dispatched: float = 0.0
+    run_started: float = 0.0
+    run_finished: float = 0.0
+    batch_size: int = 0
 
 
 # --- version manager effects --------------------------------------------------------------

@@ -94,6 +94,10 @@ class ShadowMirror:
             by_model.setdefault(rule.model_name, []).append(rule)
         self._rules = {name: tuple(found) for name, found in by_model.items()}
 
+    def covers(self, model_name: str) -> bool:
+        """Whether any rule mirrors ``model_name`` (one dict lookup; ``decide`` needs labels)."""
+        return model_name in self._rules
+
     @property
     def in_flight(self) -> int:
         return len(self._tasks)

@@ -2,10 +2,13 @@
 
 Start order (each part is ready before the next starts):
   executor pool -> version manager -> source adapter -> path poller -> (first scan
-  loaded) -> config reloader -> (worker link) -> batcher -> gRPC frontend -> REST frontend -> port file.
+  loaded) -> config reloader -> (worker link) -> batcher -> (tracing) -> request logger ->
+  shadow mirror -> gRPC frontend -> REST frontend -> port file.
 Stop order is the reverse, one loop over the started parts, because each part depends on
 the ones started before it: frontends stop accepting and drain first (clients never see
-an error from a stopped worker), then the batcher flushes what is queued, then the worker
+an error from a stopped worker), then the shadow mirror, the request logger (which
+flushes and closes its files) and tracing (which exports the spans still queued) finish,
+then the batcher flushes what is queued, then the worker
 link, the config reloader and the poller stop proposing versions, every version is
 unloaded (after its in-flight requests), and only then do the executor threads exit.
 
@@ -55,6 +58,8 @@ from dataplane.health import Health
 from dataplane.repository import Repository
 from dataplane.examples import ExampleAPIs
 from dataplane.readiness import Readiness, readiness
+from app.observability_wing import ObservabilityParts, build_observability
+from frontends.observed_requests import ObservedRequests
 from dataplane.v2 import V2Plane
 from frontends.auth import Authenticator
 from frontends.dashboard import Dashboard
@@ -136,13 +141,25 @@ class Supervisor:
             registry=self.metrics.registry,
             server_info=self._server_info,
         )
+        # Tracing, request logging and shadows (app.observability_wing): started before the
+        # frontends, stopped after them; the call wrappers reach them through the observer.
+        self.observability = build_observability(
+            config,
+            ObservabilityParts(
+                routing=self.routing,
+                metrics=self.metrics,
+                settings=lambda: self.settings,
+                busy=lambda name: self.batcher is not None and self.batcher.waiting_rows(name) > 0,
+            ),
+        )
+        self.plane.observe_with(self.observability)
         frontends = build_frontends(
             config,
             FrontendParts(
                 plane=self.plane,
                 examples=self.examples,
                 v2=self.v2,
-                observer=self.requests,
+                observer=ObservedRequests(self.requests, self.observability),
                 reloader=FanOutReloader(self.link, self.reloader) if self.link else self.reloader,
                 readiness=self.readiness,
                 authenticator=self.authenticator,
@@ -185,6 +202,7 @@ class Supervisor:
     def _settings_changed(self, settings: ModelServerSettings) -> None:
         self.settings = settings
         self._settings_applied_at = time.time()
+        self.observability.request_logger.configure(settings.models)
 
     def _server_info(self) -> dict[str, Any]:
         """What the dashboard's server panel shows."""
@@ -250,6 +268,8 @@ class Supervisor:
             await self._start(self.link)
         if self.batcher is not None:
             await self._start(self.batcher)
+        for observing in self.observability.parts:
+            await self._start(observing)
         ports: dict[str, int | None] = {"grpc": None, "rest": None}
         if self.grpc is not None:
             await self._start(self.grpc)
@@ -297,6 +317,9 @@ class Supervisor:
             if actor.task is not None
         ]
         watchers.append(asyncio.ensure_future(self.effects.wait_crashed()))
+        logger_task = self.observability.request_logger.task
+        if logger_task is not None:  # a bug in the request logger stops the server too
+            watchers.append(asyncio.ensure_future(_crash_of(logger_task)))
         try:
             done, _ = await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
             return next(iter(done)).result()
@@ -313,3 +336,13 @@ class Supervisor:
                 log.exception("stopping %s failed", part.name)
         self._started.clear()
         log.info("server stopped")
+
+
+async def _crash_of(task: asyncio.Task[None]) -> BaseException:
+    """Returns ``task``'s error once it failed; never returns if it ends or is cancelled."""
+    await asyncio.wait([task])
+    if task.cancelled() or task.exception() is None:
+        await asyncio.get_running_loop().create_future()  # stopped on purpose: not a crash
+    error = task.exception()
+    assert error is not None
+    return error

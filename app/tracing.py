@@ -43,6 +43,31 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dataplane.observing import (  # the names the request path records; re-exported
+    ATTR_BATCH_SIZE,
+    SPAN_BATCH,
+    SPAN_DECODE,
+    SPAN_ENCODE,
+    SPAN_MODEL_EXECUTION,
+    SPAN_QUEUE_WAIT,
+    AttributeValue,
+)
+
+__all__ = [
+    "ATTR_BATCH_SIZE",
+    "SPAN_BATCH",
+    "SPAN_DECODE",
+    "SPAN_ENCODE",
+    "SPAN_MODEL_EXECUTION",
+    "SPAN_QUEUE_WAIT",
+    "AttributeValue",
+    "RequestTrace",
+    "Tracing",
+    "context_from_grpc_metadata",
+    "context_from_http_headers",
+    "tracing_from_environment",
+]
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
@@ -59,16 +84,7 @@ ATTR_MODEL_VERSION = "model.version"
 ATTR_MODEL_SIGNATURE = "model.signature"
 ATTR_API = "aioserving.api"
 """The API called, e.g. ``Predict``, ``Classify``, ``ModelInfer``, ``rest:predict``."""
-ATTR_BATCH_SIZE = "batch.size"
 ATTR_STATUS_CODE = "aioserving.status_code"
-
-SPAN_QUEUE_WAIT = "queue_wait"
-SPAN_BATCH = "batch"
-SPAN_MODEL_EXECUTION = "model_execution"
-SPAN_DECODE = "decode"
-SPAN_ENCODE = "encode"
-
-AttributeValue = str | bool | int | float
 
 
 def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -160,6 +176,14 @@ class Tracing:
             name, context=parent, kind=SpanKind.SERVER, attributes=span_attributes
         )
         return RequestTrace(self._tracer, span)
+
+    def parent_from_grpc(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Context:
+        """``context_from_grpc_metadata``, for the request path (``dataplane.observing``)."""
+        return context_from_grpc_metadata(metadata)
+
+    def parent_from_http(self, headers: Mapping[str, str]) -> Context:
+        """``context_from_http_headers``, for the request path (``dataplane.observing``)."""
+        return context_from_http_headers(headers)
 
     async def start(self) -> None:
         """Nothing to open: the exporter connects on its first export."""

@@ -31,11 +31,20 @@ the version it resolved is not unloaded under the decode) and:
 Whoever finishes the model work releases the in-flight count, also when the client gave
 up first, so a version being unloaded finishes every request it accepted and is never
 unloaded under a running call.
+
+Observability (``observe_with``; ``dataplane.observing``): with none, or with no scope
+open for the call (tracing off, call not sampled), the path above pays one ``is None``
+test per step. A traced call records ``decode`` and, in ``run``, ``queue_wait``,
+``batch`` and ``model_execution`` child spans (from the batcher's ``BatchTimes`` when
+batched). After the model answered, ``predict`` logs a sampled REST or V2 call's arrays
+and hands the call to the shadow mirror, which runs it again on the shadow version
+outside the call's scope.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -44,10 +53,20 @@ from typing import Protocol
 import numpy as np
 
 from actors.batcher import Batcher
-from actors.messages import InferenceRequest
+from actors.messages import BatchTimes, InferenceRequest
 from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
 from actors.call_costs import CallCosts
+from dataplane.observing import (
+    ATTR_BATCH_SIZE,
+    CURRENT_SCOPE,
+    SPAN_BATCH,
+    SPAN_DECODE,
+    SPAN_MODEL_EXECUTION,
+    SPAN_QUEUE_WAIT,
+    Observability,
+    RequestTrace,
+)
 from protocol.model_ref import ModelRef
 from protocol.signatures import SIGNATURE_DEF_FIELD, Signature
 from protocol.status import invalid_argument
@@ -102,6 +121,12 @@ class DataPlane:
         self._batcher = batcher
         self._batching = batching
         self._costs = costs or CallCosts(0)
+        self.observability: Observability | None = None
+        """Tracing, request logging and shadows (``dataplane.observing``); None: none."""
+
+    def observe_with(self, observability: Observability) -> None:
+        """Trace, log and mirror requests through ``observability`` from now on."""
+        self.observability = observability
 
     # --- resolution, status and metadata ---------------------------------------------------
 
@@ -152,9 +177,16 @@ class DataPlane:
         worker thread, so a large body does not hold the event loop): the servable's
         in-flight count is held while it is awaited.
         """
+        observability = self.observability
+        scope = CURRENT_SCOPE.get() if observability is not None else None
+        trace = scope.trace if scope is not None else None
         servable = self.resolve(ref)
         signature = servable.signature(signature_name)
-        decoded = decode(signature)
+        if trace is not None:
+            with trace.phase(SPAN_DECODE):
+                decoded = decode(signature)
+        else:
+            decoded = decode(signature)
         if inspect.isawaitable(decoded):
             servable.begin_request()
             try:
@@ -168,6 +200,12 @@ class DataPlane:
             check_inputs(signature, inputs)
         outputs = check_outputs(signature, output_filter)
         result = await self.run(servable, signature, inputs, outputs, timeout_seconds)
+        if observability is not None:
+            if scope is not None:
+                observability.capture_tensors(
+                    scope, ref, servable, signature, signature_name, inputs, result
+                )
+            observability.mirror(servable, signature, inputs, outputs, result, self.run)
         return PredictResult(servable=servable, signature=signature, outputs=result)
 
     def batching_for(self, servable: Servable) -> BatchingSettings | None:
@@ -185,18 +223,86 @@ class DataPlane:
         timeout_seconds: float | None = None,
     ) -> Outputs:
         """Run one already-validated call of ``signature`` and await its outputs."""
+        if self.observability is not None:
+            scope = CURRENT_SCOPE.get()
+            if scope is not None and scope.trace is not None:
+                return await self._run_traced(
+                    scope.trace, servable, signature, inputs, output_names, timeout_seconds
+                )
+        return await self._run(servable, signature, inputs, output_names, timeout_seconds)
+
+    async def _run_traced(
+        self,
+        trace: RequestTrace,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        timeout_seconds: float | None,
+    ) -> Outputs:
+        """``_run``, recording its queue wait and model execution (or batch) as child spans.
+
+        Unbatched: ``queue_wait`` is the wait for an inference thread (none inline) and
+        ``model_execution`` the model call. Batched: ``queue_wait`` until the batcher sent
+        the request's batch out, ``batch`` from then until the outputs came back (with
+        ``batch.size``, the rows the model ran, padding included) and ``model_execution``
+        the model call inside it (``BatchTimes``, filled in by the batcher).
+        """
+        trace.set_model(version=servable.version, signature_name=signature.name)
+        times = [0.0, 0.0]
+
+        def timed(fn: Callable[..., Outputs], *args: object) -> Outputs:  # where the model runs
+            times[0] = time.monotonic()
+            try:
+                return fn(*args)
+            finally:
+                times[1] = time.monotonic()
+
+        batched = BatchTimes()
+        submitted = time.monotonic()
+        outputs = await self._run(
+            servable, signature, inputs, output_names, timeout_seconds, wrap=timed, times=batched
+        )
+        if batched.dispatched:
+            answered = time.monotonic()
+            trace.record(SPAN_QUEUE_WAIT, submitted, batched.dispatched)
+            trace.record(
+                SPAN_BATCH, batched.dispatched, answered, {ATTR_BATCH_SIZE: batched.batch_size}
+            )
+            if batched.run_started:
+                trace.record(SPAN_MODEL_EXECUTION, batched.run_started, batched.run_finished)
+        elif times[0]:
+            trace.record(SPAN_QUEUE_WAIT, submitted, times[0])
+            trace.record(SPAN_MODEL_EXECUTION, times[0], times[1])
+        return outputs
+
+    async def _run(
+        self,
+        servable: Servable,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: tuple[str, ...],
+        timeout_seconds: float | None = None,
+        *,
+        wrap: Callable[..., Outputs] | None = None,
+        times: BatchTimes | None = None,
+    ) -> Outputs:
+        """``run`` without tracing; ``wrap(fn, *args)`` runs an unbatched model call and
+        the batcher fills ``times`` in for a batched one."""
         servable.begin_request()
         batcher = self._batcher
         if batcher is None or (servable.batching or self._batching) is None:
             cost = self._costs.of(servable, signature.name)
             if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
                 try:
+                    if wrap is not None:
+                        return wrap(cost.timed, servable.run, signature, inputs, output_names)
                     return cost.timed(servable.run, signature, inputs, output_names)
                 finally:
                     servable.end_request()
             try:
                 future = self._executor.run_inference(
-                    cost.timed,
+                    cost.timed if wrap is None else functools.partial(wrap, cost.timed),
                     servable.run,
                     signature,
                     inputs,
@@ -218,6 +324,7 @@ class DataPlane:
                     output_names=output_names,
                     batch_size=batch_size,
                     deadline=deadline,
+                    times=times,
                 )
             )
         outputs: Outputs = await future  # type: ignore[misc]  # T is not inferred through cost.timed

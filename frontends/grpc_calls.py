@@ -8,6 +8,12 @@ hang. Each call is reported once to the observer under ``api`` (``grpc`` for TF 
 services, ``v2`` for the Open Inference Protocol), except calls that name no model when
 ``count_unnamed`` is off (V2's repository index and server calls belong to no model). Passing the RPC's
 ``request`` lets the access log name the version it asked for.
+
+When the observer is an ``ObservedRequests`` (``frontends.observed_requests``), each call
+also runs in a ``RequestScope`` (``dataplane.observing``): its SERVER span continues the
+``traceparent`` of the call's metadata and ends with the call's status; a sampled call of
+TF Serving's APIs is request-logged here, from its request and response protos, after
+``work`` answered (V2's calls are logged by the data plane, from their arrays).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import TypeVar
 
 import grpc
 
+from dataplane.observing import CURRENT_SCOPE, RequestScope, grpc_span_name
+from frontends.observed_requests import observability_of
 from frontends.observer import RequestObserver, grpc_version
 from protocol.status import Code, ServingError, safe_message
 
@@ -36,6 +44,8 @@ class GrpcCalls:
         self._observer = observer
         self._api = api
         self._count_unnamed = count_unnamed
+        self._observability = observability_of(observer)
+        self._origin = "grpc" if api == "grpc" else f"{api}-grpc"
 
     async def call(
         self,
@@ -47,8 +57,22 @@ class GrpcCalls:
     ) -> Resp:
         started = time.perf_counter()
         code = Code.OK
+        observability = self._observability
+        scope: RequestScope | None = None
+        if observability is not None:
+            scope = observability.open(
+                origin=self._origin,
+                entrypoint=entrypoint,
+                span_name=grpc_span_name(self._api, entrypoint),
+                model_name=model_name,
+                parent=lambda tracer: tracer.parent_from_grpc(context.invocation_metadata()),
+            )
+        token = CURRENT_SCOPE.set(scope) if scope is not None else None
         try:
-            return await work()
+            response = await work()
+            if observability is not None and scope is not None and self._api == "grpc":
+                observability.capture_protos(scope, request, response)
+            return response
         except ServingError as error:
             code = error.code
             await context.abort(grpc.StatusCode[error.code.name], safe_message(error.message))
@@ -59,6 +83,10 @@ class GrpcCalls:
                 grpc.StatusCode.INTERNAL, safe_message(f"{type(error).__name__}: {error}")
             )
         finally:
+            if token is not None:
+                CURRENT_SCOPE.reset(token)
+                if scope is not None and scope.trace is not None:
+                    scope.trace.end(status_code=code.name)
             if self._observer is not None and (model_name or self._count_unnamed):
                 self._observer.observe(
                     model_name=model_name,

@@ -42,7 +42,8 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from dataplane.dataplane import DataPlane, check_metadata_fields
+from dataplane.dataplane import DataPlane, PredictResult, check_metadata_fields
+from dataplane.observing import CURRENT_SCOPE, SPAN_ENCODE
 from dataplane.examples import ExampleAPIs
 from frontends.grpc_calls import GrpcCalls
 from frontends.grpc_decode import DecodeErrors
@@ -70,6 +71,18 @@ class ServiceRegistrar(Protocol):
 
 class ConfigReloader(Protocol):
     async def reload(self, config: model_server_config_pb2.ModelServerConfig) -> None: ...
+
+
+def encode_predict(result: PredictResult) -> predict_pb2.PredictResponse:
+    """The ``PredictResponse`` of a data plane answer."""
+    response = predict_pb2.PredictResponse()
+    servable, signature = result.servable, result.signature
+    fill_model_spec(response.model_spec, servable.model_name, servable.version, signature.name)
+    for alias, array in result.outputs.items():
+        ndarray_to_tensor_proto(
+            array, dtype_enum=signature.outputs[alias].dtype, out=response.outputs[alias]
+        )
+    return response
 
 
 def _timeout(context: grpc.aio.ServicerContext) -> float | None:
@@ -106,16 +119,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 tuple(request.output_filter),
                 _timeout(context),
             )
-            response = predict_pb2.PredictResponse()
-            servable, signature = result.servable, result.signature
-            fill_model_spec(
-                response.model_spec, servable.model_name, servable.version, signature.name
-            )
-            for alias, array in result.outputs.items():
-                ndarray_to_tensor_proto(
-                    array, dtype_enum=signature.outputs[alias].dtype, out=response.outputs[alias]
-                )
-            return response
+            scope = CURRENT_SCOPE.get() if self._plane.observability is not None else None
+            if scope is not None and scope.trace is not None:
+                with scope.trace.phase(SPAN_ENCODE):
+                    return encode_predict(result)
+            return encode_predict(result)
 
         try:
             return await self._handlers.call(

@@ -13,6 +13,12 @@ Open Inference Protocol, whose entrypoints are the gRPC method names), except ca
 name no model when ``count_unnamed`` is off (V2's repository index and server calls
 belong to no model). With ``cors`` on (``--rest_api_enable_cors_support``, ``/v1``
 only), every answer carries ``CORS_HEADERS``.
+
+When the observer is an ``ObservedRequests`` (``frontends.observed_requests``), each call
+also runs in a ``RequestScope`` (``dataplane.observing``): its SERVER span continues the
+request's ``traceparent`` header and ends with the call's status; a sampled call is
+request-logged by the data plane (``:predict``, V2 inference) or ``ExampleAPIs``
+(``:classify``, ``:regress``), from its decoded parts.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from dataplane.observing import CURRENT_SCOPE, RequestScope
+from frontends.observed_requests import observability_of
 from frontends.observer import RequestObserver, rest_version
 from protocol.status import Code, ServingError, http_status, safe_message
 
@@ -61,6 +69,8 @@ class RestCalls:
         self._encode_error = encode_error
         self._cors = cors
         self._count_unnamed = count_unnamed
+        self._observability = observability_of(observer)
+        self._origin = "rest" if api == "rest" else f"{api}-rest"
 
     async def call(
         self,
@@ -71,6 +81,17 @@ class RestCalls:
     ) -> web.Response:
         started = time.perf_counter()
         code = Code.OK
+        observability = self._observability
+        scope: RequestScope | None = None
+        if observability is not None:
+            scope = observability.open(
+                origin=self._origin,
+                entrypoint=entrypoint,
+                span_name=f"{request.method} {self._api} {entrypoint}",
+                model_name=model_name,
+                parent=lambda tracer: tracer.parent_from_http(request.headers),
+            )
+        token = CURRENT_SCOPE.set(scope) if scope is not None else None
         try:
             response = await work()
         except ServingError as error:
@@ -84,6 +105,11 @@ class RestCalls:
             response = json_response(
                 self._encode_error(safe_message(f"{type(error).__name__}: {error}")), 500
             )
+        finally:
+            if token is not None:
+                CURRENT_SCOPE.reset(token)
+        if scope is not None and scope.trace is not None:
+            scope.trace.end(status_code=code.name)
         if self._observer is not None and (model_name or self._count_unnamed):
             self._observer.observe(
                 model_name=model_name,

@@ -198,6 +198,7 @@ FRONTEND_HELPERS = {
     "frontends.grpc_decode",  # undecodable gRPC requests, used by grpc_frontend
     "frontends.rest_calls",
     "frontends.observer",
+    "frontends.observed_requests",  # the observer carrying tracing/logging to the wrappers
     "frontends.auth",
     "frontends.tls",
     "frontends.memory_trim",

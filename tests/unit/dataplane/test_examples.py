@@ -26,6 +26,8 @@ from tests.unit.servables.tensorflow.test_example_apis import (
 class FakePlane:
     """Resolves to one model and runs calls inline, recording what went through ``run``."""
 
+    observability = None  # no tracing, request logging or shadows
+
     def __init__(self, model: Servable) -> None:
         self.model = model
         self.resolved: list[ModelRef] = []

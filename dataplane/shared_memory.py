@@ -21,7 +21,7 @@ messages, with our status codes where Triton answers a client's mistake with INT
   ``unregister_all()`` forgets every one. A region still being read or written (a
   ``memoryview`` from ``read``/``write`` not yet released) is unmapped once released,
   as Triton defers an unregister until in-flight requests complete.
-- ``status(name)`` lists ``RegionStatus`` values (every region when ``name`` is empty);
+- ``status(name)`` lists ``RegionStatus`` values (``protocol.v2_messages``) (every region when ``name`` is empty);
   an unknown name is NOT_FOUND "Unable to find system shared memory region: 'N'".
 - ``read(name, offset, byte_size)`` returns a read-only ``memoryview`` of that part of
   the region and ``write(name, offset, data)`` copies ``data`` into it. An unknown name
@@ -56,6 +56,16 @@ from typing import Final
 import _posixshmem  # CPython's own shm_open binding (what multiprocessing uses)
 
 from protocol.status import Code, ServingError, invalid_argument, not_found
+from protocol.v2_messages import RegionStatus
+
+__all__ = [
+    "CUDA_UNAVAILABLE",
+    "DEFAULT_MAX_REGIONS",
+    "RegionStatus",
+    "SharedMemoryReference",
+    "SharedMemoryRegistry",
+    "shared_memory_reference",
+]
 
 DEFAULT_MAX_REGIONS: Final = 256
 """Regions registered at once by default; each holds one mapping."""
@@ -67,16 +77,6 @@ CUDA_UNAVAILABLE: Final = (
 
 _KEY: Final = re.compile(r"/?[^/\x00]{1,250}")
 """A POSIX shared memory name: one optional leading slash, then no slash (``shm_open``)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class RegionStatus:
-    """One registered region, as Triton's status answers describe it."""
-
-    name: str
-    key: str
-    offset: int
-    byte_size: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,13 +35,24 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   (Triton's ``GetModelVersionFromString``). Wrong datatype, unknown input or output,
   shape/data mismatch are INVALID_ARGUMENT (400) naming the tensor. Every other error
   passes through unchanged.
+- System shared memory (Triton's ``system_shared_memory`` extension): the plane owns
+  the ``dataplane.shared_memory`` registry, which the frontends' register, unregister and
+  status calls reach directly. An input naming a region (``shared_memory_region``,
+  ``shared_memory_offset``, ``shared_memory_byte_size``) is read from it: its byte size
+  must equal shape x datatype size (BYTES: the serialized elements must fill it), and the
+  bytes are copied out before the model runs, so the region's view is released at once.
+  An output naming a region is written there after the model runs (a region too small
+  is INVALID_ARGUMENT with Triton's words) and answered with its shared memory
+  parameters instead of data. An unknown region is NOT_FOUND, before the model runs.
+  ``close()`` unmaps every region at server stop. CUDA shared memory is not offered.
 - Server metadata lists the extensions implemented: ``binary_tensor_data``,
-  ``model_configuration``, ``statistics``, and ``model_repository`` when the repository
-  is enabled.
+  ``model_configuration``, ``statistics``, ``system_shared_memory``, and
+  ``model_repository`` when the repository is enabled.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
@@ -51,6 +62,11 @@ from dataplane.dataplane import DataPlane
 from dataplane.health import Health
 from dataplane.readiness import Readiness
 from dataplane.repository import Repository
+from dataplane.shared_memory import (
+    SharedMemoryReference,
+    SharedMemoryRegistry,
+    shared_memory_reference,
+)
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import (
@@ -61,7 +77,15 @@ from protocol.status import (
     not_found,
     unavailable,
 )
-from protocol.v2_codec import InferRequest, datatype_dtype, datatype_name
+from protocol.dtypes import NUMPY_DTYPES, DType
+from protocol.v2_codec import (
+    InferRequest,
+    InputTensor,
+    array_from_binary,
+    array_to_binary,
+    datatype_dtype,
+    datatype_name,
+)
 from protocol.v2_messages import (
     IndexEntry,
     InferOutput,
@@ -80,6 +104,7 @@ SERVER_VERSION: Final = "0.1.0"
 # Triton's extension names (its server metadata), for what this server implements.
 EXTENSIONS: Final = ("binary_tensor_data", "model_configuration", "statistics")
 REPOSITORY_EXTENSION: Final = "model_repository"
+SHARED_MEMORY_EXTENSION: Final = "system_shared_memory"
 UNKNOWN_MODEL_PREFIX: Final = "Request for unknown model: "
 SIGNATURE_PARAMETER: Final = "signature_name"
 
@@ -156,16 +181,26 @@ class V2Plane:
         health: Health,
         repository: Repository | None = None,
         stats: StatsSource | None = None,
+        shared_memory: SharedMemoryRegistry | None = None,
     ) -> None:
         self.plane = plane
         self.health = health
         self._repository = repository
         self._stats = stats
+        self.shared_memory = shared_memory if shared_memory is not None else SharedMemoryRegistry()
+        """The system shared memory regions (register, unregister and status go straight
+        to it); ``close()`` unmaps them at server stop."""
+
+    def close(self) -> None:
+        """Unmap every shared memory region (at server stop, after the frontends)."""
+        self.shared_memory.close()
 
     # --- server ------------------------------------------------------------------------------
 
     def server_metadata(self) -> ServerMetadata:
-        extensions = EXTENSIONS if self._repository is None else (*EXTENSIONS, REPOSITORY_EXTENSION)
+        extensions: tuple[str, ...] = (*EXTENSIONS, SHARED_MEMORY_EXTENSION)
+        if self._repository is not None:
+            extensions = (*extensions, REPOSITORY_EXTENSION)
         return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=extensions)
 
     def live(self) -> bool:
@@ -258,8 +293,16 @@ class V2Plane:
     async def infer(
         self, ref: ModelRef, request: InferRequest, timeout_seconds: float | None
     ) -> InferResult:
+        inputs = {tensor.name: self._input_array(tensor) for tensor in request.inputs}
+        output_memory = {
+            output.name: reference
+            for output in request.outputs
+            if (reference := shared_memory_reference(output.name, output.parameters)) is not None
+        }
+        for reference in output_memory.values():  # an unknown region fails before the model runs
+            self.shared_memory.status(reference.region)
+
         def decode(signature: Signature) -> dict[str, np.ndarray]:
-            arrays: dict[str, np.ndarray] = {}
             for tensor in request.inputs:
                 spec = signature.inputs.get(tensor.name)
                 if spec is None:
@@ -271,8 +314,7 @@ class V2Plane:
                         f"input '{tensor.name}' has datatype {tensor.datatype} but the model expects "
                         f"{datatype_name(spec.dtype)}"
                     )
-                arrays[tensor.name] = tensor.array
-            return arrays
+            return inputs
 
         signature_name = str(request.parameters.get(SIGNATURE_PARAMETER) or "")
         try:
@@ -282,14 +324,67 @@ class V2Plane:
         except ServingError as error:
             raise self._reworded(error, ref) from None
         specs = result.signature.outputs
+        outputs: list[InferOutput] = []
+        for name, value in result.outputs.items():
+            array = np.asarray(value)
+            reference = output_memory.get(name)
+            if reference is not None:
+                self._write_output(name, array, reference)
+            outputs.append(
+                InferOutput(
+                    name=name,
+                    array=array,
+                    dtype=specs[name].dtype,
+                    shared_memory=None if reference is None else _echoed(reference),
+                )
+            )
         return InferResult(
             model_name=result.servable.model_name,
             model_version=str(result.servable.version),
-            outputs=tuple(
-                InferOutput(name=name, array=np.asarray(array), dtype=specs[name].dtype)
-                for name, array in result.outputs.items()
-            ),
+            outputs=tuple(outputs),
         )
+
+    def _input_array(self, tensor: InputTensor) -> np.ndarray:
+        """The input's array: as decoded, or copied out of the shared memory it names.
+
+        The bytes are copied (Triton reads them in place) so that the region's view is
+        released before the request runs: an unregister or a client's next write cannot
+        reach a request already under way.
+        """
+        if tensor.array is not None:
+            return tensor.array
+        reference = shared_memory_reference(tensor.name, tensor.parameters)
+        if reference is None:  # the decoders only leave out data for a region
+            raise invalid_argument(f"input '{tensor.name}' has no data")
+        dtype = datatype_dtype(tensor.datatype)
+        if dtype is not DType.DT_STRING:
+            expected = math.prod(tensor.shape) * NUMPY_DTYPES[dtype].itemsize
+            if reference.byte_size != expected:
+                raise invalid_argument(
+                    f"input '{tensor.name}': shared memory byte size {reference.byte_size} "
+                    f"does not match shape {list(tensor.shape)} of {tensor.datatype}, which "
+                    f"needs {expected} bytes"
+                )
+        with self.shared_memory.read(
+            reference.region, reference.offset, reference.byte_size
+        ) as view:
+            array = array_from_binary(tensor.name, tensor.datatype, tensor.shape, view)
+            copied = array.copy()
+            del array  # its buffer is the view, which the with block releases
+        return copied
+
+    def _write_output(
+        self, name: str, array: np.ndarray, reference: SharedMemoryReference
+    ) -> None:
+        """Write an output's binary form into the region its request named."""
+        data = array_to_binary(array)
+        if len(data) > reference.byte_size:
+            raise invalid_argument(
+                f"shared memory size specified with the request for output '{name}' "
+                f"({reference.byte_size} bytes) should be at least {len(data)} bytes to hold "
+                "the results"
+            )
+        self.shared_memory.write(reference.region, reference.offset, data)
 
     # --- repository ------------------------------------------------------------------------
 
@@ -367,6 +462,17 @@ class V2Plane:
         except ServingError:
             return False
         return True
+
+
+def _echoed(reference: SharedMemoryReference) -> dict[str, object]:
+    """The shared memory parameters an answer gives back for an output written there."""
+    parameters: dict[str, object] = {
+        "shared_memory_region": reference.region,
+        "shared_memory_byte_size": reference.byte_size,
+    }
+    if reference.offset:
+        parameters["shared_memory_offset"] = reference.offset
+    return parameters
 
 
 def _unknown_model(model_name: str) -> ServingError:

@@ -8,6 +8,8 @@ REST and gRPC answer the same facts. All are frozen: an answer is built once and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +82,9 @@ class InferOutput:
     array: np.ndarray
     dtype: int
     """The output's ``protocol.dtypes.DType`` as the signature declares it."""
+    shared_memory: Mapping[str, Any] | None = None
+    """When the output was written into shared memory: the request's shared memory
+    parameters for it, which the answer echoes instead of carrying the data."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +93,16 @@ class InferResult:
     model_version: str
     outputs: tuple[InferOutput, ...]
     """In response order."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RegionStatus:
+    """One registered shared memory region, as Triton's status answers describe it."""
+
+    name: str
+    key: str
+    offset: int
+    byte_size: int
 
 
 def config_type(datatype: str) -> str:

@@ -79,9 +79,10 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
     # Inputs in shared memory take no raw_input_contents entry (as tritonclient sends them).
     needs_raw = in_shared_memory.count(False)
     if raw and len(raw) != needs_raw:
+        outside = " outside shared memory" if any(in_shared_memory) else ""
         raise invalid_argument(
             f"raw_input_contents has {len(raw)} entries but the request has {needs_raw} "
-            "inputs outside shared memory"
+            f"inputs{outside}"
         )
     inputs: list[InputTensor] = []
     seen: set[str] = set()

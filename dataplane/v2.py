@@ -42,8 +42,8 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   must equal shape x datatype size (BYTES: the serialized elements must fill it), and the
   bytes are copied out before the model runs, so the region's view is released at once.
   An output naming a region is written there after the model runs (a region too small
-  is INVALID_ARGUMENT with Triton's words) and answered with its shared memory
-  parameters instead of data. An unknown region is NOT_FOUND, before the model runs.
+  is INVALID_ARGUMENT with Triton's words; Triton says INTERNAL) and answered with its
+  name, datatype and shape only, as Triton answers. An unknown region is NOT_FOUND, before the model runs.
   ``close()`` unmaps every region at server stop. CUDA shared memory is not offered.
 - Server metadata lists the extensions implemented: ``binary_tensor_data``,
   ``model_configuration``, ``statistics``, ``system_shared_memory``, and
@@ -335,7 +335,7 @@ class V2Plane:
                     name=name,
                     array=array,
                     dtype=specs[name].dtype,
-                    shared_memory=None if reference is None else _echoed(reference),
+                    in_shared_memory=reference is not None,
                 )
             )
         return InferResult(
@@ -373,9 +373,7 @@ class V2Plane:
             del array  # its buffer is the view, which the with block releases
         return copied
 
-    def _write_output(
-        self, name: str, array: np.ndarray, reference: SharedMemoryReference
-    ) -> None:
+    def _write_output(self, name: str, array: np.ndarray, reference: SharedMemoryReference) -> None:
         """Write an output's binary form into the region its request named."""
         data = array_to_binary(array)
         if len(data) > reference.byte_size:
@@ -462,17 +460,6 @@ class V2Plane:
         except ServingError:
             return False
         return True
-
-
-def _echoed(reference: SharedMemoryReference) -> dict[str, object]:
-    """The shared memory parameters an answer gives back for an output written there."""
-    parameters: dict[str, object] = {
-        "shared_memory_region": reference.region,
-        "shared_memory_byte_size": reference.byte_size,
-    }
-    if reference.offset:
-        parameters["shared_memory_offset"] = reference.offset
-    return parameters
 
 
 def _unknown_model(model_name: str) -> ServingError:

@@ -135,13 +135,17 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
 
     # --- shared memory (Triton's system and CUDA shared memory extensions) -------------------
 
-    async def SystemSharedMemoryStatus(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+    async def SystemSharedMemoryStatus(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         async def work() -> Any:
             return region_status_response(self._plane.shared_memory.status(request.name))
 
         return await self._calls.call("SystemSharedMemoryStatus", "", context, work, request)
 
-    async def SystemSharedMemoryRegister(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+    async def SystemSharedMemoryRegister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         async def work() -> Any:
             self._plane.shared_memory.register(
                 request.name, request.key, request.offset, request.byte_size
@@ -150,7 +154,9 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
 
         return await self._calls.call("SystemSharedMemoryRegister", "", context, work, request)
 
-    async def SystemSharedMemoryUnregister(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+    async def SystemSharedMemoryUnregister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         async def work() -> Any:
             if request.name:
                 self._plane.shared_memory.unregister(request.name)
@@ -166,14 +172,18 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
 
         return await self._calls.call("CudaSharedMemoryStatus", "", context, work, request)
 
-    async def CudaSharedMemoryRegister(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+    async def CudaSharedMemoryRegister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         async def work() -> Any:
             self._plane.shared_memory.register_cuda(request.name)  # UNAVAILABLE
             return service_pb2.CudaSharedMemoryRegisterResponse()
 
         return await self._calls.call("CudaSharedMemoryRegister", "", context, work, request)
 
-    async def CudaSharedMemoryUnregister(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+    async def CudaSharedMemoryUnregister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
         async def work() -> Any:
             return service_pb2.CudaSharedMemoryUnregisterResponse()  # nothing to forget
 

@@ -250,9 +250,7 @@ class V2Rest:
                 model_version=result.model_version,
                 request_id=parsed.id,
                 outputs=outputs,
-                shared_memory={
-                    o.name: o.shared_memory for o in result.outputs if o.shared_memory is not None
-                },
+                in_shared_memory={o.name for o in result.outputs if o.in_shared_memory},
             )
             if json_length is None:
                 return json_response(payload)

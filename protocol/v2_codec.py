@@ -30,9 +30,10 @@ INVALID_ARGUMENT asking for ``binary_data``.
 
 Shared memory (Triton's shared memory extensions): an input whose ``parameters`` hold
 ``shared_memory_region`` carries no data (``InputTensor.array`` is None; data beside it
-is INVALID_ARGUMENT) and a requested output's parameters are kept as sent, for the data
-plane to read and write the regions. An output written into shared memory goes back with
-its shared memory parameters and without data. JSON ``data`` of any nesting depth is
+is INVALID_ARGUMENT with Triton's message) and a requested output's parameters are kept
+as sent, for the data plane to read and write the regions (with ``binary_data: true``
+too is INVALID_ARGUMENT, as in Triton). An output written into shared memory goes back
+with its name, datatype and shape only. JSON ``data`` of any nesting depth is
 flattened without recursion.
 
 Versions (``parse_version``): a version string of digits is a version number; anything
@@ -44,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any, Final
 
 import numpy as np
@@ -384,9 +385,13 @@ def decode_rest_request(document: Mapping[str, Any], binary: memoryview) -> Infe
         array: np.ndarray | None
         if SHARED_MEMORY_REGION in input_parameters:
             if size is not None or "data" in entry:
+                # Triton's ValidateInputContentType (http_server.cc).
+                also = " 'data'" if "data" in entry else ""
+                also += " 'binary_data_size'" if size is not None else ""
                 raise invalid_argument(
-                    f"input '{name}' names a shared memory region and also carries data; "
-                    "send one or the other"
+                    "Input must set only one of the following fields: 'data', "
+                    "'binary_data_size' in 'parameters', 'shared_memory_region' in "
+                    f"'parameters'. But set{also} 'shared_memory_region'"
                 )
             array = None
         elif size is not None:
@@ -421,6 +426,8 @@ def decode_rest_request(document: Mapping[str, Any], binary: memoryview) -> Infe
             raise invalid_argument("every requested output must be an object with a 'name'")
         output_parameters = _parameters(f"output '{entry['name']}'", entry.get("parameters"))
         binary_flag = output_parameters.get("binary_data")
+        if SHARED_MEMORY_REGION in output_parameters and binary_flag is True:
+            raise invalid_argument("Output can't set both 'shared_memory_region' and 'binary_data'")
         outputs.append(
             RequestedOutput(
                 name=entry["name"],
@@ -445,17 +452,16 @@ def encode_rest_response(
     model_version: str,
     request_id: str | None,
     outputs: Sequence[tuple[str, np.ndarray, int, bool]],
-    shared_memory: Mapping[str, Mapping[str, Any]] | None = None,
+    in_shared_memory: Set[str] = frozenset(),
 ) -> tuple[bytes, int | None]:
     """The response body and, when any output is binary, the JSON header's length.
 
-    ``outputs``: (name, array, dtype, binary) in response order. ``shared_memory``: the
-    outputs already written into shared memory, by name, with the shared memory
-    parameters to echo: such an output carries those parameters and no data.
+    ``outputs``: (name, array, dtype, binary) in response order. ``in_shared_memory``:
+    the outputs already written into shared memory, which carry no data (Triton's answer:
+    name, datatype and shape only).
     """
     documents: list[dict[str, Any]] = []
     chunks: list[bytes] = []
-    in_shared_memory = shared_memory or {}
     for name, array, dtype, binary in outputs:
         document: dict[str, Any] = {
             "name": name,
@@ -463,7 +469,7 @@ def encode_rest_response(
             "shape": list(array.shape),
         }
         if name in in_shared_memory:
-            document["parameters"] = dict(in_shared_memory[name])
+            pass
         elif binary:
             chunk = array_to_binary(array)
             document["parameters"] = {"binary_data_size": len(chunk)}

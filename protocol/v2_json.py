@@ -145,20 +145,21 @@ def region_status_json(regions: Iterable[RegionStatus]) -> bytes:
 def register_request(document: Mapping[str, Any]) -> tuple[str, int, int]:
     """A shared memory register body ``{"key", "offset", "byte_size"}`` as its values.
 
-    ``key`` (a string) and ``byte_size`` are required, ``offset`` defaults to 0; a
-    missing or mistyped field is INVALID_ARGUMENT naming it.
+    ``key`` (a string) and ``byte_size`` are required (Triton's messages when missing),
+    ``offset`` defaults to 0; a mistyped field is INVALID_ARGUMENT naming it.
     """
-    key = document.get("key")
+    for required in ("key", "byte_size"):  # Triton's words (http_server.cc)
+        if required not in document:
+            raise invalid_argument(f"Shared memory register request has no '{required}' field")
+    key = document["key"]
     if not isinstance(key, str):
-        raise invalid_argument(
-            "Shared memory register request has no 'key' field, or it is not a string"
-        )
+        raise invalid_argument("Shared memory register request: 'key' must be a string")
     sizes: list[int] = []
-    for field, default in (("offset", 0), ("byte_size", None)):
-        value = document.get(field, default)
-        if not isinstance(value, int) or isinstance(value, bool):
+    for field in ("offset", "byte_size"):
+        value = document.get(field, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise invalid_argument(
-                f"Shared memory register request has no '{field}' field, or it is not an integer"
+                f"Shared memory register request: '{field}' must be a non-negative integer"
             )
         sizes.append(value)
     return key, sizes[0], sizes[1]

@@ -8,8 +8,6 @@ REST and gRPC answer the same facts. All are frozen: an answer is built once and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
@@ -82,9 +80,9 @@ class InferOutput:
     array: np.ndarray
     dtype: int
     """The output's ``protocol.dtypes.DType`` as the signature declares it."""
-    shared_memory: Mapping[str, Any] | None = None
-    """When the output was written into shared memory: the request's shared memory
-    parameters for it, which the answer echoes instead of carrying the data."""
+    in_shared_memory: bool = False
+    """Written into the shared memory region the request named: the answer carries the
+    output's name, datatype and shape only (Triton's answer)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ parameters name a ``shared_memory_region`` has no data here (and takes no
 ``raw_input_contents`` entry); tensors' and outputs' parameters are kept as plain values.
 The other functions build the answers; outputs go back as ``raw_output_contents``, as
 Triton answers; an output written into shared memory has an empty entry there (one entry
-per output, as Triton keeps them) and its shared memory parameters.
+per output, as Triton keeps them) and no parameters, as Triton answers.
 """
 
 from __future__ import annotations
@@ -118,8 +118,7 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
             )
         )
     outputs = tuple(
-        RequestedOutput(name=o.name, parameters=_parameters(o.parameters))
-        for o in request.outputs
+        RequestedOutput(name=o.name, parameters=_parameters(o.parameters)) for o in request.outputs
     )
     return InferRequest(
         id=request.id or None,
@@ -142,26 +141,15 @@ def infer_response(result: InferResult, request_id: str = "") -> service_pb2.Mod
         response.id = request_id
     for output in result.outputs:
         array = output.array
-        entry = response.outputs.add(
+        response.outputs.add(
             name=output.name, datatype=datatype_name(output.dtype), shape=array.shape
         )
-        if output.shared_memory is not None:
-            for key, value in output.shared_memory.items():
-                _set_parameter(entry.parameters[key], value)
+        if output.in_shared_memory:
             # Triton keeps one raw entry per output, so that indexes line up: empty here.
             response.raw_output_contents.append(b"")
         else:
             response.raw_output_contents.append(array_to_binary(array))
     return response
-
-
-def _set_parameter(target: Any, value: object) -> None:
-    if isinstance(value, bool):
-        target.bool_param = value
-    elif isinstance(value, int):
-        target.int64_param = value
-    else:
-        target.string_param = str(value)
 
 
 def server_metadata_response(metadata: ServerMetadata) -> service_pb2.ServerMetadataResponse:

@@ -270,3 +270,12 @@ async def test_grpc_cuda_shared_memory_is_unavailable_with_a_reason(stub: Any) -
     status = await stub.CudaSharedMemoryStatus(service_pb2.CudaSharedMemoryStatusRequest())
     assert dict(status.regions) == {}
     await stub.CudaSharedMemoryUnregister(service_pb2.CudaSharedMemoryUnregisterRequest())
+
+
+async def test_closing_the_plane_unmaps_every_region(
+    served: V2Served, block: shared_memory.SharedMemory
+) -> None:
+    """What the supervisor does at server stop, once the frontends have stopped."""
+    served.v2.shared_memory.register("in", key_of(block), 0, BYTES)
+    served.v2.close()
+    assert served.v2.shared_memory.status() == []

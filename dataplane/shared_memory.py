@@ -28,7 +28,8 @@ messages, with our status codes where Triton answers a client's mistake with INT
   is NOT_FOUND "Unable to find shared memory region: 'N'"; ``offset`` at or past the
   region's size is INVALID_ARGUMENT "Invalid offset for shared memory region: 'N'", and
   ``offset + byte_size`` past it "Invalid offset + byte size for shared memory region:
-  'N'". A client can reach only the windows it registered, through their names.
+  'N'". ``check(name, offset, byte_size)`` raises the same errors without reading or
+  writing. A client can reach only the windows it registered, through their names.
 - The server never creates or unlinks an object: it maps the client's. (Python's
   ``SharedMemory`` is not used because on 3.11 it registers every object it opens with
   the resource tracker, which unlinks them when the server exits, and it unlinks an
@@ -220,6 +221,11 @@ class SharedMemoryRegistry:
         with self._lock:
             view = self._window(name, offset, byte_size)
             return view.toreadonly()
+
+    def check(self, name: str, offset: int, byte_size: int) -> None:
+        """The errors ``read``/``write`` would raise for this window, without touching it."""
+        with self._lock:
+            self._window(name, offset, byte_size).release()
 
     def write(self, name: str, offset: int, data: bytes | memoryview) -> None:
         """Copy ``data`` into region ``name`` at ``offset`` (an output's bytes)."""

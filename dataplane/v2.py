@@ -43,7 +43,8 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   bytes are copied out before the model runs, so the region's view is released at once.
   An output naming a region is written there after the model runs (a region too small
   is INVALID_ARGUMENT with Triton's words; Triton says INTERNAL) and answered with its
-  name, datatype and shape only, as Triton answers. An unknown region is NOT_FOUND, before the model runs.
+  name, datatype and shape only, as Triton answers. An unknown region is NOT_FOUND, and
+  a window past the region's end INVALID_ARGUMENT, before the model runs.
   ``close()`` unmaps every region at server stop. CUDA shared memory is not offered.
 - Server metadata lists the extensions implemented: ``binary_tensor_data``,
   ``model_configuration``, ``statistics``, ``system_shared_memory``, and
@@ -299,8 +300,8 @@ class V2Plane:
             for output in request.outputs
             if (reference := shared_memory_reference(output.name, output.parameters)) is not None
         }
-        for reference in output_memory.values():  # an unknown region fails before the model runs
-            self.shared_memory.status(reference.region)
+        for reference in output_memory.values():  # a bad window fails before the model runs
+            self.shared_memory.check(reference.region, reference.offset, reference.byte_size)
 
         def decode(signature: Signature) -> dict[str, np.ndarray]:
             for tensor in request.inputs:

@@ -18,8 +18,9 @@ Limits, so that no client can exhaust the server (each from a flag, ``RestSettin
   says so, else as soon as that many bytes arrived; a ``Content-Encoding: gzip`` or
   ``deflate`` body counts decompressed (aiohttp inflates it while reading), and one that
   does not decompress reads as an empty body, as in TF Serving (the JSON APIs then
-  answer 400 "The document is empty"), on a connection closed after the answer; a multipart upload needs a Content-Length within
-  the limit and no Content-Encoding (411 / 415), and is read part by part by its handler;
+  answer 400 "The document is empty"), on a connection closed after the answer; a
+  multipart upload needs a Content-Length within the limit and no Content-Encoding
+  (411 / 415), and is read part by part by its handler;
 - a body must arrive in full within ``idle_timeout_seconds`` (else 408), and a connection
   with no request in progress for that long is closed (aiohttp's keep-alive timeout,
   which also covers a connection that never sends its headers in full);
@@ -42,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Final, Any
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError

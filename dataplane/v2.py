@@ -40,7 +40,8 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   status calls reach directly. An input naming a region (``shared_memory_region``,
   ``shared_memory_offset``, ``shared_memory_byte_size``) is read from it: its byte size
   must equal shape x datatype size (BYTES: the serialized elements must fill it), and the
-  bytes are copied out before the model runs, so the region's view is released at once.
+  bytes are copied out (once the model and input are known, before the model runs), so
+  the region's view is released at once.
   An output naming a region is written there after the model runs (a region too small
   is INVALID_ARGUMENT with Triton's words; Triton says INTERNAL) and answered with its
   name, datatype and shape only, as Triton answers. An unknown region is NOT_FOUND, and
@@ -294,16 +295,14 @@ class V2Plane:
     async def infer(
         self, ref: ModelRef, request: InferRequest, timeout_seconds: float | None
     ) -> InferResult:
-        inputs = {tensor.name: self._input_array(tensor) for tensor in request.inputs}
         output_memory = {
             output.name: reference
             for output in request.outputs
             if (reference := shared_memory_reference(output.name, output.parameters)) is not None
         }
-        for reference in output_memory.values():  # a bad window fails before the model runs
-            self.shared_memory.check(reference.region, reference.offset, reference.byte_size)
 
         def decode(signature: Signature) -> dict[str, np.ndarray]:
+            arrays: dict[str, np.ndarray] = {}
             for tensor in request.inputs:
                 spec = signature.inputs.get(tensor.name)
                 if spec is None:
@@ -315,7 +314,11 @@ class V2Plane:
                         f"input '{tensor.name}' has datatype {tensor.datatype} but the model expects "
                         f"{datatype_name(spec.dtype)}"
                     )
-            return inputs
+                # Read from shared memory only once the model and the input are known.
+                arrays[tensor.name] = self._input_array(tensor)
+            for reference in output_memory.values():  # a bad window fails before the model runs
+                self.shared_memory.check(reference.region, reference.offset, reference.byte_size)
+            return arrays
 
         signature_name = str(request.parameters.get(SIGNATURE_PARAMETER) or "")
         try:
@@ -420,8 +423,8 @@ class V2Plane:
         """V2's code and words for a resolution error, chosen by its reason (module doc)."""
         if error.reason is Reason.UNKNOWN_LABEL:
             return invalid_argument(_bad_version_string(ref.label or ""), error.reason)
-        if error.code is not Code.NOT_FOUND:
-            return error
+        if error.code is not Code.NOT_FOUND or error.reason is Reason.GENERIC:
+            return error  # not a resolution error (an unknown shared memory region, say)
         if ref.version is None and ref.label is None and self.health.is_configured(ref.name):
             return unavailable(
                 f"{UNKNOWN_MODEL_PREFIX}'{ref.name}' has no available versions",

@@ -469,7 +469,7 @@ def encode_rest_response(
             "shape": list(array.shape),
         }
         if name in in_shared_memory:
-            pass
+            pass  # its data is in the region already
         elif binary:
             chunk = array_to_binary(array)
             document["parameters"] = {"binary_data_size": len(chunk)}

@@ -197,6 +197,11 @@ async def test_rest_infer_checks_sizes_regions_and_conflicting_fields(
         404,
         {"error": "Unable to find shared memory region: 'nope'"},
     )
+    # The model is resolved before any region is read (an unknown one named above).
+    assert await call(client, "POST", "/v2/models/ghost/infer", unknown) == (
+        404,
+        {"error": "Request for unknown model: 'ghost' is not found"},
+    )
     both = infer_body()
     both["inputs"][0]["data"] = [1.0, 3.0]
     status, answer = await call(client, "POST", "/v2/models/half/infer", both)

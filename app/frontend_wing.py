@@ -27,6 +27,7 @@ from frontends.auth import Authenticator, FailureHook, GrpcAuthInterceptor, rest
 from frontends.grpc_frontend import (
     ConfigReloader,
     GrpcFrontend,
+    MetricValues,
     ModelServicer,
     PredictionServicer,
 )
@@ -61,6 +62,8 @@ class FrontendParts:
     """The supervisor's own REST routes (metrics, dashboard), served before the APIs'."""
     reuse_port: bool = False
     """``--workers`` > 1: this process's frontends share their ports with the others."""
+    metric_values: MetricValues | None = None
+    """Reads metrics by name, for ``HandleReloadConfigRequest``'s ``metric_names``."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,7 +91,12 @@ def _grpc(config: ServerConfig, parts: FrontendParts, trimmer: MemoryTrimmer) ->
             max_request_tensor_bytes=options.max_request_tensor_bytes,
             trimmer=trimmer,
         ),
-        model=ModelServicer(parts.plane, reloader=parts.reloader, observer=parts.observer),
+        model=ModelServicer(
+            parts.plane,
+            reloader=parts.reloader,
+            observer=parts.observer,
+            metric_values=parts.metric_values,
+        ),
         address=f"0.0.0.0:{options.port}",
         socket_path=str(options.grpc_socket_path) if options.grpc_socket_path else None,
         # TF Serving's limit (SetMaxMessageSize(kint32max)); channel arguments win.

@@ -170,6 +170,7 @@ class Supervisor:
                     *dashboard.routes(),
                 ],
                 reuse_port=worker is not None,
+                metric_values=self.metrics.metric_values,
             ),
         )
         self.grpc: GrpcFrontend | None = frontends.grpc
@@ -335,6 +336,7 @@ class Supervisor:
             except Exception:  # keep unwinding the rest
                 log.exception("stopping %s failed", part.name)
         self._started.clear()
+        self.v2.close()  # unmap the shared memory regions, once no frontend can use them
         log.info("server stopped")
 
 

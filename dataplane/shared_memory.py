@@ -21,14 +21,15 @@ messages, with our status codes where Triton answers a client's mistake with INT
   ``unregister_all()`` forgets every one. A region still being read or written (a
   ``memoryview`` from ``read``/``write`` not yet released) is unmapped once released,
   as Triton defers an unregister until in-flight requests complete.
-- ``status(name)`` lists ``RegionStatus`` values (every region when ``name`` is empty);
+- ``status(name)`` lists ``RegionStatus`` values (``protocol.v2_messages``) (every region when ``name`` is empty);
   an unknown name is NOT_FOUND "Unable to find system shared memory region: 'N'".
 - ``read(name, offset, byte_size)`` returns a read-only ``memoryview`` of that part of
   the region and ``write(name, offset, data)`` copies ``data`` into it. An unknown name
   is NOT_FOUND "Unable to find shared memory region: 'N'"; ``offset`` at or past the
   region's size is INVALID_ARGUMENT "Invalid offset for shared memory region: 'N'", and
   ``offset + byte_size`` past it "Invalid offset + byte size for shared memory region:
-  'N'". A client can reach only the windows it registered, through their names.
+  'N'". ``check(name, offset, byte_size)`` raises the same errors without reading or
+  writing. A client can reach only the windows it registered, through their names.
 - The server never creates or unlinks an object: it maps the client's. (Python's
   ``SharedMemory`` is not used because on 3.11 it registers every object it opens with
   the resource tracker, which unlinks them when the server exits, and it unlinks an
@@ -56,6 +57,16 @@ from typing import Final
 import _posixshmem  # CPython's own shm_open binding (what multiprocessing uses)
 
 from protocol.status import Code, ServingError, invalid_argument, not_found
+from protocol.v2_messages import RegionStatus
+
+__all__ = [
+    "CUDA_UNAVAILABLE",
+    "DEFAULT_MAX_REGIONS",
+    "RegionStatus",
+    "SharedMemoryReference",
+    "SharedMemoryRegistry",
+    "shared_memory_reference",
+]
 
 DEFAULT_MAX_REGIONS: Final = 256
 """Regions registered at once by default; each holds one mapping."""
@@ -67,16 +78,6 @@ CUDA_UNAVAILABLE: Final = (
 
 _KEY: Final = re.compile(r"/?[^/\x00]{1,250}")
 """A POSIX shared memory name: one optional leading slash, then no slash (``shm_open``)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class RegionStatus:
-    """One registered region, as Triton's status answers describe it."""
-
-    name: str
-    key: str
-    offset: int
-    byte_size: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -220,6 +221,11 @@ class SharedMemoryRegistry:
         with self._lock:
             view = self._window(name, offset, byte_size)
             return view.toreadonly()
+
+    def check(self, name: str, offset: int, byte_size: int) -> None:
+        """The errors ``read``/``write`` would raise for this window, without touching it."""
+        with self._lock:
+            self._window(name, offset, byte_size).release()
 
     def write(self, name: str, offset: int, data: bytes | memoryview) -> None:
         """Copy ``data`` into region ``name`` at ``offset`` (an output's bytes)."""

@@ -35,13 +35,26 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   (Triton's ``GetModelVersionFromString``). Wrong datatype, unknown input or output,
   shape/data mismatch are INVALID_ARGUMENT (400) naming the tensor. Every other error
   passes through unchanged.
+- System shared memory (Triton's ``system_shared_memory`` extension): the plane owns
+  the ``dataplane.shared_memory`` registry, which the frontends' register, unregister and
+  status calls reach directly. An input naming a region (``shared_memory_region``,
+  ``shared_memory_offset``, ``shared_memory_byte_size``) is read from it: its byte size
+  must equal shape x datatype size (BYTES: the serialized elements must fill it), and the
+  bytes are copied out (once the model and input are known, before the model runs), so
+  the region's view is released at once.
+  An output naming a region is written there after the model runs (a region too small
+  is INVALID_ARGUMENT with Triton's words; Triton says INTERNAL) and answered with its
+  name, datatype and shape only, as Triton answers. An unknown region is NOT_FOUND, and
+  a window past the region's end INVALID_ARGUMENT, before the model runs.
+  ``close()`` unmaps every region at server stop. CUDA shared memory is not offered.
 - Server metadata lists the extensions implemented: ``binary_tensor_data``,
-  ``model_configuration``, ``statistics``, and ``model_repository`` when the repository
-  is enabled.
+  ``model_configuration``, ``statistics``, ``system_shared_memory``, and
+  ``model_repository`` when the repository is enabled.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
@@ -51,6 +64,11 @@ from dataplane.dataplane import DataPlane
 from dataplane.health import Health
 from dataplane.readiness import Readiness
 from dataplane.repository import Repository
+from dataplane.shared_memory import (
+    SharedMemoryReference,
+    SharedMemoryRegistry,
+    shared_memory_reference,
+)
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import (
@@ -61,7 +79,15 @@ from protocol.status import (
     not_found,
     unavailable,
 )
-from protocol.v2_codec import InferRequest, datatype_dtype, datatype_name
+from protocol.dtypes import NUMPY_DTYPES, DType
+from protocol.v2_codec import (
+    InferRequest,
+    InputTensor,
+    array_from_binary,
+    array_to_binary,
+    datatype_dtype,
+    datatype_name,
+)
 from protocol.v2_messages import (
     IndexEntry,
     InferOutput,
@@ -80,6 +106,7 @@ SERVER_VERSION: Final = "0.1.0"
 # Triton's extension names (its server metadata), for what this server implements.
 EXTENSIONS: Final = ("binary_tensor_data", "model_configuration", "statistics")
 REPOSITORY_EXTENSION: Final = "model_repository"
+SHARED_MEMORY_EXTENSION: Final = "system_shared_memory"
 UNKNOWN_MODEL_PREFIX: Final = "Request for unknown model: "
 SIGNATURE_PARAMETER: Final = "signature_name"
 
@@ -156,16 +183,26 @@ class V2Plane:
         health: Health,
         repository: Repository | None = None,
         stats: StatsSource | None = None,
+        shared_memory: SharedMemoryRegistry | None = None,
     ) -> None:
         self.plane = plane
         self.health = health
         self._repository = repository
         self._stats = stats
+        self.shared_memory = shared_memory if shared_memory is not None else SharedMemoryRegistry()
+        """The system shared memory regions (register, unregister and status go straight
+        to it); ``close()`` unmaps them at server stop."""
+
+    def close(self) -> None:
+        """Unmap every shared memory region (at server stop, after the frontends)."""
+        self.shared_memory.close()
 
     # --- server ------------------------------------------------------------------------------
 
     def server_metadata(self) -> ServerMetadata:
-        extensions = EXTENSIONS if self._repository is None else (*EXTENSIONS, REPOSITORY_EXTENSION)
+        extensions: tuple[str, ...] = (*EXTENSIONS, SHARED_MEMORY_EXTENSION)
+        if self._repository is not None:
+            extensions = (*extensions, REPOSITORY_EXTENSION)
         return ServerMetadata(name=SERVER_NAME, version=SERVER_VERSION, extensions=extensions)
 
     def live(self) -> bool:
@@ -258,6 +295,12 @@ class V2Plane:
     async def infer(
         self, ref: ModelRef, request: InferRequest, timeout_seconds: float | None
     ) -> InferResult:
+        output_memory = {
+            output.name: reference
+            for output in request.outputs
+            if (reference := shared_memory_reference(output.name, output.parameters)) is not None
+        }
+
         def decode(signature: Signature) -> dict[str, np.ndarray]:
             arrays: dict[str, np.ndarray] = {}
             for tensor in request.inputs:
@@ -271,7 +314,10 @@ class V2Plane:
                         f"input '{tensor.name}' has datatype {tensor.datatype} but the model expects "
                         f"{datatype_name(spec.dtype)}"
                     )
-                arrays[tensor.name] = tensor.array
+                # Read from shared memory only once the model and the input are known.
+                arrays[tensor.name] = self._input_array(tensor)
+            for reference in output_memory.values():  # a bad window fails before the model runs
+                self.shared_memory.check(reference.region, reference.offset, reference.byte_size)
             return arrays
 
         signature_name = str(request.parameters.get(SIGNATURE_PARAMETER) or "")
@@ -282,14 +328,65 @@ class V2Plane:
         except ServingError as error:
             raise self._reworded(error, ref) from None
         specs = result.signature.outputs
+        outputs: list[InferOutput] = []
+        for name, value in result.outputs.items():
+            array = np.asarray(value)
+            reference = output_memory.get(name)
+            if reference is not None:
+                self._write_output(name, array, reference)
+            outputs.append(
+                InferOutput(
+                    name=name,
+                    array=array,
+                    dtype=specs[name].dtype,
+                    in_shared_memory=reference is not None,
+                )
+            )
         return InferResult(
             model_name=result.servable.model_name,
             model_version=str(result.servable.version),
-            outputs=tuple(
-                InferOutput(name=name, array=np.asarray(array), dtype=specs[name].dtype)
-                for name, array in result.outputs.items()
-            ),
+            outputs=tuple(outputs),
         )
+
+    def _input_array(self, tensor: InputTensor) -> np.ndarray:
+        """The input's array: as decoded, or copied out of the shared memory it names.
+
+        The bytes are copied (Triton reads them in place) so that the region's view is
+        released before the request runs: an unregister or a client's next write cannot
+        reach a request already under way.
+        """
+        if tensor.array is not None:
+            return tensor.array
+        reference = shared_memory_reference(tensor.name, tensor.parameters)
+        if reference is None:  # the decoders only leave out data for a region
+            raise invalid_argument(f"input '{tensor.name}' has no data")
+        dtype = datatype_dtype(tensor.datatype)
+        if dtype is not DType.DT_STRING:
+            expected = math.prod(tensor.shape) * NUMPY_DTYPES[dtype].itemsize
+            if reference.byte_size != expected:
+                raise invalid_argument(
+                    f"input '{tensor.name}': shared memory byte size {reference.byte_size} "
+                    f"does not match shape {list(tensor.shape)} of {tensor.datatype}, which "
+                    f"needs {expected} bytes"
+                )
+        with self.shared_memory.read(
+            reference.region, reference.offset, reference.byte_size
+        ) as view:
+            array = array_from_binary(tensor.name, tensor.datatype, tensor.shape, view)
+            copied = array.copy()
+            del array  # its buffer is the view, which the with block releases
+        return copied
+
+    def _write_output(self, name: str, array: np.ndarray, reference: SharedMemoryReference) -> None:
+        """Write an output's binary form into the region its request named."""
+        data = array_to_binary(array)
+        if len(data) > reference.byte_size:
+            raise invalid_argument(
+                f"shared memory size specified with the request for output '{name}' "
+                f"({reference.byte_size} bytes) should be at least {len(data)} bytes to hold "
+                "the results"
+            )
+        self.shared_memory.write(reference.region, reference.offset, data)
 
     # --- repository ------------------------------------------------------------------------
 
@@ -326,8 +423,8 @@ class V2Plane:
         """V2's code and words for a resolution error, chosen by its reason (module doc)."""
         if error.reason is Reason.UNKNOWN_LABEL:
             return invalid_argument(_bad_version_string(ref.label or ""), error.reason)
-        if error.code is not Code.NOT_FOUND:
-            return error
+        if error.code is not Code.NOT_FOUND or error.reason is Reason.GENERIC:
+            return error  # not a resolution error (an unknown shared memory region, say)
         if ref.version is None and ref.label is None and self.health.is_configured(ref.name):
             return unavailable(
                 f"{UNKNOWN_MODEL_PREFIX}'{ref.name}' has no available versions",

@@ -19,13 +19,18 @@ processes bind the same TCP port, the kernel spreading connections among them;
 ``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long. After a
 Predict whose serialized request reaches the ``trimmer``'s threshold, freed memory is
 handed back to the OS (``frontends.memory_trim``).
+
+``HandleReloadConfigRequest`` answers its ``metric_names`` as TF Serving does: one
+``metric`` entry per distinct name, in order, with the metric's increase over the reload
+(``actors.config_reloader.metric_increases``; 0 for an unknown name, and for every name
+when the servicer was given no ``metric_values`` reader).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
@@ -42,6 +47,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from actors.config_reloader import metric_increases
 from dataplane.dataplane import DataPlane, PredictResult, check_metadata_fields
 from dataplane.observing import CURRENT_SCOPE, SPAN_ENCODE
 from dataplane.examples import ExampleAPIs
@@ -83,6 +89,10 @@ def encode_predict(result: PredictResult) -> predict_pb2.PredictResponse:
             array, dtype_enum=signature.outputs[alias].dtype, out=response.outputs[alias]
         )
     return response
+
+
+MetricValues = Callable[[Sequence[str]], Mapping[str, int]]
+"""The current value of each named metric (``app.metrics.ServerMetrics.metric_values``)."""
 
 
 def _timeout(context: grpc.aio.ServicerContext) -> float | None:
@@ -205,9 +215,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         plane: DataPlane,
         reloader: ConfigReloader | None = None,
         observer: RequestObserver | None = None,
+        metric_values: MetricValues | None = None,
     ) -> None:
         self._plane = plane
         self._reloader = reloader
+        self._metric_values = metric_values
         self._handlers = GrpcCalls(observer, api="grpc")
 
     async def GetModelStatus(  # noqa: N802 - gRPC method name
@@ -226,9 +238,15 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         async def work() -> model_management_pb2.ReloadConfigResponse:
             if self._reloader is None:
                 raise ServingError(Code.UNIMPLEMENTED, "config reload is not available")
+            names = list(request.metric_names)
+            read = self._metric_values
+            before = read(names) if read is not None and names else {}
             await self._reloader.reload(request.config)
+            after = read(names) if read is not None and names else {}
             response = model_management_pb2.ReloadConfigResponse()
             response.status.error_code = 0
+            for name, increase in metric_increases(names, before, after):
+                response.metric.add(name=name, int64_value_increase=increase)
             return response
 
         return await self._handlers.call("HandleReloadConfigRequest", "", context, work, request)

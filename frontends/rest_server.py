@@ -17,8 +17,10 @@ Limits, so that no client can exhaust the server (each from a flag, ``RestSettin
 - a POST body over ``max_body_bytes`` is answered 413: at once when its Content-Length
   says so, else as soon as that many bytes arrived; a ``Content-Encoding: gzip`` or
   ``deflate`` body counts decompressed (aiohttp inflates it while reading), and one that
-  does not decompress is answered 400; a multipart upload needs a Content-Length within
-  the limit and no Content-Encoding (411 / 415), and is read part by part by its handler;
+  does not decompress reads as an empty body, as in TF Serving (the JSON APIs then
+  answer 400 "The document is empty"), on a connection closed after the answer; a
+  multipart upload needs a Content-Length within the limit and no Content-Encoding
+  (411 / 415), and is read part by part by its handler;
 - a body must arrive in full within ``idle_timeout_seconds`` (else 408), and a connection
   with no request in progress for that long is closed (aiohttp's keep-alive timeout,
   which also covers a connection that never sends its headers in full);
@@ -41,7 +43,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import ContentEncodingError, HttpProcessingError
@@ -55,6 +57,18 @@ from protocol.rest_codec import encode_error
 from protocol.status import safe_message
 
 log = logging.getLogger(__name__)
+
+_CLOSE_AFTER_ANSWER: Final = "aioserving.close_after_answer"
+"""Request key: the connection's stream is unusable (a body that did not inflate)."""
+
+
+def _closed_after_if_asked(
+    request: web.Request, response: web.StreamResponse
+) -> web.StreamResponse:
+    if request.get(_CLOSE_AFTER_ANSWER):
+        response.force_close()
+    return response
+
 
 _LOG_EVERY_REFUSED = 1000
 
@@ -189,7 +203,7 @@ class RestServer:
         refused = await self._read_within_limits(request)
         if refused is not None:
             return refused
-        return await handler(request)
+        return _closed_after_if_asked(request, await handler(request))
 
     # MEASURED FAST PATH (bench/profiles/rest.md): one middleware instead of two when no
     # extra middleware is given, and no timer when the body has already arrived.
@@ -202,6 +216,7 @@ class RestServer:
                 refused = await self._read_within_limits(request)
                 if refused is not None:
                     return refused
+                return _closed_after_if_asked(request, await handler(request))
             return await handler(request)
         finally:
             self._request_ended()
@@ -236,8 +251,14 @@ class RestServer:
                 f"request body, decompressed, is over the limit of {limit} bytes (--rest_max_body_bytes)",
             )
         except (ContentEncodingError, RequestPayloadError) as error:
-            message = f"request body does not decompress as its Content-Encoding says: {error}"
-            return self._refuse(400, safe_message(message))
+            # TF Serving's libevent server hands its handlers an empty body when the body
+            # does not inflate, so the JSON parser answers "The document is empty": the
+            # body reads as empty here too (aiohttp's read() returns its cache once set),
+            # and the connection closes after the answer, as its stream is now unusable.
+            log.info("REST body does not decompress as its Content-Encoding says: %s", error)
+            request._read_bytes = b""  # noqa: SLF001 - aiohttp's body cache; no public setter
+            request[_CLOSE_AFTER_ANSWER] = True
+            return None
         except TimeoutError:
             return self._refuse(
                 408, f"request body did not arrive within {self._settings.idle_timeout_seconds} s"

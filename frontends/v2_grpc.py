@@ -4,8 +4,10 @@ The servicer base is ``tritonclient.grpc``'s generated module (why: ``protocol.v
 Implemented: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata,
 ModelInfer, ModelConfig, ModelStatistics, RepositoryIndex, RepositoryModelLoad,
 RepositoryModelUnload (semantics in ``dataplane.v2`` and ``dataplane.repository``; load
-and unload wait at most the call's deadline); every other method answers UNIMPLEMENTED
-(the base class).
+and unload wait at most the call's deadline), SystemSharedMemoryRegister, -Unregister
+(an empty name: every region) and -Status (``dataplane.shared_memory``), and the CUDA
+shared memory calls (register is UNAVAILABLE saying why; unregister succeeds; status is
+empty); every other method answers UNIMPLEMENTED (the base class).
 
 Each handler decodes (``protocol.v2_proto``), awaits ``dataplane.v2.V2Plane`` and encodes,
 inside ``frontends.grpc_calls.GrpcCalls``: a ``ServingError`` aborts with the gRPC status
@@ -31,6 +33,7 @@ from protocol.v2_proto import (
     infer_response,
     load_parameters,
     metadata_response,
+    region_status_response,
     server_metadata_response,
     stats_response,
 )
@@ -129,3 +132,59 @@ class V2GrpcServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         return await self._calls.call(
             "RepositoryModelUnload", request.model_name, context, work, request
         )
+
+    # --- shared memory (Triton's system and CUDA shared memory extensions) -------------------
+
+    async def SystemSharedMemoryStatus(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        async def work() -> Any:
+            return region_status_response(self._plane.shared_memory.status(request.name))
+
+        return await self._calls.call("SystemSharedMemoryStatus", "", context, work, request)
+
+    async def SystemSharedMemoryRegister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        async def work() -> Any:
+            self._plane.shared_memory.register(
+                request.name, request.key, request.offset, request.byte_size
+            )
+            return service_pb2.SystemSharedMemoryRegisterResponse()
+
+        return await self._calls.call("SystemSharedMemoryRegister", "", context, work, request)
+
+    async def SystemSharedMemoryUnregister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        async def work() -> Any:
+            if request.name:
+                self._plane.shared_memory.unregister(request.name)
+            else:
+                self._plane.shared_memory.unregister_all()
+            return service_pb2.SystemSharedMemoryUnregisterResponse()
+
+        return await self._calls.call("SystemSharedMemoryUnregister", "", context, work, request)
+
+    async def CudaSharedMemoryStatus(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802 - gRPC method name
+        async def work() -> Any:
+            return service_pb2.CudaSharedMemoryStatusResponse()  # never any CUDA region
+
+        return await self._calls.call("CudaSharedMemoryStatus", "", context, work, request)
+
+    async def CudaSharedMemoryRegister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        async def work() -> Any:
+            self._plane.shared_memory.register_cuda(request.name)  # UNAVAILABLE
+            return service_pb2.CudaSharedMemoryRegisterResponse()
+
+        return await self._calls.call("CudaSharedMemoryRegister", "", context, work, request)
+
+    async def CudaSharedMemoryUnregister(  # noqa: N802 - gRPC method name
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        async def work() -> Any:
+            return service_pb2.CudaSharedMemoryUnregisterResponse()  # nothing to forget
+
+        return await self._calls.call("CudaSharedMemoryUnregister", "", context, work, request)

@@ -15,6 +15,14 @@
   files are 400 (``dataplane.v2``, ``dataplane.repository``).
 - ``POST /v2/models/M[/versions/V]/infer``: JSON tensors and the binary tensor extension
   (``protocol.v2_codec``). ``V`` is a version number or a version label.
+- System shared memory (Triton's extension, ``dataplane.shared_memory``):
+  ``POST /v2/systemsharedmemory/region/R/register`` with ``{"key", "offset",
+  "byte_size"}``, ``POST .../region/R/unregister`` and ``POST
+  /v2/systemsharedmemory/unregister`` (every region), ``GET .../region/R/status`` and
+  ``GET /v2/systemsharedmemory/status``: ``[{"name", "key", "offset", "byte_size"}]``.
+  Inputs and outputs of an infer request name regions in their ``parameters``.
+- CUDA shared memory (``/v2/cudasharedmemory/...``, the same paths): register is 503
+  UNAVAILABLE saying why; unregister succeeds and status is ``[]`` (no region can exist).
 - Any other ``/v2`` path, any method: 404 ``{"error": "Not Found"}``; a known path with
   another method: 405 ``{"error": "Method Not Allowed"}``, as Triton's HTTP server
   answers (tritonclient parses every error body as JSON).
@@ -51,6 +59,8 @@ from protocol.v2_json import (
     live_json,
     metadata_json,
     model_ready_json,
+    region_status_json,
+    register_request,
     server_metadata_json,
     server_ready_json,
     stats_json,
@@ -106,6 +116,16 @@ class V2Rest:
             ("GET", versioned + "/ready", self._model_ready),
             ("POST", model + "/infer", self._infer),
             ("POST", versioned + "/infer", self._infer),
+            ("GET", "/v2/systemsharedmemory/status", self._shm_status),
+            ("GET", "/v2/systemsharedmemory/region/{region}/status", self._shm_status),
+            ("POST", "/v2/systemsharedmemory/region/{region}/register", self._shm_register),
+            ("POST", "/v2/systemsharedmemory/unregister", self._shm_unregister),
+            ("POST", "/v2/systemsharedmemory/region/{region}/unregister", self._shm_unregister),
+            ("GET", "/v2/cudasharedmemory/status", self._cuda_status),
+            ("GET", "/v2/cudasharedmemory/region/{region}/status", self._cuda_status),
+            ("POST", "/v2/cudasharedmemory/region/{region}/register", self._cuda_register),
+            ("POST", "/v2/cudasharedmemory/unregister", self._cuda_unregister),
+            ("POST", "/v2/cudasharedmemory/region/{region}/unregister", self._cuda_unregister),
             # Last: every other /v2 path and method (aiohttp's own answers are plain text).
             ("*", "/v2/{tail:.*}", self._no_route),
         ]
@@ -230,6 +250,7 @@ class V2Rest:
                 model_version=result.model_version,
                 request_id=parsed.id,
                 outputs=outputs,
+                in_shared_memory={o.name for o in result.outputs if o.in_shared_memory},
             )
             if json_length is None:
                 return json_response(payload)
@@ -240,3 +261,56 @@ class V2Rest:
             )
 
         return await self._calls.call(request, "ModelInfer", ref.name, work)
+
+    # --- shared memory (Triton's system and CUDA shared memory extensions) ------------------
+
+    async def _shm_status(self, request: web.Request) -> web.Response:
+        region = request.match_info.get("region", "")
+
+        async def work() -> web.Response:
+            return json_response(region_status_json(self._plane.shared_memory.status(region)))
+
+        return await self._calls.call(request, "SystemSharedMemoryStatus", "", work)
+
+    async def _shm_register(self, request: web.Request) -> web.Response:
+        region = request.match_info["region"]
+
+        async def work() -> web.Response:
+            key, offset, byte_size = register_request(await _json_body(request))
+            self._plane.shared_memory.register(region, key, offset, byte_size)
+            return web.Response(status=200)
+
+        return await self._calls.call(request, "SystemSharedMemoryRegister", "", work)
+
+    async def _shm_unregister(self, request: web.Request) -> web.Response:
+        region = request.match_info.get("region", "")
+
+        async def work() -> web.Response:
+            if region:
+                self._plane.shared_memory.unregister(region)
+            else:
+                self._plane.shared_memory.unregister_all()
+            return web.Response(status=200)
+
+        return await self._calls.call(request, "SystemSharedMemoryUnregister", "", work)
+
+    async def _cuda_status(self, request: web.Request) -> web.Response:
+        async def work() -> web.Response:
+            return json_response(region_status_json(()))  # never any CUDA region
+
+        return await self._calls.call(request, "CudaSharedMemoryStatus", "", work)
+
+    async def _cuda_register(self, request: web.Request) -> web.Response:
+        region = request.match_info["region"]
+
+        async def work() -> web.Response:
+            self._plane.shared_memory.register_cuda(region)  # UNAVAILABLE
+            return web.Response(status=200)
+
+        return await self._calls.call(request, "CudaSharedMemoryRegister", "", work)
+
+    async def _cuda_unregister(self, request: web.Request) -> web.Response:
+        async def work() -> web.Response:
+            return web.Response(status=200)  # nothing registered, nothing to forget
+
+        return await self._calls.call(request, "CudaSharedMemoryUnregister", "", work)

@@ -28,6 +28,14 @@ nothing and the request's ``binary_data_output`` parameter is true. BF16 has no 
 in Triton; here it is written as its float value. BYTES that are not UTF-8 cannot be JSON:
 INVALID_ARGUMENT asking for ``binary_data``.
 
+Shared memory (Triton's shared memory extensions): an input whose ``parameters`` hold
+``shared_memory_region`` carries no data (``InputTensor.array`` is None; data beside it
+is INVALID_ARGUMENT with Triton's message) and a requested output's parameters are kept
+as sent, for the data plane to read and write the regions (with ``binary_data: true``
+too is INVALID_ARGUMENT, as in Triton). An output written into shared memory goes back
+with its name, datatype and shape only. JSON ``data`` of any nesting depth is
+flattened without recursion.
+
 Versions (``parse_version``): a version string of digits is a version number; anything
 else is a version label (how V2 clients reach TF Serving's labels); empty is the latest.
 """
@@ -37,7 +45,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any, Final
 
 import numpy as np
@@ -244,11 +252,16 @@ def _json_kind_fits(kind: str, dtype: DType) -> bool:
 
 
 def _flatten(data: list[Any]) -> Any:
-    for item in data:
-        if isinstance(item, list):
-            yield from _flatten(item)
-        else:
+    """The leaves of nested lists, row-major, with an explicit stack (any nesting depth)."""
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
             yield item
+        else:
+            stack.pop()
 
 
 def array_to_json(name: str, array: np.ndarray) -> list[Any]:
@@ -269,21 +282,36 @@ def array_to_json(name: str, array: np.ndarray) -> list[Any]:
 # --- REST requests and responses -----------------------------------------------------------
 
 
+SHARED_MEMORY_REGION: Final = "shared_memory_region"
+"""The tensor parameter naming a shared memory region (Triton's shared memory extensions)."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class RequestedOutput:
-    """An output a request names; ``binary`` is ``None`` when the request did not say."""
+    """An output a request names; ``binary`` is ``None`` when the request did not say.
+
+    ``parameters``: the output's own parameters as sent (plain values), where a
+    ``shared_memory_region`` asks for the output to be written into that region.
+    """
 
     name: str
     binary: bool | None = None
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class InputTensor:
-    """One decoded input, with the datatype the client declared."""
+    """One decoded input, with the datatype and shape the client declared.
+
+    ``array`` is None when the input's ``parameters`` name a shared memory region
+    (``shared_memory_region``) instead of carrying data: the data plane reads it there.
+    """
 
     name: str
     datatype: str
-    array: np.ndarray
+    shape: tuple[int, ...]
+    array: np.ndarray | None
+    parameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -352,8 +380,21 @@ def decode_rest_request(document: Mapping[str, Any], binary: memoryview) -> Infe
         if not isinstance(datatype, str):
             raise invalid_argument(f"input '{name}': 'datatype' is missing")
         shape = check_shape(name, entry.get("shape"))
-        size = _parameters(f"input '{name}'", entry.get("parameters")).get("binary_data_size")
-        if size is not None:
+        input_parameters = _parameters(f"input '{name}'", entry.get("parameters"))
+        size = input_parameters.get("binary_data_size")
+        array: np.ndarray | None
+        if SHARED_MEMORY_REGION in input_parameters:
+            if size is not None or "data" in entry:
+                # Triton's ValidateInputContentType (http_server.cc).
+                also = " 'data'" if "data" in entry else ""
+                also += " 'binary_data_size'" if size is not None else ""
+                raise invalid_argument(
+                    "Input must set only one of the following fields: 'data', "
+                    "'binary_data_size' in 'parameters', 'shared_memory_region' in "
+                    f"'parameters'. But set{also} 'shared_memory_region'"
+                )
+            array = None
+        elif size is not None:
             if not isinstance(size, int) or size < 0:
                 raise invalid_argument(
                     f"input '{name}': binary_data_size must be a non-negative integer"
@@ -370,7 +411,11 @@ def decode_rest_request(document: Mapping[str, Any], binary: memoryview) -> Infe
             raise invalid_argument(
                 f"input '{name}' has neither 'data' nor a binary_data_size parameter"
             )
-        inputs.append(InputTensor(name=name, datatype=datatype, array=array))
+        inputs.append(
+            InputTensor(
+                name=name, datatype=datatype, shape=shape, array=array, parameters=input_parameters
+            )
+        )
     if offset != len(binary):
         raise invalid_argument(
             f"the inputs take {offset} bytes of binary data but the body has {len(binary)}"
@@ -379,12 +424,15 @@ def decode_rest_request(document: Mapping[str, Any], binary: memoryview) -> Infe
     for entry in document.get("outputs") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise invalid_argument("every requested output must be an object with a 'name'")
-        binary_flag = _parameters(f"output '{entry['name']}'", entry.get("parameters")).get(
-            "binary_data"
-        )
+        output_parameters = _parameters(f"output '{entry['name']}'", entry.get("parameters"))
+        binary_flag = output_parameters.get("binary_data")
+        if SHARED_MEMORY_REGION in output_parameters and binary_flag is True:
+            raise invalid_argument("Output can't set both 'shared_memory_region' and 'binary_data'")
         outputs.append(
             RequestedOutput(
-                name=entry["name"], binary=None if binary_flag is None else bool(binary_flag)
+                name=entry["name"],
+                binary=None if binary_flag is None else bool(binary_flag),
+                parameters=output_parameters,
             )
         )
     parameters = _parameters("request", document.get("parameters"))
@@ -404,10 +452,13 @@ def encode_rest_response(
     model_version: str,
     request_id: str | None,
     outputs: Sequence[tuple[str, np.ndarray, int, bool]],
+    in_shared_memory: Set[str] = frozenset(),
 ) -> tuple[bytes, int | None]:
     """The response body and, when any output is binary, the JSON header's length.
 
-    ``outputs``: (name, array, dtype, binary) in response order.
+    ``outputs``: (name, array, dtype, binary) in response order. ``in_shared_memory``:
+    the outputs already written into shared memory, which carry no data (Triton's answer:
+    name, datatype and shape only).
     """
     documents: list[dict[str, Any]] = []
     chunks: list[bytes] = []
@@ -417,7 +468,9 @@ def encode_rest_response(
             "datatype": datatype_name(dtype),
             "shape": list(array.shape),
         }
-        if binary:
+        if name in in_shared_memory:
+            pass  # its data is in the region already
+        elif binary:
             chunk = array_to_binary(array)
             document["parameters"] = {"binary_data_size": len(chunk)}
             chunks.append(chunk)

@@ -3,21 +3,25 @@
 Translation only: each function returns the bytes of one answer's body, in the shape
 Triton's HTTP API (and ``tritonclient.http``) reads. Model statistics report every
 version together (version ""), with the queue and compute durations zero (not measured).
-Inference answers are ``protocol.v2_codec.encode_rest_response``'s.
+Inference answers are ``protocol.v2_codec.encode_rest_response``'s. Shared memory
+status answers are Triton's lists of regions; ``register_request`` reads a register body.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+
+from protocol.status import invalid_argument
 
 from protocol.v2_messages import (
     IndexEntry,
     ModelConfig,
     ModelMetadata,
     ModelStatistics,
+    RegionStatus,
     ServerMetadata,
     TensorMetadata,
     config_type,
@@ -126,3 +130,36 @@ def server_ready_json(ready: bool, reasons: Iterable[str] = ()) -> bytes:
 
 def model_ready_json(name: str, ready: bool) -> bytes:
     return orjson.dumps({"name": name, "ready": ready})
+
+
+def region_status_json(regions: Iterable[RegionStatus]) -> bytes:
+    """Triton's shared memory status: ``[{"name", "key", "offset", "byte_size"}]``."""
+    return orjson.dumps(
+        [
+            {"name": r.name, "key": r.key, "offset": r.offset, "byte_size": r.byte_size}
+            for r in regions
+        ]
+    )
+
+
+def register_request(document: Mapping[str, Any]) -> tuple[str, int, int]:
+    """A shared memory register body ``{"key", "offset", "byte_size"}`` as its values.
+
+    ``key`` (a string) and ``byte_size`` are required (Triton's messages when missing),
+    ``offset`` defaults to 0; a mistyped field is INVALID_ARGUMENT naming it.
+    """
+    for required in ("key", "byte_size"):  # Triton's words (http_server.cc)
+        if required not in document:
+            raise invalid_argument(f"Shared memory register request has no '{required}' field")
+    key = document["key"]
+    if not isinstance(key, str):
+        raise invalid_argument("Shared memory register request: 'key' must be a string")
+    sizes: list[int] = []
+    for field in ("offset", "byte_size"):
+        value = document.get(field, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise invalid_argument(
+                f"Shared memory register request: '{field}' must be a non-negative integer"
+            )
+        sizes.append(value)
+    return key, sizes[0], sizes[1]

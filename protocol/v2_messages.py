@@ -80,6 +80,9 @@ class InferOutput:
     array: np.ndarray
     dtype: int
     """The output's ``protocol.dtypes.DType`` as the signature declares it."""
+    in_shared_memory: bool = False
+    """Written into the shared memory region the request named: the answer carries the
+    output's name, datatype and shape only (Triton's answer)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +91,16 @@ class InferResult:
     model_version: str
     outputs: tuple[InferOutput, ...]
     """In response order."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RegionStatus:
+    """One registered shared memory region, as Triton's status answers describe it."""
+
+    name: str
+    key: str
+    offset: int
+    byte_size: int
 
 
 def config_type(datatype: str) -> str:

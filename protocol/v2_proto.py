@@ -8,8 +8,12 @@ users run.
 ``decode_infer_request``: inputs come from ``raw_input_contents`` (one per input, in
 order; numeric data wrapped with ``np.frombuffer``) or from typed ``contents``, never
 both (INVALID_ARGUMENT with Triton's message, as the protocol forbids it); a
-datatype with no ``contents`` field (FP16, BF16) needs raw contents. The other functions
-build the answers; outputs always go back as ``raw_output_contents``, as Triton answers.
+datatype with no ``contents`` field (FP16, BF16) needs raw contents. An input whose
+parameters name a ``shared_memory_region`` has no data here (and takes no
+``raw_input_contents`` entry); tensors' and outputs' parameters are kept as plain values.
+The other functions build the answers; outputs go back as ``raw_output_contents``, as
+Triton answers; an output written into shared memory has an empty entry there (one entry
+per output, as Triton keeps them) and no parameters, as Triton answers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from tritonclient.grpc import model_config_pb2, service_pb2
 
 from protocol.status import invalid_argument
@@ -24,6 +29,7 @@ from protocol.v2_codec import (
     CONTENTS_FIELD,
     InferRequest,
     InputTensor,
+    SHARED_MEMORY_REGION,
     RequestedOutput,
     array_from_binary,
     array_from_contents,
@@ -37,6 +43,7 @@ from protocol.v2_messages import (
     ModelConfig,
     ModelMetadata,
     ModelStatistics,
+    RegionStatus,
     ServerMetadata,
     config_type,
 )
@@ -47,31 +54,51 @@ def _parameter(value: Any) -> Any:
     return getattr(value, choice) if choice else None
 
 
+def _parameters(parameters: Any) -> dict[str, Any]:
+    """A ``map<string, InferParameter>`` as plain values by name."""
+    return {key: _parameter(value) for key, value in parameters.items()}
+
+
 def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest:
     """A ``ModelInferRequest`` as the protocol's ``InferRequest``."""
     raw = request.raw_input_contents
-    for tensor in request.inputs if raw else ():
+    in_shared_memory = [SHARED_MEMORY_REGION in tensor.parameters for tensor in request.inputs]
+    for tensor, shared in zip(request.inputs, in_shared_memory, strict=True):
         # Triton's wording (grpc infer_handler.cc), checked input by input before the
         # count of raw contents, as Triton does: the protocol forbids both at once.
-        if tensor.HasField("contents"):
+        if shared and tensor.HasField("contents"):
+            raise invalid_argument(
+                "unexpected 'content' provided when using shared memory for input tensor "
+                f"'{tensor.name}' for model '{request.model_name}'"
+            )
+        if raw and tensor.HasField("contents"):
             raise invalid_argument(
                 "contents field must not be specified when using raw_input_contents for "
                 f"'{tensor.name}' for model '{request.model_name}'"
             )
-    if raw and len(raw) != len(request.inputs):
+    # Inputs in shared memory take no raw_input_contents entry (as tritonclient sends them).
+    needs_raw = in_shared_memory.count(False)
+    if raw and len(raw) != needs_raw:
+        outside = " outside shared memory" if any(in_shared_memory) else ""
         raise invalid_argument(
-            f"raw_input_contents has {len(raw)} entries but the request has {len(request.inputs)} inputs"
+            f"raw_input_contents has {len(raw)} entries but the request has {needs_raw} "
+            f"inputs{outside}"
         )
     inputs: list[InputTensor] = []
     seen: set[str] = set()
-    for index, tensor in enumerate(request.inputs):
+    raw_index = 0
+    for tensor, shared in zip(request.inputs, in_shared_memory, strict=True):
         name = tensor.name
         if name in seen:
             raise invalid_argument(f"input '{name}' appears more than once")
         seen.add(name)
         shape = check_shape(name, list(tensor.shape))
-        if raw:
-            array = array_from_binary(name, tensor.datatype, shape, raw[index])
+        array: np.ndarray | None
+        if shared:
+            array = None
+        elif raw:
+            array = array_from_binary(name, tensor.datatype, shape, raw[raw_index])
+            raw_index += 1
         else:
             field = CONTENTS_FIELD.get(tensor.datatype)
             if field is None:
@@ -81,11 +108,23 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
             array = array_from_contents(
                 name, tensor.datatype, shape, getattr(tensor.contents, field)
             )
-        inputs.append(InputTensor(name=name, datatype=tensor.datatype, array=array))
-    outputs = tuple(RequestedOutput(name=o.name) for o in request.outputs)
-    parameters = {key: _parameter(value) for key, value in request.parameters.items()}
+        inputs.append(
+            InputTensor(
+                name=name,
+                datatype=tensor.datatype,
+                shape=shape,
+                array=array,
+                parameters=_parameters(tensor.parameters),
+            )
+        )
+    outputs = tuple(
+        RequestedOutput(name=o.name, parameters=_parameters(o.parameters)) for o in request.outputs
+    )
     return InferRequest(
-        id=request.id or None, inputs=tuple(inputs), outputs=outputs, parameters=parameters
+        id=request.id or None,
+        inputs=tuple(inputs),
+        outputs=outputs,
+        parameters=_parameters(request.parameters),
     )
 
 
@@ -105,7 +144,11 @@ def infer_response(result: InferResult, request_id: str = "") -> service_pb2.Mod
         response.outputs.add(
             name=output.name, datatype=datatype_name(output.dtype), shape=array.shape
         )
-        response.raw_output_contents.append(array_to_binary(array))
+        if output.in_shared_memory:
+            # Triton keeps one raw entry per output, so that indexes line up: empty here.
+            response.raw_output_contents.append(b"")
+        else:
+            response.raw_output_contents.append(array_to_binary(array))
     return response
 
 
@@ -163,4 +206,18 @@ def index_response(entries: Iterable[IndexEntry]) -> service_pb2.RepositoryIndex
     response = service_pb2.RepositoryIndexResponse()
     for e in entries:
         response.models.add(name=e.name, version=e.version, state=e.state, reason=e.reason)
+    return response
+
+
+def region_status_response(
+    regions: Iterable[RegionStatus],
+) -> service_pb2.SystemSharedMemoryStatusResponse:
+    """``SystemSharedMemoryStatusResponse``: the regions by name."""
+    response = service_pb2.SystemSharedMemoryStatusResponse()
+    for r in regions:
+        status = response.regions[r.name]
+        status.name = r.name
+        status.key = r.key
+        status.offset = r.offset
+        status.byte_size = r.byte_size
     return response

@@ -196,3 +196,37 @@ def test_the_config_file_is_polled_when_asked(
 
     server.wait_until(served, what="model c from the re-read config file")
     assert "ignoring the changed model config file" in server.log()
+
+
+def _first_point(server: ServerProcess, exported_name: str) -> int:
+    """The first sample of a metric family in ``/metrics``, as TF Serving's GetMetrics reads it."""
+    status, text = server.http("GET", "/metrics")
+    assert status == 200
+    for line in str(text).splitlines():
+        if line.startswith(exported_name + "{") or line.startswith(exported_name + " "):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def test_metric_names_are_answered_with_their_increase_over_the_reload(
+    server: ServerProcess, testdata: Path
+) -> None:
+    """TF Serving's ``model_service_impl.cc`` (``RecordMetricsIncrease``): one ``metric``
+    entry per distinct name, in order, with the increase of its first point (issue 18 item 8)."""
+    load_attempts = "/tensorflow/cc/saved_model/load_attempt_count"
+    exported = ":tensorflow:cc:saved_model:load_attempt_count"
+    response = server.models.HandleReloadConfigRequest(
+        reload_request(config_text(testdata, models=["c"])), timeout=60
+    )
+    assert response.status.error_code == 0 and list(response.metric) == []
+    before = _first_point(server, exported)
+    request = reload_request(config_text(testdata, models=["a", "b"]))  # a and b load again
+    request.metric_names.extend(
+        [load_attempts, "/tensorflow/serving/no_such_metric", load_attempts]
+    )
+    response = server.models.HandleReloadConfigRequest(request, timeout=60)
+    assert response.status.error_code == 0, response.status.error_message
+    after = _first_point(server, exported)
+    assert after > before  # the first point is model a's or b's, both loaded again
+    increases = [(m.name, m.int64_value_increase) for m in response.metric]
+    assert increases == [(load_attempts, after - before), ("/tensorflow/serving/no_such_metric", 0)]

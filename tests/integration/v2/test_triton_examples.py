@@ -50,6 +50,10 @@ PASSING = {
     "simple_http_async_infer_client.py": "15 - 1 = 14",
     "simple_http_infer_client.py": "[404] Request for unknown model: 'wrong_model_name' is not found",
     "simple_http_string_infer_client.py": "PASS: string",
+    "simple_grpc_shm_client.py": "PASS: system shared memory",
+    "simple_grpc_shm_string_client.py": "PASS: system shared memory",
+    "simple_http_shm_client.py": "PASS: system shared memory",
+    "simple_http_shm_string_client.py": "PASS: system shared memory",
 }
 
 # script -> (why it cannot pass here, the line it prints where it stops, or None when it
@@ -98,7 +102,12 @@ def server(
         )
     config = root / "models.config"
     config.write_text("model_config_list {\n" + "".join(entries) + "}\n")
-    return start_server(f"--model_config_file={config}")
+    started = start_server(f"--model_config_file={config}")
+    # The models were just written: the poller loads them once their files have settled.
+    started.wait_until(
+        lambda: started.http("GET", "/v2/health/ready")[0] == 200, what="every model ready"
+    )
+    return started
 
 
 def run_example(script: str, port: int) -> subprocess.CompletedProcess[str]:

@@ -263,3 +263,18 @@ def test_malformed_tensor_parameters_are_invalid_argument(
 ) -> None:
     error = refused(shared_memory_reference, "INPUT0", parameters)
     assert (error.code, error.message) == (Code.INVALID_ARGUMENT, message)
+
+
+def test_check_raises_what_a_read_or_write_would_without_touching_the_region(
+    registry: SharedMemoryRegistry, shm: shared_memory.SharedMemory
+) -> None:
+    buf(shm)[:8] = b"unchanged"[:8]
+    registry.register("r", key_of(shm), 0, 16)
+    registry.check("r", 8, 8)
+    assert refused(registry.check, "nope", 0, 8).message == (
+        "Unable to find shared memory region: 'nope'"
+    )
+    assert refused(registry.check, "r", 8, 9).message == (
+        "Invalid offset + byte size for shared memory region: 'r'"
+    )
+    assert bytes(buf(shm)[:8]) == b"unchanged"[:8]

@@ -54,7 +54,13 @@ async def test_server_calls(stub: Any) -> None:
     assert (metadata.name, metadata.version, list(metadata.extensions)) == (
         "aioserving",
         "0.1.0",
-        ["binary_tensor_data", "model_configuration", "statistics", "model_repository"],
+        [
+            "binary_tensor_data",
+            "model_configuration",
+            "statistics",
+            "system_shared_memory",
+            "model_repository",
+        ],
     )
 
 

@@ -62,6 +62,7 @@ async def test_server_metadata_live_and_ready(client: Client) -> None:
                 "binary_tensor_data",
                 "model_configuration",
                 "statistics",
+                "system_shared_memory",
                 "model_repository",
             ],
         },

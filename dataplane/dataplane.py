@@ -21,7 +21,8 @@ nothing is awaited between resolution and this point, so the version cannot leav
 between, except when ``decode`` returns an awaitable: REST decodes a large body in a
 worker thread, and ``predict`` holds the servable's in-flight count while it awaits, so
 the version it resolved is not unloaded under the decode) and:
-- batching off for this servable: a signature measured cheap (``actors.call_costs``,
+- batching off for this servable (``batching_for`` is None: no batcher, or a Triton
+  ``max_batch_size: 0`` model): a signature measured cheap (``actors.call_costs``,
   ``--inline_call_threshold_micros``) runs right here on the loop, with no await at all,
   when its inputs total under ``INLINE_MAX_INPUT_BYTES`` (a large batch is not the call
   that was measured); any other call goes straight to the executor's inference lane, and
@@ -171,8 +172,15 @@ class DataPlane:
         return PredictResult(servable=servable, signature=signature, outputs=result)
 
     def batching_for(self, servable: Servable) -> BatchingSettings | None:
-        """The batching settings ``servable``'s requests go through, or None when unbatched."""
+        """The batching settings ``servable``'s requests go through, or None when unbatched.
+
+        A model whose Triton configuration says ``max_batch_size: 0`` takes no batch
+        dimension, so its requests are never merged, whatever the server-wide settings.
+        """
         if self._batcher is None:
+            return None
+        triton = servable.triton_config
+        if triton is not None and triton.max_batch_size == 0:
             return None
         return servable.batching or self._batching
 
@@ -187,7 +195,7 @@ class DataPlane:
         """Run one already-validated call of ``signature`` and await its outputs."""
         servable.begin_request()
         batcher = self._batcher
-        if batcher is None or (servable.batching or self._batching) is None:
+        if batcher is None or self.batching_for(servable) is None:
             cost = self._costs.of(servable, signature.name)
             if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
                 try:

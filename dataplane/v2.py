@@ -15,10 +15,13 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   documented there and in ``actors.path_poller``. Load parameters that would replace the
   model's configuration or files (``config``, ``file:...``) are INVALID_ARGUMENT: the
   model config file is the only source of models.
-- Model configuration: what we know of the latest AVAILABLE version: platform,
-  ``max_batch_size`` (the batching settings' ``max_batch_size`` when the model's requests
-  are batched, else 0; with batching, ``dims`` leave out the batch dimension, as Triton's
-  do), and the signature's inputs and outputs.
+- Model configuration: of the latest AVAILABLE version. A model loaded with a Triton
+  ``config.pbtxt`` (a repository model, after auto-complete) answers that whole
+  configuration in Triton's JSON shape (``servables.triton_signature.triton_model_config``).
+  Any other model answers what we know: platform, ``max_batch_size`` (the batching
+  settings' ``max_batch_size`` when the model's requests are batched, else 0; with
+  batching, ``dims`` leave out the batch dimension, as Triton's do), and the signature's
+  inputs and outputs.
 - Statistics: per model (every version together, version ""), from the metrics' tally:
   inference successes and failures with their wall time, and executions (batches run
   when batched, else one per successful request).
@@ -74,6 +77,7 @@ from protocol.v2_messages import (
 )
 from protocol.versions import VersionState
 from servables.servable import Servable
+from servables.triton_signature import triton_model_config
 
 SERVER_NAME: Final = "aioserving"
 SERVER_VERSION: Final = "0.1.0"
@@ -235,6 +239,9 @@ class V2Plane:
             max_batch_size=max_batch_size,
             inputs=dims(_tensors(signature.inputs)),
             outputs=dims(_tensors(signature.outputs)),
+            triton_document=(
+                triton_model_config(servable) if servable.triton_config is not None else None
+            ),
         )
 
     def statistics(self, model_name: str = "") -> tuple[ModelStatistics, ...]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2, service_pb2
 
 from protocol.status import invalid_argument
@@ -129,6 +130,10 @@ def metadata_response(metadata: ModelMetadata) -> service_pb2.ModelMetadataRespo
 
 
 def config_response(config: ModelConfig) -> service_pb2.ModelConfigResponse:
+    if config.triton_document is not None:
+        document = model_config_pb2.ModelConfig()
+        json_format.ParseDict(config.triton_document, document)
+        return service_pb2.ModelConfigResponse(config=document)
     message = model_config_pb2.ModelConfig(
         name=config.name, platform=config.platform, max_batch_size=config.max_batch_size
     )

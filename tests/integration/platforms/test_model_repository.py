@@ -181,6 +181,27 @@ def test_bls_async_example_client_passes(server: ServerProcess) -> None:
     assert "PASS" in run_example_client(server, "bls/async_client.py")
 
 
+def test_auto_complete_example_client_passes(server: ServerProcess) -> None:
+    assert "PASS: auto_complete" in run_example_client(server, "auto_complete/client.py")
+
+
+def test_a_repository_models_config_is_its_config_pbtxt_on_http_and_grpc(
+    server: ServerProcess,
+) -> None:
+    http = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}")
+    config = http.get_model_config("iris_onnx")
+    assert (config["name"], config["platform"], config["max_batch_size"]) == (
+        "iris_onnx",
+        "onnxruntime_onnx",
+        16,
+    )
+    assert (config["input"][0]["name"], config["input"][0]["dims"]) == ("X", [4])
+    grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    answer = grpc_client.get_model_config("nobatch_auto_complete").config
+    assert (answer.backend, answer.max_batch_size) == ("python", 0)
+    assert [(t.name, list(t.dims)) for t in answer.input] == [("INPUT0", [4]), ("INPUT1", [4])]
+
+
 def bls_inputs(client: object, model: str, module: object) -> list[object]:
     a = np.ones(4, np.float32)
     inputs = [

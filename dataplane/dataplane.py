@@ -37,6 +37,7 @@ unloaded under a running call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -144,6 +145,7 @@ class DataPlane:
         timeout_seconds: float | None = None,
         *,
         decoded_for_signature: bool = False,
+        parameters: Mapping[str, object] | None = None,
     ) -> PredictResult:
         """Predict: resolve, decode, validate and run one request (see the module doc).
 
@@ -151,7 +153,8 @@ class DataPlane:
         inputs in its dtypes (REST's JSON decoder does, with its own messages), so the
         input check is not repeated. ``decode`` may return an awaitable (a decode run in a
         worker thread, so a large body does not hold the event loop): the servable's
-        in-flight count is held while it is awaited.
+        in-flight count is held while it is awaited. ``parameters``: the request's own
+        (V2's), for a servable that takes them (see ``run``).
         """
         servable = self.resolve(ref)
         signature = servable.signature(signature_name)
@@ -168,7 +171,9 @@ class DataPlane:
         if not decoded_for_signature:
             check_inputs(signature, inputs)
         outputs = check_outputs(signature, output_filter)
-        result = await self.run(servable, signature, inputs, outputs, timeout_seconds)
+        result = await self.run(
+            servable, signature, inputs, outputs, timeout_seconds, parameters=parameters
+        )
         return PredictResult(servable=servable, signature=signature, outputs=result)
 
     def batching_for(self, servable: Servable) -> BatchingSettings | None:
@@ -191,21 +196,34 @@ class DataPlane:
         inputs: Mapping[str, np.ndarray],
         output_names: tuple[str, ...],
         timeout_seconds: float | None = None,
+        *,
+        parameters: Mapping[str, object] | None = None,
     ) -> Outputs:
-        """Run one already-validated call of ``signature`` and await its outputs."""
+        """Run one already-validated call of ``signature`` and await its outputs.
+
+        Non-empty ``parameters`` reach a servable that ``takes_parameters`` (a Python
+        model's ``request.parameters()``); that request then runs on its own, unbatched,
+        since a batch is one call with one set of parameters. Other servables ignore them.
+        """
         servable.begin_request()
         batcher = self._batcher
-        if batcher is None or self.batching_for(servable) is None:
+        given = parameters if parameters and servable.takes_parameters else None
+        run = (
+            servable.run
+            if given is None
+            else functools.partial(servable.run_with_parameters, parameters=given)
+        )
+        if batcher is None or given is not None or self.batching_for(servable) is None:
             cost = self._costs.of(servable, signature.name)
             if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
                 try:
-                    return cost.timed(servable.run, signature, inputs, output_names)
+                    return cost.timed(run, signature, inputs, output_names)
                 finally:
                     servable.end_request()
             try:
                 future = self._executor.run_inference(
                     cost.timed,
-                    servable.run,
+                    run,
                     signature,
                     inputs,
                     output_names,

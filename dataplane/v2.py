@@ -10,6 +10,9 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   latest AVAILABLE version, as TF Serving's API resolves it).
 - Signature: the request parameter ``signature_name`` (REST ``parameters``, gRPC
   ``parameters`` as a string), else ``serving_default``. Metadata describes that signature.
+- Request parameters other than the server's own (``SERVER_PARAMETERS``: ``signature_name``,
+  ``binary_data_output``, Triton's sequence, priority and timeout ones) reach a model that
+  reads them (a Python model's ``request.parameters()``; see ``DataPlane.run``).
 - Model repository extension (index, load, unload): ``dataplane.repository``; the
   semantics of load and unload, and how they meet the poller and config reloads, are
   documented there and in ``actors.path_poller``. Load parameters that would replace the
@@ -86,6 +89,18 @@ EXTENSIONS: Final = ("binary_tensor_data", "model_configuration", "statistics")
 REPOSITORY_EXTENSION: Final = "model_repository"
 UNKNOWN_MODEL_PREFIX: Final = "Request for unknown model: "
 SIGNATURE_PARAMETER: Final = "signature_name"
+# Request parameters the server itself reads (Triton's, and ours): a model never sees them.
+SERVER_PARAMETERS: Final = frozenset(
+    {
+        SIGNATURE_PARAMETER,
+        "binary_data_output",
+        "sequence_id",
+        "sequence_start",
+        "sequence_end",
+        "priority",
+        "timeout",
+    }
+)
 
 # Triton's platform names where one exists; our own otherwise.
 _PLATFORMS: Final = {"tensorflow": "tensorflow_savedmodel", "onnx": "onnxruntime_onnx"}
@@ -284,7 +299,12 @@ class V2Plane:
         signature_name = str(request.parameters.get(SIGNATURE_PARAMETER) or "")
         try:
             result = await self.plane.predict(
-                ref, signature_name, decode, tuple(o.name for o in request.outputs), timeout_seconds
+                ref,
+                signature_name,
+                decode,
+                tuple(o.name for o in request.outputs),
+                timeout_seconds,
+                parameters=model_parameters(request.parameters),
             )
         except ServingError as error:
             raise self._reworded(error, ref) from None
@@ -374,6 +394,11 @@ class V2Plane:
         except ServingError:
             return False
         return True
+
+
+def model_parameters(parameters: Mapping[str, object]) -> dict[str, object]:
+    """A request's parameters that are the model's: all but ``SERVER_PARAMETERS``."""
+    return {k: v for k, v in parameters.items() if k not in SERVER_PARAMETERS}
 
 
 def _unknown_model(model_name: str) -> ServingError:

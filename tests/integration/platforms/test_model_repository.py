@@ -12,6 +12,7 @@ REST, and tritonclient HTTP and gRPC, and compares with torch's or onnxruntime's
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,10 @@ class Repository:
             shutil.copy(EXAMPLES / model, models / name / "1" / "model.py")
             if config is not None:
                 shutil.copy(EXAMPLES / config, models / name / "config.pbtxt")
+        echo = EXAMPLES.parent / "echo_parameters"
+        (models / "echo_parameters" / "1").mkdir(parents=True)
+        shutil.copy(echo / "model.py", models / "echo_parameters" / "1" / "model.py")
+        shutil.copy(echo / "config.pbtxt", models / "echo_parameters" / "config.pbtxt")
         self.torchscript = write_torchscript(models / "libtorch" / "1")
         (models / "libtorch" / "config.pbtxt").write_text(
             libtorch_config("libtorch")
@@ -200,6 +205,22 @@ def test_a_repository_models_config_is_its_config_pbtxt_on_http_and_grpc(
     answer = grpc_client.get_model_config("nobatch_auto_complete").config
     assert (answer.backend, answer.max_batch_size) == ("python", 0)
     assert [(t.name, list(t.dims)) for t in answer.input] == [("INPUT0", [4]), ("INPUT1", [4])]
+
+
+def test_request_parameters_reach_a_python_model_over_http_and_grpc(
+    server: ServerProcess,
+) -> None:
+    given = {"greeting": "hi", "n": 3, "flag": True}
+    for client, module in (
+        (httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}"), httpclient),
+        (grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}"), grpcclient),
+    ):
+        x = module.InferInput("IN", [1, 1], "FP32")  # type: ignore[attr-defined]
+        x.set_data_from_numpy(np.zeros((1, 1), np.float32))
+        result = client.infer("echo_parameters", [x], parameters=given)  # type: ignore[attr-defined]
+        assert json.loads(result.as_numpy("PARAMETERS")[0, 0]) == given, module.__name__
+        plain = client.infer("echo_parameters", [x])  # type: ignore[attr-defined]
+        assert json.loads(plain.as_numpy("PARAMETERS")[0, 0]) == {}, module.__name__
 
 
 def bls_inputs(client: object, model: str, module: object) -> list[object]:

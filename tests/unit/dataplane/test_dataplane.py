@@ -347,3 +347,52 @@ async def test_a_triton_model_with_a_batch_dimension_is_batched() -> None:
     settings = plane.batching_for(servable)
     assert settings is not None and settings.max_batch_size == 2
     assert rows == [2]
+
+
+class ParameterReader(HalfPlusTwo):
+    """Reads request parameters, as a Python model does; records what it was given."""
+
+    takes_parameters = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list[Mapping[str, object]] = []
+
+    def run_with_parameters(
+        self,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: Sequence[str],
+        parameters: Mapping[str, object],
+    ) -> dict[str, np.ndarray]:
+        self.given.append(dict(parameters))
+        return self.run(signature, inputs, output_names)
+
+
+async def test_parameters_reach_a_servable_that_reads_them_and_keep_its_request_unbatched() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=2))
+    await pool.start()
+    settings = BatchingSettings(max_batch_size=2, batch_timeout_micros=60_000_000)
+    batcher = Batcher(executor=pool, settings=settings)
+    await batcher.start()
+    reader, plain = ParameterReader(), HalfPlusTwo()
+    routing = RoutingTable()
+    routes = {
+        name: ModelRoute(name=name, servables=types.MappingProxyType({1: s}), latest=s)
+        for name, s in (("reader", reader), ("plain", plain))
+    }
+    routing.publish(RoutingSnapshot(types.MappingProxyType(routes)))
+    plane = DataPlane(
+        routing=routing, executor=pool, batcher=batcher, batching=settings, costs=CallCosts(0)
+    )
+    given = {"k": "v"}
+    lone = await plane.predict(ModelRef(name="reader"), "", x(1.0), parameters=given)
+    assert reader.given == [given] and lone.outputs["y"].tolist() == [[2.5]]
+    both = await asyncio.gather(  # a servable that ignores parameters is batched as ever
+        plane.predict(ModelRef(name="plain"), "", x(1.0), parameters=given),
+        plane.predict(ModelRef(name="plain"), "", x(2.0), parameters=given),
+    )
+    assert sorted(float(r.outputs["y"][0, 0]) for r in both) == [2.5, 3.0]
+    assert [int(call["x"].shape[0]) for call in plain.calls] == [2]
+    await batcher.stop()
+    await pool.stop()

@@ -15,9 +15,12 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   reads them (a Python model's ``request.parameters()``; see ``DataPlane.run``).
 - Model repository extension (index, load, unload): ``dataplane.repository``; the
   semantics of load and unload, and how they meet the poller and config reloads, are
-  documented there and in ``actors.path_poller``. Load parameters that would replace the
-  model's configuration or files (``config``, ``file:...``) are INVALID_ARGUMENT: the
-  model config file is the only source of models.
+  documented there and in ``actors.path_poller``. A load's ``config`` parameter (a model
+  configuration in Triton's JSON shape, as Triton's ``simple_*_model_control`` clients
+  send) overrides the model's ``config.pbtxt`` until the next load; one that does not
+  parse is INVALID_ARGUMENT "failed to load 'M': ...". ``file:...`` parameters (model
+  files in the request) are INVALID_ARGUMENT: models come from their folders. Any load
+  error's message starts "failed to load 'M'", as Triton's does.
 - Model configuration: of the latest AVAILABLE version. A model loaded with a Triton
   ``config.pbtxt`` (a repository model, after auto-complete) answers that whole
   configuration in Triton's JSON shape (``servables.triton_signature.triton_model_config``).
@@ -57,6 +60,8 @@ from dataplane.dataplane import DataPlane
 from dataplane.health import Health
 from dataplane.readiness import Readiness
 from dataplane.repository import Repository
+from config.errors import ConfigError
+from config.triton_model_config import TritonModelConfig, parse_triton_config_json
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import (
@@ -89,6 +94,7 @@ EXTENSIONS: Final = ("binary_tensor_data", "model_configuration", "statistics")
 REPOSITORY_EXTENSION: Final = "model_repository"
 UNKNOWN_MODEL_PREFIX: Final = "Request for unknown model: "
 SIGNATURE_PARAMETER: Final = "signature_name"
+_FAILED_TO_LOAD: Final = "failed to load '{}'"
 # Request parameters the server itself reads (Triton's, and ours): a model never sees them.
 SERVER_PARAMETERS: Final = frozenset(
     {
@@ -127,17 +133,34 @@ class ModelTally(Protocol):
 StatsSource = Callable[[], Mapping[str, ModelTally]]
 
 
-def check_load_parameters(parameters: object) -> None:
-    """INVALID_ARGUMENT for load parameters that would override the model config or files."""
+def load_config(model_name: str, parameters: object) -> TritonModelConfig | None:
+    """The configuration a load request's ``config`` parameter gives, or None without one.
+
+    INVALID_ARGUMENT for parameters that are not an object, for model files in the request
+    (``file:...``), and for a ``config`` that is not a model configuration in Triton's JSON.
+    """
     if parameters is None:
-        return
+        return None
     if not isinstance(parameters, Mapping):
         raise invalid_argument("'parameters' must be a JSON object")
     for key in parameters:
-        if key == "config" or str(key).startswith("file:"):
+        if str(key).startswith("file:"):
             raise invalid_argument(
-                f"load parameter '{key}' is not supported: models come from the model config file"
+                f"load parameter '{key}' is not supported: model files come from the model's "
+                "folder, not from the request"
             )
+    text = parameters.get("config")
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise invalid_argument(
+            f"failed to load '{model_name}': the 'config' parameter must be a string holding "
+            "the model configuration in JSON"
+        )
+    try:
+        return parse_triton_config_json(text, "the 'config' parameter")
+    except ConfigError as error:
+        raise invalid_argument(f"failed to load '{model_name}': {error}") from None
 
 
 def _tensors(specs: Mapping[str, TensorSpec]) -> tuple[TensorMetadata, ...]:
@@ -334,8 +357,15 @@ class V2Plane:
     ) -> None:
         """Load (or rescan) a configured model; ``parameters`` as the request sent them."""
         repository = self.repository
-        check_load_parameters(parameters)
-        await repository.load(model_name, timeout_seconds)
+        config = load_config(model_name, parameters)
+        try:
+            await repository.load(model_name, timeout_seconds, config)
+        except ServingError as error:
+            if error.message.startswith(_FAILED_TO_LOAD.format(model_name)):
+                raise
+            raise ServingError(
+                error.code, f"{_FAILED_TO_LOAD.format(model_name)}: {error.message}", error.reason
+            ) from None
 
     async def unload_model(self, model_name: str, timeout_seconds: float | None) -> None:
         await self.repository.unload(model_name, timeout_seconds)

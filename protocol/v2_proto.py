@@ -91,8 +91,9 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
 
 
 def load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> dict[str, Any]:
-    """A load request's parameters by name (their values are not read)."""
-    return dict(request.parameters)
+    """A load request's parameters by name, each the value its ``parameter_choice`` holds
+    (``config`` a string; ``file:...`` bytes)."""
+    return {key: _parameter(value) for key, value in request.parameters.items()}
 
 
 def infer_response(result: InferResult, request_id: str = "") -> service_pb2.ModelInferResponse:

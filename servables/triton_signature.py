@@ -5,6 +5,14 @@ version folders; a ``models.config`` base path may hold one too. A loader that n
 what its artifact does not carry (TorchScript's dtypes, an AOTInductor package's names,
 a Python model's tensors) calls ``triton_config_beside(version_path)``.
 
+- ``CONFIG_OVERRIDES`` holds the configurations a V2 repository ``load`` request gave
+  (its ``config`` parameter), by model folder: while one is set, ``triton_config_beside``
+  answers it instead of that folder's ``config.pbtxt``, for every version loaded from
+  then on. ``dataplane.repository`` sets and clears them (and reloads the model); the
+  loaders that read a configuration (``READS_TRITON_CONFIG``: ONNX, PyTorch, Python) see
+  them without being told. It is process-wide because the loaders' factories take only
+  a model name, version and path; it is locked, since loads run in executor threads.
+
 - ``signature_from_triton`` is the one ``serving_default`` predict signature of a
   configuration: its inputs and outputs under their ``config.pbtxt`` names, ``TYPE_*``
   mapped to ``DType`` (``TYPE_STRING`` is DT_STRING), and a leading -1 batch dimension
@@ -22,6 +30,7 @@ Nothing here imports a machine-learning framework.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -102,9 +111,43 @@ def triton_model_config(servable: Servable) -> dict[str, Any]:
     }
 
 
-def triton_config_beside(version_path: str) -> TritonModelConfig | None:
-    """The ``config.pbtxt`` of the model folder that holds ``version_path``, or None."""
-    path = os.path.join(os.path.dirname(os.path.normpath(version_path)), CONFIG_FILE)
+# Our platforms whose loaders read a Triton configuration (``triton_config_beside``).
+READS_TRITON_CONFIG: Final = frozenset({"onnx", "pytorch", "python"})
+
+
+class ConfigOverrides:
+    """Configurations that take the place of a model folder's ``config.pbtxt``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_folder: dict[str, TritonModelConfig] = {}
+
+    def get(self, model_folder: str) -> TritonModelConfig | None:
+        with self._lock:
+            return self._by_folder.get(os.path.normpath(model_folder))
+
+    def set(self, model_folder: str, config: TritonModelConfig | None) -> None:
+        """Override ``model_folder``'s ``config.pbtxt`` with ``config``; None clears it."""
+        with self._lock:
+            if config is None:
+                self._by_folder.pop(os.path.normpath(model_folder), None)
+            else:
+                self._by_folder[os.path.normpath(model_folder)] = config
+
+
+CONFIG_OVERRIDES: Final = ConfigOverrides()
+
+
+def triton_config_beside(
+    version_path: str, overrides: ConfigOverrides = CONFIG_OVERRIDES
+) -> TritonModelConfig | None:
+    """The configuration of the model folder that holds ``version_path``: its override
+    (``overrides``), else its ``config.pbtxt``, else None."""
+    folder = os.path.dirname(os.path.normpath(version_path))
+    override = overrides.get(folder)
+    if override is not None:
+        return override
+    path = os.path.join(folder, CONFIG_FILE)
     return read_triton_config(path) if os.path.isfile(path) else None
 
 

@@ -18,8 +18,9 @@ a Python model's tensors) calls ``triton_config_beside(version_path)``.
   mapped to ``DType`` (``TYPE_STRING`` is DT_STRING), and a leading -1 batch dimension
   when ``max_batch_size`` > 0.
 - ``triton_model_config(servable)`` is Triton's JSON shape of ``model_config`` (what
-  ``GET /v2/models/<m>/config`` answers): the servable's ``config.pbtxt`` when it has one,
-  else one derived from its ``serving_default`` signature (``max_batch_size`` 0, dims the
+  ``GET /v2/models/<m>/config`` answers): the servable's ``config.pbtxt`` when it has one
+  (its inputs or outputs, when it lists none, completed from the servable's signature,
+  without the batch dimension when ``max_batch_size`` > 0), else one derived from its ``serving_default`` signature (``max_batch_size`` 0, dims the
   full shape with -1 for a free dimension, Triton's platform name for ours).
 - ``check_against_artifact`` fails a load whose configuration contradicts the artifact:
   a name the artifact lacks, another element type, or another rank or fixed dimension.
@@ -78,36 +79,42 @@ def _triton_type(dtype: int) -> str:
         return "TYPE_INVALID"
 
 
+def _tensors(specs: Mapping[str, TensorSpec], batched: bool) -> list[dict[str, Any]]:
+    def dims(spec: TensorSpec) -> list[int]:
+        if spec.shape is None:
+            return [-1]
+        return list(spec.shape[1:] if batched and spec.shape else spec.shape)
+
+    return [
+        {"name": name, "data_type": _triton_type(spec.dtype), "dims": dims(spec)}
+        for name, spec in specs.items()
+    ]
+
+
 def triton_model_config(servable: Servable) -> dict[str, Any]:
     """Triton's JSON ``model_config`` of ``servable`` (see the module docstring)."""
     platform, backend = TRITON_NAMES.get(servable.platform, ("", servable.platform))
+    signature = servable.signatures.get(DEFAULT_SIGNATURE) or next(
+        iter(servable.signatures.values())
+    )
     if servable.triton_config is not None:
         rendered = model_config_json(servable.triton_config.proto)
         rendered["name"] = servable.model_name
         if not rendered.get("platform") and not rendered.get("backend"):
             rendered["platform"], rendered["backend"] = platform, backend
+        batched = servable.triton_config.max_batch_size > 0
+        for key, specs in (("input", signature.inputs), ("output", signature.outputs)):
+            if not rendered.get(key):  # completed from the artifact, as Triton's auto-complete
+                rendered[key] = _tensors(specs, batched)
         return rendered
-    signature = servable.signatures.get(DEFAULT_SIGNATURE) or next(
-        iter(servable.signatures.values())
-    )
-
-    def tensors(specs: Mapping[str, TensorSpec]) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": name,
-                "data_type": _triton_type(spec.dtype),
-                "dims": list(spec.shape) if spec.shape is not None else [-1],
-            }
-            for name, spec in specs.items()
-        ]
 
     return {
         "name": servable.model_name,
         "platform": platform,
         "backend": backend,
         "max_batch_size": 0,
-        "input": tensors(signature.inputs),
-        "output": tensors(signature.outputs),
+        "input": _tensors(signature.inputs, batched=False),
+        "output": _tensors(signature.outputs, batched=False),
     }
 
 

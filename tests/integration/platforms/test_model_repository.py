@@ -243,7 +243,10 @@ def test_a_load_with_a_config_overrides_config_pbtxt_over_http_and_grpc(
     grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
     expected = iris_probabilities(http, httpclient)
     http.load_model("iris_override", config='{"max_batch_size": "8"}')
-    assert http.get_model_config("iris_override")["max_batch_size"] == 8
+    overridden = http.get_model_config("iris_override")
+    assert overridden["max_batch_size"] == 8
+    # The override lists no tensors: the model's own complete it, as Triton's auto-complete.
+    assert [(t["name"], t["dims"]) for t in overridden["input"]] == [("X", [4])]
     np.testing.assert_allclose(iris_probabilities(http, httpclient), expected, rtol=1e-6)
     override = {
         "max_batch_size": 4,

@@ -1,4 +1,5 @@
-"""A load request's configuration, parsed from Triton's JSON, in place of ``config.pbtxt``."""
+"""A load request's configuration, parsed from Triton's JSON, in place of ``config.pbtxt``;
+and what ``GET /v2/models/<m>/config`` answers for a configuration that lists no tensors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import pytest
 
 from config.errors import ConfigError
 from config.triton_model_config import parse_triton_config_json
-from servables.triton_signature import ConfigOverrides, triton_config_beside
+from servables.triton_signature import (
+    ConfigOverrides,
+    triton_config_beside,
+    triton_model_config,
+)
+from tests.unit.actors.fakes import HalfPlusTwo
 
 
 def test_an_override_replaces_config_pbtxt_until_cleared(tmp_path: Path) -> None:
@@ -40,3 +46,13 @@ def test_a_configuration_that_does_not_parse_says_why(text: str, complaint: str)
     with pytest.raises(ConfigError, match="the 'config' parameter") as failure:
         parse_triton_config_json(text, "the 'config' parameter")
     assert complaint in str(failure.value)
+
+
+def test_a_configuration_without_tensors_answers_the_models_own() -> None:
+    servable = HalfPlusTwo()
+    servable.platform = "onnx"
+    servable.triton_config = parse_triton_config_json('{"max_batch_size": 16}', "config")
+    config = triton_model_config(servable)
+    assert (config["platform"], config["max_batch_size"]) == ("onnxruntime_onnx", 16)
+    assert config["input"] == [{"name": "x", "data_type": "TYPE_FP32", "dims": [1]}]
+    assert config["output"] == [{"name": "y", "data_type": "TYPE_FP32", "dims": [1]}]

@@ -24,6 +24,8 @@ Contract:
   Python model's ``initialize(args)["model_config"]`` and ``GET /v2/models/<m>/config``
   carry).
 
+``parse_triton_config_json`` reads the same configuration from Triton's JSON shape.
+
 Errors: unparsable text, an unknown platform, a negative ``max_batch_size`` or a dim below
 -1 raise ``ConfigError`` naming the file.
 """
@@ -106,6 +108,19 @@ def parse_triton_config(text: str, source: str) -> Any:
     except text_format.ParseError as error:
         raise ConfigError(source, str(error), line=error.GetLine() or None) from error
     return proto
+
+
+def parse_triton_config_json(text: str, source: str) -> TritonModelConfig:
+    """A configuration in Triton's JSON shape (a repository ``load`` request's ``config``),
+    parsed with ``json_format.ParseDict``; ``ConfigError`` naming ``source``."""
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ConfigError(source, "a model configuration must be a JSON object")
+        proto = json_format.ParseDict(document, model_config_pb2.ModelConfig())
+    except (ValueError, json_format.ParseError) as error:
+        raise ConfigError(source, str(error)) from error
+    return triton_config_from_proto(proto, source)
 
 
 def read_triton_config(path: str | os.PathLike[str]) -> TritonModelConfig:

@@ -21,7 +21,8 @@ nothing is awaited between resolution and this point, so the version cannot leav
 between, except when ``decode`` returns an awaitable: REST decodes a large body in a
 worker thread, and ``predict`` holds the servable's in-flight count while it awaits, so
 the version it resolved is not unloaded under the decode) and:
-- batching off for this servable: a signature measured cheap (``actors.call_costs``,
+- batching off for this servable (``batching_for`` is None: no batcher, or a Triton
+  ``max_batch_size: 0`` model): a signature measured cheap (``actors.call_costs``,
   ``--inline_call_threshold_micros``) runs right here on the loop, with no await at all,
   when its inputs total under ``INLINE_MAX_INPUT_BYTES`` (a large batch is not the call
   that was measured); any other call goes straight to the executor's inference lane, and
@@ -168,6 +169,7 @@ class DataPlane:
         timeout_seconds: float | None = None,
         *,
         decoded_for_signature: bool = False,
+        parameters: Mapping[str, object] | None = None,
     ) -> PredictResult:
         """Predict: resolve, decode, validate and run one request (see the module doc).
 
@@ -175,7 +177,8 @@ class DataPlane:
         inputs in its dtypes (REST's JSON decoder does, with its own messages), so the
         input check is not repeated. ``decode`` may return an awaitable (a decode run in a
         worker thread, so a large body does not hold the event loop): the servable's
-        in-flight count is held while it is awaited.
+        in-flight count is held while it is awaited. ``parameters``: the request's own
+        (V2's), for a servable that takes them (see ``run``).
         """
         observability = self.observability
         scope = CURRENT_SCOPE.get() if observability is not None else None
@@ -199,7 +202,9 @@ class DataPlane:
         if not decoded_for_signature:
             check_inputs(signature, inputs)
         outputs = check_outputs(signature, output_filter)
-        result = await self.run(servable, signature, inputs, outputs, timeout_seconds)
+        result = await self.run(
+            servable, signature, inputs, outputs, timeout_seconds, parameters=parameters
+        )
         if observability is not None:
             if scope is not None:
                 observability.capture_tensors(
@@ -209,8 +214,15 @@ class DataPlane:
         return PredictResult(servable=servable, signature=signature, outputs=result)
 
     def batching_for(self, servable: Servable) -> BatchingSettings | None:
-        """The batching settings ``servable``'s requests go through, or None when unbatched."""
+        """The batching settings ``servable``'s requests go through, or None when unbatched.
+
+        A model whose Triton configuration says ``max_batch_size: 0`` takes no batch
+        dimension, so its requests are never merged, whatever the server-wide settings.
+        """
         if self._batcher is None:
+            return None
+        triton = servable.triton_config
+        if triton is not None and triton.max_batch_size == 0:
             return None
         return servable.batching or self._batching
 
@@ -221,15 +233,30 @@ class DataPlane:
         inputs: Mapping[str, np.ndarray],
         output_names: tuple[str, ...],
         timeout_seconds: float | None = None,
+        *,
+        parameters: Mapping[str, object] | None = None,
     ) -> Outputs:
-        """Run one already-validated call of ``signature`` and await its outputs."""
+        """Run one already-validated call of ``signature`` and await its outputs.
+
+        Non-empty ``parameters`` reach a servable that ``takes_parameters`` (a Python
+        model's ``request.parameters()``); that request then runs on its own, unbatched,
+        since a batch is one call with one set of parameters. Other servables ignore them.
+        """
         if self.observability is not None:
             scope = CURRENT_SCOPE.get()
             if scope is not None and scope.trace is not None:
                 return await self._run_traced(
-                    scope.trace, servable, signature, inputs, output_names, timeout_seconds
+                    scope.trace,
+                    servable,
+                    signature,
+                    inputs,
+                    output_names,
+                    timeout_seconds,
+                    parameters=parameters,
                 )
-        return await self._run(servable, signature, inputs, output_names, timeout_seconds)
+        return await self._run(
+            servable, signature, inputs, output_names, timeout_seconds, parameters=parameters
+        )
 
     async def _run_traced(
         self,
@@ -239,6 +266,8 @@ class DataPlane:
         inputs: Mapping[str, np.ndarray],
         output_names: tuple[str, ...],
         timeout_seconds: float | None,
+        *,
+        parameters: Mapping[str, object] | None = None,
     ) -> Outputs:
         """``_run``, recording its queue wait and model execution (or batch) as child spans.
 
@@ -261,7 +290,14 @@ class DataPlane:
         batched = BatchTimes()
         submitted = time.monotonic()
         outputs = await self._run(
-            servable, signature, inputs, output_names, timeout_seconds, wrap=timed, times=batched
+            servable,
+            signature,
+            inputs,
+            output_names,
+            timeout_seconds,
+            wrap=timed,
+            times=batched,
+            parameters=parameters,
         )
         if batched.dispatched:
             answered = time.monotonic()
@@ -286,24 +322,31 @@ class DataPlane:
         *,
         wrap: Callable[..., Outputs] | None = None,
         times: BatchTimes | None = None,
+        parameters: Mapping[str, object] | None = None,
     ) -> Outputs:
         """``run`` without tracing; ``wrap(fn, *args)`` runs an unbatched model call and
         the batcher fills ``times`` in for a batched one."""
         servable.begin_request()
         batcher = self._batcher
-        if batcher is None or (servable.batching or self._batching) is None:
+        given = parameters if parameters and servable.takes_parameters else None
+        run = (
+            servable.run
+            if given is None
+            else functools.partial(servable.run_with_parameters, parameters=given)
+        )
+        if batcher is None or given is not None or self.batching_for(servable) is None:
             cost = self._costs.of(servable, signature.name)
             if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
                 try:
                     if wrap is not None:
-                        return wrap(cost.timed, servable.run, signature, inputs, output_names)
-                    return cost.timed(servable.run, signature, inputs, output_names)
+                        return wrap(cost.timed, run, signature, inputs, output_names)
+                    return cost.timed(run, signature, inputs, output_names)
                 finally:
                     servable.end_request()
             try:
                 future = self._executor.run_inference(
                     cost.timed if wrap is None else functools.partial(wrap, cost.timed),
-                    servable.run,
+                    run,
                     signature,
                     inputs,
                     output_names,

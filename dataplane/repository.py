@@ -12,8 +12,18 @@ unknown name is NOT_FOUND. Nothing here reads the disk or keeps state of its own
   Readiness (``dataplane.health``) ignores an unloaded model, as Triton does.
 - ``load``: the mark is cleared and the model scanned at once; the call returns once its
   versions settled. It succeeds when the model then has an AVAILABLE version; otherwise
-  it is FAILED_PRECONDITION with the load errors (or "no version found" when the base
+  it is FAILED_PRECONDITION "failed to load 'M': " with the load errors (or "no version found" when the base
   path holds none). Loading a served model is a rescan, not a reload.
+- ``load`` with a configuration (the request's ``config`` parameter, parsed by the caller)
+  overrides the model folder's ``config.pbtxt`` (``servables.triton_signature.
+  CONFIG_OVERRIDES``) and reloads the model: every version unloads (after its in-flight
+  requests), then loads reading the new configuration; requests in between are
+  UNAVAILABLE. The override stays until a ``load`` without one, which clears it and
+  reloads again from ``config.pbtxt``. Only a model on a local folder whose platform reads
+  a Triton configuration (ONNX, PyTorch, Python) takes one; any other is
+  INVALID_ARGUMENT, as is a configuration naming another platform. The override sets
+  what the loader reads (tensors, ``max_batch_size``, ``dynamic_batching``, parameters);
+  the versions served stay those of the repository's own version policy.
 - How the mark meets the poller and config reloads is the poller's to say (see
   ``actors.path_poller``): the poller keeps the model at an empty set on every poll; a
   config change to its base path, platform or version policy, or its removal, clears it.
@@ -36,9 +46,11 @@ from actors.actor import Actor
 from actors.path_poller import LoadModel, PathPoller, UnloadModel
 from actors.routing import RoutingTable
 from actors.version_manager import VersionManager
-from protocol.status import Code, ServingError, failed_precondition
+from config.triton_model_config import TritonModelConfig
+from protocol.status import Code, ServingError, failed_precondition, invalid_argument, not_found
 from protocol.v2_messages import IndexEntry
 from protocol.versions import VersionState
+from servables.triton_signature import CONFIG_OVERRIDES, READS_TRITON_CONFIG, ConfigOverrides
 
 # Triton's model states.
 _STATE = {
@@ -63,6 +75,7 @@ class Repository:
         routing: RoutingTable,
         configured_models: Callable[[], Iterable[str]],
         timeout_seconds: float = 120.0,
+        config_overrides: ConfigOverrides = CONFIG_OVERRIDES,
     ) -> None:
         self._poller = poller
         self._adapter = adapter
@@ -70,6 +83,7 @@ class Repository:
         self._routing = routing
         self._configured_models = configured_models
         self._timeout_seconds = timeout_seconds
+        self._overrides = config_overrides
 
     def index(self, *, ready_only: bool = False) -> list[IndexEntry]:
         models = self._routing.snapshot.models
@@ -99,7 +113,22 @@ class Repository:
     async def unload(self, model_name: str, timeout_seconds: float | None = None) -> None:
         await self._change(UnloadModel(model_name=model_name), timeout_seconds)
 
-    async def load(self, model_name: str, timeout_seconds: float | None = None) -> None:
+    async def load(
+        self,
+        model_name: str,
+        timeout_seconds: float | None = None,
+        config: TritonModelConfig | None = None,
+    ) -> None:
+        """Load (or rescan) ``model_name``; with ``config``, reload it under that
+        configuration (see the module docstring)."""
+        folder = self._overridable_folder(model_name, config)
+        if folder is not None and (config is not None or self._overrides.get(folder)):
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await self._change(UnloadModel(model_name=model_name), timeout_seconds)
+            self._overrides.set(folder, config)
+            if timeout_seconds is not None:
+                timeout_seconds = max(0.0, timeout_seconds - (loop.time() - started))
         await self._change(LoadModel(model_name=model_name), timeout_seconds)
         route = self._routing.snapshot.models.get(model_name)
         if route is not None and route.latest is not None:
@@ -110,9 +139,31 @@ class Repository:
             if s.error and s.state is VersionState.END
         ]
         raise failed_precondition(
-            f"model '{model_name}' failed to load: "
+            f"failed to load '{model_name}': "
             + ("; ".join(errors) if errors else "no version found under its base path")
         )
+
+    def _overridable_folder(self, model_name: str, config: TritonModelConfig | None) -> str | None:
+        """The folder whose configuration ``config`` would override (None when the model
+        cannot take one and none is given); INVALID_ARGUMENT when it cannot take ``config``."""
+        model = self._poller.models.get(model_name)
+        if model is None:
+            raise not_found(f"model '{model_name}' is not in the model config")
+        local = "://" not in model.base_path
+        if model.platform not in READS_TRITON_CONFIG or not local:
+            if config is None:
+                return None
+            raise invalid_argument(
+                f"model '{model_name}' ({model.platform}, {model.base_path}) takes no "
+                "configuration override: only ONNX, PyTorch and Python models on a local "
+                "folder read a Triton configuration"
+            )
+        if config is not None and config.platform not in (None, model.platform):
+            raise invalid_argument(
+                f"the configuration names platform '{config.platform}' but model "
+                f"'{model_name}' is '{model.platform}'"
+            )
+        return model.base_path
 
     async def _change(
         self, command: LoadModel | UnloadModel, timeout_seconds: float | None

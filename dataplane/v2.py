@@ -10,15 +10,24 @@ the batcher, deadlines, load shedding and in-flight accounting with them.
   latest AVAILABLE version, as TF Serving's API resolves it).
 - Signature: the request parameter ``signature_name`` (REST ``parameters``, gRPC
   ``parameters`` as a string), else ``serving_default``. Metadata describes that signature.
+- Request parameters other than the server's own (``SERVER_PARAMETERS``: ``signature_name``,
+  ``binary_data_output``, Triton's sequence, priority and timeout ones) reach a model that
+  reads them (a Python model's ``request.parameters()``; see ``DataPlane.run``).
 - Model repository extension (index, load, unload): ``dataplane.repository``; the
   semantics of load and unload, and how they meet the poller and config reloads, are
-  documented there and in ``actors.path_poller``. Load parameters that would replace the
-  model's configuration or files (``config``, ``file:...``) are INVALID_ARGUMENT: the
-  model config file is the only source of models.
-- Model configuration: what we know of the latest AVAILABLE version: platform,
-  ``max_batch_size`` (the batching settings' ``max_batch_size`` when the model's requests
-  are batched, else 0; with batching, ``dims`` leave out the batch dimension, as Triton's
-  do), and the signature's inputs and outputs.
+  documented there and in ``actors.path_poller``. A load's ``config`` parameter (a model
+  configuration in Triton's JSON shape, as Triton's ``simple_*_model_control`` clients
+  send) overrides the model's ``config.pbtxt`` until the next load; one that does not
+  parse is INVALID_ARGUMENT "failed to load 'M': ...". ``file:...`` parameters (model
+  files in the request) are INVALID_ARGUMENT: models come from their folders. Any load
+  error's message starts "failed to load 'M'", as Triton's does.
+- Model configuration: of the latest AVAILABLE version. A model loaded with a Triton
+  ``config.pbtxt`` (a repository model, after auto-complete) answers that whole
+  configuration in Triton's JSON shape (``servables.triton_signature.triton_model_config``).
+  Any other model answers what we know: platform, ``max_batch_size`` (the batching
+  settings' ``max_batch_size`` when the model's requests are batched, else 0; with
+  batching, ``dims`` leave out the batch dimension, as Triton's do), and the signature's
+  inputs and outputs.
 - Statistics: per model (every version together, version ""), from the metrics' tally:
   inference successes and failures with their wall time, and executions (batches run
   when batched, else one per successful request).
@@ -69,6 +78,8 @@ from dataplane.shared_memory import (
     SharedMemoryRegistry,
     shared_memory_reference,
 )
+from config.errors import ConfigError
+from config.triton_model_config import TritonModelConfig, parse_triton_config_json
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import (
@@ -100,6 +111,7 @@ from protocol.v2_messages import (
 )
 from protocol.versions import VersionState
 from servables.servable import Servable
+from servables.triton_signature import triton_model_config
 
 SERVER_NAME: Final = "aioserving"
 SERVER_VERSION: Final = "0.1.0"
@@ -109,6 +121,19 @@ REPOSITORY_EXTENSION: Final = "model_repository"
 SHARED_MEMORY_EXTENSION: Final = "system_shared_memory"
 UNKNOWN_MODEL_PREFIX: Final = "Request for unknown model: "
 SIGNATURE_PARAMETER: Final = "signature_name"
+_FAILED_TO_LOAD: Final = "failed to load '{}'"
+# Request parameters the server itself reads (Triton's, and ours): a model never sees them.
+SERVER_PARAMETERS: Final = frozenset(
+    {
+        SIGNATURE_PARAMETER,
+        "binary_data_output",
+        "sequence_id",
+        "sequence_start",
+        "sequence_end",
+        "priority",
+        "timeout",
+    }
+)
 
 # Triton's platform names where one exists; our own otherwise.
 _PLATFORMS: Final = {"tensorflow": "tensorflow_savedmodel", "onnx": "onnxruntime_onnx"}
@@ -135,17 +160,34 @@ class ModelTally(Protocol):
 StatsSource = Callable[[], Mapping[str, ModelTally]]
 
 
-def check_load_parameters(parameters: object) -> None:
-    """INVALID_ARGUMENT for load parameters that would override the model config or files."""
+def load_config(model_name: str, parameters: object) -> TritonModelConfig | None:
+    """The configuration a load request's ``config`` parameter gives, or None without one.
+
+    INVALID_ARGUMENT for parameters that are not an object, for model files in the request
+    (``file:...``), and for a ``config`` that is not a model configuration in Triton's JSON.
+    """
     if parameters is None:
-        return
+        return None
     if not isinstance(parameters, Mapping):
         raise invalid_argument("'parameters' must be a JSON object")
     for key in parameters:
-        if key == "config" or str(key).startswith("file:"):
+        if str(key).startswith("file:"):
             raise invalid_argument(
-                f"load parameter '{key}' is not supported: models come from the model config file"
+                f"load parameter '{key}' is not supported: model files come from the model's "
+                "folder, not from the request"
             )
+    text = parameters.get("config")
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise invalid_argument(
+            f"failed to load '{model_name}': the 'config' parameter must be a string holding "
+            "the model configuration in JSON"
+        )
+    try:
+        return parse_triton_config_json(text, "the 'config' parameter")
+    except ConfigError as error:
+        raise invalid_argument(f"failed to load '{model_name}': {error}") from None
 
 
 def _tensors(specs: Mapping[str, TensorSpec]) -> tuple[TensorMetadata, ...]:
@@ -272,6 +314,9 @@ class V2Plane:
             max_batch_size=max_batch_size,
             inputs=dims(_tensors(signature.inputs)),
             outputs=dims(_tensors(signature.outputs)),
+            triton_document=(
+                triton_model_config(servable) if servable.triton_config is not None else None
+            ),
         )
 
     def statistics(self, model_name: str = "") -> tuple[ModelStatistics, ...]:
@@ -323,7 +368,12 @@ class V2Plane:
         signature_name = str(request.parameters.get(SIGNATURE_PARAMETER) or "")
         try:
             result = await self.plane.predict(
-                ref, signature_name, decode, tuple(o.name for o in request.outputs), timeout_seconds
+                ref,
+                signature_name,
+                decode,
+                tuple(o.name for o in request.outputs),
+                timeout_seconds,
+                parameters=model_parameters(request.parameters),
             )
         except ServingError as error:
             raise self._reworded(error, ref) from None
@@ -404,8 +454,15 @@ class V2Plane:
     ) -> None:
         """Load (or rescan) a configured model; ``parameters`` as the request sent them."""
         repository = self.repository
-        check_load_parameters(parameters)
-        await repository.load(model_name, timeout_seconds)
+        config = load_config(model_name, parameters)
+        try:
+            await repository.load(model_name, timeout_seconds, config)
+        except ServingError as error:
+            if error.message.startswith(_FAILED_TO_LOAD.format(model_name)):
+                raise
+            raise ServingError(
+                error.code, f"{_FAILED_TO_LOAD.format(model_name)}: {error.message}", error.reason
+            ) from None
 
     async def unload_model(self, model_name: str, timeout_seconds: float | None) -> None:
         await self.repository.unload(model_name, timeout_seconds)
@@ -464,6 +521,11 @@ class V2Plane:
         except ServingError:
             return False
         return True
+
+
+def model_parameters(parameters: Mapping[str, object]) -> dict[str, object]:
+    """A request's parameters that are the model's: all but ``SERVER_PARAMETERS``."""
+    return {k: v for k, v in parameters.items() if k not in SERVER_PARAMETERS}
 
 
 def _unknown_model(model_name: str) -> ServingError:

@@ -11,8 +11,9 @@
 - ``POST /v2/repository/index`` (body ``{"ready": bool}`` or empty): the repository index.
 - ``POST /v2/repository/models/M/load`` and ``.../unload`` (body optional): 200 with an
   empty body once done; 404 for a model outside the config; a failed load is 400 naming
-  the version errors; load parameters that would replace the model's configuration or
-  files are 400 (``dataplane.v2``, ``dataplane.repository``).
+  the version errors; a ``config`` parameter overrides the model's ``config.pbtxt``, one
+  that does not parse and ``file:`` parameters are 400 (``dataplane.v2``,
+  ``dataplane.repository``).
 - ``POST /v2/models/M[/versions/V]/infer``: JSON tensors and the binary tensor extension
   (``protocol.v2_codec``). ``V`` is a version number or a version label.
 - System shared memory (Triton's extension, ``dataplane.shared_memory``):

@@ -57,6 +57,9 @@ def metadata_json(metadata: ModelMetadata) -> bytes:
 
 
 def config_document(config: ModelConfig) -> dict[str, Any]:
+    if config.triton_document is not None:
+        return dict(config.triton_document)
+
     def tensors(items: Iterable[TensorMetadata]) -> list[dict[str, Any]]:
         return [
             {"name": t.name, "data_type": config_type(t.datatype), "dims": list(t.shape)}

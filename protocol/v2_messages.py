@@ -8,6 +8,8 @@ REST and gRPC answer the same facts. All are frozen: an answer is built once and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +48,9 @@ class ModelConfig:
     inputs: tuple[TensorMetadata, ...]
     outputs: tuple[TensorMetadata, ...]
     """Shapes here are Triton's ``dims``: without the batch dimension when batched."""
+    triton_document: Mapping[str, Any] | None = None
+    """The model's whole Triton ``model_config`` in Triton's JSON shape, when it has one
+    (a ``config.pbtxt``); encoders then write it as it is, and the fields above summarize it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2, service_pb2
 
 from protocol.status import invalid_argument
@@ -129,8 +130,9 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
 
 
 def load_parameters(request: service_pb2.RepositoryModelLoadRequest) -> dict[str, Any]:
-    """A load request's parameters by name (their values are not read)."""
-    return dict(request.parameters)
+    """A load request's parameters by name, each the value its ``parameter_choice`` holds
+    (``config`` a string; ``file:...`` bytes)."""
+    return {key: _parameter(value) for key, value in request.parameters.items()}
 
 
 def infer_response(result: InferResult, request_id: str = "") -> service_pb2.ModelInferResponse:
@@ -172,6 +174,10 @@ def metadata_response(metadata: ModelMetadata) -> service_pb2.ModelMetadataRespo
 
 
 def config_response(config: ModelConfig) -> service_pb2.ModelConfigResponse:
+    if config.triton_document is not None:
+        document = model_config_pb2.ModelConfig()
+        json_format.ParseDict(config.triton_document, document)
+        return service_pb2.ModelConfigResponse(config=document)
     message = model_config_pb2.ModelConfig(
         name=config.name, platform=config.platform, max_batch_size=config.max_batch_size
     )

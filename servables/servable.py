@@ -13,6 +13,9 @@ Contract:
   request is resolved to this servable (``begin_request``), and whoever finishes that
   request's model work releases it (``end_request``), even when the client gave up first,
   so a version is never unloaded under a running call.
+- ``takes_parameters`` True: the servable reads a request's own parameters (V2's request
+  ``parameters``); the data plane calls ``run_with_parameters`` for a request that has
+  some. The default ``run_with_parameters`` ignores them and calls ``run``.
 - ``may_run_inline`` False keeps every call off the event loop, however cheap.
 - ``triton_config`` is the Triton configuration the loader read (``None`` without one);
   ``servables.triton_signature.triton_model_config`` renders any servable in its shape.
@@ -46,6 +49,8 @@ class Servable(abc.ABC):
     may_run_inline: bool = True
     """False for a servable whose calls may block on other calls (a Python model's BLS):
     it then always runs on the executor, never on the event loop."""
+    takes_parameters: bool = False
+    """True for a servable whose ``run`` reads a request's parameters (a Python model)."""
     signatures: Mapping[str, Signature]
     batching: BatchingSettings | None = None
     triton_config: TritonModelConfig | None = None
@@ -93,6 +98,16 @@ class Servable(abc.ABC):
         output_names: Sequence[str],
     ) -> dict[str, np.ndarray]:
         """Run one (possibly batched) call of ``signature``; blocks the calling thread."""
+
+    def run_with_parameters(
+        self,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: Sequence[str],
+        parameters: Mapping[str, object],
+    ) -> dict[str, np.ndarray]:
+        """``run`` for a request that carries ``parameters``; this default ignores them."""
+        return self.run(signature, inputs, output_names)
 
     @abc.abstractmethod
     def unload(self) -> None:

@@ -5,13 +5,22 @@ version folders; a ``models.config`` base path may hold one too. A loader that n
 what its artifact does not carry (TorchScript's dtypes, an AOTInductor package's names,
 a Python model's tensors) calls ``triton_config_beside(version_path)``.
 
+- ``CONFIG_OVERRIDES`` holds the configurations a V2 repository ``load`` request gave
+  (its ``config`` parameter), by model folder: while one is set, ``triton_config_beside``
+  answers it instead of that folder's ``config.pbtxt``, for every version loaded from
+  then on. ``dataplane.repository`` sets and clears them (and reloads the model); the
+  loaders that read a configuration (``READS_TRITON_CONFIG``: ONNX, PyTorch, Python) see
+  them without being told. It is process-wide because the loaders' factories take only
+  a model name, version and path; it is locked, since loads run in executor threads.
+
 - ``signature_from_triton`` is the one ``serving_default`` predict signature of a
   configuration: its inputs and outputs under their ``config.pbtxt`` names, ``TYPE_*``
   mapped to ``DType`` (``TYPE_STRING`` is DT_STRING), and a leading -1 batch dimension
   when ``max_batch_size`` > 0.
 - ``triton_model_config(servable)`` is Triton's JSON shape of ``model_config`` (what
-  ``GET /v2/models/<m>/config`` answers): the servable's ``config.pbtxt`` when it has one,
-  else one derived from its ``serving_default`` signature (``max_batch_size`` 0, dims the
+  ``GET /v2/models/<m>/config`` answers): the servable's ``config.pbtxt`` when it has one
+  (its inputs or outputs, when it lists none, completed from the servable's signature,
+  without the batch dimension when ``max_batch_size`` > 0), else one derived from its ``serving_default`` signature (``max_batch_size`` 0, dims the
   full shape with -1 for a free dimension, Triton's platform name for ours).
 - ``check_against_artifact`` fails a load whose configuration contradicts the artifact:
   a name the artifact lacks, another element type, or another rank or fixed dimension.
@@ -22,6 +31,7 @@ Nothing here imports a machine-learning framework.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -69,42 +79,82 @@ def _triton_type(dtype: int) -> str:
         return "TYPE_INVALID"
 
 
+def _tensors(specs: Mapping[str, TensorSpec], batched: bool) -> list[dict[str, Any]]:
+    def dims(spec: TensorSpec) -> list[int]:
+        if spec.shape is None:
+            return [-1]
+        return list(spec.shape[1:] if batched and spec.shape else spec.shape)
+
+    return [
+        {"name": name, "data_type": _triton_type(spec.dtype), "dims": dims(spec)}
+        for name, spec in specs.items()
+    ]
+
+
 def triton_model_config(servable: Servable) -> dict[str, Any]:
     """Triton's JSON ``model_config`` of ``servable`` (see the module docstring)."""
     platform, backend = TRITON_NAMES.get(servable.platform, ("", servable.platform))
+    signature = servable.signatures.get(DEFAULT_SIGNATURE) or next(
+        iter(servable.signatures.values())
+    )
     if servable.triton_config is not None:
         rendered = model_config_json(servable.triton_config.proto)
         rendered["name"] = servable.model_name
         if not rendered.get("platform") and not rendered.get("backend"):
             rendered["platform"], rendered["backend"] = platform, backend
+        batched = servable.triton_config.max_batch_size > 0
+        for key, specs in (("input", signature.inputs), ("output", signature.outputs)):
+            if not rendered.get(key):  # completed from the artifact, as Triton's auto-complete
+                rendered[key] = _tensors(specs, batched)
         return rendered
-    signature = servable.signatures.get(DEFAULT_SIGNATURE) or next(
-        iter(servable.signatures.values())
-    )
-
-    def tensors(specs: Mapping[str, TensorSpec]) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": name,
-                "data_type": _triton_type(spec.dtype),
-                "dims": list(spec.shape) if spec.shape is not None else [-1],
-            }
-            for name, spec in specs.items()
-        ]
 
     return {
         "name": servable.model_name,
         "platform": platform,
         "backend": backend,
         "max_batch_size": 0,
-        "input": tensors(signature.inputs),
-        "output": tensors(signature.outputs),
+        "input": _tensors(signature.inputs, batched=False),
+        "output": _tensors(signature.outputs, batched=False),
     }
 
 
-def triton_config_beside(version_path: str) -> TritonModelConfig | None:
-    """The ``config.pbtxt`` of the model folder that holds ``version_path``, or None."""
-    path = os.path.join(os.path.dirname(os.path.normpath(version_path)), CONFIG_FILE)
+# Our platforms whose loaders read a Triton configuration (``triton_config_beside``).
+READS_TRITON_CONFIG: Final = frozenset({"onnx", "pytorch", "python"})
+
+
+class ConfigOverrides:
+    """Configurations that take the place of a model folder's ``config.pbtxt``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_folder: dict[str, TritonModelConfig] = {}
+
+    def get(self, model_folder: str) -> TritonModelConfig | None:
+        with self._lock:
+            return self._by_folder.get(os.path.normpath(model_folder))
+
+    def set(self, model_folder: str, config: TritonModelConfig | None) -> None:
+        """Override ``model_folder``'s ``config.pbtxt`` with ``config``; None clears it."""
+        with self._lock:
+            if config is None:
+                self._by_folder.pop(os.path.normpath(model_folder), None)
+            else:
+                self._by_folder[os.path.normpath(model_folder)] = config
+
+
+CONFIG_OVERRIDES: Final = ConfigOverrides()
+
+
+def triton_config_beside(
+    version_path: str, overrides: ConfigOverrides = CONFIG_OVERRIDES
+) -> TritonModelConfig | None:
+    """The configuration of the model folder that holds ``version_path``: its override
+    (``overrides``), else its ``config.pbtxt``, else None."""
+    folder = os.path.dirname(os.path.normpath(version_path))
+    override = overrides.get(folder)
+    if override is not None:
+        return override
+    path = os.path.join(folder, CONFIG_FILE)
     return read_triton_config(path) if os.path.isfile(path) else None
 
 

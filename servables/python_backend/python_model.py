@@ -19,7 +19,8 @@ process and interpreter: it sees the server's environment variables and imports 
 server's Python environment has (torch included).
 
 Running: each call is one ``InferenceRequest`` (a batch the batcher formed is one
-request with the concatenated tensors) passed to ``execute`` in the executor thread that
+request with the concatenated tensors; a request with V2 parameters runs alone, and
+``request.parameters()`` gives them as a JSON object string, as Triton does) passed to ``execute`` in the executor thread that
 runs the call; an ``async def execute`` runs to completion on that thread's own event
 loop. One instance serves every call, possibly from several threads at once, as a
 Triton model with several instances would be called; a model that keeps state guards it.
@@ -118,6 +119,7 @@ class PythonModelServable(Servable):
 
     platform = PLATFORM
     may_run_inline = False
+    takes_parameters = True
 
     def __init__(
         self,
@@ -143,6 +145,16 @@ class PythonModelServable(Servable):
         inputs: Mapping[str, np.ndarray],
         output_names: Sequence[str],
     ) -> dict[str, np.ndarray]:
+        return self.run_with_parameters(signature, inputs, output_names, {})
+
+    def run_with_parameters(
+        self,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: Sequence[str],
+        parameters: Mapping[str, object],
+    ) -> dict[str, np.ndarray]:
+        """``run``, with ``request.parameters()`` giving ``parameters`` to the model."""
         instance = self._instance
         if instance is None:
             raise RuntimeError("Python model used after unload")
@@ -152,6 +164,7 @@ class PythonModelServable(Servable):
             model_version=self.version,
             requested_output_names=wanted,
             inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
+            parameters=parameters,
         )
         with pb_utils.calling_models_with(self._caller, None):
             try:

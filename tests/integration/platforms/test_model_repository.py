@@ -12,6 +12,7 @@ REST, and tritonclient HTTP and gRPC, and compares with torch's or onnxruntime's
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,10 @@ class Repository:
             shutil.copy(EXAMPLES / model, models / name / "1" / "model.py")
             if config is not None:
                 shutil.copy(EXAMPLES / config, models / name / "config.pbtxt")
+        echo = EXAMPLES.parent / "echo_parameters"
+        (models / "echo_parameters" / "1").mkdir(parents=True)
+        shutil.copy(echo / "model.py", models / "echo_parameters" / "1" / "model.py")
+        shutil.copy(echo / "config.pbtxt", models / "echo_parameters" / "config.pbtxt")
         self.torchscript = write_torchscript(models / "libtorch" / "1")
         (models / "libtorch" / "config.pbtxt").write_text(
             libtorch_config("libtorch")
@@ -82,6 +87,11 @@ class Repository:
             'input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
         )
         write_onnx_from_sklearn(models / "iris_auto" / "1")  # no config.pbtxt
+        write_onnx_from_sklearn(models / "iris_override" / "1")
+        (models / "iris_override" / "config.pbtxt").write_text(
+            'platform: "onnxruntime_onnx"\nmax_batch_size: 16\n'
+            'input [ { name: "X" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        )
         (models / "not_a_model").mkdir()
         export_digits_model(root / "exported_digits", {1: 20})
         (models / "digits" / "1").mkdir(parents=True)
@@ -179,6 +189,89 @@ def test_bls_sync_example_client_passes_and_sees_the_unknown_model_error(
 
 def test_bls_async_example_client_passes(server: ServerProcess) -> None:
     assert "PASS" in run_example_client(server, "bls/async_client.py")
+
+
+def test_auto_complete_example_client_passes(server: ServerProcess) -> None:
+    assert "PASS: auto_complete" in run_example_client(server, "auto_complete/client.py")
+
+
+def test_a_repository_models_config_is_its_config_pbtxt_on_http_and_grpc(
+    server: ServerProcess,
+) -> None:
+    http = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}")
+    config = http.get_model_config("iris_onnx")
+    assert (config["name"], config["platform"], config["max_batch_size"]) == (
+        "iris_onnx",
+        "onnxruntime_onnx",
+        16,
+    )
+    assert (config["input"][0]["name"], config["input"][0]["dims"]) == ("X", [4])
+    grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    answer = grpc_client.get_model_config("nobatch_auto_complete").config
+    assert (answer.backend, answer.max_batch_size) == ("python", 0)
+    assert [(t.name, list(t.dims)) for t in answer.input] == [("INPUT0", [4]), ("INPUT1", [4])]
+
+
+def test_request_parameters_reach_a_python_model_over_http_and_grpc(
+    server: ServerProcess,
+) -> None:
+    given = {"greeting": "hi", "n": 3, "flag": True}
+    for client, module in (
+        (httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}"), httpclient),
+        (grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}"), grpcclient),
+    ):
+        x = module.InferInput("IN", [1, 1], "FP32")  # type: ignore[attr-defined]
+        x.set_data_from_numpy(np.zeros((1, 1), np.float32))
+        result = client.infer("echo_parameters", [x], parameters=given)  # type: ignore[attr-defined]
+        assert json.loads(result.as_numpy("PARAMETERS")[0, 0]) == given, module.__name__
+        plain = client.infer("echo_parameters", [x])  # type: ignore[attr-defined]
+        assert json.loads(plain.as_numpy("PARAMETERS")[0, 0]) == {}, module.__name__
+
+
+def iris_probabilities(client: object, module: object) -> np.ndarray:
+    x = iris()[0][:3].astype(np.float32)
+    given = module.InferInput("X", list(x.shape), "FP32")  # type: ignore[attr-defined]
+    given.set_data_from_numpy(x)
+    result = client.infer("iris_override", [given])  # type: ignore[attr-defined]
+    return np.asarray(result.as_numpy("probabilities"))
+
+
+def test_a_load_with_a_config_overrides_config_pbtxt_over_http_and_grpc(
+    server: ServerProcess,
+) -> None:
+    http = httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}")
+    grpc_client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}")
+    expected = iris_probabilities(http, httpclient)
+    http.load_model("iris_override", config='{"max_batch_size": "8"}')
+    overridden = http.get_model_config("iris_override")
+    assert overridden["max_batch_size"] == 8
+    # The override lists no tensors: the model's own complete it, as Triton's auto-complete.
+    assert [(t["name"], t["dims"]) for t in overridden["input"]] == [("X", [4])]
+    np.testing.assert_allclose(iris_probabilities(http, httpclient), expected, rtol=1e-6)
+    override = {
+        "max_batch_size": 4,
+        "input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [4]}],
+        "dynamic_batching": {"max_queue_delay_microseconds": 500},
+    }
+    grpc_client.load_model("iris_override", config=json.dumps(override))
+    config = grpc_client.get_model_config("iris_override").config
+    assert (config.max_batch_size, config.dynamic_batching.max_queue_delay_microseconds) == (4, 500)
+    np.testing.assert_allclose(iris_probabilities(grpc_client, grpcclient), expected, rtol=1e-6)
+    for client in (http, grpc_client):
+        with pytest.raises(InferenceServerException, match="failed to load 'iris_override'"):
+            client.load_model("iris_override", config='{"max_batch_size": "x"}')
+        with pytest.raises(InferenceServerException, match="'pytorch' but model"):
+            client.load_model("iris_override", config='{"platform": "pytorch_libtorch"}')
+    # A configuration the model contradicts fails its versions' load (after its retries).
+    with pytest.raises(InferenceServerException, match="in the configuration but"):
+        http.load_model(
+            "iris_override",
+            config='{"input": [{"name": "X", "data_type": "TYPE_INT32", "dims": [4]}]}',
+        )
+    assert not http.is_model_ready("iris_override")
+    http.load_model("iris_override")  # no config: config.pbtxt again
+    assert http.get_model_config("iris_override")["max_batch_size"] == 16
+    assert http.is_model_ready("iris_override")
 
 
 def bls_inputs(client: object, model: str, module: object) -> list[object]:

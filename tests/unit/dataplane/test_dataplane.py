@@ -10,9 +10,16 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pytest
 
+from actors.batcher import Batcher
 from actors.call_costs import WARMUP_CALLS, CallCosts
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
+from config.batching_config import BatchingSettings
+from config.triton_model_config import (
+    TritonModelConfig,
+    parse_triton_config,
+    triton_config_from_proto,
+)
 from dataplane.dataplane import INLINE_MAX_INPUT_BYTES, DataPlane
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature
@@ -285,3 +292,107 @@ def test_metadata_is_the_resolved_servables_signatures_and_checks_fields_first()
         "Metadata field other is not supported",
     )
     assert [s.version for s in plane.model_status(ModelRef(name="m"))] == [2, 1]
+
+
+# --- batching follows a Triton configuration's max_batch_size --------------------------------
+
+
+def triton_config(max_batch_size: int) -> TritonModelConfig:
+    return read_triton_text(
+        f'backend: "python"\nmax_batch_size: {max_batch_size}\n'
+        'input [ { name: "x" data_type: TYPE_FP32 dims: [ 1 ] } ]\n'
+        'output [ { name: "y" data_type: TYPE_FP32 dims: [ 1 ] } ]\n'
+    )
+
+
+def read_triton_text(text: str) -> TritonModelConfig:
+    return triton_config_from_proto(parse_triton_config(text, "config.pbtxt"), "config.pbtxt")
+
+
+async def concurrent_calls_with_batching(servable: HalfPlusTwo) -> tuple[DataPlane, list[int]]:
+    """Two concurrent one-row requests with server-wide batching that merges two rows (its
+    timeout is far longer than the test: a batch goes out when full); the rows per model call."""
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=2))
+    await pool.start()
+    settings = BatchingSettings(max_batch_size=2, batch_timeout_micros=60_000_000)
+    batcher = Batcher(executor=pool, settings=settings)
+    await batcher.start()
+    routing = RoutingTable()
+    route = ModelRoute(name="m", servables=types.MappingProxyType({1: servable}), latest=servable)
+    routing.publish(RoutingSnapshot(types.MappingProxyType({"m": route})))
+    plane = DataPlane(
+        routing=routing, executor=pool, batcher=batcher, batching=settings, costs=CallCosts(0)
+    )
+    results = await asyncio.gather(
+        plane.predict(ModelRef(name="m"), "", x(1.0)), plane.predict(ModelRef(name="m"), "", x(2.0))
+    )
+    assert sorted(float(r.outputs["y"][0, 0]) for r in results) == [2.5, 3.0]
+    await batcher.stop()
+    await pool.stop()
+    return plane, [int(call["x"].shape[0]) for call in servable.calls]
+
+
+async def test_a_triton_model_with_max_batch_size_zero_is_never_batched() -> None:
+    servable = HalfPlusTwo()
+    servable.triton_config = triton_config(0)
+    plane, rows = await concurrent_calls_with_batching(servable)
+    assert plane.batching_for(servable) is None
+    assert rows == [1, 1]
+
+
+async def test_a_triton_model_with_a_batch_dimension_is_batched() -> None:
+    servable = HalfPlusTwo()
+    servable.triton_config = triton_config(4)
+    plane, rows = await concurrent_calls_with_batching(servable)
+    settings = plane.batching_for(servable)
+    assert settings is not None and settings.max_batch_size == 2
+    assert rows == [2]
+
+
+class ParameterReader(HalfPlusTwo):
+    """Reads request parameters, as a Python model does; records what it was given."""
+
+    takes_parameters = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list[Mapping[str, object]] = []
+
+    def run_with_parameters(
+        self,
+        signature: Signature,
+        inputs: Mapping[str, np.ndarray],
+        output_names: Sequence[str],
+        parameters: Mapping[str, object],
+    ) -> dict[str, np.ndarray]:
+        self.given.append(dict(parameters))
+        return self.run(signature, inputs, output_names)
+
+
+async def test_parameters_reach_a_servable_that_reads_them_and_keep_its_request_unbatched() -> None:
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=2))
+    await pool.start()
+    settings = BatchingSettings(max_batch_size=2, batch_timeout_micros=60_000_000)
+    batcher = Batcher(executor=pool, settings=settings)
+    await batcher.start()
+    reader, plain = ParameterReader(), HalfPlusTwo()
+    routing = RoutingTable()
+    routes = {
+        name: ModelRoute(name=name, servables=types.MappingProxyType({1: s}), latest=s)
+        for name, s in (("reader", reader), ("plain", plain))
+    }
+    routing.publish(RoutingSnapshot(types.MappingProxyType(routes)))
+    plane = DataPlane(
+        routing=routing, executor=pool, batcher=batcher, batching=settings, costs=CallCosts(0)
+    )
+    given = {"k": "v"}
+    lone = await plane.predict(ModelRef(name="reader"), "", x(1.0), parameters=given)
+    assert reader.given == [given] and lone.outputs["y"].tolist() == [[2.5]]
+    both = await asyncio.gather(  # a servable that ignores parameters is batched as ever
+        plane.predict(ModelRef(name="plain"), "", x(1.0), parameters=given),
+        plane.predict(ModelRef(name="plain"), "", x(2.0), parameters=given),
+    )
+    assert sorted(float(r.outputs["y"][0, 0]) for r in both) == [2.5, 3.0]
+    assert [int(call["x"].shape[0]) for call in plain.calls] == [2]
+    await batcher.stop()
+    await pool.stop()

@@ -297,7 +297,19 @@ async def test_repository_index_unload_and_load(client: Client) -> None:
             "/v2/repository/models/half/load",
             {"parameters": {"config": "{}"}},
             400,
-            "load parameter 'config' is not supported: models come from the model config file",
+            "model 'half' (tensorflow, ",  # its loader reads no Triton configuration
+        ),
+        (
+            "/v2/repository/models/half/load",
+            {"parameters": {"config": '{"max_batch_size": "x"}'}},
+            400,
+            "failed to load 'half': the 'config' parameter: ",
+        ),
+        (
+            "/v2/repository/models/half/load",
+            {"parameters": {"file:1/model.onnx": "AAAA"}},
+            400,
+            "load parameter 'file:1/model.onnx' is not supported",
         ),
         ("/v2/repository/models/nope/load", None, 404, "nope"),
         ("/v2/repository/models/nope/unload", None, 404, "nope"),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import orjson
 import pytest
 from tritonclient.grpc import service_pb2
 
 from protocol.status import Code, ServingError
+from protocol.v2_json import config_json
 from protocol.v2_messages import (
     IndexEntry,
     InferOutput,
@@ -103,3 +105,29 @@ def test_config_stats_and_index_answers() -> None:
     assert [(e.name, e.version, e.state, e.reason) for e in index.models] == [
         ("m", "", "UNAVAILABLE", "r")
     ]
+
+
+def test_a_triton_document_is_answered_whole_on_grpc_and_rest() -> None:
+    document = {
+        "name": "m",
+        "backend": "python",
+        "max_batch_size": 4,
+        "input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [4]}],
+        "output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [4]}],
+        "dynamic_batching": {"max_queue_delay_microseconds": 100},
+        "parameters": {"k": {"string_value": "v"}},
+    }
+    summary = TensorMetadata(name="INPUT0", datatype="FP32", shape=(4,))
+    config = ModelConfig(
+        name="m",
+        platform="python",
+        max_batch_size=4,
+        inputs=(summary,),
+        outputs=(),
+        triton_document=document,
+    )
+    answer = config_response(config).config
+    assert (answer.backend, answer.max_batch_size, list(answer.input[0].dims)) == ("python", 4, [4])
+    assert answer.dynamic_batching.max_queue_delay_microseconds == 100
+    assert answer.parameters["k"].string_value == "v"
+    assert orjson.loads(config_json(config)) == document

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -208,3 +209,16 @@ def test_triton_model_config_is_what_the_auto_complete_client_checks(
     ]
     assert [{k: t[k] for k in ("name", "data_type", "dims")} for t in config["input"]] == expected
     assert [t["name"] for t in config["output"]] == ["OUTPUT0", "OUTPUT1"]
+
+
+def test_request_parameters_reach_the_model_as_a_json_string(tmp_path: Path) -> None:
+    echo = Path(__file__).resolve().parents[3] / "data" / "echo_parameters"
+    servable = load(lay_out(tmp_path, "echo", echo / "model.py", echo / "config.pbtxt"))
+    assert servable.takes_parameters
+    signature = servable.signatures["serving_default"]
+    x = {"IN": np.zeros((2, 1), np.float32)}
+    given = {"greeting": "hi", "n": 3, "flag": True}
+    out = servable.run_with_parameters(signature, x, (), given)["PARAMETERS"]
+    assert out.shape == (2, 1)
+    assert [json.loads(row[0]) for row in out] == [given, given]
+    assert json.loads(servable.run(signature, x, ())["PARAMETERS"][0, 0]) == {}

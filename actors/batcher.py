@@ -69,9 +69,9 @@ from actors.batching_policy import (
     queue_key,
     split_outputs,
 )
+from actors.call_costs import CallCosts
 from actors.messages import BatchTimes, InferenceRequest
 from config.batching_config import BatchingSettings
-from actors.call_costs import CallCosts
 from protocol.signatures import Signature
 from protocol.status import Code, ServingError, internal, unavailable
 from servables.servable import Servable

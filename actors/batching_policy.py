@@ -14,7 +14,6 @@ import numpy as np
 from config.batching_config import BatchingSettings
 from protocol.status import failed_precondition, internal, invalid_argument
 
-
 QueueKey = tuple[object, ...]
 
 

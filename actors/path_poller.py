@@ -69,8 +69,8 @@ from actors.messages import AspiredVersion, AspiredVersionRequest
 from actors.object_store import ObjectStoreSource, StoreScan, is_object_store_url
 from actors.version_policy import aspired_versions, version_number
 from config.model_config import ModelSettings
-from servables.version_folder import has_artifact
 from protocol.status import not_found
+from servables.version_folder import has_artifact
 
 log = logging.getLogger(__name__)
 

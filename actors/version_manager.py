@@ -28,12 +28,6 @@ import types
 from typing import Protocol
 
 from actors.actor import Actor
-from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
-from actors.transition_policy import Load, VersionView, next_action
-from protocol.status import Code
-from protocol.versions import VersionState, VersionStatus
-from servables.loader import Loader
-from servables.servable import Servable
 from actors.messages import (
     AspiredLoadersRequest,
     LoadVersion,
@@ -44,6 +38,12 @@ from actors.messages import (
     VersionLoadFailed,
     VersionUnloaded,
 )
+from actors.routing import ModelRoute, RoutingSnapshot, RoutingTable
+from actors.transition_policy import Load, VersionView, next_action
+from protocol.status import Code
+from protocol.versions import VersionState, VersionStatus
+from servables.loader import Loader
+from servables.servable import Servable
 
 log = logging.getLogger(__name__)
 

@@ -171,7 +171,6 @@ def torch_threads(options: ServerOptions) -> dict[str, int]:
     }
 
 
-
 def warmup_options(
     config: ServerConfig, observer: Callable[[str, float], None] | None = None
 ) -> WarmupOptions:

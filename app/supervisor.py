@@ -48,22 +48,22 @@ from app.access_log import access_logged
 from app.frontend_wing import FrontendParts, build_frontends
 from app.metrics import CONTENT_TYPE
 from app.model_calls import DataPlaneCaller
+from app.observability_wing import ObservabilityParts, build_observability
 from app.port_file import write_port_file
 from app.serving_core import build_serving_core
 from app.worker_link import FanOutReloader, WorkerIdentity
 from config.model_config import ModelServerSettings
 from config.server_config import ServerConfig
 from dataplane.dataplane import DataPlane
-from dataplane.health import Health
-from dataplane.repository import Repository
 from dataplane.examples import ExampleAPIs
+from dataplane.health import Health
 from dataplane.readiness import Readiness, readiness
-from app.observability_wing import ObservabilityParts, build_observability
-from frontends.observed_requests import ObservedRequests
+from dataplane.repository import Repository
 from dataplane.v2 import V2Plane
 from frontends.auth import Authenticator
 from frontends.dashboard import Dashboard
 from frontends.grpc_frontend import GrpcFrontend
+from frontends.observed_requests import ObservedRequests
 from frontends.rest_server import RestServer
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState

@@ -79,7 +79,6 @@ def main() -> int:
     import numpy as np
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
-
     from tests.integration.server_process import ServerProcess, testdata_dir
 
     batching = REPO_ROOT / "bench" / "batching.pbtxt"

@@ -25,8 +25,6 @@ import timeit
 from collections.abc import Callable
 
 import numpy as np
-from tensorflow_serving.apis import predict_pb2
-
 from actors.request_logger import RequestLogger
 from actors.shadow_mirror import ShadowMirror
 from config.model_config import ModelSettings
@@ -35,6 +33,7 @@ from config.shadow_config import ShadowRule, VersionRef
 from protocol.prediction_log import CaptureContext, Captured, prediction_log
 from protocol.tensors import ndarray_to_tensor_proto
 from protocol.tfrecord import frame
+from tensorflow_serving.apis import predict_pb2
 
 
 def per_call_ns(function: Callable[[], object], number: int = 200_000) -> float:

@@ -56,7 +56,6 @@ def make_models(root: Path, aoti: bool) -> dict[str, tuple[str, str, dict[str, n
     """name -> (platform, version path, one-row inputs)."""
     import catboost
     import lightgbm
-
     from tests.platform_models import iris, write_onnx_from_sklearn
     from tests.torch_models import (
         example_inputs,
@@ -119,7 +118,6 @@ def loader(name: str, platform: str, path: str) -> Loader:
 def served_rates(root: Path, models: dict[str, Any], seconds: float) -> dict[str, float]:
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
-
     from tests.integration.server_process import ServerProcess
 
     body = "".join(

@@ -14,7 +14,6 @@ import platform
 import timeit
 
 import numpy as np
-
 from protocol.rest_codec import FloatFormat, encode_predict_response, parse_predict_body
 
 

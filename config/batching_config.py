@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import Message
+
 from config.errors import ConfigError
 from config.protos import BatchingParameters
 from config.textproto import TextLocator, parse_text_proto, read_config_file

@@ -46,8 +46,8 @@ from typing import TypeAlias
 from tensorflow_serving.config import model_server_config_pb2
 
 from config.errors import COMMAND_LINE, ConfigError
-from config.request_logging import RequestLogging, RequestLoggingError, request_logging_from_proto
 from config.model_files import ModelFilesError, detect_platform
+from config.request_logging import RequestLogging, RequestLoggingError, request_logging_from_proto
 from config.textproto import TextLocator, parse_text_proto, read_config_file
 
 log = logging.getLogger(__name__)

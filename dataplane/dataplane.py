@@ -54,10 +54,10 @@ from typing import Protocol
 import numpy as np
 
 from actors.batcher import Batcher
+from actors.call_costs import CallCosts
 from actors.messages import BatchTimes, InferenceRequest
 from actors.routing import RoutingTable
 from config.batching_config import BatchingSettings
-from actors.call_costs import CallCosts
 from dataplane.observing import (
     ATTR_BATCH_SIZE,
     CURRENT_SCOPE,

@@ -46,9 +46,9 @@ from google.protobuf.message import Message
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from actors.request_logger import RequestLogger
+from actors.routing import RoutingTable
 from actors.shadow_mirror import ShadowMirror
 from actors.shadow_policy import Mirror
-from actors.routing import RoutingTable
 from config.request_logging import RequestLogging
 from protocol.model_ref import ModelRef
 from protocol.prediction_log import CaptureContext, Captured, CapturedExamples, CapturedTensors

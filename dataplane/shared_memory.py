@@ -46,6 +46,7 @@ Thread-safe: one lock guards the table, so frontends may call it from worker thr
 
 from __future__ import annotations
 
+import _posixshmem  # CPython's own shm_open binding (what multiprocessing uses)
 import dataclasses
 import mmap
 import os
@@ -53,8 +54,6 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Final
-
-import _posixshmem  # CPython's own shm_open binding (what multiprocessing uses)
 
 from protocol.status import Code, ServingError, invalid_argument, not_found
 from protocol.v2_messages import RegionStatus

@@ -69,6 +69,8 @@ from typing import Final, Protocol
 
 import numpy as np
 
+from config.errors import ConfigError
+from config.triton_model_config import TritonModelConfig, parse_triton_config_json
 from dataplane.dataplane import DataPlane
 from dataplane.health import Health
 from dataplane.readiness import Readiness
@@ -78,8 +80,7 @@ from dataplane.shared_memory import (
     SharedMemoryRegistry,
     shared_memory_reference,
 )
-from config.errors import ConfigError
-from config.triton_model_config import TritonModelConfig, parse_triton_config_json
+from protocol.dtypes import NUMPY_DTYPES, DType
 from protocol.model_ref import ModelRef
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import (
@@ -90,7 +91,6 @@ from protocol.status import (
     not_found,
     unavailable,
 )
-from protocol.dtypes import NUMPY_DTYPES, DType
 from protocol.v2_codec import (
     InferRequest,
     InputTensor,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-
 from typing import Any, TypeVar
 
 import numpy as np

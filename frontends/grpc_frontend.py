@@ -49,8 +49,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from actors.config_reloader import metric_increases
 from dataplane.dataplane import DataPlane, PredictResult, check_metadata_fields
-from dataplane.observing import CURRENT_SCOPE, SPAN_ENCODE
 from dataplane.examples import ExampleAPIs
+from dataplane.observing import CURRENT_SCOPE, SPAN_ENCODE
 from frontends.grpc_calls import GrpcCalls
 from frontends.grpc_decode import DecodeErrors
 from frontends.memory_trim import MemoryTrimmer

@@ -36,11 +36,11 @@ from typing import Any, Final
 
 import numpy as np
 import orjson
+from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from protocol.rest_codec import json_type, load_json_body
 from protocol.status import invalid_argument
-from tensorflow.core.example import example_pb2, feature_pb2
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from protocol.status import invalid_argument
-
 from protocol.v2_messages import (
     IndexEntry,
     ModelConfig,

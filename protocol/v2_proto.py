@@ -28,9 +28,9 @@ from tritonclient.grpc import model_config_pb2, service_pb2
 from protocol.status import invalid_argument
 from protocol.v2_codec import (
     CONTENTS_FIELD,
+    SHARED_MEMORY_REGION,
     InferRequest,
     InputTensor,
-    SHARED_MEMORY_REGION,
     RequestedOutput,
     array_from_binary,
     array_from_contents,

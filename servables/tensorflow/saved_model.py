@@ -12,10 +12,9 @@ requests (``servables.tensorflow.warmup``) before it returns; a failed warmup fa
 
 from __future__ import annotations
 
-import os
-
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -27,9 +26,9 @@ from protocol.signatures import Signature, TensorSpec
 from protocol.status import invalid_argument
 from servables.loader import Loader
 from servables.servable import Servable
-from servables.version_folder import per_model_batching_settings, require_artifact
 from servables.tensorflow.session_options import tensorflow_session_config
 from servables.tensorflow.warmup import run_warmup
+from servables.version_folder import per_model_batching_settings, require_artifact
 from servables.warmup_options import WarmupOptions
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-
 from tests.deploy.conftest import REPO_ROOT, Manifest
 from tests.integration.server_process import ServerProcess
 

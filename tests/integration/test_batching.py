@@ -24,7 +24,6 @@ from tensorflow_serving.apis import predict_pb2
 from tests.integration.server_process import ServerProcess, ServerStarter
 from tests.integration.test_metrics import sample
 
-
 PER_MODEL_BATCHING = {
     "shared_batches": "max_batch_size { value: 64 } batch_timeout_micros { value: 200000 } "
     "allowed_batch_sizes: 8 allowed_batch_sizes: 64",

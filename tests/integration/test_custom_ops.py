@@ -208,8 +208,10 @@ def test_a_missing_custom_op_path_exits_non_zero_naming_it(tmp_path: Path) -> No
 def test_a_library_that_cannot_load_exits_non_zero_naming_it(tmp_path: Path) -> None:
     broken = tmp_path / "broken.so"
     broken.write_bytes(b"not a shared library")
+    model = tmp_path / "model"  # empty: a TensorFlow model still to come
+    model.mkdir()
     result = run_server_expecting_failure(
-        [f"--model_base_path={tmp_path}", f"--custom_op_paths={broken}"]
+        [f"--model_base_path={model}", f"--custom_op_paths={broken}"]
     )
     assert result.returncode != 0
     assert f"{broken}: cannot load custom op library" in result.stderr

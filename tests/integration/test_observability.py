@@ -23,7 +23,6 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 from prometheus_client.parser import text_string_to_metric_families
-from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
@@ -32,6 +31,7 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_log_pb2,
 )
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tests.integration.server_process import ServerProcess, run_server_expecting_failure
 from tests.otlp_receiver import TRACES_PATH, OtlpReceiver, ReceivedSpan

@@ -64,8 +64,8 @@ def test_help_lists_tf_serving_flags() -> None:
             ["models.config", "base_path", "/does/not/exist"],
         ),
         (
-            'model_config_list { config { name: "m" base_path: "{tmp}" model_platform: "pytorch" } }',
-            ["models.config", "model_platform", "pytorch"],
+            'model_config_list { config { name: "m" base_path: "{tmp}" model_platform: "paddle" } }',
+            ["models.config", "model_platform", "paddle"],
         ),
         (
             'model_config_list { config { name: "m" base_path: "{tmp}" }\n config { name: "m" base_path: "{tmp}" } }',

@@ -41,8 +41,8 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from examples.export_digits import export_digits_model
 from examples.digits_data import load_digits_28x28
+from examples.export_digits import export_digits_model
 from tests.integration.server_process import ServerProcess
 from tests.platform_models import (
     digits,

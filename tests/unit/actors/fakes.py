@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from servables.loader import Loader
 from protocol.signatures import Signature, TensorSpec
+from servables.loader import Loader
 from servables.servable import Servable
-from tensorflow.core.framework import types_pb2
 
 X_TO_Y = Signature(
     name="serving_default",

@@ -26,7 +26,6 @@ from actors.version_manager import VersionManager
 from config.model_config import ModelServerSettings, model_config_from_text
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState, VersionStatus
-
 from tests.unit.actors.fakes import HalfPlusTwo
 
 

@@ -11,8 +11,6 @@ import asyncio
 import threading
 
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
-from servables.loader import Loader
-from servables.servable import Servable
 from actors.load_effects import (
     MAX_LOAD_ERROR_CHARS,
     LoadRetryOptions,
@@ -28,6 +26,8 @@ from actors.messages import (
     VersionUnloaded,
 )
 from protocol.status import Code, ServingError
+from servables.loader import Loader
+from servables.servable import Servable
 from tests.unit.actors.fakes import HalfPlusTwo
 
 

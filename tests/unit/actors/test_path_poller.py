@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from actors.messages import AspiredVersionRequest
 from actors.path_poller import PathPoller
 from actors.version_policy import version_number
 from config.model_config import All, Latest, ModelSettings, Specific, VersionPolicy
-from actors.messages import AspiredVersionRequest
 
 
 class Clock:

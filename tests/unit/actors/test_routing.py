@@ -12,7 +12,6 @@ import pytest
 from actors.routing import ModelRoute, RoutingSnapshot
 from protocol.status import Code, ServingError
 from protocol.versions import VersionState, VersionStatus
-
 from tests.unit.actors.fakes import HalfPlusTwo
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from actors.routing import RoutingTable
-from protocol.versions import VersionState
-from actors.version_manager import Effect, ManagerOptions, VersionManager
 from actors.messages import (
     AspiredLoader,
     AspiredLoadersRequest,
@@ -23,8 +20,10 @@ from actors.messages import (
     VersionLoadFailed,
     VersionUnloaded,
 )
+from actors.routing import RoutingTable
+from actors.version_manager import Effect, ManagerOptions, VersionManager
 from protocol.status import Code, ServingError
-
+from protocol.versions import VersionState
 from tests.unit.actors.fakes import FakeLoader, HalfPlusTwo
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from config.errors import ConfigError
-from config.model_config import All, Latest, Specific
+from config.model_config import All, Latest, Specific, single_model_config
 from config.model_repository import load_model_repository, merge_model_lists
-from config.model_config import single_model_config
 from config.triton_model_config import (
     parse_triton_config,
     read_triton_config,

@@ -19,7 +19,6 @@ from tests.unit.servables.tensorflow.test_example_apis import (
     multi_request,
 )
 
-
 # --- the async API goes through the data plane ------------------------------------------------
 
 

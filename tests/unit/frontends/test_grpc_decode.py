@@ -17,7 +17,6 @@ from tensorflow_serving.apis import predict_pb2
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
 from frontends.grpc_health import HealthServicer
 from frontends.v2_grpc import V2GrpcServicer
-
 from tests.unit.frontends.test_grpc_frontend import predict_request
 from tests.unit.frontends.test_rest_v1 import served_plane
 from tests.unit.frontends.v2_served import V2Served

@@ -18,7 +18,6 @@ from tensorflow_serving.apis import (
 )
 
 from frontends.grpc_frontend import GrpcFrontend, ModelServicer, PredictionServicer
-
 from tests.unit.frontends.test_rest_v1 import Served, served_plane
 from tests.unit.servables.tensorflow.test_example_apis import example, examples_input
 

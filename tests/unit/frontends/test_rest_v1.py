@@ -26,7 +26,6 @@ from frontends.rest_server import RestServer, RestSettings
 from frontends.rest_v1 import V1Rest, V1Settings
 from protocol.versions import VersionState, VersionStatus
 from servables.servable import Servable
-
 from tests.unit.actors.fakes import HalfPlusTwo
 from tests.unit.servables.tensorflow.test_example_apis import ExampleModel
 

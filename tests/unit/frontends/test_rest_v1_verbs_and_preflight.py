@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from frontends.rest_server import RestServer, RestSettings
 from frontends.rest_v1 import V1Rest, V1Settings
-
 from tests.unit.frontends.test_rest_v1 import Served, served_plane, v1_server
 
 Client = TestClient[Any, Any]

@@ -15,7 +15,6 @@ import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from frontends.v2_grpc import V2GrpcServicer
-
 from tests.unit.frontends.v2_served import V2Served
 
 

@@ -19,7 +19,6 @@ from dataplane.v2 import V2Plane
 from frontends.rest_server import RestServer, RestSettings
 from frontends.v2_rest import V2Rest
 from protocol.v2_codec import INFERENCE_HEADER
-
 from tests.unit.actors.fakes import HalfPlusTwo
 from tests.unit.frontends.v2_served import V2Served
 

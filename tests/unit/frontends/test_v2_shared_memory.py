@@ -26,7 +26,6 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from frontends.rest_server import RestServer, RestSettings
 from frontends.v2_grpc import V2GrpcServicer
 from frontends.v2_rest import V2Rest
-
 from tests.unit.frontends.v2_served import V2Served
 
 Client = TestClient[Any, Any]

@@ -35,7 +35,6 @@ from dataplane.v2 import V2Plane
 from protocol.signatures import Signature
 from servables.loader import Loader
 from servables.servable import Servable
-
 from tests.unit.actors.fakes import FakeLoader, HalfPlusTwo
 
 

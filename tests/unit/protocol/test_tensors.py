@@ -11,8 +11,8 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from protocol.status import Code, ServingError, safe_message
 from protocol.dtypes import dtype_to_numpy, numpy_to_dtype
+from protocol.status import Code, ServingError, safe_message
 from protocol.tensors import (
     VARINT_FIELD_MAX_ELEMENTS,
     decode_inputs,

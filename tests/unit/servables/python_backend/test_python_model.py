@@ -12,12 +12,12 @@ import pytest
 
 from protocol.dtypes import DType
 from protocol.status import Code, ServingError
-from servables.triton_signature import triton_model_config
 from servables.python_backend.python_model import (
     PythonModelLoader,
     PythonModelOptions,
     PythonModelServable,
 )
+from servables.triton_signature import triton_model_config
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "data" / "triton_python_backend"
 

@@ -7,21 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     inference_pb2,
     input_pb2,
     regression_pb2,
 )
-
-from servables.tensorflow.example_apis import (
-    classify_now,
-    multi_inference_now,
-    plan_multi_inference,
-    regress_now,
-    serialized_examples,
-)
-from tensorflow.core.example import example_pb2
 
 from protocol.dtypes import DType
 from protocol.signatures import (
@@ -33,6 +25,13 @@ from protocol.signatures import (
 )
 from protocol.status import Code, ServingError
 from servables.servable import Servable
+from servables.tensorflow.example_apis import (
+    classify_now,
+    multi_inference_now,
+    plan_multi_inference,
+    regress_now,
+    serialized_examples,
+)
 
 STRING, FLOAT = DType.DT_STRING, DType.DT_FLOAT
 

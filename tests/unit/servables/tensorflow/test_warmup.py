@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from servables.tensorflow.saved_model import SavedModelLoader, SavedModelOptions, SavedModelServable
 from servables.tensorflow.warmup import MAX_WARMUP_RECORDS, WarmupError
 from servables.warmup_options import WarmupOptions, warmup_file
-from tensorflow.core.example import example_pb2
 from tests.integration.server_process import testdata_dir as shared_testdata
 
 CLASSIFY, REGRESS = "tensorflow/serving/classify", "tensorflow/serving/regress"

@@ -104,7 +104,7 @@ def make_models(root: Path, aoti: bool) -> dict[str, tuple[str, str, dict[str, n
 
 
 def loader(name: str, platform: str, path: str) -> Loader:
-    from app.platforms import DeferredLoader
+    from app.platforms import DeferredLoader, LazyPlatform
     from servables.version_folder import VersionExtras
 
     options: dict[str, Any] = {"extras": VersionExtras()}
@@ -112,7 +112,8 @@ def loader(name: str, platform: str, path: str) -> Loader:
         options.update(intra_op_threads=1, inter_op_threads=1)
     if platform == "onnx":
         options.update(intra_op_threads=1, inter_op_threads=1)
-    return DeferredLoader(platform=platform, model_name=name, version=1, path=path, options=options)
+    lazy = LazyPlatform(platform, options)
+    return DeferredLoader(platform=lazy, model_name=name, version=1, path=path)
 
 
 def served_rates(root: Path, models: dict[str, Any], seconds: float) -> dict[str, float]:

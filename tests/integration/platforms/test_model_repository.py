@@ -220,11 +220,11 @@ def test_request_parameters_reach_a_python_model_over_http_and_grpc(
         (httpclient.InferenceServerClient(f"127.0.0.1:{server.rest_port}"), httpclient),
         (grpcclient.InferenceServerClient(f"127.0.0.1:{server.grpc_port}"), grpcclient),
     ):
-        x = module.InferInput("IN", [1, 1], "FP32")  # type: ignore[attr-defined]
+        x = module.InferInput("IN", [1, 1], "FP32")
         x.set_data_from_numpy(np.zeros((1, 1), np.float32))
-        result = client.infer("echo_parameters", [x], parameters=given)  # type: ignore[attr-defined]
+        result = client.infer("echo_parameters", [x], parameters=given)
         assert json.loads(result.as_numpy("PARAMETERS")[0, 0]) == given, module.__name__
-        plain = client.infer("echo_parameters", [x])  # type: ignore[attr-defined]
+        plain = client.infer("echo_parameters", [x])
         assert json.loads(plain.as_numpy("PARAMETERS")[0, 0]) == {}, module.__name__
 
 

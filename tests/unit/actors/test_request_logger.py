@@ -331,7 +331,8 @@ async def test_captured_traffic_warms_up_the_next_version(tmp_path: Path) -> Non
         SavedModelOptions,
         SavedModelServable,
     )
-    from servables.tensorflow.warmup import WarmupOptions, read_warmup_records, warmup_file
+    from servables.tensorflow.warmup import read_warmup_records
+    from servables.warmup_options import WarmupOptions, warmup_file
     from tests.integration.server_process import testdata_dir
 
     try:

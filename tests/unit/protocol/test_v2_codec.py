@@ -119,7 +119,8 @@ def test_rest_request_with_binary_and_json_inputs() -> None:
     request = decode_rest_request(*split_rest_body(body, str(len(header))))
     assert request.id == "r1" and request.binary_output
     assert [t.name for t in request.inputs] == ["a", "b"]
-    assert request.inputs[0].array.tolist() == [1.0, 2.0]
+    first = request.inputs[0].array
+    assert first is not None and first.tolist() == [1.0, 2.0]
     assert [(o.name, o.binary) for o in request.outputs] == [("y", False), ("z", None)]
 
 

@@ -276,7 +276,8 @@ def test_a_shadow_version_is_compared_without_touching_the_answer(
     assert metric("aioserving_shadow_max_abs_difference", **pair) is not None
     assert metric("aioserving_shadow_latency_count", **pair) == 3.0
     # The shadow's runs are not requests: only the client's three are counted.
-    counted = metric(":tensorflow:serving:request_count", model_name="two", status="OK")
+    # A counter family: the exposition's parser names its samples "..._total".
+    counted = metric(":tensorflow:serving:request_count_total", model_name="two", status="OK")
     assert counted == 3.0
 
 

@@ -239,7 +239,8 @@ async function pollShadows() {
     return;
   }
   const rules = data.rules.map((r) => `${r.model}: ${r.primary} → ${r.shadow} at ${(r.sampling_rate * 100).toFixed(2)} %`);
-  $("shadow-rules").textContent = `Rules: ${rules.join("; ") || "none"}.${data.pairs.length ? "" : " No request mirrored yet."} Since start-up.`;
+  const skipped = Object.entries(data.skipped).map(([model, reasons]) => `${model}: ${Object.entries(reasons).map(([reason, n]) => `${reason} ${n}`).join(", ")}`);
+  $("shadow-rules").textContent = `Rules: ${rules.join("; ") || "none"}.${data.pairs.length ? "" : " No request mirrored yet."}${skipped.length ? ` Not run: ${skipped.join("; ")}.` : ""} Since start-up.`;
   table.hidden = !data.pairs.length;
   table.tBodies[0].replaceChildren(...data.pairs.map((p) => {
     const skipped = data.skipped[p.model] || {};

@@ -140,6 +140,7 @@ class Supervisor:
             settings=lambda: self.settings,
             registry=self.metrics.registry,
             server_info=self._server_info,
+            shadow_rules=config.shadows,
         )
         # Tracing, request logging and shadows (app.observability_wing): started before the
         # frontends, stopped after them; the call wrappers reach them through the observer.

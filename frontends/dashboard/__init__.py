@@ -1,4 +1,4 @@
-"""The web dashboard at ``/`` on the REST port: static page plus three JSON endpoints.
+"""The web dashboard at ``/`` on the REST port: static page plus its JSON endpoints.
 
 - ``GET /`` and ``GET /dashboard/static/{file}``: the framework-free page
   (``static/index.html``, ``app.js``, ``style.css``), all served from this package (no CDN).
@@ -9,6 +9,13 @@
   signatures, inputs and outputs with dtype names and shapes (404 when not available).
 - ``GET /dashboard/api/metrics?model=NAME``: that model's series over the last minutes.
 - ``GET /dashboard/api/server``: version, uptime, flags in effect, config-reload state.
+- ``GET /dashboard/api/shadows``: ``--shadow_config_file``'s rules (passed in as
+  ``shadow_rules``) and, per (model, primary version, shadow version), mirrored runs,
+  failures, argmax agreement, largest difference and the shadow's latency since start-up
+  (``frontends.dashboard.shadows``).
+- ``GET /dashboard/api/capture``: per model, its ``logging_config`` and the request-log
+  records and bytes written and records dropped since start-up
+  (``frontends.dashboard.capture``).
 
 Metrics are read from the server's own Prometheus registry (the same series ``/metrics``
 exports), never counted a second time. ``MetricsHistory`` samples the registry lazily: an
@@ -27,9 +34,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
-import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any, Final
 
@@ -38,6 +44,10 @@ from prometheus_client import CollectorRegistry
 
 from actors.routing import RoutingTable
 from config.model_config import ModelServerSettings
+from config.shadow_config import ShadowRule
+from frontends.dashboard.capture import capture_summary
+from frontends.dashboard.histogram import quantile_ms
+from frontends.dashboard.shadows import shadow_summary
 from protocol.dtypes import dtype_name
 from protocol.signatures import Signature, TensorSpec
 
@@ -93,26 +103,6 @@ def read_counters(registry: CollectorRegistry) -> dict[str, _ModelCounters]:
                 models[sample.labels["model_name"]].queue_depth = sample.value
     models.pop("", None)  # malformed URLs carry no model
     return dict(models)
-
-
-def quantile_ms(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
-    """The ``q`` quantile of the requests between two cumulative histograms, in ms."""
-    bounds = sorted(after)
-    increase = [after[b] - before.get(b, 0.0) for b in bounds]
-    if not increase or increase[-1] <= 0:
-        return None
-    target = q * increase[-1]
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in zip(bounds, increase, strict=True):
-        if count >= target:
-            if math.isinf(bound):
-                return lower_bound / 1000
-            fraction = (
-                (target - lower_count) / (count - lower_count) if count > lower_count else 1.0
-            )
-            return (lower_bound + (bound - lower_bound) * fraction) / 1000  # micros -> ms
-        lower_bound, lower_count = bound, count
-    return None
 
 
 def point(before: _ModelCounters, after: _ModelCounters, seconds: float) -> dict[str, float | None]:
@@ -212,11 +202,14 @@ class Dashboard:
         settings: Callable[[], ModelServerSettings],
         registry: CollectorRegistry,
         server_info: Callable[[], dict[str, Any]],
+        shadow_rules: Sequence[ShadowRule] = (),
     ) -> None:
         self._routing = routing
         self._settings = settings
+        self._registry = registry
         self._history = MetricsHistory(registry)
         self._server_info = server_info
+        self._shadow_rules = tuple(shadow_rules)
 
     def routes(self) -> list[tuple[str, str, Callable[[web.Request], Any]]]:
         return [
@@ -230,6 +223,8 @@ class Dashboard:
             ),
             ("GET", "/dashboard/api/metrics", self._metrics),
             ("GET", "/dashboard/api/server", self._server),
+            ("GET", "/dashboard/api/shadows", self._shadows),
+            ("GET", "/dashboard/api/capture", self._capture),
         ]
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -305,3 +300,10 @@ class Dashboard:
         return web.json_response(
             {key: _jsonable(value) for key, value in self._server_info().items()}
         )
+
+    async def _shadows(self, request: web.Request) -> web.Response:
+        return web.json_response(shadow_summary(self._registry, self._shadow_rules))
+
+    async def _capture(self, request: web.Request) -> web.Response:
+        models = capture_summary(self._registry, self._settings().models)
+        return web.json_response({"models": models})

@@ -1,7 +1,8 @@
 """The web dashboard in a real browser: Debian's Chromium driven by Playwright.
 
 Loads ``/``, sees the models and their states, watches a new version appear without a
-reload, runs a try-it request and reads the answer, uploads an image; saves screenshots
+reload, runs a try-it request and reads the answer, sees it in the shadow versions panel
+(the server mirrors half's later versions to 123), uploads an image; saves screenshots
 to ``docs/screenshots/`` when ``AIOSERVING_SCREENSHOTS`` is set.
 """
 
@@ -56,7 +57,13 @@ def server(
         " model_version_policy { all {} } }\n"
         "}\n"
     )
-    return start_server(f"--model_config_file={config}", "--file_system_poll_wait_seconds=1")
+    shadows = config.parent / "shadows"
+    shadows.write_text("half  *  123  1.0\n")  # every answer of a later version mirrored to 123
+    return start_server(
+        f"--model_config_file={config}",
+        "--file_system_poll_wait_seconds=1",
+        f"--shadow_config_file={shadows}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +118,17 @@ def test_try_it_sends_a_generated_request(page: Any) -> None:
     )
     page.wait_for_selector("#signatures table")
     screenshot(page, "dashboard")
+
+
+def test_the_shadow_and_capture_panels_show_the_mirrored_request(page: Any) -> None:
+    # The try-it request went to half's latest version, 124, and was mirrored to 123.
+    assert "half: * → 123" in page.inner_text("#shadow-rules")
+    row = page.wait_for_selector('tr[data-shadow="half/124/123"]', timeout=20_000)
+    cells = [cell.inner_text() for cell in row.query_selector_all("td")]
+    assert cells[:3] == ["half", "v124 → v123", "1"], cells
+    assert cells[6] == "0.00"  # the same SavedModel: the largest difference is 0
+    assert "No request capture configured" in page.inner_text("#capture-panel")
+    screenshot(page, "dashboard-shadows", "#shadows-panel")
 
 
 def test_image_upload_from_the_page(page: Any, tmp_path: Path) -> None:

@@ -275,6 +275,13 @@ def test_a_shadow_version_is_compared_without_touching_the_answer(
     )
     assert metric("aioserving_shadow_max_abs_difference", **pair) is not None
     assert metric("aioserving_shadow_latency_count", **pair) == 3.0
+    # The dashboard's shadow panel reads the same series.
+    _status, shadows = mirrored.http("GET", "/dashboard/api/shadows")
+    (shown,) = [
+        p for p in shadows["pairs"] if (p["primary_version"], p["shadow_version"]) == ("123", "124")
+    ]
+    assert (shown["model"], shown["compared"]) == ("two", 3.0)
+    assert len(shadows["rules"]) == 2
     # The shadow's runs are not requests: only the client's three are counted.
     # A counter family: the exposition's parser names its samples "..._total".
     counted = metric(":tensorflow:serving:request_count_total", model_name="two", status="OK")

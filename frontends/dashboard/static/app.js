@@ -219,6 +219,58 @@ function downloadClient(event) {
   window.location.href = `${modelPath($("try-version").value)}/gen_client?${params}`;
 }
 
+// --- shadow versions and request capture ---------------------------------------------
+
+function percent(share) { return share === null || share === undefined ? "–" : `${(share * 100).toFixed(2)} %`; }
+
+function bytes(count) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = count, unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+}
+
+async function pollShadows() {
+  const data = await getJson("/dashboard/api/shadows");
+  const table = $("shadows");
+  if (!data.rules.length && !data.pairs.length) {
+    $("shadow-rules").textContent = "No shadow versions configured (--shadow_config_file).";
+    table.hidden = true;
+    return;
+  }
+  const rules = data.rules.map((r) => `${r.model}: ${r.primary} → ${r.shadow} at ${(r.sampling_rate * 100).toFixed(2)} %`);
+  const skipped = Object.entries(data.skipped).map(([model, reasons]) => `${model}: ${Object.entries(reasons).map(([reason, n]) => `${reason} ${n}`).join(", ")}`);
+  $("shadow-rules").textContent = `Rules: ${rules.join("; ") || "none"}.${data.pairs.length ? "" : " No request mirrored yet."}${skipped.length ? ` Not run: ${skipped.join("; ")}.` : ""} Since start-up.`;
+  table.hidden = !data.pairs.length;
+  table.tBodies[0].replaceChildren(...data.pairs.map((p) => {
+    const skipped = data.skipped[p.model] || {};
+    const differing = Object.entries(p.differing_outputs).map(([name, n]) => `${name}: ${n}`).join(", ");
+    const agreement = el("td", { class: `num${p.argmax_agreement !== null && p.argmax_agreement < 1 ? " disagree" : ""}` }, percent(p.argmax_agreement));
+    return el("tr", { "data-shadow": `${p.model}/${p.primary_version}/${p.shadow_version}`, title: differing ? `differing outputs: ${differing}` : "" },
+      el("td", {}, el("strong", {}, p.model)), el("td", {}, `v${p.primary_version} → v${p.shadow_version}`),
+      el("td", { class: "num" }, fmt(p.mirrored, 0)), el("td", { class: "num" }, fmt(skipped.busy || 0, 0)),
+      el("td", { class: "num" }, fmt(p.failed, 0)), agreement,
+      el("td", { class: "num" }, p.max_abs_difference === null ? "–" : Number(p.max_abs_difference).toPrecision(3)),
+      el("td", { class: "num" }, fmt(p.latency_p50_ms, 2)), el("td", { class: "num" }, fmt(p.latency_mean_ms, 2)));
+  }));
+}
+
+async function pollCapture() {
+  const data = await getJson("/dashboard/api/capture");
+  const table = $("capture");
+  $("capture-none").hidden = data.models.length > 0;
+  $("capture-none").textContent = "No request capture configured (a model's logging_config).";
+  table.hidden = !data.models.length;
+  table.tBodies[0].replaceChildren(...data.models.map((m) => {
+    const reasons = Object.entries(m.dropped_by_reason).map(([reason, n]) => `${reason}: ${n}`).join(", ");
+    return el("tr", { "data-capture": m.model },
+      el("td", {}, el("strong", {}, m.model)), el("td", {}, m.filename_prefix ?? "(no longer configured)"),
+      el("td", { class: "num" }, m.sampling_rate === null ? "–" : percent(m.sampling_rate)),
+      el("td", { class: "num" }, fmt(m.records, 0)), el("td", { class: "num", title: reasons }, fmt(m.dropped, 0)),
+      el("td", { class: "num" }, bytes(m.bytes)));
+  }));
+}
+
 // --- server --------------------------------------------------------------------------
 
 function duration(seconds) {
@@ -244,7 +296,8 @@ $("try-upload").addEventListener("click", upload);
 for (const link of document.querySelectorAll("a.client")) link.addEventListener("click", downloadClient);
 $("server-toggle").addEventListener("click", () => { $("server-panel").hidden = !$("server-panel").hidden; });
 
-pollModels(); pollServer();
+pollModels(); pollServer(); pollShadows().catch(() => {}); pollCapture().catch(() => {});
 setInterval(pollModels, POLL_MS);
 setInterval(() => pollMetrics().catch(() => {}), POLL_MS);
 setInterval(pollServer, 10000);
+setInterval(() => { pollShadows().catch(() => {}); pollCapture().catch(() => {}); }, POLL_MS);

@@ -16,7 +16,7 @@ from typing import Final
 import catboost
 import numpy as np
 
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.tabular import MatrixServable
 from servables.version_folder import VersionExtras, finish_load, require_artifact
 
@@ -31,16 +31,8 @@ class CatboostOptions:
     extras: VersionExtras = dataclasses.field(default_factory=VersionExtras)
 
 
-class CatboostLoader(Loader):
+class CatboostLoader(VersionLoader[CatboostOptions]):
     """Loads ``model.cbm`` from one version folder."""
-
-    def __init__(
-        self, *, model_name: str, version: int, path: str, options: CatboostOptions
-    ) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> MatrixServable:
         model = catboost.CatBoost()

@@ -16,7 +16,7 @@ from typing import Final
 import lightgbm
 import numpy as np
 
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.tabular import MatrixServable
 from servables.version_folder import VersionExtras, finish_load, require_artifact
 
@@ -28,16 +28,8 @@ class LightgbmOptions:
     extras: VersionExtras = dataclasses.field(default_factory=VersionExtras)
 
 
-class LightgbmLoader(Loader):
+class LightgbmLoader(VersionLoader[LightgbmOptions]):
     """Loads ``model.txt`` from one version folder."""
-
-    def __init__(
-        self, *, model_name: str, version: int, path: str, options: LightgbmOptions
-    ) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> MatrixServable:
         booster = lightgbm.Booster(model_file=require_artifact(PLATFORM, self.path))

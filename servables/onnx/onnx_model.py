@@ -37,7 +37,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from protocol.dtypes import DType
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
 from protocol.status import invalid_argument
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.servable import Servable
 from servables.triton_signature import (
     check_against_artifact,
@@ -164,14 +164,8 @@ def _providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
-class OnnxLoader(Loader):
+class OnnxLoader(VersionLoader[OnnxOptions]):
     """Loads ``model.onnx`` from one version folder."""
-
-    def __init__(self, *, model_name: str, version: int, path: str, options: OnnxOptions) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> OnnxServable:
         file = require_artifact(PLATFORM, self.path)

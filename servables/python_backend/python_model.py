@@ -62,7 +62,7 @@ from config.triton_model_config import (
 )
 from protocol.signatures import DEFAULT_SIGNATURE, Signature
 from protocol.status import Code, ServingError, internal
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.model_caller import ModelCaller
 from servables.python_backend import triton_python_backend_utils as pb_utils
 from servables.servable import Servable
@@ -223,16 +223,8 @@ class PythonModelServable(Servable):
                 )
 
 
-class PythonModelLoader(Loader):
+class PythonModelLoader(VersionLoader[PythonModelOptions]):
     """Loads ``model.py`` from one version folder."""
-
-    def __init__(
-        self, *, model_name: str, version: int, path: str, options: PythonModelOptions
-    ) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> PythonModelServable:
         file = require_artifact(PLATFORM, self.path)

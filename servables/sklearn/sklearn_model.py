@@ -47,7 +47,7 @@ from protocol.dtypes import DType, numpy_to_dtype
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
 from protocol.status import invalid_argument
 from servables import example_features
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.servable import Servable
 from servables.version_folder import VersionExtras, finish_load, require_artifact
 
@@ -196,16 +196,8 @@ class SklearnServable(Servable):
         self._methods.clear()
 
 
-class SklearnLoader(Loader):
+class SklearnLoader(VersionLoader[SklearnOptions]):
     """Loads ``model.joblib`` / ``model.pkl`` from one version folder (this runs pickled code)."""
-
-    def __init__(
-        self, *, model_name: str, version: int, path: str, options: SklearnOptions
-    ) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> SklearnServable:
         file = require_artifact(PLATFORM, self.path)

@@ -24,7 +24,7 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import invalid_argument
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.servable import Servable
 from servables.tensorflow.session_options import tensorflow_session_config
 from servables.tensorflow.warmup import run_warmup
@@ -162,16 +162,8 @@ def _first_line(error: BaseException) -> str:
     return message.strip().split("\n\n")[0]
 
 
-class SavedModelLoader(Loader):
+class SavedModelLoader(VersionLoader[SavedModelOptions]):
     """Loads one SavedModel version folder with the configured tags and session config."""
-
-    def __init__(
-        self, *, model_name: str, version: int, path: str, options: SavedModelOptions
-    ) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> SavedModelServable:
         # The folder holding saved_model.pb: the version folder, or its model.savedmodel/

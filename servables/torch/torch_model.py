@@ -51,7 +51,7 @@ import torch
 from protocol.dtypes import DType
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
 from protocol.status import invalid_argument
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.servable import Servable
 from servables.triton_signature import (
     check_against_artifact,
@@ -229,14 +229,8 @@ class TorchServable(Servable):
         self._call = None
 
 
-class TorchLoader(Loader):
+class TorchLoader(VersionLoader[TorchOptions]):
     """Loads ``model.pt`` or ``model.pt2`` from one version folder."""
-
-    def __init__(self, *, model_name: str, version: int, path: str, options: TorchOptions) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> TorchServable:
         _set_threads(self._options)

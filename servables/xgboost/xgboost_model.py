@@ -40,7 +40,7 @@ from protocol.dtypes import DType
 from protocol.signatures import DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec
 from protocol.status import invalid_argument
 from servables import example_features
-from servables.loader import Loader
+from servables.loader import VersionLoader
 from servables.servable import Servable
 from servables.version_folder import VersionExtras, finish_load, require_artifact
 
@@ -142,16 +142,8 @@ class XgboostServable(Servable):
         self._booster = None
 
 
-class XgboostLoader(Loader):
+class XgboostLoader(VersionLoader[XgboostOptions]):
     """Loads ``model.ubj`` / ``model.json`` / ``model.bst`` from one version folder."""
-
-    def __init__(
-        self, *, model_name: str, version: int, path: str, options: XgboostOptions
-    ) -> None:
-        self.model_name = model_name
-        self.version = version
-        self.path = path
-        self._options = options
 
     def load(self) -> XgboostServable:
         file = require_artifact(PLATFORM, self.path)

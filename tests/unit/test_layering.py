@@ -204,6 +204,10 @@ FRONTEND_HELPERS = {
     "frontends.memory_trim",
     "frontends.rest_extras",  # /v1's conveniences (gen_json, images), used by rest_v1
     "frontends.client_templates",
+    # The dashboard's panels' data, read by its routes (frontends.dashboard):
+    "frontends.dashboard.capture",
+    "frontends.dashboard.histogram",
+    "frontends.dashboard.shadows",
 }
 
 

@@ -11,7 +11,10 @@ Prints each run and the medians: requests per second, the server's CPU microseco
 request (``/proc/PID/stat`` user + system over the run) and the p50 latency; CPU per
 request moves far less with that noise than req/s or latency do. ``--floor`` adds the
 bare framework floor (``bench.floor_server``, pinned the same way) to the rotation and
-prints each server's ratio to it (CPU per request, req/s, p50 difference). Needs the generator on
+prints each server's ratio to it (CPU per request, req/s, p50 difference). ``--threads``
+also prints, per server, the CPU µs per request of each group of threads (by name, digits
+dropped: ``MainThread`` is the event loop, ``inference-`` the executor, grpc's own
+threads by theirs), summed over all runs. Needs the generator on
 the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
 Usage: ``python -m bench.side_by_side --protocol grpc --configs off,on --concurrency 64
 --runs 5 [--baseline /tmp/before] [--floor]`` (``--protocol v2grpc``: V2 ModelInfer).
@@ -20,6 +23,7 @@ Usage: ``python -m bench.side_by_side --protocol grpc --configs off,on --concurr
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import signal
@@ -32,9 +36,26 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s
+from bench.measure import GENERATOR_CPU, SERVER_CPU, TICKS, cpu_s
 from bench.spec import FLOOR, FLOORS, REPO, SERVERS, SINGLE, transport
 from bench.tools import external
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of ``pid``, summed by name with its digits dropped."""
+    found: dict[str, float] = collections.defaultdict(float)
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            raw = stat.read_bytes()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = raw[raw.index(b"(") + 1 : raw.rindex(b")")].decode(errors="replace")
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        group = name.rstrip("0123456789-_") or name
+        if int(stat.parent.name) == pid:
+            group = "MainThread (the loop)"
+        found[group] += (int(fields[11]) + int(fields[12])) / TICKS
+    return found
 
 
 @contextlib.contextmanager
@@ -91,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--baseline", type=Path, help="another checkout, measured alternately")
     parser.add_argument("--floor", action="store_true", help="the framework floor too")
+    parser.add_argument("--threads", action="store_true", help="CPU per request by thread")
     args = parser.parse_args(argv)
     repos = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     for config in args.configs.split(","):
@@ -106,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rates: dict[str, list[float]] = {name: [] for name in servers}
             costs: dict[str, list[float]] = {name: [] for name in servers}
             p50s: dict[str, list[float]] = {name: [] for name in servers}
+            by_thread: dict[str, collections.defaultdict[str, float]] = {
+                name: collections.defaultdict(float) for name in servers
+            }
+            served: dict[str, int] = dict.fromkeys(servers, 0)
             commands = {}
             for name, (_, port) in servers.items():
                 if args.protocol == "rest":
@@ -117,14 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 subprocess.run(commands[name], cwd=REPO, capture_output=True, check=True)  # warm
             for _ in range(args.runs):
                 for name, (pid, _) in servers.items():
+                    threads_before = thread_cpu_s(pid) if args.threads else {}
                     before = cpu_s(pid)
                     done = subprocess.run(
                         commands[name], cwd=REPO, capture_output=True, text=True, check=True
                     )
                     used = cpu_s(pid) - before
+                    if args.threads:
+                        for group, seconds in thread_cpu_s(pid).items():
+                            by_thread[name][group] += seconds - threads_before.get(group, 0.0)
                     result = parse(done.stdout)
                     if result["errors"]:
                         raise SystemExit(f"{result['errors']} failed: {result['first_error']}")
+                    served[name] += result["requests"]
                     rates[name].append(result["requests"] / result["seconds"])
                     costs[name].append(used / result["requests"] * 1e6)
                     p50s[name].append(result["p50_ms"])
@@ -149,6 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{name:8} {config} c{args.concurrency}: median {rate:7,.0f} req/s "
                     f"{cost:6.1f} us/req (min {min(costs[name]):.1f}) p50 {p50:.3f} ms{versus}"
                 )
+                if args.threads and served[name]:
+                    split = ", ".join(
+                        f"{group} {seconds / served[name] * 1e6:.0f}"
+                        for group, seconds in sorted(
+                            by_thread[name].items(), key=lambda item: -item[1]
+                        )
+                        if seconds > 0
+                    )
+                    print(f"{'':8} CPU us/req by thread: {split}")
     return 0
 
 

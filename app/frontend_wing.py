@@ -23,7 +23,7 @@ from dataplane.dataplane import DataPlane
 from dataplane.examples import ExampleAPIs
 from dataplane.readiness import Readiness
 from dataplane.v2 import V2Plane
-from frontends.auth import Authenticator, FailureHook, GrpcAuthInterceptor, rest_middleware
+from frontends.auth import Authenticator, FailureHook, GrpcAuth, rest_middleware
 from frontends.grpc_frontend import (
     ConfigReloader,
     GrpcFrontend,
@@ -116,10 +116,10 @@ def _grpc(config: ServerConfig, parts: FrontendParts, trimmer: MemoryTrimmer) ->
             HealthServicer(parts.readiness),
             V2GrpcServicer(parts.v2, observer=parts.observer),
         ],
-        interceptors=(
-            [GrpcAuthInterceptor(parts.authenticator, parts.on_auth_failure)]
+        auth=(
+            GrpcAuth(parts.authenticator, parts.on_auth_failure)
             if parts.authenticator is not None
-            else []
+            else None
         ),
         reuse_port=parts.reuse_port,
     )

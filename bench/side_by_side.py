@@ -9,15 +9,21 @@ generator (wrk or h2load, pinned to CPU 1) ``--runs`` times for ``--seconds`` ea
 alternating between the servers, so that the noise of a shared machine hits both alike.
 Prints each run and the medians: requests per second, the server's CPU microseconds per
 request (``/proc/PID/stat`` user + system over the run) and the p50 latency; CPU per
-request moves far less with that noise than req/s or latency do. Needs the generator on
+request moves far less with that noise than req/s or latency do. ``--floor`` adds the
+bare framework floor (``bench.floor_server``, pinned the same way) to the rotation and
+prints each server's ratio to it (CPU per request, req/s, p50 difference). ``--threads``
+also prints, per server, the CPU µs per request of each group of threads (by name, digits
+dropped: ``MainThread`` is the event loop, ``inference-`` the executor, grpc's own
+threads by theirs), summed over all runs. Needs the generator on
 the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
 Usage: ``python -m bench.side_by_side --protocol grpc --configs off,on --concurrency 64
---runs 5 [--baseline /tmp/before]``.
+--runs 5 [--baseline /tmp/before] [--floor]`` (``--protocol v2grpc``: V2 ModelInfer).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import signal
@@ -30,19 +36,40 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s
-from bench.spec import REPO, SERVERS, SINGLE
+from bench.measure import GENERATOR_CPU, SERVER_CPU, TICKS, cpu_s
+from bench.spec import FLOOR, FLOORS, REPO, SERVERS, SINGLE, transport
 from bench.tools import external
+
+
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of ``pid``, summed by name with its digits dropped."""
+    found: dict[str, float] = collections.defaultdict(float)
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            raw = stat.read_bytes()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = raw[raw.index(b"(") + 1 : raw.rindex(b")")].decode(errors="replace")
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        group = name.rstrip("0123456789-_") or name
+        if int(stat.parent.name) == pid:
+            group = "MainThread (the loop)"
+        found[group] += (int(fields[11]) + int(fields[12])) / TICKS
+    return found
 
 
 @contextlib.contextmanager
 def _server(repo: Path, config: str, scratch: Path, protocol: str) -> Iterator[tuple[int, int]]:
     """``server.py`` of checkout ``repo`` with ``config``'s flags: (pid, the protocol's port)."""
     port_file = scratch / f"{repo.name}-{config}.ports.json"
-    flags = [flag.replace(str(REPO), str(repo)) for flag in SERVERS[config]]
-    argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
-    argv += ["--rest_api_port=0", f"--model_config_file={repo}/bench/out/models.config"]
-    argv += [f"--monitoring_config_file={repo}/bench/monitoring.pbtxt", *flags]
+    if config in FLOORS:
+        argv = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "bench.floor_server"]
+        argv += FLOORS[config]
+    else:
+        flags = [flag.replace(str(REPO), str(repo)) for flag in SERVERS[config]]
+        argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
+        argv += ["--rest_api_port=0", f"--model_config_file={repo}/bench/out/models.config"]
+        argv += [f"--monitoring_config_file={repo}/bench/monitoring.pbtxt", *flags]
     log = open(scratch / f"{repo.name}-{config}.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [*argv, f"--port_file={port_file}"], cwd=repo, stdout=log, stderr=log
@@ -52,7 +79,7 @@ def _server(repo: Path, config: str, scratch: Path, protocol: str) -> Iterator[t
             if process.poll() is not None:
                 raise SystemExit(f"{repo} {config} did not start: see {log.name}")
             time.sleep(0.05)
-        yield process.pid, json.loads(port_file.read_text())[protocol]
+        yield process.pid, json.loads(port_file.read_text())[transport(protocol)]
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -78,12 +105,14 @@ def _check_answer(port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", default="rest", choices=("rest", "grpc"))
+    parser.add_argument("--protocol", default="rest", choices=("rest", "grpc", "v2grpc"))
     parser.add_argument("--configs", default="off,on")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--baseline", type=Path, help="another checkout, measured alternately")
+    parser.add_argument("--floor", action="store_true", help="the framework floor too")
+    parser.add_argument("--threads", action="store_true", help="CPU per request by thread")
     args = parser.parse_args(argv)
     repos = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     for config in args.configs.split(","):
@@ -92,9 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 k: stack.enter_context(_server(r, config, Path(tmp), args.protocol))
                 for k, r in repos.items()
             }
+            if args.floor:
+                servers["floor"] = stack.enter_context(
+                    _server(REPO, FLOOR, Path(tmp), args.protocol)
+                )
             rates: dict[str, list[float]] = {name: [] for name in servers}
             costs: dict[str, list[float]] = {name: [] for name in servers}
             p50s: dict[str, list[float]] = {name: [] for name in servers}
+            by_thread: dict[str, collections.defaultdict[str, float]] = {
+                name: collections.defaultdict(float) for name in servers
+            }
+            served: dict[str, int] = dict.fromkeys(servers, 0)
             commands = {}
             for name, (_, port) in servers.items():
                 if args.protocol == "rest":
@@ -106,14 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 subprocess.run(commands[name], cwd=REPO, capture_output=True, check=True)  # warm
             for _ in range(args.runs):
                 for name, (pid, _) in servers.items():
+                    threads_before = thread_cpu_s(pid) if args.threads else {}
                     before = cpu_s(pid)
                     done = subprocess.run(
                         commands[name], cwd=REPO, capture_output=True, text=True, check=True
                     )
                     used = cpu_s(pid) - before
+                    if args.threads:
+                        for group, seconds in thread_cpu_s(pid).items():
+                            by_thread[name][group] += seconds - threads_before.get(group, 0.0)
                     result = parse(done.stdout)
                     if result["errors"]:
                         raise SystemExit(f"{result['errors']} failed: {result['first_error']}")
+                    served[name] += result["requests"]
                     rates[name].append(result["requests"] / result["seconds"])
                     costs[name].append(used / result["requests"] * 1e6)
                     p50s[name].append(result["p50_ms"])
@@ -122,13 +164,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{costs[name][-1]:6.1f} us/req p50 {p50s[name][-1]:.3f} ms",
                         flush=True,
                     )
-            for name in servers:
+            median = {
+                name: tuple(statistics.median(v[name]) for v in (rates, costs, p50s))
+                for name in servers
+            }
+            for name, (rate, cost, p50) in median.items():
+                versus = ""
+                if "floor" in median and name != "floor":
+                    floor_rate, floor_cost, floor_p50 = median["floor"]
+                    versus = (
+                        f"  vs floor: cpu {cost / floor_cost:.2f}x req/s {rate / floor_rate:.2f}x"
+                        f" p50 {p50 - floor_p50:+.3f} ms"
+                    )
                 print(
-                    f"{name:8} {config} c{args.concurrency}: median "
-                    f"{statistics.median(rates[name]):7,.0f} req/s "
-                    f"{statistics.median(costs[name]):6.1f} us/req (min {min(costs[name]):.1f}) "
-                    f"p50 {statistics.median(p50s[name]):.3f} ms"
+                    f"{name:8} {config} c{args.concurrency}: median {rate:7,.0f} req/s "
+                    f"{cost:6.1f} us/req (min {min(costs[name]):.1f}) p50 {p50:.3f} ms{versus}"
                 )
+                if args.threads and served[name]:
+                    split = ", ".join(
+                        f"{group} {seconds / served[name] * 1e6:.0f}"
+                        for group, seconds in sorted(
+                            by_thread[name].items(), key=lambda item: -item[1]
+                        )
+                        if seconds > 0
+                    )
+                    print(f"{'':8} CPU us/req by thread: {split}")
     return 0
 
 

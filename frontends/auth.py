@@ -5,8 +5,9 @@ One ``Authenticator`` decides; two thin adapters apply it:
 - REST: ``rest_middleware`` answers a request without valid credentials with 401, a
   ``WWW-Authenticate`` challenge per accepted scheme (``Basic realm="aioserving"``,
   ``Bearer realm="aioserving"``) and TF Serving's error body ``{"error": "..."}``.
-- gRPC: ``GrpcAuthInterceptor`` reads the ``authorization`` metadata (the same
-  ``Basic ...`` / ``Bearer ...`` values) and aborts with UNAUTHENTICATED.
+- gRPC: ``GrpcAuth`` reads the ``authorization`` metadata (the same ``Basic ...`` /
+  ``Bearer ...`` values); the method's handler (``frontends.grpc_methods``) aborts a call
+  it refuses with UNAUTHENTICATED.
 
 What stays open: the health checks (``/v2/health/...`` and ``grpc.health.v1.Health``)
 unless ``--auth_protect_health``; ``/metrics`` (and the monitoring config's path) only
@@ -31,11 +32,9 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 import bcrypt
-import grpc
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -161,57 +160,31 @@ def rest_middleware(
     return authenticate
 
 
-class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):
-    """UNAUTHENTICATED for an RPC without valid ``authorization`` metadata."""
+class GrpcAuth:
+    """Whether a gRPC call's ``authorization`` metadata is valid (checked per call by
+    ``frontends.grpc_methods``, in the method's handler, not by an interceptor)."""
+
+    __slots__ = ("_authenticator", "_on_failure")
 
     def __init__(self, authenticator: Authenticator, on_failure: FailureHook | None = None) -> None:
         self._authenticator = authenticator
         self._on_failure = on_failure
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method: str = handler_call_details.method
-        if (
-            method.startswith(HEALTH_GRPC_PREFIX)
-            and not self._authenticator.settings.protect_health
-        ):
-            return await continuation(handler_call_details)
-        metadata = handler_call_details.invocation_metadata or ()
+    def guards(self, method: str) -> bool:
+        """Whether ``method`` (``/package.Service/Method``) needs a credential."""
+        return (
+            not method.startswith(HEALTH_GRPC_PREFIX) or self._authenticator.settings.protect_health
+        )
+
+    async def refusal(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
+        """None when ``metadata`` carries a valid credential; else the UNAUTHENTICATED message."""
         authorization = next(
-            (str(value) for key, value in metadata if key == "authorization"), None
+            (str(value) for key, value in metadata or () if key == "authorization"), None
         )
         reason = await self._authenticator.check(authorization)
-        handler = await continuation(handler_call_details)
-        if reason is None or handler is None:
-            return handler
+        if reason is None:
+            return None
         if self._on_failure is not None:
             self._on_failure("grpc", reason)
-        return _rejecting(
-            handler, "credentials required" if reason == "missing" else "invalid credentials"
-        )
-
-
-def _rejecting(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same RPC shape that aborts with UNAUTHENTICATED."""
-
-    async def abort(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Unauthenticated: {message}")
-
-    async def abort_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"Unauthenticated: {message}")
-        yield  # pragma: no cover - makes this an async generator, as streaming handlers are
-
-    codecs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(abort, **codecs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(abort_stream, **codecs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(abort, **codecs)
-    return grpc.stream_stream_rpc_method_handler(abort_stream, **codecs)
+        message = "credentials required" if reason == "missing" else "invalid credentials"
+        return f"Unauthenticated: {message}"

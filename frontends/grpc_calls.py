@@ -26,7 +26,7 @@ from typing import TypeVar
 import grpc
 
 from dataplane.observing import CURRENT_SCOPE, RequestScope, grpc_span_name
-from frontends.observed_requests import observability_of
+from frontends.observed_requests import observability_of, observer_of
 from frontends.observer import RequestObserver, grpc_version
 from protocol.status import Code, ServingError, safe_message
 
@@ -41,7 +41,7 @@ class GrpcCalls:
     def __init__(
         self, observer: RequestObserver | None, *, api: str, count_unnamed: bool = True
     ) -> None:
-        self._observer = observer
+        self._observer = observer_of(observer)
         self._api = api
         self._count_unnamed = count_unnamed
         self._observability = observability_of(observer)

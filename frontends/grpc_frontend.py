@@ -1,7 +1,7 @@
 """gRPC frontend: ``tensorflow.serving.PredictionService`` and ``ModelService`` on grpc.aio.
 
-Wire-compatible with the official ``tensorflow-serving-api`` stubs: the servicers are
-registered with the package's own generated ``add_*_to_server`` helpers. Each handler
+Wire-compatible with the official ``tensorflow-serving-api`` stubs: the servicers' methods
+come from the package's own generated ``add_*_to_server`` helpers. Each handler
 decodes the request (``protocol.tf_serving``, ``protocol.tensors``), awaits the data
 plane (or the config reloader), and encodes the answer (status and metadata:
 ``protocol.tf_serving``), inside ``frontends.grpc_calls.GrpcCalls``: a ``ServingError``
@@ -9,16 +9,18 @@ becomes the gRPC status of the same name, with its message, and anything else IN
 
 ``GrpcFrontend`` also serves the ``extra_services`` it is given, on the same port (V2's
 ``frontends.v2_grpc``, ``grpc.health.v1.Health`` from ``frontends.grpc_health``: each
-registers itself, so this module imports neither), and runs the given server
-interceptors (authentication, ``frontends.auth``) before every handler; a request whose
-bytes are not a valid message is answered INVALID_ARGUMENT naming the message type
-(``frontends.grpc_decode``). It binds its
-TCP port (and ``--grpc_socket_path``, a UNIX socket, when set) in ``start()``, without ``SO_REUSEPORT`` (a port in use fails start-up with OSError)
-unless ``reuse_port=True`` (``--workers`` > 1 only), which lets the server's own worker
-processes bind the same TCP port, the kernel spreading connections among them;
-``stop(grace_seconds)`` stops accepting and gives in-flight RPCs that long. After a
-Predict whose serialized request reaches the ``trimmer``'s threshold, freed memory is
-handed back to the OS (``frontends.memory_trim``).
+registers itself, so this module imports neither). Every service's methods are served
+through one generic handler, with no interceptor (``frontends.grpc_methods``): the
+closing gate, authentication (``auth``, ``frontends.auth.GrpcAuth``) and the answer to a
+request whose bytes are not a valid message (INVALID_ARGUMENT naming the message type,
+``frontends.grpc_decode``) are checked in each method's handler. It binds its TCP port
+(and ``--grpc_socket_path``, a UNIX socket, when set) in ``start()``, without
+``SO_REUSEPORT`` (a port in use fails start-up with OSError) unless ``reuse_port=True``
+(``--workers`` > 1 only), which lets the server's own worker processes bind the same TCP
+port, the kernel spreading connections among them; ``stop(grace_seconds)`` stops
+accepting and gives in-flight RPCs that long. After a Predict whose serialized request
+reaches the ``trimmer``'s threshold, freed memory is handed back to the OS
+(``frontends.memory_trim``).
 
 ``HandleReloadConfigRequest`` answers its ``metric_names`` as TF Serving does: one
 ``metric`` entry per distinct name, in order, with the metric's increase over the reload
@@ -30,8 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, TypeVar, cast
 
 import grpc
 from tensorflow_serving.apis import (
@@ -52,7 +54,8 @@ from dataplane.dataplane import DataPlane, PredictResult, check_metadata_fields
 from dataplane.examples import ExampleAPIs
 from dataplane.observing import CURRENT_SCOPE, SPAN_ENCODE
 from frontends.grpc_calls import GrpcCalls
-from frontends.grpc_decode import DecodeErrors
+from frontends.auth import GrpcAuth
+from frontends.grpc_methods import ServerMethods
 from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver
 from protocol.status import Code, ServingError
@@ -267,13 +270,10 @@ class GrpcFrontend:
         options: Sequence[tuple[str, object]] = (),
         credentials: grpc.ServerCredentials | None = None,
         extra_services: Sequence[ServiceRegistrar] = (),
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        auth: GrpcAuth | None = None,
         reuse_port: bool = False,
     ) -> None:
-        self._closing_gate = _ClosingGate()
-        # The gate comes first: once stopping, a new RPC is refused before any other work.
-        # DecodeErrors comes last, so that it wraps the servicers' own handlers.
-        self._interceptors = [self._closing_gate, *interceptors, DecodeErrors()]
+        self._methods = ServerMethods(auth)
         self._prediction = prediction
         self._extra_services = list(extra_services)
         self._model = model
@@ -293,13 +293,15 @@ class GrpcFrontend:
         # grpc enables SO_REUSEPORT by default: a second server on the same port would then
         # start without error and take half of the new connections. Off unless asked for.
         options = dict([("grpc.so_reuseport", 0), *self._options])
-        server = grpc.aio.server(options=list(options.items()), interceptors=self._interceptors)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            self._prediction, server
-        )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, server)
+        server = grpc.aio.server(options=list(options.items()))
+        # The generated helpers only call add_generic_rpc_handlers and
+        # add_registered_method_handlers on what they are given: ServerMethods has both.
+        sink = cast(grpc.aio.Server, self._methods)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(self._prediction, sink)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(self._model, sink)
         for service in self._extra_services:  # V2's GRPCInferenceService, grpc.health.v1
-            service.register(server)
+            service.register(sink)
+        server.add_generic_rpc_handlers((self._methods,))
         self._server = server
         addresses = [self.address]
         if self._socket_path:
@@ -330,35 +332,9 @@ class GrpcFrontend:
         """
         if self._server is None:
             return
-        self._closing_gate.closing = True
+        self._methods.closing = True
         await asyncio.sleep(min(_GATE_SECONDS, grace_seconds))
         await self._server.stop(grace_seconds)
 
 
 _GATE_SECONDS = 0.3
-
-
-class _ClosingGate(grpc.aio.ServerInterceptor):
-    """Once ``closing``, answers every new unary call UNAVAILABLE "the server is shutting down"."""
-
-    def __init__(self) -> None:
-        self.closing = False
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if not self.closing or handler is None or handler.unary_unary is None:
-            return handler
-
-        async def refuse(request: object, context: grpc.aio.ServicerContext) -> object:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
-            raise AssertionError("unreachable: context.abort raises")
-
-        return grpc.unary_unary_rpc_method_handler(
-            refuse,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )

@@ -5,7 +5,8 @@ samples it with ``py-spy record --gil`` (only the thread holding the GIL counts)
 and writes to ``bench/out/profile-NAME.txt``, the share of samples per thread and the top
 functions, inclusive and self; C code under the event loop (grpc, uvloop, protobuf) shows
 as self time of the innermost Python frame. Needs ``py-spy`` beside the interpreter.
-Usage: ``python -m bench.tools.profile --config on --protocol grpc --concurrency 64``.
+Usage: ``python -m bench.tools.profile --config on --protocol grpc --concurrency 64``
+(``--config floor-orjson`` profiles the framework floor under the same load).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bench import prepare
 from bench.measure import GENERATOR_CPU, run_once, started
-from bench.spec import OUT, PAYLOADS, SERVERS, Scenario
+from bench.spec import FLOORS, OUT, PAYLOADS, SERVERS, Scenario
 
 TOP = 30
 
@@ -50,8 +51,8 @@ def summarize(raw: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="on", choices=sorted(SERVERS))
-    parser.add_argument("--protocol", default="grpc", choices=("grpc", "rest"))
+    parser.add_argument("--config", default="on", choices=sorted({**SERVERS, **FLOORS}))
+    parser.add_argument("--protocol", default="grpc", choices=("grpc", "v2grpc", "rest"))
     parser.add_argument("--payload", default="digits-1", choices=[p.name for p in PAYLOADS])
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=8)
@@ -59,8 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload = next(p for p in PAYLOADS if p.name == args.payload)
     scenario = Scenario(args.config, args.protocol, payload, args.concurrency, reference="")
     raw = OUT / "profile.raw"
-    with started(args.config, SERVERS[args.config]) as server:
-        prepare.capture(server.grpc_port, server.rest_port)
+    flags = FLOORS.get(args.config) or SERVERS[args.config]
+    with started(args.config, flags) as server:
+        if args.config not in FLOORS:  # a floor replays what the real server answered
+            prepare.capture(server.grpc_port, server.rest_port)
         run_once(scenario, server, 1.0, tools=True)  # warm-up
         load = threading.Thread(target=run_once, args=(scenario, server, args.seconds + 2, True))
         load.start()

@@ -195,7 +195,8 @@ FRONTEND_MODULES = {
 FRONTEND_HELPERS = {
     "frontends",
     "frontends.grpc_calls",
-    "frontends.grpc_decode",  # undecodable gRPC requests, used by grpc_frontend
+    "frontends.grpc_decode",  # undecodable gRPC requests, used by grpc_methods
+    "frontends.grpc_methods",  # the gRPC server's one generic handler, used by grpc_frontend
     "frontends.rest_calls",
     "frontends.observer",
     "frontends.observed_requests",  # the observer carrying tracing/logging to the wrappers

@@ -53,8 +53,8 @@ from actors.config_reloader import metric_increases
 from dataplane.dataplane import DataPlane, PredictResult, check_metadata_fields
 from dataplane.examples import ExampleAPIs
 from dataplane.observing import CURRENT_SCOPE, SPAN_ENCODE
-from frontends.grpc_calls import GrpcCalls
 from frontends.auth import GrpcAuth
+from frontends.grpc_calls import GrpcCalls
 from frontends.grpc_methods import ServerMethods
 from frontends.memory_trim import MemoryTrimmer
 from frontends.observer import RequestObserver

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from dataplane.observing import CURRENT_SCOPE, RequestScope
-from frontends.observed_requests import observability_of
+from frontends.observed_requests import observability_of, observer_of
 from frontends.observer import RequestObserver, rest_version
 from protocol.status import Code, ServingError, http_status, safe_message
 
@@ -64,7 +64,7 @@ class RestCalls:
         cors: bool = False,
         count_unnamed: bool = True,
     ) -> None:
-        self._observer = observer
+        self._observer = observer_of(observer)  # observe() straight, as grpc_calls does
         self._api = api
         self._encode_error = encode_error
         self._cors = cors

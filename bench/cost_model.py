@@ -132,9 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 commands, series = {}, {}
                 for name, (_, ports) in servers.items():
+                    scratch = Path(tmp) / f"{name}-{protocol}-c{concurrency}"
+                    scratch.mkdir()  # h2load's log of each server's latencies is its own
                     command, parse = external.command(
                         protocol, ports[transport(protocol)], SINGLE, concurrency, args.seconds,
-                        Path(tmp),
+                        scratch,
                     )  # fmt: skip
                     commands[name] = (["taskset", "-c", GENERATOR_CPU, *command], parse)
                     subprocess.run(commands[name][0], cwd=REPO, capture_output=True, check=True)

@@ -112,6 +112,19 @@ def _histogram(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
+def _generator(
+    load: tuple[str, int, int, Path], ports: dict[str, int]
+) -> tuple[list[str], external.Parser]:
+    """One run's generator command for (protocol, concurrency, seconds, scratch root),
+    pinned, in a fresh folder: h2load appends to its latency log."""
+    protocol, concurrency, seconds, scratch_root = load
+    scratch = Path(tempfile.mkdtemp(dir=scratch_root))
+    command, parse = external.command(
+        protocol, ports[transport(protocol)], SINGLE, concurrency, seconds, scratch
+    )
+    return ["taskset", "-c", GENERATOR_CPU, *command], parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocols", default="grpc,rest")
@@ -130,20 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures: dict[str, dict[str, list[float]]] = {
                     name: {"rate": [], "p50": [], "p99": [], "cpu": []} for name in servers
                 }
-                commands, series = {}, {}
+                series = {}
+                load = (protocol, concurrency, args.seconds, Path(tmp))
                 for name, (_, ports) in servers.items():
-                    scratch = Path(tmp) / f"{name}-{protocol}-c{concurrency}"
-                    scratch.mkdir()  # h2load's log of each server's latencies is its own
-                    command, parse = external.command(
-                        protocol, ports[transport(protocol)], SINGLE, concurrency, args.seconds,
-                        scratch,
-                    )  # fmt: skip
-                    commands[name] = (["taskset", "-c", GENERATOR_CPU, *command], parse)
-                    subprocess.run(commands[name][0], cwd=REPO, capture_output=True, check=True)
+                    warm_up, _ = _generator(load, ports)
+                    subprocess.run(warm_up, cwd=REPO, capture_output=True, check=True)
                     series[name] = _batch_series(ports["rest"])
                 for _ in range(args.runs):
-                    for name, (pid, _) in servers.items():
-                        command, parse = commands[name]
+                    for name, (pid, ports) in servers.items():
+                        command, parse = _generator(load, ports)
                         before = cpu_s(pid)
                         done = subprocess.run(
                             command, cwd=REPO, capture_output=True, text=True, check=True

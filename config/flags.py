@@ -788,8 +788,10 @@ class ServerOptions:
         Flag(
             parse_bool,
             "(aioserving) Close batches early by a cost model, where batch_timeout_micros "
-            "is above 0: a request that finds the batcher idle runs at once instead of "
-            "waiting for the timeout, and under load a batch waits only while one more "
+            "(a Triton model's max_queue_delay_microseconds) is above 0: a request that "
+            "finds its model idle (none of its batches running or waiting, its last batch "
+            "a lone request) runs at once instead of waiting for the timeout, and under "
+            "load a batch waits only while one more "
             "request would still let it finish, by the signature's measured cost line "
             "(a * rows + b), within batch_timeout_micros of its first request. Never "
             "later or larger than TF Serving's parameters allow. false: TF Serving's "

@@ -110,3 +110,18 @@ def test_a_servable_kept_off_the_loop_still_has_one_cost_per_signature() -> None
         cost.observe_batch(rows, 1e-9)
     assert not cost.cheap()
     assert cost.line() is not None
+
+
+def test_timed_batches_feed_the_line_with_their_rows_also_when_they_fail() -> None:
+    cost = CallCost(threshold_seconds=0.0)
+    for rows in range(1, WARMUP_CALLS):
+        assert cost.timed_batch(rows, lambda r: r * 2, rows) == rows * 2
+
+    def failing() -> None:
+        raise ValueError("model error")
+
+    with pytest.raises(ValueError):
+        cost.timed_batch(WARMUP_CALLS, failing)
+    assert cost.batches == WARMUP_CALLS and cost.calls == WARMUP_CALLS
+    line = cost.line()
+    assert line is not None and line.seconds(WARMUP_CALLS) > 0

@@ -12,6 +12,13 @@ Scheduling follows TF Serving's ``BatchingParameters``:
   ``batch_timeout_micros`` has passed since its first request (one deadline on the
   monotonic clock), whichever is first. Dispatching waits until the inbox is empty, so
   requests that arrived in the same event-loop tick share a batch;
+- with a timeout above 0 and the batch cost model on (the default; ``cost_model=False``,
+  ``--batching_cost_model=false``, turns it off) a batch may close before its timeout:
+  one that opens while its model is idle goes out at once, and one that opens under load
+  closes as soon as one more request would make it finish, by its signature's fitted
+  cost line, after its first request's arrival plus the timeout. The rule and its terms
+  are in ``actors.batching_policy``; the line in ``actors.call_costs``, fed by every
+  batch's measured call time. It never makes a batch larger or later than the timeout;
 - with a timeout of 0 no batch ever waits on a timer. A request that finds the batcher
   idle (no batch running or waiting) goes out at once. A batch that starts while the
   batcher is busy (it forms while every thread runs, or behind another waiting batch)
@@ -54,6 +61,7 @@ import dataclasses
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -62,14 +70,16 @@ import numpy as np
 from actors.actor import Actor
 from actors.batching_policy import (
     QueueKey,
+    batch_may_wait,
     batch_size_of,
     check_request_size,
+    cost_model_close_time,
     merge_inputs,
     padded_size,
     queue_key,
     split_outputs,
 )
-from actors.call_costs import CallCosts
+from actors.call_costs import CallCost, CallCosts
 from actors.messages import BatchTimes, InferenceRequest
 from config.batching_config import BatchingSettings
 from protocol.signatures import Signature
@@ -203,6 +213,8 @@ class _Batch:
     signature: Signature
     output_names: tuple[str, ...]
     deadline: float  # when it goes out even if not full
+    opened_at: float = 0.0  # its first request's arrival
+    budget_seconds: float = 0.0  # > 0: the cost model may close it before the deadline
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
     gather_turns: int = 0  # loop turns still to wait once a thread is free (timeout 0)
@@ -251,6 +263,7 @@ class Batcher(Actor[BatcherMessage]):
         clock: Callable[[], float] = time.monotonic,
         call_at: Callable[[float, Callable[[], None]], object] | None = None,
         call_soon: Callable[[Callable[[], None]], object] | None = None,
+        cost_model: bool = True,
     ) -> None:
         super().__init__()
         self._executor = executor
@@ -265,6 +278,13 @@ class Batcher(Actor[BatcherMessage]):
         self._running = 0
         self._timer_at: float | None = None
         self._waiting_rows: dict[str, int] = {}  # per model: rows in batches not yet dispatched
+        self._cost_model = cost_model
+        # Per servable, for the cost model's load test: batches on the executor now, and
+        # requests in its last dispatched batch. Weak keys: gone with the version.
+        self._running_of: weakref.WeakKeyDictionary[Servable, int] = weakref.WeakKeyDictionary()
+        self._last_requests_of: weakref.WeakKeyDictionary[Servable, int] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # --- the data plane's entry point ----------------------------------------------------
 
@@ -403,13 +423,28 @@ class Batcher(Actor[BatcherMessage]):
     ) -> None:
         if not queue or queue[-1].size + task.size > settings.execution_limit:
             timeout = settings.batch_timeout_micros
+            deadline, budget = now + timeout / 1e6, 0.0
+            if self._cost_model and timeout > 0:
+                servable = request.servable
+                if batch_may_wait(
+                    running_batches=self._running_of.get(servable, 0),
+                    waiting_batches=sum(
+                        1 for q in self._queues.values() for b in q if b.servable is servable
+                    ),
+                    last_batch_requests=self._last_requests_of.get(servable, 0),
+                ):
+                    budget = timeout / 1e6
+                else:
+                    deadline = now  # idle: out at the next dispatch, with this tick's requests
             queue.append(
                 _Batch(
                     key=key,
                     servable=request.servable,
                     signature=request.signature,
                     output_names=request.output_names,
-                    deadline=now + timeout / 1e6,
+                    deadline=deadline,
+                    opened_at=now,
+                    budget_seconds=budget,
                     gather_turns=GATHER_TURNS if timeout == 0 and busy else 0,
                 )
             )
@@ -467,10 +502,24 @@ class Batcher(Actor[BatcherMessage]):
                 or len(queue) > 1
                 # Gathering pays only while a request like the first ones still fits.
                 or (now >= head.deadline and (not head.gather_turns or 2 * head.size > limit))
+                or (head.budget_seconds > 0 and now >= self._close_time(head))
             )
             if ready and (best is None or head.deadline < best[0].deadline):
                 best = queue
         return best.popleft() if best is not None else None
+
+    def _close_time(self, batch: _Batch) -> float:
+        """When the cost model closes ``batch`` (one that opened under load)."""
+        return cost_model_close_time(
+            opened_at=batch.opened_at,
+            budget_seconds=batch.budget_seconds,
+            line=self._cost_of(batch).line(),
+            rows=batch.size,
+            next_rows=batch.tasks[-1].size if batch.tasks else 1,
+        )
+
+    def _cost_of(self, batch: _Batch) -> CallCost:
+        return self._costs.of(batch.servable, batch.signature.name)
 
     def _dispatch(self) -> None:
         now = self._clock()
@@ -479,6 +528,7 @@ class Batcher(Actor[BatcherMessage]):
             if batch is None:
                 break
             self._count_waiting(batch.servable.model_name, -batch.size)
+            self._last_requests_of[batch.servable] = len(batch.tasks)
             self._drop_abandoned(batch, now)
             if not batch.tasks:
                 continue
@@ -510,7 +560,7 @@ class Batcher(Actor[BatcherMessage]):
         batch.size = sum(task.size for task in kept)
 
     def _start(self, batch: _Batch, *, padded_total: int, pad_variable_length: bool) -> None:
-        cost = self._costs.of(batch.servable, batch.signature.name)
+        cost = self._cost_of(batch)
         traced = [task.times for task in batch.tasks if task.times is not None]
         if traced:
             dispatched = self._clock()
@@ -528,23 +578,28 @@ class Batcher(Actor[BatcherMessage]):
         )
         if cost.cheap():  # run on the loop: no thread hop, no slot held afterwards
             try:
-                outputs, error = cost.timed(*args), None
+                outputs, error = cost.timed_batch(padded_total, *args), None
             except Exception as exc:  # noqa: BLE001 - answered to every request below
                 outputs, error = None, exc
             self._answer_batch(batch, outputs, error)
             return
         self._running += 1
+        self._running_of[batch.servable] = self._running_of.get(batch.servable, 0) + 1
         try:
             self._executor.run_inference_then(
-                cost.timed, args, functools.partial(self._batch_done, batch)
+                functools.partial(cost.timed_batch, padded_total),
+                args,
+                functools.partial(self._batch_done, batch),
             )
         except ServingError as error:
             self._running -= 1
+            self._running_of[batch.servable] -= 1
             for task in batch.tasks:
                 task.finish(error)
 
     def _batch_done(self, batch: _Batch, outputs: Any, error: BaseException | None) -> None:
         """On the loop, straight from the executor: answer every request, free the slot."""
+        self._running_of[batch.servable] -= 1
         self._answer_batch(batch, outputs, error)
         self.post(SlotFreed())
 
@@ -565,7 +620,11 @@ class Batcher(Actor[BatcherMessage]):
         if self._running >= self._settings.num_batch_threads:
             return  # a finishing batch will dispatch
         # A gathering batch goes on GatherTicks, not on a timer.
-        deadlines = [q[0].deadline for q in self._queues.values() if q and not q[0].gather_turns]
+        deadlines = [
+            min(q[0].deadline, self._close_time(q[0])) if q[0].budget_seconds else q[0].deadline
+            for q in self._queues.values()
+            if q and not q[0].gather_turns
+        ]
         if not deadlines:
             return
         earliest = min(deadlines)
@@ -604,6 +663,7 @@ class Batcher(Actor[BatcherMessage]):
             for batch in queue:
                 batch.deadline = float("-inf")
                 batch.gather_turns = 0
+                batch.budget_seconds = 0.0
         while self._running or any(self._queues.values()):
             self._dispatch()
             message = await self._inbox.get()

@@ -1,8 +1,24 @@
-"""Pure helpers of server-side batching: limits, queue keys, merging and splitting rows.
+"""Pure helpers of server-side batching: limits, queue keys, when a batch closes, rows.
 
 Nothing here touches asyncio or threads; ``actors.batcher`` schedules, these functions
 compute. ``merge_inputs`` and ``split_outputs`` run in an executor thread, so the event
 loop never copies tensors.
+
+The batch cost model (``batch_may_wait`` and ``cost_model_close_time``, on unless
+``--batching_cost_model=false``, and only where ``batch_timeout_micros`` is above 0):
+
+- A batch that opens while its model is idle (no batch of that version running, none
+  waiting, and its last batch held one request) goes out at once: waiting only pays when the next batch
+  can fill while another runs or while requests keep coming, so a lone client (c1) never
+  waits for the timeout.
+- A batch that opens under load waits while one more request would still let it finish
+  within its budget: it closes once ``now + a * (rows + next) + b`` passes its first
+  request's arrival plus ``batch_timeout_micros``, where ``a * n + b`` is the signature's
+  fitted cost line (``actors.call_costs``) and ``next`` the rows of the latest request.
+  Before the line is fitted it waits for the timeout, as without the model.
+- The model only closes batches earlier: ``max_batch_size`` (or the execution limit),
+  ``batch_timeout_micros``, ``max_enqueued_batches``, ``num_batch_threads`` and
+  ``allowed_batch_sizes`` still bound every batch as in TF Serving.
 """
 
 from __future__ import annotations
@@ -11,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from actors.call_costs import CostLine
 from config.batching_config import BatchingSettings
 from protocol.status import failed_precondition, internal, invalid_argument
 
@@ -144,6 +161,34 @@ def split_outputs(
     return results
 
 
+def batch_may_wait(*, running_batches: int, waiting_batches: int, last_batch_requests: int) -> bool:
+    """Whether a batch opening now may wait for more requests (the cost model's load test).
+
+    The counts are of one model version. Under load means: a batch of it runs, another
+    waits, or its last batch held more than one request (requests kept arriving while it
+    formed; a model call run inline on the event loop never shows as running). Otherwise
+    the batch goes out at once.
+    """
+    return running_batches > 0 or waiting_batches > 0 or last_batch_requests > 1
+
+
+def cost_model_close_time(
+    *, opened_at: float, budget_seconds: float, line: CostLine | None, rows: int, next_rows: int
+) -> float:
+    """When a batch of ``rows`` rows, opened at ``opened_at``, stops waiting.
+
+    It is the last moment at which a request of ``next_rows`` more rows could still join
+    and the batch finish, by the cost line, within ``budget_seconds`` of ``opened_at``.
+    Without a line (not enough calls measured yet) it is the budget's end. The batcher
+    also closes it at the budget's end in any case, so the result only ever brings the
+    close earlier.
+    """
+    end = opened_at + budget_seconds
+    if line is None:
+        return end
+    return min(end, end - line.seconds(rows + next_rows))
+
+
 def check_request_size(size: int, settings: BatchingSettings) -> None:
     """Reject a request that no batch could hold, naming the limit."""
     if size > settings.max_batch_size and not settings.enable_large_batch_splitting:
@@ -155,8 +200,10 @@ def check_request_size(size: int, settings: BatchingSettings) -> None:
 
 __all__ = [
     "QueueKey",
+    "batch_may_wait",
     "batch_size_of",
     "check_request_size",
+    "cost_model_close_time",
     "merge_inputs",
     "padded_size",
     "queue_key",

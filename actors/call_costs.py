@@ -1,4 +1,4 @@
-"""How long each signature's model call takes, and whether it is cheap enough to run inline.
+"""How long each signature's model call takes: inline or not, and its cost line in batch size.
 
 A thread hop (executor job, ``call_soon_threadsafe`` back, two GIL hand-offs) costs about
 50-80 us per call on this project's machines; a half_plus_two or digits call costs
@@ -6,8 +6,8 @@ A thread hop (executor job, ``call_soon_threadsafe`` back, two GIL hand-offs) co
 
 Contract:
 - ``CallCosts.of(servable, signature_name)`` is the ``CallCost`` of one signature of one
-  loaded version; entries go away with the servable (weak keys), so nothing grows with
-  versions that came and went.
+  loaded version (one object per pair, so its measurements add up); entries go away with
+  the servable (weak keys), so nothing grows with versions that came and went.
 - A ``CallCost`` keeps an exponentially weighted mean of measured call times (``observe``,
   called from whichever thread ran the call). It is ``cheap()`` once at least
   ``WARMUP_CALLS`` calls were measured and the mean is under the threshold. A single inline
@@ -16,10 +16,22 @@ Contract:
   again; it comes back inline only if executor measurements fall under the threshold.
 - A threshold of 0 (``--inline_call_threshold_micros=0``) means nothing is ever cheap, and
   so is a servable with ``may_run_inline`` False (its calls may wait on other calls).
+- Batched calls (``timed_batch(rows, ...)``) also feed a straight line, seconds = a * rows
+  + b, the batch cost model of ``actors.batcher`` (BentoML's dispatcher fits the same line).
+  It is an exponentially weighted least-squares fit (each new call weighs
+  ``LINE_WEIGHT``), kept as five running sums: memory is constant however many calls were
+  measured, and the line follows a model whose speed drifts. ``line()`` is None until
+  ``WARMUP_CALLS`` batches were measured. While every measured batch had the same size the
+  slope cannot be told from the intercept: the line is then proportional (b = 0), the
+  pessimistic reading, so nobody waits on a slope that was never seen. A negative slope
+  or intercept (noise) is clamped to 0 with the line kept through the weighted means.
+- ``observe``/``observe_batch`` run on whichever thread ran the call; two batch threads
+  may race on the sums and lose one sample, which only delays the estimate.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import weakref
 from collections.abc import Callable
@@ -32,17 +44,45 @@ T = TypeVar("T")
 WARMUP_CALLS: Final = 8
 SLOW_FACTOR: Final = 4.0
 _WEIGHT: Final = 0.1  # of the newest sample in the running mean
+LINE_WEIGHT: Final = 0.05
+"""Weight of the newest batch in the cost line's fit: about the last 20 batches count."""
+_SAME_SIZE: Final = 1e-6  # weighted variance of batch sizes below which sizes are all equal
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CostLine:
+    """A batch of ``rows`` rows is predicted to take ``per_row_seconds * rows +
+    fixed_seconds``; both are at least 0."""
+
+    per_row_seconds: float
+    fixed_seconds: float
+
+    def seconds(self, rows: int) -> float:
+        return self.per_row_seconds * rows + self.fixed_seconds
 
 
 class CallCost:
     """The measured cost of one signature's calls (see the module docstring)."""
 
-    __slots__ = ("_threshold", "calls", "mean_seconds")
+    __slots__ = (
+        "_n",
+        "_nn",
+        "_nt",
+        "_t",
+        "_threshold",
+        "_weight",
+        "batches",
+        "calls",
+        "mean_seconds",
+    )
 
     def __init__(self, threshold_seconds: float) -> None:
         self._threshold = threshold_seconds
         self.calls = 0
         self.mean_seconds = 0.0
+        self.batches = 0
+        # Exponentially weighted sums of 1, rows, seconds, rows^2 and rows*seconds.
+        self._weight = self._n = self._t = self._nn = self._nt = 0.0
 
     def cheap(self) -> bool:
         return self.calls >= WARMUP_CALLS and self.mean_seconds < self._threshold
@@ -57,6 +97,34 @@ class CallCost:
             # One slow call is enough to leave the loop: do not wait for the mean.
             self.mean_seconds = max(self.mean_seconds, seconds)
 
+    def observe_batch(self, rows: int, seconds: float) -> None:
+        """A call on a batch of ``rows`` rows took ``seconds``: the mean and the line."""
+        self.observe(seconds)
+        keep = 1.0 - LINE_WEIGHT if self.batches else 0.0
+        self.batches += 1
+        self._weight = keep * self._weight + 1.0
+        self._n = keep * self._n + rows
+        self._t = keep * self._t + seconds
+        self._nn = keep * self._nn + rows * rows
+        self._nt = keep * self._nt + rows * seconds
+
+    def line(self) -> CostLine | None:
+        """The fitted batch cost line, or None before ``WARMUP_CALLS`` batches."""
+        if self.batches < WARMUP_CALLS:
+            return None
+        weight = self._weight
+        mean_rows, mean_seconds = self._n / weight, self._t / weight
+        variance = self._nn / weight - mean_rows * mean_rows
+        if variance < _SAME_SIZE or mean_rows <= 0:
+            return CostLine(mean_seconds / max(mean_rows, 1.0), 0.0)
+        slope = (self._nt / weight - mean_rows * mean_seconds) / variance
+        if slope < 0:
+            return CostLine(0.0, max(mean_seconds, 0.0))
+        intercept = mean_seconds - slope * mean_rows
+        if intercept < 0:
+            return CostLine(mean_seconds / mean_rows, 0.0)
+        return CostLine(slope, intercept)
+
     def timed(self, fn: Callable[..., T], *args: object) -> T:
         """Call ``fn(*args)`` and record how long it took (also when it raised)."""
         started = time.perf_counter()
@@ -64,6 +132,14 @@ class CallCost:
             return fn(*args)
         finally:
             self.observe(time.perf_counter() - started)
+
+    def timed_batch(self, rows: int, fn: Callable[..., T], *args: object) -> T:
+        """``timed`` for a batch of ``rows`` rows: the time also feeds the cost line."""
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.observe_batch(rows, time.perf_counter() - started)
 
 
 class CallCosts:
@@ -80,12 +156,12 @@ class CallCosts:
         return self._threshold > 0
 
     def of(self, servable: Servable, signature_name: str) -> CallCost:
-        if not servable.may_run_inline:
-            return CallCost(0.0)  # never cheap
         by_signature = self._costs.get(servable)
         if by_signature is None:
             by_signature = self._costs[servable] = {}
         cost = by_signature.get(signature_name)
         if cost is None:
-            cost = by_signature[signature_name] = CallCost(self._threshold)
+            # A threshold of 0: never cheap, but its cost line is still fitted.
+            threshold = self._threshold if servable.may_run_inline else 0.0
+            cost = by_signature[signature_name] = CallCost(threshold)
         return cost

@@ -132,7 +132,13 @@ def batcher(
     """The shared batcher when ``--enable_batching`` gave batching parameters, else None."""
     if config.batching is None:
         return None
-    return Batcher(executor=executor, settings=config.batching, observer=metrics, costs=costs)
+    return Batcher(
+        executor=executor,
+        settings=config.batching,
+        observer=metrics,
+        costs=costs,
+        cost_model=config.options.batching_cost_model,
+    )
 
 
 def config_reloader(

@@ -23,6 +23,8 @@ Where we differ from TF Serving, the help text says so:
   ``--rest_ssl_config_file``, and the limits ``--grpc_max_message_bytes``,
   ``--rest_max_body_bytes``, ``--max_request_tensor_bytes``, ``--rest_idle_timeout_seconds``,
   ``--rest_max_connections``, ``--malloc_trim_threshold_bytes``.
+- ``--batching_cost_model`` (ours, on by default) lets a batch close before TF Serving's
+  ``batch_timeout_micros`` (``actors.batching_policy``); ``=false`` keeps TF Serving's rule.
 - A handful of TF Serving flags for features this server does not have (TFLite, TPU,
   profiler, ...) are accepted so that scripts keep working, and have no effect;
   ``ServerOptions.ignored_flags`` names those that were given. ``--rest_api_num_threads``
@@ -781,6 +783,22 @@ class ServerOptions:
             group=BATCHING,
         ),
     ] = False
+    batching_cost_model: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) Close batches early by a cost model, where batch_timeout_micros "
+            "(a Triton model's max_queue_delay_microseconds) is above 0: a request that "
+            "finds its model idle (none of its batches running or waiting, its last batch "
+            "a lone request) runs at once instead of waiting for the timeout, and under "
+            "load a batch waits only while one more "
+            "request would still let it finish, by the signature's measured cost line "
+            "(a * rows + b), within batch_timeout_micros of its first request. Never "
+            "later or larger than TF Serving's parameters allow. false: TF Serving's "
+            "fixed timeout.",
+            group=BATCHING,
+        ),
+    ] = True
     # Monitoring.
     access_log_sample_rate: Annotated[
         float,

@@ -6,7 +6,10 @@ under its own name, whose version folder holds that test's ``batching_params.pbt
 its queues and its metrics (labelled by model) are its own. The server-wide
 ``--batching_parameters_file`` sets what only a server-wide file can: one batch thread.
 ``--rest_api_timeout_in_ms`` applies to every REST request, so its test has its own server.
-The two servers start at the same time.
+Both keep TF Serving's fixed timeout (``--batching_cost_model=false``): their tests hold
+requests in a queue for the timeout. A third server, with the cost model on (the
+default), shows that a lone request does not wait for its timeout. The servers start at
+the same time.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ def servers(
     testdata: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[ServerProcess]:
-    """The per-model batching server and the ``--rest_api_timeout_in_ms`` one (``hpt``)."""
+    """The per-model batching server, the ``--rest_api_timeout_in_ms`` one (``hpt``) and the
+    cost model's (``hpt``, a 60 s timeout)."""
     from tests.integration.conftest import copy_model
 
     root = tmp_path_factory.mktemp("batching")
@@ -67,12 +71,15 @@ def servers(
     server_wide.write_text("num_batch_threads { value: 1 }")
     slow = root / "slow_batching.pbtxt"
     slow.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 1500000 }")
+    minute = root / "minute_batching.pbtxt"
+    minute.write_text("max_batch_size { value: 64 } batch_timeout_micros { value: 60000000 }")
     return start_server.together(
         [
             f"--model_config_file={config}",
             "--enable_batching",
             f"--batching_parameters_file={server_wide}",
             "--enable_per_model_batching_parameters",
+            "--batching_cost_model=false",
         ],
         [
             f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
@@ -80,6 +87,13 @@ def servers(
             "--enable_batching",
             f"--batching_parameters_file={slow}",
             "--rest_api_timeout_in_ms=300",
+            "--batching_cost_model=false",
+        ],
+        [
+            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+            "--model_name=hpt",
+            "--enable_batching",
+            f"--batching_parameters_file={minute}",
         ],
     )
 
@@ -258,3 +272,20 @@ def test_splitting_mixed_shapes_and_a_failing_batch_through_both_frontends(
     ), errors
     # Alone, the good request succeeds: the failure came from sharing the batch.
     assert server.prediction.Regress(regress(2.0), timeout=30).result.regressions[0].value == 3.0
+
+
+def test_with_the_cost_model_a_lone_request_does_not_wait_for_the_batch_timeout(
+    servers: list[ServerProcess],
+) -> None:
+    """The timeout is 60 s and each client gives up after 30 s: only a batch that went out
+    at once, as the cost model sends a request that finds its model idle, answers."""
+    server = servers[2]
+    for x in (1.0, 2.0):
+        response = server.prediction.Predict(predict_request(np.array([[x]]), "hpt"), timeout=30)
+        np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[0.5 * x + 2]])
+    status, body = server.http("POST", "/v1/models/hpt:predict", {"instances": [[3.0]]})
+    assert (status, body) == (200, {"predictions": [[3.5]]})
+    text = metrics(server)
+    # Each went through the batcher, as a batch of its own.
+    count = ":tensorflow:serving:batching_session:input_batch_size_count"
+    assert sample(text, count, model_name="hpt") == 3

@@ -98,11 +98,17 @@ def servers(
     """The drain test's server (slow batches) and the CORS test's, started together."""
     model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
     # A long batch timeout keeps the requests queued in the batcher when SIGTERM arrives,
-    # so they are provably in flight; shutdown must flush and answer them.
+    # so they are provably in flight; shutdown must flush and answer them. The fixed
+    # timeout (no cost model), so that even the first request waits.
     batching = tmp_path_factory.mktemp("cli") / "batching.pbtxt"
     batching.write_text("max_batch_size { value: 1000 } batch_timeout_micros { value: 3000000 }")
     drained, cors = start_server.together(
-        [model, "--enable_batching", f"--batching_parameters_file={batching}"],
+        [
+            model,
+            "--enable_batching",
+            f"--batching_parameters_file={batching}",
+            "--batching_cost_model=false",
+        ],
         [model, "--rest_api_enable_cors_support"],
     )
     return {"drained": drained, "cors": cors}

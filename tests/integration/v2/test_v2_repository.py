@@ -2,7 +2,9 @@
 and a V2 request sharing a batch with a TF Serving request. One batching server.
 
 Batching: ``max_batch_size`` 2 with a long ``batch_timeout_micros``, so two requests in
-flight at once leave as one full batch at once, while a lone request waits the timeout.
+flight at once leave as one full batch at once, while a lone request waits the timeout:
+TF Serving's fixed timeout (``--batching_cost_model=false``; the cost model would send
+the first of the two out alone, as its model is idle).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def server(
         f"--model_config_file={config}",
         "--enable_batching",
         f"--batching_parameters_file={batching}",
+        "--batching_cost_model=false",
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from actors.batcher import GATHER_TURNS, Batcher, Enqueue, GatherTick, SlotFreed, TimerFired
 from actors.batching_policy import batch_size_of, merge_inputs
+from actors.call_costs import CallCosts
 from actors.messages import InferenceRequest
 from config.batching_config import BatchingSettings
 from protocol.status import Code, ServingError
@@ -45,7 +46,12 @@ class FakeExecutor:
 
 
 class Harness:
-    def __init__(self, **options: object) -> None:
+    """A batcher on a fake clock. ``cost_model`` is off unless asked: most tests here pin
+    TF Serving's fixed-timeout rule; the cost model's tests turn it on."""
+
+    def __init__(
+        self, *, cost_model: bool = False, costs: CallCosts | None = None, **options: object
+    ) -> None:
         self.clock = FakeClock()
         self.executor = FakeExecutor()
         self.timers: list[float] = []
@@ -59,6 +65,8 @@ class Harness:
             call_at=lambda when, callback: self.timers.append(when),
             call_soon=self.soon.append,
             observer=self,
+            costs=costs,
+            cost_model=cost_model,
         )
         self.servable = HalfPlusTwo()
 
@@ -466,3 +474,113 @@ async def test_a_batch_of_a_signature_measured_cheap_runs_on_the_loop() -> None:
     assert h.executor.submitted == []  # no thread hop
     np.testing.assert_allclose(reply.result()["y"], [[2.5], [3.0]])
     assert h.batcher.running_batches == 0 and h.servable.in_flight == 0
+
+
+# --- the batch cost model (actors.batching_policy), on a known cost line ----------------------
+
+PER_ROW_SECONDS = 100e-6
+FIXED_SECONDS = 200e-6
+
+
+def known_line(costs: CallCosts, servable: HalfPlusTwo) -> None:
+    """Teach ``costs`` the line 100 us * rows + 200 us for the harness's signature."""
+    cost = costs.of(servable, "serving_default")
+    for rows in [1, 2, 4, 8] * 4:
+        cost.observe_batch(rows, PER_ROW_SECONDS * rows + FIXED_SECONDS)
+
+
+def cost_model_harness(**options: object) -> Harness:
+    costs = CallCosts(0)  # every call on the (fake) executor
+    h = Harness(cost_model=True, costs=costs, **options)
+    known_line(costs, h.servable)
+    return h
+
+
+def submitted_rows(h: Harness) -> list[int]:
+    """Rows of each batch handed to the executor (``execute_batch``'s ``sizes``)."""
+    return [sum(args[5]) for _, args, _ in h.executor.submitted]  # type: ignore[call-overload]
+
+
+async def test_cost_model_runs_a_request_to_an_idle_batcher_at_once() -> None:
+    h = cost_model_harness(max_batch_size=8, batch_timeout_micros=1000, num_batch_threads=2)
+    reply = h.enqueue([[1.0]])
+    assert submitted_rows(h) == [1]  # no wait for the 1 ms timeout
+    assert h.timers == []
+    await settle()
+    await h.run_next_batch()
+    np.testing.assert_allclose(reply.result()["y"], [[2.5]])
+
+
+async def test_cost_model_under_load_waits_while_one_more_row_fits_the_budget() -> None:
+    h = cost_model_harness(max_batch_size=8, batch_timeout_micros=1000, num_batch_threads=2)
+    h.enqueue([[1.0]])  # idle: runs at once, and keeps running
+    h.enqueue([[2.0]])  # a batch runs: this one may wait
+    # One more row would make 2 rows: 100.001 - (2 * 100 us + 200 us) = 100.0006.
+    assert submitted_rows(h) == [1]
+    assert h.timers[-1] == pytest.approx(100.0006)
+    h.clock.now = 100.0002
+    h.enqueue([[3.0]])  # 2 rows now; a third closes at 100.001 - 500 us
+    assert h.timers[-1] == pytest.approx(100.0005)
+    h.clock.now = 100.00049
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [1]  # a third row would still finish within the budget
+    h.clock.now = 100.0005
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [1, 2]  # it would not: closed, before the 1 ms timeout
+
+
+async def test_cost_model_keeps_waiting_while_requests_keep_coming() -> None:
+    h = cost_model_harness(max_batch_size=8, batch_timeout_micros=1000, num_batch_threads=1)
+    h.enqueue([[1.0]])
+    h.enqueue([[2.0]])
+    h.enqueue([[3.0]])
+    await settle()
+    await h.run_next_batch()  # the thread is free, and nothing runs
+    # Past the two-row batch's close time, about 100.001 - (3 * 100 + 200 us); about,
+    # since the run above fed its own (fast) measured call into the line.
+    h.clock.now = 100.0006
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [2]
+    await settle()
+    await h.run_next_batch()
+    h.enqueue([[4.0]])  # nothing runs, but the last batch held two requests: load
+    assert submitted_rows(h) == []
+    h.clock.now = 100.0006 + 0.001  # out by its timeout at the latest
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [1]
+    await settle()
+    await h.run_next_batch()
+    h.enqueue([[5.0]])  # the last batch held one request, nothing runs: idle again
+    assert submitted_rows(h) == [1]
+
+
+async def test_cost_model_never_waits_past_the_timeout_nor_grows_past_max_batch_size() -> None:
+    h = Harness(cost_model=True, max_batch_size=3, batch_timeout_micros=1000, num_batch_threads=2)
+    # No line yet (nothing measured): a batch under load waits for the whole timeout.
+    h.enqueue([[1.0]])
+    h.enqueue([[2.0]])
+    assert h.timers[-1] == pytest.approx(100.001)
+    h.clock.now = 100.0009
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [1]
+    h.clock.now = 100.001
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [1, 1]
+    # Both threads busy: rows pile up, but a batch never holds more than max_batch_size.
+    for value in range(4):
+        h.enqueue([[float(value)]])
+    await settle()
+    await h.run_next_batch()
+    assert submitted_rows(h) == [1, 3]
+    assert all(rows <= 3 for rows, _ in h.formed)
+
+
+async def test_a_slow_line_closes_a_loaded_batch_at_once() -> None:
+    costs = CallCosts(0)
+    h = Harness(cost_model=True, costs=costs, max_batch_size=8, batch_timeout_micros=1000)
+    cost = costs.of(h.servable, "serving_default")
+    for rows in [1, 2, 4, 8] * 4:
+        cost.observe_batch(rows, 2e-3 * rows)  # 2 ms a row: over the 1 ms budget
+    h.enqueue([[1.0]])
+    h.enqueue([[2.0]])
+    assert submitted_rows(h) == [1, 1]

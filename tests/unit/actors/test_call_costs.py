@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from actors.call_costs import SLOW_FACTOR, WARMUP_CALLS, CallCost, CallCosts
+import pytest
+
+from actors.call_costs import SLOW_FACTOR, WARMUP_CALLS, CallCost, CallCosts, CostLine
 from tests.unit.actors.fakes import HalfPlusTwo
 
 
@@ -45,3 +47,81 @@ def test_threshold_zero_is_never_cheap_and_costs_are_per_servable_and_signature(
     assert costs.of(a, "s") is costs.of(a, "s")
     assert costs.of(a, "s") is not costs.of(b, "s")
     assert costs.of(a, "s") is not costs.of(a, "t")
+
+
+def test_the_cost_line_is_none_until_enough_batches_were_measured() -> None:
+    cost = CallCost(threshold_seconds=40e-6)
+    for rows in range(1, WARMUP_CALLS):
+        cost.observe_batch(rows, 1e-3)
+        assert cost.line() is None
+    cost.observe_batch(WARMUP_CALLS, 1e-3)
+    assert cost.line() is not None
+
+
+def test_the_cost_line_converges_to_the_measured_calls_and_follows_a_change() -> None:
+    cost = CallCost(threshold_seconds=0.0)
+    noise = [1.04, 0.97, 1.01, 0.96, 1.03, 0.99]  # +-4 %, deterministic
+    for i in range(300):
+        rows = 1 + i % 16
+        cost.observe_batch(rows, (50e-6 * rows + 300e-6) * noise[i % len(noise)])
+    line = cost.line()
+    assert line is not None
+    assert line.per_row_seconds == pytest.approx(50e-6, rel=0.1)
+    assert line.fixed_seconds == pytest.approx(300e-6, rel=0.1)
+    for i in range(300):  # the model turned twice as slow per row
+        rows = 1 + i % 16
+        cost.observe_batch(rows, 100e-6 * rows + 300e-6)
+    line = cost.line()
+    assert line is not None
+    assert line.per_row_seconds == pytest.approx(100e-6, rel=0.02)
+    assert line.seconds(10) == pytest.approx(1.3e-3, rel=0.02)
+
+
+def test_the_cost_line_keeps_a_fixed_amount_of_state() -> None:
+    cost = CallCost(threshold_seconds=0.0)
+    for i in range(20_000):
+        cost.observe_batch(1 + i % 64, 1e-4)
+    # Running sums only: no sample is kept, however many calls were measured.
+    assert all(isinstance(getattr(cost, name), (int, float)) for name in CallCost.__slots__)
+    assert not hasattr(cost, "__dict__")
+
+
+def test_batches_of_one_size_give_a_proportional_line_and_noise_never_a_negative_one() -> None:
+    same = CallCost(threshold_seconds=0.0)
+    for _ in range(WARMUP_CALLS):
+        same.observe_batch(4, 400e-6)
+    line = same.line()
+    assert isinstance(line, CostLine)
+    assert line.per_row_seconds == pytest.approx(100e-6) and line.fixed_seconds == 0.0
+    falling = CallCost(threshold_seconds=0.0)
+    for rows in [1, 8] * WARMUP_CALLS:
+        falling.observe_batch(rows, 500e-6 if rows == 1 else 100e-6)
+    line = falling.line()
+    assert isinstance(line, CostLine) and line.per_row_seconds == 0.0 and line.fixed_seconds > 0
+
+
+def test_a_servable_kept_off_the_loop_still_has_one_cost_per_signature() -> None:
+    servable = HalfPlusTwo()
+    servable.may_run_inline = False
+    costs = CallCosts(40)
+    cost = costs.of(servable, "s")
+    assert costs.of(servable, "s") is cost  # its batches add up to one line
+    for rows in range(1, WARMUP_CALLS + 1):
+        cost.observe_batch(rows, 1e-9)
+    assert not cost.cheap()
+    assert cost.line() is not None
+
+
+def test_timed_batches_feed_the_line_with_their_rows_also_when_they_fail() -> None:
+    cost = CallCost(threshold_seconds=0.0)
+    for rows in range(1, WARMUP_CALLS):
+        assert cost.timed_batch(rows, lambda r: r * 2, rows) == rows * 2
+
+    def failing() -> None:
+        raise ValueError("model error")
+
+    with pytest.raises(ValueError):
+        cost.timed_batch(WARMUP_CALLS, failing)
+    assert cost.batches == WARMUP_CALLS and cost.calls == WARMUP_CALLS
+    line = cost.line()
+    assert line is not None and line.seconds(WARMUP_CALLS) > 0

@@ -1,0 +1,187 @@
+"""The batch cost model against TF Serving's fixed timeout, same batching parameters.
+
+Starts ``server.py`` once per configuration (pinned to CPU 0, the bench's models and
+monitoring config, as ``bench.side_by_side`` does): ``fixed`` (``batching_timeout.pbtxt``,
+a 2 ms timeout, with ``--batching_cost_model=false``) and ``cost`` (the same file, the
+cost model on, the default) are the comparison; ``cost20`` (a 20 ms budget, cost model)
+shows what a longer budget buys once c1 no longer pays for it, and ``t0`` (the bench's
+``batching.pbtxt``, timeout 0, where the cost model does not act) is the bench's usual
+batching. For each protocol and concurrency it runs the generator (wrk or h2load,
+pinned to CPU 1) ``--runs`` times for ``--seconds`` each, alternating between the
+servers after one warm-up run each, so the noise of a shared machine hits both alike.
+Prints each run, then per server the medians of req/s, p50, p99 and server CPU µs per
+request, and the batches formed over the measured runs (from the server's ``/metrics``
+``input_batch_size`` histogram: count, mean, and the share of batches in each bucket).
+Needs the generators on the PATH and ``bench/out`` prepared (``bench.prepare.prepare()``);
+it records the answers (``bench.prepare.capture``) from the ``fixed`` server.
+Usage: ``python -m bench.cost_model --protocols grpc,rest --concurrency 1,64 --runs 3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s
+from bench.prepare import capture
+from bench.spec import BENCH, REPO, SINGLE, transport
+from bench.tools import external
+
+SERVERS: dict[str, tuple[Path, tuple[str, ...]]] = {
+    "t0": (BENCH / "batching.pbtxt", ()),  # the bench's usual timeout 0, for reference
+    "fixed": (BENCH / "batching_timeout.pbtxt", ("--batching_cost_model=false",)),
+    "cost": (BENCH / "batching_timeout.pbtxt", ()),
+    "cost20": (BENCH / "batching_timeout_20ms.pbtxt", ()),
+}
+"""Each server's batching parameters file and flags."""
+_SERIES = re.compile(
+    r"^:tensorflow:serving:batching_session:input_batch_size_(bucket|count|sum)\{([^}]*)\} (\S+)$"
+)
+
+
+@contextlib.contextmanager
+def _server(name: str, scratch: Path) -> Iterator[tuple[int, dict[str, int]]]:
+    """``server.py`` with batching and ``name``'s flags: (pid, ports by transport)."""
+    port_file = scratch / f"{name}.ports.json"
+    argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
+    argv += ["--rest_api_port=0", f"--model_config_file={REPO}/bench/out/models.config"]
+    argv += [f"--monitoring_config_file={BENCH}/monitoring.pbtxt", "--enable_batching"]
+    parameters, flags = SERVERS[name]
+    argv += [f"--batching_parameters_file={parameters}", *flags]
+    log = open(scratch / f"{name}.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [*argv, f"--port_file={port_file}"], cwd=REPO, stdout=log, stderr=log
+    )
+    try:
+        while not port_file.exists():
+            if process.poll() is not None:
+                raise SystemExit(f"{name} did not start: see {log.name}")
+            time.sleep(0.05)
+        yield process.pid, json.loads(port_file.read_text())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _batch_series(rest_port: int) -> dict[str, float]:
+    """The digits model's ``input_batch_size`` count, sum and ``le`` buckets."""
+    url = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    series: dict[str, float] = {}
+    for line in text.splitlines():
+        found = _SERIES.match(line)
+        if found and 'model_name="digits"' in found.group(2):
+            le = re.search(r'le="([^"]+)"', found.group(2))
+            series[le.group(1) if le else found.group(1)] = float(found.group(3))
+    return series
+
+
+def _histogram(before: dict[str, float], after: dict[str, float]) -> str:
+    """Batches formed in between: count, mean rows, share per bucket (non-empty ones)."""
+    delta = {key: value - before.get(key, 0.0) for key, value in after.items()}
+    count = delta.get("count", 0.0)
+    if not count:
+        return "no batches"
+    bounds = sorted((float(k), k) for k in delta if k not in ("count", "sum"))
+    shares, below = [], 0.0
+    for bound, key in bounds:
+        inside = delta[key] - below
+        below = delta[key]
+        if inside:
+            label = "+Inf" if bound == float("inf") else f"{bound:g}"
+            shares.append(f"<={label}: {inside / count:.0%}")
+    return f"{count:,.0f} batches, mean {delta.get('sum', 0.0) / count:.1f} rows; " + ", ".join(
+        shares
+    )
+
+
+def _generator(
+    load: tuple[str, int, int, Path], ports: dict[str, int]
+) -> tuple[list[str], external.Parser]:
+    """One run's generator command for (protocol, concurrency, seconds, scratch root),
+    pinned, in a fresh folder: h2load appends to its latency log."""
+    protocol, concurrency, seconds, scratch_root = load
+    scratch = Path(tempfile.mkdtemp(dir=scratch_root))
+    command, parse = external.command(
+        protocol, ports[transport(protocol)], SINGLE, concurrency, seconds, scratch
+    )
+    return ["taskset", "-c", GENERATOR_CPU, *command], parse
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--protocols", default="grpc,rest")
+    parser.add_argument("--concurrency", default="1,64")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    args = parser.parse_args(argv)
+    for name, (parameters, flags) in SERVERS.items():
+        print(f"{name}: {parameters.name} {' '.join(flags)}")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        servers = {name: stack.enter_context(_server(name, Path(tmp))) for name in SERVERS}
+        ports = servers["fixed"][1]
+        capture(ports["grpc"], ports["rest"])  # the answers h2load checks sizes against
+        for protocol in args.protocols.split(","):
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                figures: dict[str, dict[str, list[float]]] = {
+                    name: {"rate": [], "p50": [], "p99": [], "cpu": []} for name in servers
+                }
+                series = {}
+                load = (protocol, concurrency, args.seconds, Path(tmp))
+                for name, (_, ports) in servers.items():
+                    warm_up, _ = _generator(load, ports)
+                    subprocess.run(warm_up, cwd=REPO, capture_output=True, check=True)
+                    series[name] = _batch_series(ports["rest"])
+                for _ in range(args.runs):
+                    for name, (pid, ports) in servers.items():
+                        command, parse = _generator(load, ports)
+                        before = cpu_s(pid)
+                        done = subprocess.run(
+                            command, cwd=REPO, capture_output=True, text=True, check=True
+                        )
+                        used = cpu_s(pid) - before
+                        result = parse(done.stdout)
+                        if result["errors"]:
+                            raise SystemExit(f"{result['errors']} failed: {result['first_error']}")
+                        runs = figures[name]
+                        runs["rate"].append(result["requests"] / result["seconds"])
+                        runs["p50"].append(result["p50_ms"])
+                        runs["p99"].append(result["p99_ms"])
+                        runs["cpu"].append(used / result["requests"] * 1e6)
+                        print(
+                            f"  {name:5} {protocol} c{concurrency}: {runs['rate'][-1]:7,.0f} "
+                            f"req/s p50 {runs['p50'][-1]:.3f} ms p99 {runs['p99'][-1]:.3f} ms "
+                            f"{runs['cpu'][-1]:.0f} us/req",
+                            flush=True,
+                        )
+                for name, (_, ports) in servers.items():
+                    median = {key: statistics.median(v) for key, v in figures[name].items()}
+                    print(
+                        f"{name:5} {protocol} c{concurrency}: median {median['rate']:7,.0f} req/s "
+                        f"p50 {median['p50']:.3f} ms p99 {median['p99']:.3f} ms "
+                        f"{median['cpu']:.0f} us/req; "
+                        f"{_histogram(series[name], _batch_series(ports['rest']))}",
+                        flush=True,
+                    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -114,6 +114,20 @@ def test_every_worker_serves_and_metrics_show_the_totals(
     assert 'process_resident_memory_bytes{worker="1"}' in merged
 
 
+def test_each_worker_is_started_with_its_share_of_the_cpus(server: ServerProcess) -> None:
+    # The server inherits this process's CPU affinity; two workers split it.
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    pids = worker_pids(server)
+    assert len(pids) == 2
+    for pid in pids:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert f"--tensorflow_intra_op_parallelism={share}" in arguments
+        assert f"--tensorflow_inter_op_parallelism={share}" in arguments
+        environment = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+        if "OMP_NUM_THREADS" not in os.environ:  # an operator's setting is kept
+            assert f"OMP_NUM_THREADS={share}" in environment
+
+
 def test_reload_through_one_worker_reaches_both(
     server: ServerProcess, worker_dir: Path, testdata: Path
 ) -> None:

@@ -21,7 +21,9 @@ The parent imports no TensorFlow and serves nothing itself. It:
    ``--tensorflow_inter_op_parallelism`` = max(1, CPUs // N) (ONNX's pools follow those
    flags), and ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` the
    same number where the environment sets none of them. CPUs are those this process may
-   run on (``os.sched_getaffinity``), so a ``taskset`` or cpuset applies.
+   run on (``os.sched_getaffinity``), so a ``taskset`` or cpuset applies. With
+   ``--worker_cpu_affinity``, each worker is also pinned to its own slice of those CPUs
+   (``cpu_slices``) before it starts, so every thread it makes inherits the slice.
 3. Once every worker wrote its port file (it listens, its first models loaded), writes
    the server's ``--port_file``: ``{"grpc": P, "rest": P, "worker_dir": DIR}``. A worker
    that exits during this first start-up fails the whole start: the others are stopped
@@ -49,7 +51,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,19 @@ def thread_budget(
     return ThreadBudget(threads_per_worker=share, flags=tuple(flags), environment=variables)
 
 
+def cpu_slices(cpus: Sequence[int], workers: int) -> list[tuple[int, ...]]:
+    """Each worker's CPUs: ``cpus`` (sorted) cut into ``workers`` contiguous slices of
+    ``len(cpus) // workers`` (the last one takes the remainder); with more workers than
+    CPUs, one CPU each, in turn."""
+    ordered = sorted(cpus)
+    if workers > len(ordered):
+        return [(ordered[index % len(ordered)],) for index in range(workers)]
+    size = len(ordered) // workers
+    slices = [tuple(ordered[index * size : (index + 1) * size]) for index in range(workers)]
+    slices[-1] += tuple(ordered[workers * size :])
+    return slices
+
+
 def usable_cpus() -> int:
     """The CPUs this process may run on (its affinity mask: ``taskset``, a cpuset)."""
     return len(os.sched_getaffinity(0))
@@ -123,6 +138,17 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _child_setup(cpus: tuple[int, ...] | None) -> Callable[[], None]:
+    """What runs in a worker between fork and exec: the death signal, and its CPUs."""
+
+    def setup() -> None:
+        _die_with_parent()
+        if cpus is not None:  # inherited by exec and by every thread the worker starts
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
 class _Worker:
     def __init__(self, index: int) -> None:
         self.index = index
@@ -141,6 +167,11 @@ class WorkerParent:
         self._ports: dict[str, int | None] = {"grpc": None, "rest": None}
         self._reserved: list[socket.socket] = []
         self._budget = thread_budget(options, usable_cpus(), os.environ)
+        self._cpu_slices: list[tuple[int, ...]] | None = (
+            cpu_slices(sorted(os.sched_getaffinity(0)), options.workers)
+            if options.worker_cpu_affinity
+            else None
+        )
 
     def _reserve(self) -> None:
         for key, port in (("grpc", self._options.port), ("rest", self._options.rest_api_port)):
@@ -168,11 +199,13 @@ class WorkerParent:
             WORKER_DIR_ENV: str(self._run_dir),
             WORKER_INDEX_ENV: str(worker.index),
         }
+        cpus = self._cpu_slices[worker.index] if self._cpu_slices is not None else None
         worker.process = await asyncio.create_subprocess_exec(
-            *command, env=environment, preexec_fn=_die_with_parent
+            *command, env=environment, preexec_fn=_child_setup(cpus)
         )
         worker.started_at = time.monotonic()
-        log.info("worker %d started (pid %d)", worker.index, worker.process.pid)
+        pinned = f", CPUs {','.join(map(str, cpus))}" if cpus is not None else ""
+        log.info("worker %d started (pid %d%s)", worker.index, worker.process.pid, pinned)
 
     async def _wait_listening(self, worker: _Worker) -> None:
         assert worker.process is not None

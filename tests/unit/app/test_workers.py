@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.workers import THREAD_ENVIRONMENT, reserve_port, thread_budget
+from app.workers import THREAD_ENVIRONMENT, cpu_slices, reserve_port, thread_budget
 from config.flags import ServerOptions, parse_flags
 
 
@@ -73,3 +73,13 @@ def test_a_thread_variable_in_the_environment_keeps_all_three_unset() -> None:
     budget = thread_budget(_options(), cpus=8, environment={"OMP_NUM_THREADS": "6"})
     assert budget.environment == {}
     assert budget.flags  # TensorFlow's pools are still sized
+
+
+def test_cpu_slices_are_contiguous_and_the_last_takes_the_remainder() -> None:
+    assert cpu_slices([1, 0], 2) == [(0,), (1,)]
+    assert cpu_slices([0, 1, 2, 3, 4], 2) == [(0, 1), (2, 3, 4)]
+    assert cpu_slices([4, 5, 6, 7], 1) == [(4, 5, 6, 7)]
+
+
+def test_more_workers_than_cpus_take_one_cpu_each_in_turn() -> None:
+    assert cpu_slices([2, 3], 3) == [(2,), (3,), (2,)]

@@ -103,10 +103,11 @@ SERVERS: dict[str, tuple[str, ...]] = {
         "--tensorflow_intra_op_parallelism=2",
         "--tensorflow_inter_op_parallelism=2",
     ),
+    "on-w2-pin": (*_BATCHING, "--workers=2", "--worker_cpu_affinity"),
 }
 # Servers run unpinned, and so is the generator that loads them (``--workers`` needs both
 # cores): no ``taskset`` on either side; their CPU figures sum the whole process tree.
-UNPINNED = frozenset({"on-w1", "on-w2", "on-w2-tf2"})
+UNPINNED = frozenset({"on-w1", "on-w2", "on-w2-tf2", "on-w2-pin"})
 FLOORS: dict[str, tuple[str, ...]] = {
     "floor-orjson": ("--codec=orjson",),
     "floor-json": ("--codec=json",),
@@ -294,7 +295,7 @@ WORKERS = tuple(
     Scenario(server, p, SINGLE, 64, "" if server == "on-w1" else "on-w1",
              connections=WORKER_CONNECTIONS if p == "grpc" else 0)
     for p in SIDES
-    for server in ("on-w1", "on-w2", "on-w2-tf2")
+    for server in ("on-w1", "on-w2", "on-w2-tf2", "on-w2-pin")
 )  # fmt: skip
 CNN_32_STUDY = grid(("on", "on-tf1", "on-tfcaller", "on-2threads"), ("grpc",), (CNN_32,), (16,))
 CNN_32_STUDY = tuple(dataclasses.replace(s, reference="") for s in CNN_32_STUDY)
@@ -336,13 +337,14 @@ ISSUE8_CHECKS = (
     Check("CNN 32 images, c16 ≥ 0.8× in-process at batch 32", CNN_32_STUDY[0], "x_batch", 0.8),
     *(
         Check(
-            f"--workers 2 ≥ 1.5× --workers 1, {PROTOCOLS[s.protocol][1]} single c64, unpinned",
+            f"--workers 2{' --worker_cpu_affinity' if s.server == 'on-w2-pin' else ''} ≥ 1.5× "
+            f"--workers 1, {PROTOCOLS[s.protocol][1]} single c64, unpinned",
             s,
             "x_floor",
             1.5,
         )
         for s in WORKERS
-        if s.server == "on-w2"
+        if s.server in ("on-w2", "on-w2-pin")
     ),
 )
 ISSUE3_CHECKS = (  # the issue-3 targets issue 8 does not restate
@@ -420,7 +422,8 @@ WORKER_TABLE = Table(
     "flag; `--workers 2` is a parent (no TensorFlow, serves nothing) and two worker "
     "processes, each given TF intra/inter-op pools of 1 thread (its share of the 2 CPUs); "
     "`on-w2-tf2` sizes each worker's pools for the whole machine (2 and 2, TF's own choice "
-    "here), as `--workers` did before issue 21. *server CPU %* sums every process of the "
+    "here), as `--workers` did before issue 21; `on-w2-pin` adds `--worker_cpu_affinity` "
+    "(worker 0 on CPU 0, worker 1 on CPU 1; the generator still unpinned). *server CPU %* sums every process of the "
     "tree (`/proc/PID/stat` of the server and its descendants), of one core (200% = both "
     "cores); *CPU µs/req* follows from it; *instr/req* counts the tree's instructions with "
     "`perf stat` (n/a where the machine does not count them). The batch sizes are "

@@ -18,7 +18,7 @@ The parent imports no TensorFlow and serves nothing itself. It:
    threads for every CPU the process may use, so N workers would start N times the
    threads the machine has cores for. Unless the flags or files already size TensorFlow's
    pools, each worker gets ``--tensorflow_intra_op_parallelism`` and
-   ``--tensorflow_inter_op_parallelism`` = max(1, CPUs // N) (ONNX's pools follow those
+   ``--tensorflow_inter_op_parallelism`` = max(1, CPUs // N) (ONNX's and PyTorch's follow those
    flags), and ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` the
    same number where the environment sets none of them. CPUs are those this process may
    run on (``os.sched_getaffinity``), so a ``taskset`` or cpuset applies. With

@@ -13,6 +13,17 @@ The parent imports no TensorFlow and serves nothing itself. It:
    ``AIOSERVING_WORKER_DIR`` / ``AIOSERVING_WORKER_INDEX`` (``app.worker_link``) in the
    environment. The run directory is a fresh private temporary folder, removed at exit.
    Each worker gets ``PR_SET_PDEATHSIG`` = SIGTERM, so none outlives a killed parent.
+   Each worker also gets its share of the CPUs (``thread_budget``): left to themselves,
+   TensorFlow's intra- and inter-op pools, OpenMP and the BLAS libraries each size their
+   threads for every CPU the process may use, so N workers would start N times the
+   threads the machine has cores for. Unless the flags or files already size TensorFlow's
+   pools, each worker gets ``--tensorflow_intra_op_parallelism`` and
+   ``--tensorflow_inter_op_parallelism`` = max(1, CPUs // N) (ONNX's and PyTorch's follow those
+   flags), and ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` the
+   same number where the environment sets none of them. CPUs are those this process may
+   run on (``os.sched_getaffinity``), so a ``taskset`` or cpuset applies. With
+   ``--worker_cpu_affinity``, each worker is also pinned to its own slice of those CPUs
+   (``cpu_slices``) before it starts, so every thread it makes inherits the slice.
 3. Once every worker wrote its port file (it listens, its first models loaded), writes
    the server's ``--port_file``: ``{"grpc": P, "rest": P, "worker_dir": DIR}``. A worker
    that exits during this first start-up fails the whole start: the others are stopped
@@ -30,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -39,6 +51,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +65,61 @@ FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 STABLE_SECONDS = 60.0
 _PR_SET_PDEATHSIG = 1
+THREAD_ENVIRONMENT = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadBudget:
+    """What each worker is given so that N workers do not start N machines' worth of threads."""
+
+    threads_per_worker: int  # max(1, CPUs // workers)
+    flags: tuple[str, ...]  # appended to each worker's command line
+    environment: Mapping[str, str]  # added to each worker's environment
+
+
+def thread_budget(
+    options: ServerOptions, cpus: int, environment: Mapping[str, str]
+) -> ThreadBudget:
+    """Each worker's share of ``cpus`` for its thread pools (see the module docstring).
+
+    A pool the operator sized is left alone: a TensorFlow parallelism flag that is not 0
+    (``--tensorflow_session_parallelism`` sizes both), a session config or platform config
+    file (their thread settings would be overridden by the flags), or a thread variable
+    already in ``environment`` (then none of the three is set, so they stay consistent).
+    """
+    share = max(1, cpus // options.workers)
+    flags: list[str] = []
+    sized_by_file = (
+        options.tensorflow_session_config_file is not None
+        or options.platform_config_file is not None
+    )
+    if not sized_by_file and options.tensorflow_session_parallelism == 0:
+        if options.tensorflow_intra_op_parallelism == 0:
+            flags.append(f"--tensorflow_intra_op_parallelism={share}")
+        if options.tensorflow_inter_op_parallelism == 0:
+            flags.append(f"--tensorflow_inter_op_parallelism={share}")
+    variables: dict[str, str] = {}
+    if not any(name in environment for name in THREAD_ENVIRONMENT):
+        variables = dict.fromkeys(THREAD_ENVIRONMENT, str(share))
+    return ThreadBudget(threads_per_worker=share, flags=tuple(flags), environment=variables)
+
+
+def cpu_slices(cpus: Sequence[int], workers: int) -> list[tuple[int, ...]]:
+    """Each worker's CPUs: ``cpus`` (sorted) cut into ``workers`` contiguous slices of
+    ``len(cpus) // workers`` (the last one takes the remainder); with more workers than
+    CPUs, one CPU each, in turn."""
+    ordered = sorted(cpus)
+    if workers > len(ordered):
+        return [(ordered[index % len(ordered)],) for index in range(workers)]
+    size = len(ordered) // workers
+    slices = [tuple(ordered[index * size : (index + 1) * size]) for index in range(workers)]
+    slices[-1] += tuple(ordered[workers * size :])
+    return slices
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: ``taskset``, a cpuset)."""
+    return len(os.sched_getaffinity(0))
 
 
 def reserve_port(port: int) -> socket.socket:
@@ -68,6 +136,17 @@ def reserve_port(port: int) -> socket.socket:
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _child_setup(cpus: tuple[int, ...] | None) -> Callable[[], None]:
+    """What runs in a worker between fork and exec: the death signal, and its CPUs."""
+
+    def setup() -> None:
+        _die_with_parent()
+        if cpus is not None:  # inherited by exec and by every thread the worker starts
+            os.sched_setaffinity(0, cpus)
+
+    return setup
 
 
 class _Worker:
@@ -87,6 +166,12 @@ class WorkerParent:
         self._stopping = asyncio.Event()
         self._ports: dict[str, int | None] = {"grpc": None, "rest": None}
         self._reserved: list[socket.socket] = []
+        self._budget = thread_budget(options, usable_cpus(), os.environ)
+        self._cpu_slices: list[tuple[int, ...]] | None = (
+            cpu_slices(sorted(os.sched_getaffinity(0)), options.workers)
+            if options.worker_cpu_affinity
+            else None
+        )
 
     def _reserve(self) -> None:
         for key, port in (("grpc", self._options.port), ("rest", self._options.rest_api_port)):
@@ -106,17 +191,21 @@ class WorkerParent:
             f"--rest_api_port={self._ports['rest'] if self._ports['rest'] is not None else DISABLED_PORT}",
             f"--port_file={self._port_file(worker)}",
             "--workers=1",
+            *self._budget.flags,
         ]  # fmt: skip
         environment = {
             **os.environ,
+            **self._budget.environment,
             WORKER_DIR_ENV: str(self._run_dir),
             WORKER_INDEX_ENV: str(worker.index),
         }
+        cpus = self._cpu_slices[worker.index] if self._cpu_slices is not None else None
         worker.process = await asyncio.create_subprocess_exec(
-            *command, env=environment, preexec_fn=_die_with_parent
+            *command, env=environment, preexec_fn=_child_setup(cpus)
         )
         worker.started_at = time.monotonic()
-        log.info("worker %d started (pid %d)", worker.index, worker.process.pid)
+        pinned = f", CPUs {','.join(map(str, cpus))}" if cpus is not None else ""
+        log.info("worker %d started (pid %d%s)", worker.index, worker.process.pid, pinned)
 
     async def _wait_listening(self, worker: _Worker) -> None:
         assert worker.process is not None
@@ -136,6 +225,11 @@ class WorkerParent:
         except OSError as error:
             print(f"aioserving: cannot bind the ports for --workers: {error}", file=sys.stderr)
             return 1
+        budget = self._budget
+        given = [*budget.flags, *(f"{k}={v}" for k, v in budget.environment.items())]
+        log.info("%d CPUs for %d workers: each worker's thread pools get %d (%s)", usable_cpus(),
+                 len(self._workers), budget.threads_per_worker,
+                 " ".join(given) or "already sized by the flags, files or environment")  # fmt: skip
         for worker in self._workers:
             await self._spawn(worker)
         starting = asyncio.ensure_future(

@@ -13,7 +13,10 @@ are measured interleaved. A run starts the generator on CPU 1 (unpinned for an u
 server) and, once it sends, reads over a window the CPU time of both, each summed over its
 process tree (``/proc/PID/stat`` of the process and its descendants: a ``--workers``
 parent and its workers), and of the whole machine (``/proc/stat``; the rest is *noise*:
-other people's work); the batch sizes come from the
+other people's work); over the same window, the instructions the server's processes
+retire, where ``perf stat`` counts them (``bench.perf_counters``; None elsewhere, shown
+as n/a: CPU time per request is then the figure that sees through the noise); the batch
+sizes come from the
 server's own ``/metrics`` (``input_batch_size`` count, sum and buckets, read before and
 after). A run above ``NOISY_PCT`` noise is measured once more after waiting for a quieter
 machine (``NOISE_BUDGET_S`` per bench run at most), keeping the quieter run. Any failed
@@ -38,6 +41,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from bench.perf_counters import InstructionCounter
 from bench.spec import (
     CNN,
     FLOORS,
@@ -76,6 +80,7 @@ class Run:
     generator_pct: float
     noise_pct: float
     batches: tuple[float, float, float]  # (count, rows, largest bucket bound) over the run
+    instructions_per_s: float | None = None  # the server's, where perf counts them
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,6 +100,26 @@ class Summary:
     @property
     def batch_max(self) -> float:
         return max(r.batches[2] for r in self.runs)
+
+    @property
+    def instructions_per_request(self) -> float | None:
+        """The median over the runs that counted instructions; None when none did."""
+        counted = [
+            r.instructions_per_s / r.requests_per_s
+            for r in self.runs
+            if r.instructions_per_s is not None and r.requests_per_s
+        ]
+        return float(statistics.median(counted)) if counted else None
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU microseconds per request (medians of its CPU % and of req/s)."""
+        return self.median("server_pct") * 1e4 / self.median("requests_per_s")
+
+
+def format_instructions(per_request: float | None) -> str:
+    """Instructions per request as the tables show them: ``1.23M``, or ``n/a``."""
+    return "n/a" if per_request is None else f"{per_request / 1e6:.2f}M"
 
 
 def log(message: str) -> None:
@@ -247,17 +272,22 @@ def run_once(scenario: Scenario, server: Server, duration_s: float, tools: bool)
         process = subprocess.Popen(
             [*pin, *argv], cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
+        counter = InstructionCounter()
         try:
             while python and (line := process.stdout.readline()) and line != "READY\n":  # type: ignore[union-attr]
                 pass  # the Python generator warms up first; the tools send at once
             time.sleep(MARGIN_S)
             pids = (server.pid, process.pid)
-            cpu0, busy0, wall0 = [tree_cpu_s(p) for p in pids], busy_s(), time.monotonic()
+            cpu0 = [tree_cpu_s(p) for p in pids]
+            counter.start(list(cpu0[0]))  # every process of the server's tree
+            busy0, wall0 = busy_s(), time.monotonic()
             time.sleep(0.5 if s.requests else max(0.1, duration_s - 2 * MARGIN_S))
             cpu = [tree_delta(c, tree_cpu_s(p)) for p, c in zip(pids, cpu0, strict=True)]
             busy, wall = busy_s() - busy0, time.monotonic() - wall0
+            instructions = counter.stop()
             output, errors = process.communicate(timeout=duration_s + 300)
         finally:
+            counter.stop()  # a no-op unless the window was cut short
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -276,6 +306,7 @@ def run_once(scenario: Scenario, server: Server, duration_s: float, tools: bool)
         generator_pct=100 * cpu[1] / wall,
         noise_pct=max(0.0, 100 * (busy - sum(cpu)) / wall),
         batches=_batches(before, batch_histogram(server, s.payload.model.name)),
+        instructions_per_s=None if instructions is None else instructions / wall,
     )
 
 
@@ -353,7 +384,9 @@ def measure(
             log(
                 f"  {s.id:32s} {m.median('requests_per_s'):7,.0f} req/s  p50 {m.median('p50_ms'):7.3f}"
                 f"  p99 {m.median('p99_ms'):7.2f} ms  cpu {m.median('server_pct'):3.0f}/"
-                f"{m.median('generator_pct'):3.0f}%  noise {m.median('noise_pct'):3.0f}%  {m.generator}"
+                f"{m.median('generator_pct'):3.0f}%  {m.cpu_us_per_request:5.0f} us/req  "
+                f"{format_instructions(m.instructions_per_request)} instr/req  "
+                f"noise {m.median('noise_pct'):3.0f}%  {m.generator}"
             )
     return summaries, failures
 

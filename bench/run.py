@@ -8,7 +8,7 @@ render the tables (``bench.tables``). ``--quick`` measures only the request-path
 floor): a few minutes. ``--targets`` measures issue 8's targets: the verdict table, the CNN
 thread-pool study, ``--workers`` 1 against 2, and the in-process references they need. The
 full run writes ``bench/RESULTS.md``, keeping any hand-recorded "## Request path, ..."
-sections of the old file; ``--quick``, ``--targets`` and ``--only`` write
+and "## Issue 21: ..." sections of the old file; ``--quick``, ``--targets`` and ``--only`` write
 ``bench/out/RESULTS-quick.md`` (``RESULTS-targets.md`` for ``--targets``); a partial run
 measures the in-process references of the tables that show a selected scenario of that
 model. wrk and h2load (``bench/tools``) are used when on the PATH, unless
@@ -49,7 +49,8 @@ from bench.spec import (
 )
 from bench.tables import Results, render
 
-KEEP = "## Request path, "  # hand-recorded before/after sections survive a full run
+# Hand-recorded sections (before/after studies) that survive a full run.
+KEEP = ("## Request path, ", "## Issue 21: ")
 
 
 def _in_process(spec: InProcess) -> tuple[InProcess, dict[str, dict[int, float]], float]:

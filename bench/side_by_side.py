@@ -1,23 +1,29 @@
 """Server CPU per single-example Predict, this tree beside another checkout (before/after).
 
-Starts ``server.py`` (pinned to CPU 0, the bench's models and monitoring config, as
-``bench.measure.started`` does) for each configuration, and with ``--baseline DIR`` a
+Starts ``server.py`` (pinned to CPU 0 unless the configuration is in ``UNPINNED``, the
+bench's models and monitoring config, as ``bench.measure.started`` does) for each
+configuration, and with ``--baseline DIR`` a
 second one from another checkout (a copy of the tree before a change, with its own
 ``bench/out``); over REST, checks that each answers the single-example digits body with
 the recorded bytes (over gRPC, h2load checks each answer's size); then runs the protocol's
-generator (wrk or h2load, pinned to CPU 1) ``--runs`` times for ``--seconds`` each,
-alternating between the servers, so that the noise of a shared machine hits both alike.
-Prints each run and the medians: requests per second, the server's CPU microseconds per
-request (``/proc/PID/stat`` user + system over the run) and the p50 latency; CPU per
-request moves far less with that noise than req/s or latency do. ``--floor`` adds the
+generator (wrk or h2load, pinned to CPU 1; unpinned beside an unpinned server)
+``--runs`` times for ``--seconds`` each, alternating between the servers, so that the
+noise of a shared machine hits both alike. Prints each run and the medians: requests per
+second, the server's CPU microseconds per request (``/proc/PID/stat`` user + system over
+the run, summed over the server's process tree: a ``--workers`` parent and its workers),
+its instructions per request where ``perf stat`` counts them (``bench.perf_counters``;
+``n/a`` elsewhere) and the p50 latency; CPU per request, and instructions more so, move
+far less with that noise than req/s or latency do. ``--connections`` sets h2load's gRPC
+connections (``SO_REUSEPORT`` spreads connections, not calls, over ``--workers``). ``--floor`` adds the
 bare framework floor (``bench.floor_server``, pinned the same way) to the rotation and
 prints each server's ratio to it (CPU per request, req/s, p50 difference). ``--threads``
 also prints, per server, the CPU µs per request of each group of threads (by name, digits
 dropped: ``MainThread`` is the event loop, ``inference-`` the executor, grpc's own
-threads by theirs), summed over all runs. Needs the generator on
+threads by theirs; every worker's threads together), summed over all runs. Needs the generator on
 the PATH and ``bench/out`` prepared (``bench/run.sh`` does).
 Usage: ``python -m bench.side_by_side --protocol grpc --configs off,on --concurrency 64
---runs 5 [--baseline /tmp/before] [--floor]`` (``--protocol v2grpc``: V2 ModelInfer).
+--runs 5 [--baseline /tmp/before] [--floor]`` (``--protocol v2grpc``: V2 ModelInfer);
+``--configs on-w1,on-w2 --connections 64`` compares one worker with two, unpinned.
 """
 
 from __future__ import annotations
@@ -36,9 +42,19 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, TICKS, cpu_s
-from bench.spec import FLOOR, FLOORS, REPO, SERVERS, SINGLE, transport
+from bench.measure import GENERATOR_CPU, SERVER_CPU, TICKS, format_instructions, tree_cpu_s
+from bench.perf_counters import InstructionCounter
+from bench.spec import FLOOR, FLOORS, REPO, SERVERS, SINGLE, UNPINNED, transport
 from bench.tools import external
+
+
+def _threads(tree: dict[int, float]) -> dict[str, float]:
+    """``thread_cpu_s`` summed over every process of a tree (``tree_cpu_s``'s pids)."""
+    found: dict[str, float] = collections.defaultdict(float)
+    for pid in tree:
+        for group, seconds in thread_cpu_s(pid).items():
+            found[group] += seconds
+    return found
 
 
 def thread_cpu_s(pid: int) -> dict[str, float]:
@@ -62,12 +78,12 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
 def _server(repo: Path, config: str, scratch: Path, protocol: str) -> Iterator[tuple[int, int]]:
     """``server.py`` of checkout ``repo`` with ``config``'s flags: (pid, the protocol's port)."""
     port_file = scratch / f"{repo.name}-{config}.ports.json"
+    pin = [] if config in UNPINNED else ["taskset", "-c", SERVER_CPU]
     if config in FLOORS:
-        argv = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "bench.floor_server"]
-        argv += FLOORS[config]
+        argv = [*pin, sys.executable, "-m", "bench.floor_server", *FLOORS[config]]
     else:
         flags = [flag.replace(str(REPO), str(repo)) for flag in SERVERS[config]]
-        argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
+        argv = [*pin, sys.executable, "server.py", "--port=0"]
         argv += ["--rest_api_port=0", f"--model_config_file={repo}/bench/out/models.config"]
         argv += [f"--monitoring_config_file={repo}/bench/monitoring.pbtxt", *flags]
     log = open(scratch / f"{repo.name}-{config}.log", "wb")  # noqa: SIM115 (closed below)
@@ -113,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="another checkout, measured alternately")
     parser.add_argument("--floor", action="store_true", help="the framework floor too")
     parser.add_argument("--threads", action="store_true", help="CPU per request by thread")
+    parser.add_argument("--connections", type=int, default=0, help="h2load's gRPC connections")
     args = parser.parse_args(argv)
     repos = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     for config in args.configs.split(","):
@@ -128,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rates: dict[str, list[float]] = {name: [] for name in servers}
             costs: dict[str, list[float]] = {name: [] for name in servers}
             p50s: dict[str, list[float]] = {name: [] for name in servers}
+            instructions: dict[str, list[float]] = {name: [] for name in servers}
             by_thread: dict[str, collections.defaultdict[str, float]] = {
                 name: collections.defaultdict(float) for name in servers
             }
@@ -137,20 +155,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.protocol == "rest":
                     _check_answer(port)
                 command, parse = external.command(
-                    args.protocol, port, SINGLE, args.concurrency, args.seconds, Path(tmp)
+                    args.protocol,
+                    port,
+                    SINGLE,
+                    args.concurrency,
+                    args.seconds,
+                    Path(tmp),
+                    args.connections,
                 )
-                commands[name] = ["taskset", "-c", GENERATOR_CPU, *command]
+                unpinned = config in UNPINNED and name != "floor"
+                pin = [] if unpinned else ["taskset", "-c", GENERATOR_CPU]
+                commands[name] = [*pin, *command]
                 subprocess.run(commands[name], cwd=REPO, capture_output=True, check=True)  # warm
             for _ in range(args.runs):
                 for name, (pid, _) in servers.items():
-                    threads_before = thread_cpu_s(pid) if args.threads else {}
-                    before = cpu_s(pid)
+                    before = tree_cpu_s(pid)  # a --workers parent and its workers
+                    threads_before = _threads(before) if args.threads else {}
+                    counter = InstructionCounter()
+                    counter.start(list(before))
                     done = subprocess.run(
                         commands[name], cwd=REPO, capture_output=True, text=True, check=True
                     )
-                    used = cpu_s(pid) - before
+                    counted = counter.stop()
+                    after = tree_cpu_s(pid)
+                    used = sum(v - before.get(p, 0.0) for p, v in after.items())
                     if args.threads:
-                        for group, seconds in thread_cpu_s(pid).items():
+                        for group, seconds in _threads(after).items():
                             by_thread[name][group] += seconds - threads_before.get(group, 0.0)
                     result = parse(done.stdout)
                     if result["errors"]:
@@ -159,9 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rates[name].append(result["requests"] / result["seconds"])
                     costs[name].append(used / result["requests"] * 1e6)
                     p50s[name].append(result["p50_ms"])
+                    if counted is not None:
+                        instructions[name].append(counted / result["requests"])
                     print(
                         f"  {name:8} {config} c{args.concurrency}: {rates[name][-1]:7,.0f} req/s "
-                        f"{costs[name][-1]:6.1f} us/req p50 {p50s[name][-1]:.3f} ms",
+                        f"{costs[name][-1]:6.1f} us/req "
+                        f"{format_instructions(counted and counted / result['requests'])} "
+                        f"instr/req p50 {p50s[name][-1]:.3f} ms",
                         flush=True,
                     )
             median = {
@@ -176,9 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"  vs floor: cpu {cost / floor_cost:.2f}x req/s {rate / floor_rate:.2f}x"
                         f" p50 {p50 - floor_p50:+.3f} ms"
                     )
+                counts = instructions[name]
+                per_request = statistics.median(counts) if counts else None
                 print(
                     f"{name:8} {config} c{args.concurrency}: median {rate:7,.0f} req/s "
-                    f"{cost:6.1f} us/req (min {min(costs[name]):.1f}) p50 {p50:.3f} ms{versus}"
+                    f"{cost:6.1f} us/req (min {min(costs[name]):.1f}) "
+                    f"{format_instructions(per_request)} instr/req p50 {p50:.3f} ms{versus}"
                 )
                 if args.threads and served[name]:
                     split = ", ".join(

@@ -95,10 +95,19 @@ SERVERS: dict[str, tuple[str, ...]] = {
     "on-tfcaller": _BATCHING + TF_FLAGS["tfcaller"],
     "on-w1": (*_BATCHING, "--workers=1"),
     "on-w2": (*_BATCHING, "--workers=2"),
+    # Each worker's TF pools sized for the whole machine, as TF sizes them on 2 CPUs and as
+    # --workers did before it gave each worker its share (issue 21).
+    "on-w2-tf2": (
+        *_BATCHING,
+        "--workers=2",
+        "--tensorflow_intra_op_parallelism=2",
+        "--tensorflow_inter_op_parallelism=2",
+    ),
+    "on-w2-pin": (*_BATCHING, "--workers=2", "--worker_cpu_affinity"),
 }
 # Servers run unpinned, and so is the generator that loads them (``--workers`` needs both
 # cores): no ``taskset`` on either side; their CPU figures sum the whole process tree.
-UNPINNED = frozenset({"on-w1", "on-w2"})
+UNPINNED = frozenset({"on-w1", "on-w2", "on-w2-tf2", "on-w2-pin"})
 FLOORS: dict[str, tuple[str, ...]] = {
     "floor-orjson": ("--codec=orjson",),
     "floor-json": ("--codec=json",),
@@ -281,12 +290,12 @@ IN_PROCESS = (
     *CNN_32_REFERENCES,
 )
 
-WORKER_CONNECTIONS = 16  # SO_REUSEPORT balances connections, not calls: enough to spread
+WORKER_CONNECTIONS = 64  # SO_REUSEPORT balances connections, not calls: one per client
 WORKERS = tuple(
     Scenario(server, p, SINGLE, 64, "" if server == "on-w1" else "on-w1",
              connections=WORKER_CONNECTIONS if p == "grpc" else 0)
     for p in SIDES
-    for server in ("on-w1", "on-w2")
+    for server in ("on-w1", "on-w2", "on-w2-tf2", "on-w2-pin")
 )  # fmt: skip
 CNN_32_STUDY = grid(("on", "on-tf1", "on-tfcaller", "on-2threads"), ("grpc",), (CNN_32,), (16,))
 CNN_32_STUDY = tuple(dataclasses.replace(s, reference="") for s in CNN_32_STUDY)
@@ -328,13 +337,14 @@ ISSUE8_CHECKS = (
     Check("CNN 32 images, c16 ≥ 0.8× in-process at batch 32", CNN_32_STUDY[0], "x_batch", 0.8),
     *(
         Check(
-            f"--workers 2 ≥ 1.5× --workers 1, {PROTOCOLS[s.protocol][1]} single c64, unpinned",
+            f"--workers 2{' --worker_cpu_affinity' if s.server == 'on-w2-pin' else ''} ≥ 1.5× "
+            f"--workers 1, {PROTOCOLS[s.protocol][1]} single c64, unpinned",
             s,
             "x_floor",
             1.5,
         )
         for s in WORKERS
-        if s.reference
+        if s.server in ("on-w2", "on-w2-pin")
     ),
 )
 ISSUE3_CHECKS = (  # the issue-3 targets issue 8 does not restate
@@ -356,27 +366,27 @@ def columns(header: str) -> tuple[str, ...]:
 
 _C = "config|API|payload|c|examples/s|req/s|p50 ms|p99 ms"
 SCENARIO_COLUMNS = columns(
-    f"{_C}|× floor|p50 − floor ms|p99 ÷ floor|batch mean/max|limit ex/s|× limit|CPU µs/req|"
+    f"{_C}|× floor|p50 − floor ms|p99 ÷ floor|batch mean/max|limit ex/s|× limit|CPU µs/req|instr/req|"
     "server CPU %|gen CPU %|noise %|generator"
 )
 REQUEST_PATH_COLUMNS = columns(
     "config|API|c|req/s|floor req/s|× floor|p50 ms|floor p50 ms|p50 − floor ms|p99 ms|"
-    "batch mean/max|CPU µs/req|noise %|generator"
+    "batch mean/max|CPU µs/req|instr/req|noise %|generator"
 )
-FLOOR_COLUMNS = columns(f"{_C}|runs|CPU µs/req|server CPU %|gen CPU %|noise %|generator")
-SEED_COLUMNS = columns(f"{_C}|server CPU %|gen CPU %|noise %|generator")
+FLOOR_COLUMNS = columns(f"{_C}|runs|CPU µs/req|instr/req|server CPU %|gen CPU %|noise %|generator")
+SEED_COLUMNS = columns(f"{_C}|CPU µs/req|instr/req|server CPU %|gen CPU %|noise %|generator")
 V2_COLUMNS = columns(
     "config|API|c|req/s|× TF API|p50 ms|p50 − TF API ms|p99 ms|floor req/s|× floor|"
-    "p50 − floor ms|batch mean/max|CPU µs/req|noise %|generator"
+    "p50 − floor ms|batch mean/max|CPU µs/req|instr/req|noise %|generator"
 )
-STAGE_COLUMNS = columns("API|c|stage|req/s|p50 ms|p50 − floor ms|CPU µs/req|+CPU µs/req")
+STAGE_COLUMNS = columns("API|c|stage|req/s|p50 ms|p50 − floor ms|CPU µs/req|+CPU µs/req|instr/req")
 WORKER_COLUMNS = columns(
     "config|API|c|connections|req/s|reference|× reference|p50 ms|p99 ms|batch mean/max|"
-    "CPU µs/req|server CPU %|gen CPU %|noise %|generator"
+    "CPU µs/req|instr/req|server CPU %|gen CPU %|noise %|generator"
 )
 STUDY_COLUMNS = columns(
     "config|TF threads|CPUs|examples/s|req/s|p50 ms|p99 ms|batch mean/max|× in-process|"
-    "CPU µs/example|server CPU %|noise %"
+    "CPU µs/example|instr/req|server CPU %|noise %"
 )
 FLAGS = Table("Server flags per configuration", "", "flags")
 ISSUE8 = targets(
@@ -410,9 +420,14 @@ WORKER_TABLE = Table(
     f"{WORKER_CONNECTIONS} h2load connections (`SO_REUSEPORT` balances connections, not "
     "calls); REST uses 64 connections. `--workers 1` is one server process, as without the "
     "flag; `--workers 2` is a parent (no TensorFlow, serves nothing) and two worker "
-    "processes. *server CPU %* sums every process of the tree (`/proc/PID/stat` of the "
-    "server and its descendants), of one core (200% = both cores); *CPU µs/req* follows "
-    "from it. The batch sizes are `/metrics`, which merges the workers.",
+    "processes, each given TF intra/inter-op pools of 1 thread (its share of the 2 CPUs); "
+    "`on-w2-tf2` sizes each worker's pools for the whole machine (2 and 2, TF's own choice "
+    "here), as `--workers` did before issue 21; `on-w2-pin` adds `--worker_cpu_affinity` "
+    "(worker 0 on CPU 0, worker 1 on CPU 1; the generator still unpinned). *server CPU %* sums every process of the "
+    "tree (`/proc/PID/stat` of the server and its descendants), of one core (200% = both "
+    "cores); *CPU µs/req* follows from it; *instr/req* counts the tree's instructions with "
+    "`perf stat` (n/a where the machine does not count them). The batch sizes are "
+    "`/metrics`, which merges the workers.",
     "scenarios",
     WORKERS,
     WORKER_COLUMNS,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bench.measure import NOISY_PCT, SERVER_CPU, Summary
+from bench.measure import NOISY_PCT, SERVER_CPU, Summary, format_instructions
 from bench.spec import (
     BENCH,
     FLOORS,
@@ -94,7 +94,7 @@ def _f(value: float | None, digits: int = 0) -> str:
 
 
 def _cpu_us(m: Summary) -> float:
-    return m.median("server_pct") * 1e4 / m.median("requests_per_s")
+    return m.cpu_us_per_request
 
 
 def _ratio(r: Row, field: str, digits: int = 2, suffix: str = "") -> str:
@@ -179,6 +179,7 @@ COLUMNS: dict[str, Callable[[Row], str]] = {
     "limit ex/s": lambda r: _limit(r, 1),
     "× limit": lambda r: _limit(r, 2),
     "CPU µs/req": lambda r: _f(_cpu_us(r[1])),
+    "instr/req": lambda r: format_instructions(r[1].instructions_per_request),
     "server CPU %": lambda r: _f(r[1].median("server_pct")),
     "gen CPU %": lambda r: _f(r[1].median("generator_pct")),
     "noise %": lambda r: _f(r[1].median("noise_pct")) + ("*" if r[1].retried else ""),

@@ -752,11 +752,25 @@ class ServerOptions:
             "(aioserving) Server processes sharing the gRPC and REST ports (SO_REUSEPORT), "
             "each with its own models and event loop, under one parent that restarts a "
             "worker that dies and forwards SIGTERM. /metrics and HandleReloadConfigRequest "
-            "on any worker cover all of them. 1 runs the server in this process, with no "
-            "parent. Excludes --grpc_socket_path.",
+            "on any worker cover all of them. Each worker's TensorFlow, OpenMP and BLAS thread "
+            "pools get max(1, CPUs / N) threads unless flags, files or the environment size "
+            "them. 1 runs the server in this process, with no parent. Excludes "
+            "--grpc_socket_path.",
             group=RUNTIME,
         ),
     ] = 1
+    worker_cpu_affinity: Annotated[
+        bool,
+        Flag(
+            parse_bool,
+            "(aioserving) With --workers N > 1, pin each worker (every thread of it) to its own "
+            "slice of the CPUs the server may run on: CPUs / N each, or one each in turn when "
+            "N exceeds them. A worker's threads then share one core's caches and never crowd "
+            "another worker's core. Helps where the server has the cores to itself; hurts "
+            "where other programs load some of them. No effect with --workers 1.",
+            group=RUNTIME,
+        ),
+    ] = False
     # Batching.
     enable_batching: Annotated[
         bool,

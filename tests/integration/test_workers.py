@@ -17,10 +17,17 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import pytest
 from google.protobuf import text_format
-from tensorflow_serving.apis import model_management_pb2
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
+from app.workers import cpu_slices
 from tests.integration.server_process import ServerProcess
 
 
@@ -114,6 +121,63 @@ def test_every_worker_serves_and_metrics_show_the_totals(
     assert 'process_resident_memory_bytes{worker="1"}' in merged
 
 
+def grpc_predicts_by_worker(worker_dir: Path) -> list[float]:
+    latency = ":tensorflow:serving:request_latency_count"
+    return [
+        sample(worker_metrics(path), latency, API="Predict", entrypoint="GRPC", model_name="a")
+        for path in sockets(worker_dir)
+    ]
+
+
+def test_channels_with_their_own_connections_spread_over_the_workers(
+    server: ServerProcess, worker_dir: Path
+) -> None:
+    # The kernel gives each connection to one worker. Channels with the same arguments
+    # may share one connection; a local subchannel pool gives each channel its own, so
+    # 16 channels land on both workers (all on one: a chance of 2 in 65,536).
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "a"
+    request.inputs["x"].CopyFrom(
+        tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]
+            ),
+            float_val=[2.0],
+        )
+    )
+    before = grpc_predicts_by_worker(worker_dir)
+    target = f"127.0.0.1:{server.grpc_port}"
+    channels = [
+        grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(16)
+    ]
+    try:
+        for channel in channels:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            assert list(stub.Predict(request, timeout=30).outputs["y"].float_val) == [3.0]
+    finally:
+        for channel in channels:
+            channel.close()
+    served = [a - b for a, b in zip(grpc_predicts_by_worker(worker_dir), before, strict=True)]
+    assert sum(served) == 16
+    assert all(count > 0 for count in served), served
+
+
+def test_each_worker_is_started_with_its_share_of_the_cpus(server: ServerProcess) -> None:
+    # The server inherits this process's CPU affinity; two workers split it.
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    pids = worker_pids(server)
+    assert len(pids) == 2
+    for pid in pids:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        assert f"--tensorflow_intra_op_parallelism={share}" in arguments
+        assert f"--tensorflow_inter_op_parallelism={share}" in arguments
+        environment = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+        if "OMP_NUM_THREADS" not in os.environ:  # an operator's setting is kept
+            assert f"OMP_NUM_THREADS={share}" in environment
+
+
 def test_reload_through_one_worker_reaches_both(
     server: ServerProcess, worker_dir: Path, testdata: Path
 ) -> None:
@@ -172,3 +236,26 @@ def test_sigterm_drains_every_worker(server: ServerProcess) -> None:
         log.count("] server stopped") == 2
     )  # each worker unwound its parts (the killed one never did)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_worker_cpu_affinity_pins_every_thread_of_each_worker_to_its_slice(
+    start_server: Callable[..., ServerProcess], testdata: Path
+) -> None:
+    pinned = start_server(
+        f"--model_base_path={testdata}/saved_model_half_plus_two_cpu",
+        "--model_name=a",
+        "--workers=2",
+        "--worker_cpu_affinity",
+    )
+    expected = sorted(map(set, cpu_slices(sorted(os.sched_getaffinity(0)), 2)), key=min)
+    found = []
+    for pid in worker_pids(pinned):
+        threads = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+        assert len(threads) > 5  # the loop, the executor, TensorFlow's and gRPC's threads
+        assert {frozenset(os.sched_getaffinity(tid)) for tid in threads} == {
+            frozenset(os.sched_getaffinity(pid))
+        }
+        found.append(set(os.sched_getaffinity(pid)))
+    assert sorted(found, key=min) == expected
+    predict_rest(pinned, "a")
+    assert pinned.stop() == 0

@@ -17,11 +17,18 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from protocol.signatures import Signature  # noqa: E402 - after the importorskip
+from servables.tensorflow import saved_model  # noqa: E402 - after the importorskip
 from servables.tensorflow.saved_model import (  # noqa: E402 - after the importorskip
     CALLER_THREAD_MAX_SECONDS,
     SLOW_CALLS_TO_MOVE,
     SavedModelServable,
 )
+
+
+@pytest.fixture
+def unhurried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No call counts as slow: a busy machine cannot move a callable to the pool."""
+    monkeypatch.setattr(saved_model, "CALLER_THREAD_MAX_SECONDS", 60.0)
 
 
 class _Recorder:
@@ -64,6 +71,7 @@ def _call(servable: SavedModelServable) -> np.ndarray:
     return servable.run(signature, {"x": x}, ("y",))["y"]
 
 
+@pytest.mark.usefixtures("unhurried")
 def test_a_cheap_call_runs_in_the_callers_thread(
     recorded: tuple[SavedModelServable, _Recorder],
 ) -> None:
@@ -98,6 +106,7 @@ def test_slow_calls_in_a_row_move_the_signature_to_tensorflows_pool(
     assert threading.get_ident() not in recorder.threads[before:]
 
 
+@pytest.mark.usefixtures("unhurried")
 def test_other_threads_share_the_callable_safely(
     recorded: tuple[SavedModelServable, _Recorder],
 ) -> None:

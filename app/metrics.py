@@ -47,6 +47,16 @@ Label values never grow with what clients send: a request naming a model that is
 the served configuration (``model_known`` says which are) is counted under the model
 name ``UNKNOWN_MODEL_LABEL`` (``"__unknown__"``), and every label value is cut to
 ``MAX_LABEL_CHARS``. So ``/metrics`` stays the same size under random model names.
+
+``observe`` (every request) looks up what a request touches once per (model name, API,
+entrypoint, status): the request counter's cell, the latency histogram's child and the
+model's tally, kept together in a ``_RequestSeries``. Only configured names are kept, so
+the cache is bounded by the models configured (times the few APIs, entrypoints and
+codes), never by what clients send, and never holds more than ``MAX_CACHED_SERIES``
+(without ``model_known``, every name counts as configured); a kept name is checked against ``model_known`` again
+once it is ``RECHECK_KNOWN_SECONDS`` old, so a model removed from the configuration is
+counted as unknown from then on. The cached path reads no lock: request observers run on
+the event loop only.
 """
 
 from __future__ import annotations
@@ -54,7 +64,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
@@ -84,8 +93,22 @@ MAX_LABEL_CHARS = 256
 
 # Microsecond buckets from 10 µs to ~100 s, a factor of ~2.5 apart (TF Serving uses
 # exponential buckets for its latency histograms as well).
+RECHECK_KNOWN_SECONDS = 1.0
+"""How long a cached request series trusts that its model is still configured."""
+MAX_CACHED_SERIES = 1024
+"""The most request series ``observe`` keeps; past it, a new one is looked up every time."""
+
 _LATENCY_BUCKETS_MICROS = tuple(float(10 * 2.5**i) for i in range(18))
 _BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+class _Cell:
+    """One labelled value of an ``_ExactNameCounter``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
 
 
 class _ExactNameCounter:
@@ -95,20 +118,30 @@ class _ExactNameCounter:
         self.name = name
         self.documentation = documentation
         self.label_names = label_names
-        self._values: dict[tuple[str, ...], float] = defaultdict(float)
+        self._cells: dict[tuple[str, ...], _Cell] = {}
         self._lock = threading.Lock()
 
+    def cell(self, *label_values: str) -> _Cell:
+        """The value for ``label_values``, created at 0; its holder may add to it directly."""
+        found = self._cells.get(label_values)
+        if found is None:
+            with self._lock:
+                found = self._cells.setdefault(label_values, _Cell())
+        return found
+
     def inc(self, *label_values: str, amount: float = 1.0) -> None:
+        cell = self.cell(*label_values)
         with self._lock:
-            self._values[label_values] += amount
+            cell.value += amount
 
     def value(self, *label_values: str) -> float:
-        return self._values.get(label_values, 0.0)
+        found = self._cells.get(label_values)
+        return found.value if found is not None else 0.0
 
     def collect(self) -> Iterator[Metric]:
         metric = Metric(self.name, self.documentation, "unknown")
         with self._lock:
-            items = list(self._values.items())
+            items = [(labels, cell.value) for labels, cell in self._cells.items()]
         for labels, value in items:
             metric.add_sample(self.name, dict(zip(self.label_names, labels, strict=True)), value)
         yield metric
@@ -181,6 +214,23 @@ class ModelStats:
     last_inference_ms: int = 0
 
 
+@dataclasses.dataclass(slots=True, kw_only=True)
+class _RequestSeries:
+    """What a request of one (model name, API, entrypoint, status) updates, looked up once."""
+
+    count: _Cell
+    latency: Histogram | None
+    """The latency histogram's child: successful requests only, as TF Serving records."""
+    stats: ModelStats | None
+    """The model's tally: inference calls of a configured model only."""
+    ok: bool
+    checked_at: float
+    """When ``model_known`` last said the model is configured (monotonic seconds)."""
+
+
+_RequestKey = tuple[str, str, str, Code]
+
+
 class ServerMetrics:
     """Every metric of the server; pass it to the parts that observe."""
 
@@ -189,11 +239,14 @@ class ServerMetrics:
         registry: CollectorRegistry | None = None,
         *,
         model_known: Callable[[str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``model_known(name)``: whether requests for ``name`` get their own label value
-        (the supervisor passes "is configured"); without it every name is known (tests)."""
+        (the supervisor passes "is configured"); without it every name is known (tests).
+        ``clock``: monotonic seconds, for ``RECHECK_KNOWN_SECONDS``."""
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self._model_known = model_known
+        self._clock = clock
         self._children: dict[tuple[int, tuple[str, ...]], Histogram] = {}
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -273,6 +326,7 @@ class ServerMetrics:
             registry=self.registry,
         )
         self._stats: dict[str, ModelStats] = {}
+        self._series: dict[_RequestKey, _RequestSeries] = {}
         # Request logging and shadow versions: their series live in their own modules.
         self.request_log = RequestLogMetrics(self.registry, model_label=self.model_label)
         self.shadow = ShadowMetrics(self.registry, model_label=self.model_label)
@@ -307,21 +361,54 @@ class ServerMetrics:
         seconds: float,
         details: Details | None = None,  # the access log's; metrics never need it
     ) -> None:
-        label = self.model_label(model_name)
-        self.request_count.inc(label, code.name)
-        if code is Code.OK:
-            self._child(
-                self.request_latency, label, *request_latency_labels(api, entrypoint)
-            ).observe(seconds * 1e6)
-        if entrypoint in INFERENCE_ENTRYPOINTS and label != UNKNOWN_MODEL_LABEL:
-            stats = self._tally(label)
-            if code is Code.OK:
+        key = (model_name, api, entrypoint, code)
+        now = self._clock()
+        series = self._series.get(key)
+        if series is None or now - series.checked_at > RECHECK_KNOWN_SECONDS:
+            series = self._request_series(key, now)
+        series.count.value += 1  # on the event loop only (module docstring)
+        if series.latency is not None:
+            series.latency.observe(seconds * 1e6)
+        stats = series.stats
+        if stats is not None:
+            if series.ok:
                 stats.success_count += 1
                 stats.success_ns += int(seconds * 1e9)
                 stats.last_inference_ms = int(time.time() * 1000)
             else:
                 stats.fail_count += 1
                 stats.fail_ns += int(seconds * 1e9)
+
+    def _request_series(self, key: _RequestKey, now: float) -> _RequestSeries:
+        """The series of requests ``key`` names; kept for configured models only."""
+        model_name, api, entrypoint, code = key
+        label = self.model_label(model_name)
+        ok = code is Code.OK
+        series = _RequestSeries(
+            count=self.request_count.cell(label, code.name),
+            latency=(
+                self._child(self.request_latency, label, *request_latency_labels(api, entrypoint))
+                if ok
+                else None
+            ),
+            stats=(
+                self._tally(label)
+                if entrypoint in INFERENCE_ENTRYPOINTS and label != UNKNOWN_MODEL_LABEL
+                else None
+            ),
+            ok=ok,
+            checked_at=now,
+        )
+        if label == UNKNOWN_MODEL_LABEL:
+            self._series.pop(key, None)  # the model left the configuration, or never was in it
+        elif key in self._series or len(self._series) < MAX_CACHED_SERIES:
+            self._series[key] = series
+        return series
+
+    @property
+    def cached_request_series(self) -> int:
+        """How many request series ``observe`` keeps (bounded: see the module docstring)."""
+        return len(self._series)
 
     def model_label(self, model_name: str) -> str:
         """The ``model_name`` label value for a request naming ``model_name``."""

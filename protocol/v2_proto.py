@@ -61,18 +61,24 @@ def _parameters(parameters: Any) -> dict[str, Any]:
 
 
 def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest:
-    """A ``ModelInferRequest`` as the protocol's ``InferRequest``."""
+    """A ``ModelInferRequest`` as the protocol's ``InferRequest``.
+
+    Written for the common request (a few inputs in raw contents, no parameters): each
+    repeated field is read once, an empty parameter map is not walked, and the shape is
+    taken as protobuf's integers (never bools), so only its signs need a check.
+    """
     raw = request.raw_input_contents
-    in_shared_memory = [SHARED_MEMORY_REGION in tensor.parameters for tensor in request.inputs]
-    for tensor, shared in zip(request.inputs, in_shared_memory, strict=True):
+    tensors = list(request.inputs)
+    in_shared_memory = [SHARED_MEMORY_REGION in tensor.parameters for tensor in tensors]
+    for tensor, shared in zip(tensors, in_shared_memory, strict=True):
         # Triton's wording (grpc infer_handler.cc), checked input by input before the
         # count of raw contents, as Triton does: the protocol forbids both at once.
-        if shared and tensor.HasField("contents"):
-            raise invalid_argument(
-                "unexpected 'content' provided when using shared memory for input tensor "
-                f"'{tensor.name}' for model '{request.model_name}'"
-            )
-        if raw and tensor.HasField("contents"):
+        if (shared or raw) and tensor.HasField("contents"):
+            if shared:
+                raise invalid_argument(
+                    "unexpected 'content' provided when using shared memory for input tensor "
+                    f"'{tensor.name}' for model '{request.model_name}'"
+                )
             raise invalid_argument(
                 "contents field must not be specified when using raw_input_contents for "
                 f"'{tensor.name}' for model '{request.model_name}'"
@@ -88,12 +94,14 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
     inputs: list[InputTensor] = []
     seen: set[str] = set()
     raw_index = 0
-    for tensor, shared in zip(request.inputs, in_shared_memory, strict=True):
+    for tensor, shared in zip(tensors, in_shared_memory, strict=True):
         name = tensor.name
         if name in seen:
             raise invalid_argument(f"input '{name}' appears more than once")
         seen.add(name)
-        shape = check_shape(name, list(tensor.shape))
+        shape = tuple(tensor.shape)
+        if shape and min(shape) < 0:
+            check_shape(name, list(shape))  # raises, with the message every decoder gives
         array: np.ndarray | None
         if shared:
             array = None
@@ -109,23 +117,26 @@ def decode_infer_request(request: service_pb2.ModelInferRequest) -> InferRequest
             array = array_from_contents(
                 name, tensor.datatype, shape, getattr(tensor.contents, field)
             )
+        parameters = tensor.parameters
         inputs.append(
             InputTensor(
                 name=name,
                 datatype=tensor.datatype,
                 shape=shape,
                 array=array,
-                parameters=_parameters(tensor.parameters),
+                parameters=_parameters(parameters) if parameters else {},
             )
         )
     outputs = tuple(
-        RequestedOutput(name=o.name, parameters=_parameters(o.parameters)) for o in request.outputs
+        RequestedOutput(name=o.name, parameters=_parameters(o.parameters) if o.parameters else {})
+        for o in request.outputs
     )
+    parameters = request.parameters
     return InferRequest(
         id=request.id or None,
         inputs=tuple(inputs),
         outputs=outputs,
-        parameters=_parameters(request.parameters),
+        parameters=_parameters(parameters) if parameters else {},
     )
 
 

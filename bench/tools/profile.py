@@ -4,7 +4,10 @@ Starts one configuration pinned as in the bench, drives it with the bench's gene
 samples it with ``py-spy record --gil`` (only the thread holding the GIL counts). Prints,
 and writes to ``bench/out/profile-NAME.txt``, the share of samples per thread and the top
 functions, inclusive and self; C code under the event loop (grpc, uvloop, protobuf) shows
-as self time of the innermost Python frame. Needs ``py-spy`` beside the interpreter.
+as self time of the innermost Python frame, unless ``--native`` samples C frames too
+(by symbol, where the library has them). ``--all-threads`` samples every thread, also
+those not holding the GIL (TF's pools, grpc's event engine, a thread in a syscall).
+Needs ``py-spy`` beside the interpreter.
 Usage: ``python -m bench.tools.profile --config on --protocol grpc --concurrency 64``
 (``--config floor-orjson`` profiles the framework floor under the same load).
 """
@@ -56,6 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--payload", default="digits-1", choices=[p.name for p in PAYLOADS])
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also sample C frames (py-spy --native): what runs under the loop, by function",
+    )
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every thread, not only the one holding the GIL (TF's and grpc's threads)",
+    )
     args = parser.parse_args(argv)
     payload = next(p for p in PAYLOADS if p.name == args.payload)
     scenario = Scenario(args.config, args.protocol, payload, args.concurrency, reference="")
@@ -71,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         subprocess.run(
             [
                 *("taskset", "-c", GENERATOR_CPU, str(py_spy), "record", "-p", str(server.pid)),
-                *("-d", str(args.seconds), "-r", "250", "--gil", "--threads", "--format", "raw"),
+                *("-d", str(args.seconds), "-r", "250", "--threads", "--format", "raw"),
+                *(() if args.all_threads else ("--gil",)),
+                *(("--native",) if args.native else ()),
                 *("-o", str(raw)),
             ],
             check=True,
@@ -80,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         load.join()
     report = summarize(raw.read_text())
     name = f"{args.config}-{args.protocol}-{args.payload}-c{args.concurrency}"
+    name += "-native" if args.native else ""
+    name += "-all" if args.all_threads else ""
     (OUT / f"profile-{name}.txt").write_text(report)
     print(report, end="")
     return 0

@@ -8,6 +8,20 @@ the placeholders' declared shapes (a ``[3]`` tensor fed to a ``[-1,1]`` input ru
 One callable is built per (signature, output set) and cached; callables are thread-safe
 and release the GIL while TensorFlow computes. ``load()`` replays the version's warmup
 requests (``servables.tensorflow.warmup``) before it returns; a failed warmup fails the load.
+
+Where the graph runs (``SessionCall``). A session run normally hands its ops to TF's
+inter-op pool and waits for them: for the bench's 784->10 digits model that hand-off is
+most of the call (21 us of CPU per call through the pool against 8 in the caller's
+thread, one process; ~60 us per request of ``tf_Compute`` time under load). So each
+callable first runs with ``RunOptions.inter_op_thread_pool = -1``, TF's "run
+``Session::Run`` in the caller's thread" option, meant for graphs whose run costs about
+as much as that hand-off. Its calls are timed; once ``SLOW_CALLS_TO_MOVE`` calls in a
+row took longer than ``CALLER_THREAD_MAX_SECONDS``, the callable is rebuilt without the
+option and every later call uses TF's inter-op pool, which runs a large graph's
+independent branches at once. Intra-op parallelism (the threads inside one matmul or convolution) is
+the same either way. A cheap signature then also measures cheap in
+``actors.call_costs``, so the data plane and the batcher run it on the event loop: no
+thread hop, and no hand-off inside TensorFlow either.
 """
 
 from __future__ import annotations
@@ -16,7 +30,9 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import numpy as np
 import tensorflow as tf
@@ -34,6 +50,16 @@ from servables.warmup_options import WarmupOptions
 log = logging.getLogger(__name__)
 
 _REF_OFFSET = 100  # TF encodes DT_X_REF as DT_X + 100
+
+CALLER_THREAD_MAX_SECONDS: Final = 1e-3
+"""A call in the caller's thread longer than this counts as slow."""
+SLOW_CALLS_TO_MOVE: Final = 8
+"""This many slow calls in a row move a callable to TF's inter-op pool for good.
+
+In a row, so that one call stretched by the machine (a descheduled thread, a GC pause,
+the GIL held elsewhere while TF hands back its results) moves nothing: only a graph that
+is slow call after call does.
+"""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +125,64 @@ def signatures_from_meta_graph(
     return signatures
 
 
+class SessionCall:
+    """One session callable (fixed feeds and fetches), run in the caller's thread while cheap.
+
+    See the module docstring. Thread-safe: executor threads and the event loop may call it
+    at once. The counters are updated without a lock (a lost update only delays the
+    decision by a call), and the switch to the pool happens once, under a lock.
+    """
+
+    __slots__ = ("_lock", "_options", "_session", "call", "in_caller_thread", "slow_in_a_row")
+
+    def __init__(
+        self, session: tf.compat.v1.Session, feeds: Sequence[str], fetches: Sequence[str]
+    ) -> None:
+        self._session = session
+        self._options = config_pb2.CallableOptions(feed=feeds, fetch=fetches)
+        in_caller = config_pb2.CallableOptions()
+        in_caller.CopyFrom(self._options)
+        in_caller.run_options.inter_op_thread_pool = -1  # run in the caller's thread
+        self.call: object = self._make(in_caller)
+        self.in_caller_thread = True
+        self.slow_in_a_row = 0
+        self._lock = threading.Lock()
+
+    def _make(self, options: config_pb2.CallableOptions) -> object:
+        return self._session._make_callable_from_options(options)  # noqa: SLF001 - the only shape-lenient call path TF exposes
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        call = self.call
+        if not self.in_caller_thread:
+            return call(*arrays)  # type: ignore[operator,no-any-return]  # an untyped TF session callable
+        started = time.perf_counter()
+        try:
+            return call(*arrays)  # type: ignore[operator,no-any-return]  # an untyped TF session callable
+        finally:
+            if time.perf_counter() - started <= CALLER_THREAD_MAX_SECONDS:
+                self.slow_in_a_row = 0
+            else:
+                self.slow_in_a_row += 1
+                if self.slow_in_a_row >= SLOW_CALLS_TO_MOVE:
+                    self._move_to_pool()
+
+    def _move_to_pool(self) -> None:
+        with self._lock:
+            if not self.in_caller_thread:
+                return
+            # The caller-thread callable is dropped (TF releases it), so a large graph's
+            # kernels are not held twice.
+            self.call = self._make(self._options)
+            self.in_caller_thread = False
+        log.info(
+            "session calls fetching %s took over %.0f us %d times in a row: "
+            "running them on TF's inter-op pool",
+            list(self._options.fetch),
+            CALLER_THREAD_MAX_SECONDS * 1e6,
+            SLOW_CALLS_TO_MOVE,
+        )
+
+
 class SavedModelServable(Servable):
     """A loaded SavedModel version backed by its own ``tf.compat.v1.Session``."""
 
@@ -114,12 +198,12 @@ class SavedModelServable(Servable):
         self.version = version
         self.signatures = signatures_from_meta_graph(meta_graph)
         self._session = session
-        self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], object] = {}
+        self._callables: dict[tuple[tuple[str, ...], tuple[str, ...]], SessionCall] = {}
         self._callables_lock = threading.Lock()
 
     def _callable_for(
         self, signature: Signature, input_names: tuple[str, ...], output_names: tuple[str, ...]
-    ) -> object:
+    ) -> SessionCall:
         # Keyed by tensor names: a merged MultiInference signature shares callables with
         # the signatures it came from, and no two signatures can collide by name.
         key = (
@@ -132,9 +216,7 @@ class SavedModelServable(Servable):
         with self._callables_lock:
             found = self._callables.get(key)
             if found is None:
-                options = config_pb2.CallableOptions(feed=key[0], fetch=key[1])
-                found = self._session._make_callable_from_options(options)  # noqa: SLF001 - the only shape-lenient call path TF exposes
-                self._callables[key] = found
+                found = self._callables[key] = SessionCall(self._session, key[0], key[1])
         return found
 
     def run(
@@ -147,7 +229,7 @@ class SavedModelServable(Servable):
         outputs = tuple(output_names) or tuple(sorted(signature.outputs))
         call = self._callable_for(signature, input_names, outputs)
         try:
-            results = call(*(inputs[n] for n in input_names))  # type: ignore[operator]  # an untyped TF session callable
+            results = call(*(inputs[n] for n in input_names))
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as error:
             raise invalid_argument(_first_line(error)) from error
         return {name: np.asarray(value) for name, value in zip(outputs, results, strict=True)}

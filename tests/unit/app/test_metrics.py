@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from app.metrics import MAX_LABEL_CHARS, UNKNOWN_MODEL_LABEL, ServerMetrics
+from app.metrics import (
+    MAX_CACHED_SERIES,
+    MAX_LABEL_CHARS,
+    RECHECK_KNOWN_SECONDS,
+    UNKNOWN_MODEL_LABEL,
+    ServerMetrics,
+)
 from protocol.status import Code
 
 
@@ -132,3 +138,59 @@ def test_metric_values_answer_tf_serving_names_with_their_first_point() -> None:
     metrics.load_attempt("m", succeeded=True)
     values = metrics.metric_values(["/tensorflow/cc/saved_model/load_attempt_count", "/nope"])
     assert values == {"/tensorflow/cc/saved_model/load_attempt_count": 2, "/nope": 0}
+
+
+def test_requests_for_unknown_models_are_counted_but_never_cached() -> None:
+    metrics = ServerMetrics(model_known=lambda name: name == "known")
+    for code in (Code.OK, Code.NOT_FOUND):
+        metrics.observe(model_name="known", api="grpc", entrypoint="Predict", code=code, seconds=0)
+    for index in range(200):
+        metrics.observe(
+            model_name=f"random{index}", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0
+        )
+    assert metrics.cached_request_series == 2
+    assert metrics.request_count.value(UNKNOWN_MODEL_LABEL, "OK") == 200
+    assert metrics.model_stats().keys() == {"known"}
+
+
+def test_the_series_cache_has_a_ceiling_even_when_every_name_is_known() -> None:
+    metrics = ServerMetrics()  # no model_known: every name is its own label
+    for index in range(MAX_CACHED_SERIES + 50):
+        metrics.observe(
+            model_name=f"m{index}", api="rest", entrypoint="Predict", code=Code.OK, seconds=0
+        )
+    assert metrics.cached_request_series == MAX_CACHED_SERIES
+    assert metrics.request_count.value(f"m{MAX_CACHED_SERIES + 49}", "OK") == 1
+
+
+def test_cached_series_keep_counting_and_feed_the_model_tally() -> None:
+    metrics = ServerMetrics(model_known=lambda name: name == "m")
+    for _ in range(3):
+        metrics.observe(model_name="m", api="v2", entrypoint="ModelInfer", code=Code.OK, seconds=2)
+    metrics.observe(
+        model_name="m", api="v2", entrypoint="ModelInfer", code=Code.INTERNAL, seconds=1
+    )
+    metrics.observe(model_name="m", api="v2", entrypoint="ModelMetadata", code=Code.OK, seconds=1)
+    assert metrics.request_count.value("m", "OK") == 4
+    assert metrics.request_count.value("m", "INTERNAL") == 1
+    stats = metrics.model_stats()["m"]
+    assert (stats.success_count, stats.success_ns) == (3, 6_000_000_000)
+    assert (stats.fail_count, stats.fail_ns) == (1, 1_000_000_000)
+    text = metrics.exposition().decode()
+    assert 'request_latency_count{API="ModelInfer",entrypoint="V2",model_name="m"} 3.0' in text
+
+
+def test_a_model_removed_from_the_configuration_is_counted_as_unknown_after_the_recheck() -> None:
+    configured = {"m"}
+    now = [100.0]
+    metrics = ServerMetrics(model_known=configured.__contains__, clock=lambda: now[0])
+    metrics.observe(model_name="m", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0)
+    configured.clear()
+    now[0] += RECHECK_KNOWN_SECONDS / 2
+    metrics.observe(model_name="m", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0)
+    assert metrics.request_count.value("m", "OK") == 2  # still within the trusted interval
+    now[0] += RECHECK_KNOWN_SECONDS
+    metrics.observe(model_name="m", api="grpc", entrypoint="Predict", code=Code.OK, seconds=0)
+    assert metrics.request_count.value("m", "OK") == 2
+    assert metrics.request_count.value(UNKNOWN_MODEL_LABEL, "OK") == 1
+    assert metrics.cached_request_series == 0

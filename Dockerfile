@@ -5,9 +5,13 @@
 #       --model_name=m --model_base_path=/models/m
 #   docker run -e MODEL_NAME=m -v "$PWD/models/m:/models/m" aioserving   # as tensorflow/serving
 #
-# Two stages: `build` installs the package and its dependencies into a virtualenv;
-# `runtime` copies only that virtualenv onto a fresh slim base, so pip, build caches and
-# the source tree stay out of the served image.
+# Three stages, so that a change to the code rebuilds one small layer, not the ~2 GB one:
+# `dependencies` installs setup.cfg's requirements into a virtualenv (it depends on setup.cfg
+# alone, so the build cache keeps it across code changes); `build` installs this package on
+# top, checks it, and keeps the package's own files apart in /opt/aioserving-package;
+# `runtime` copies the dependencies' virtualenv and then the package's files into its
+# site-packages onto a fresh slim base, as two layers, so pip, build caches and the source
+# tree stay out of the served image.
 #
 # It needs neither BuildKit nor a frontend image (no `# syntax=` line, no RUN --mount,
 # no COPY --chmod), so the classic builder of a machine without a registry builds it too;
@@ -15,21 +19,29 @@
 
 ARG PYTHON_VERSION=3.11
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM python:${PYTHON_VERSION}-slim-bookworm AS dependencies
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/aioserving
 # The building machine's pip settings (index, CA certificates), when it has any to give:
 # deploy/ci-docker.sh writes them here at build time; the folder is otherwise empty. Only
-# this stage sees them.
+# the two build stages see them.
 COPY deploy/docker/build-settings/ /etc/aioserving-build/
 WORKDIR /src
-# The dependencies first, from setup.cfg alone, so that a change to the code reuses this
-# (large) layer from the cache.
 COPY setup.cfg deploy/docker/requirements_from_setup_cfg.py ./
+# The `tensorflow` wheel is CPU-only on Linux unless its `and-cuda` extra pulls the CUDA
+# libraries, which nothing here asks for; `xgboost-cpu` is xgboost without NCCL. Then what
+# a server never runs goes: pip itself, TensorFlow's C++ headers and static libraries. The
+# bytecode stays: the root filesystem may be read-only, and compiling TensorFlow's modules
+# at every start would slow it.
 RUN if [ -f /etc/aioserving-build/pip.conf ]; then export PIP_CONFIG_FILE=/etc/aioserving-build/pip.conf; fi \
     && python3 requirements_from_setup_cfg.py setup.cfg > /tmp/requirements.txt \
-    && /opt/aioserving/bin/pip install -r /tmp/requirements.txt
+    && /opt/aioserving/bin/pip install -r /tmp/requirements.txt \
+    && /opt/aioserving/bin/pip uninstall -y -q pip \
+    && rm -rf /opt/aioserving/lib/python*/site-packages/tensorflow/include \
+    && find /opt/aioserving -name '*.a' -delete
+
+FROM dependencies AS build
 COPY pyproject.toml README.md server.py ./
 COPY actors/ actors/
 COPY app/ app/
@@ -39,22 +51,20 @@ COPY examples/ examples/
 COPY frontends/ frontends/
 COPY protocol/ protocol/
 COPY servables/ servables/
-# The `tensorflow` wheel is CPU-only on Linux unless its `and-cuda` extra pulls the CUDA
-# libraries, which nothing here asks for; `xgboost-cpu` is xgboost without NCCL.
-# --no-deps: the layer above installed them. The import check runs with -P, so that it
-# imports the installed package, not /src. Then what a server never runs goes: pip itself,
-# TensorFlow's C++ headers and static libraries. The bytecode stays: the root filesystem
-# may be read-only, and compiling TensorFlow's modules at every start would slow it.
+# pip comes back into this stage's virtualenv only (`runtime` copies the one of
+# `dependencies`). --no-deps: `dependencies` installed them. --target puts the package's
+# modules, bytecode and dist-info in a folder of their own, which is copied into
+# site-packages here to check the whole: the import check runs with -P, so that it imports
+# the installed package, not /src, and `pip check` sees the package's requirements met.
 RUN if [ -f /etc/aioserving-build/pip.conf ]; then export PIP_CONFIG_FILE=/etc/aioserving-build/pip.conf; fi \
-    && /opt/aioserving/bin/pip install --no-deps . \
+    && /opt/aioserving/bin/python -m ensurepip --default-pip \
+    && /opt/aioserving/bin/pip install --no-deps --target /opt/aioserving-package . \
+    && cp -a /opt/aioserving-package/. "$(/opt/aioserving/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
     && /opt/aioserving/bin/python -P -c "import server, actors, app, config, dataplane, frontends, protocol, servables" \
-    && /opt/aioserving/bin/pip check \
-    && /opt/aioserving/bin/pip uninstall -y -q pip \
-    && site=/opt/aioserving/lib/python3.11/site-packages \
-    && rm -rf "$site"/tensorflow/include \
-    && find /opt/aioserving -name '*.a' -delete
+    && /opt/aioserving/bin/pip check
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+ARG PYTHON_VERSION
 # TF Serving's image reads these two (see deploy/docker/entrypoint.sh).
 ENV MODEL_NAME=model \
     MODEL_BASE_PATH=/models \
@@ -67,10 +77,12 @@ RUN groupadd --system --gid 1000 aioserving \
         --create-home --shell /usr/sbin/nologin aioserving \
     && mkdir -p /models \
     && chown aioserving:aioserving /models
-COPY --from=build /opt/aioserving /opt/aioserving
+COPY --from=dependencies /opt/aioserving /opt/aioserving
 # Both are mode 0755 in git; COPY keeps the mode.
 COPY deploy/docker/entrypoint.sh /usr/local/bin/aioserving-entrypoint
 COPY deploy/docker/healthcheck.py /usr/local/bin/aioserving-healthcheck
+# Last, as the one layer a change to the code rebuilds.
+COPY --from=build /opt/aioserving-package/ /opt/aioserving/lib/python${PYTHON_VERSION}/site-packages/
 USER 1000:1000
 WORKDIR /home/aioserving
 EXPOSE 8500 8501

@@ -170,9 +170,10 @@ build_image() {
     local tag="$1" started elapsed
     write_build_settings
     started=$(date +%s)
-    # The build stage gets a tag of its own, so that its layers (the dependencies' above
-    # all) stay as the cache for the next build when the prune below runs.
-    docker build --network host --target build -t aioserving-build-cache "$ROOT" >&2
+    # The build stage gets a tag of its own (one per TAG, so that trees building side by
+    # side keep theirs), so that its layers (the dependencies' above all) stay as the
+    # cache for the next build when the prune below runs.
+    docker build --network host --target build -t "aioserving-build-cache:${tag//[^A-Za-z0-9_.-]/-}" "$ROOT" >&2
     docker build --network host -t "$tag" "$ROOT" >&2
     elapsed=$(( $(date +%s) - started ))
     # Earlier builds' images, untagged once the tags moved on: each code change leaves

@@ -94,6 +94,26 @@ def test_build_stage_is_separate_and_runtime_stage_is_slim_python(stages: list[S
     assert copied_from <= {stage.name for stage in stages[:-1]}
 
 
+def test_the_code_is_the_last_layer_copied_and_the_dependencies_come_from_setup_cfg_alone(
+    stages: list[Stage],
+) -> None:
+    """A change to the code rebuilds one small layer: the dependencies' stage sees no code."""
+    by_name = {stage.name: stage for stage in stages}
+    dependencies_sources = {
+        source
+        for argument in by_name["dependencies"].all("COPY")
+        for source in argument.split()[:-1]
+    }
+    assert dependencies_sources == {
+        "deploy/docker/build-settings/",
+        "setup.cfg",
+        "deploy/docker/requirements_from_setup_cfg.py",
+    }
+    runtime_copies = stages[-1].all("COPY")
+    assert runtime_copies[0].startswith("--from=dependencies ")
+    assert runtime_copies[-1].startswith("--from=build ")
+
+
 def test_runtime_stage_runs_as_a_non_root_user(stages: list[Stage]) -> None:
     user = stages[-1].last("USER").split(":")[0]
     assert user not in ("root", "0")
@@ -249,9 +269,10 @@ def test_build_stage_copies_every_package_that_setup_cfg_installs(stages: list[S
         if "." not in name
     }
     modules = {f"{name.strip()}.py" for name in setup.get("options", "py_modules").split()}
+    (build,) = [stage for stage in stages if stage.name == "build"]
     copied = {
         source.rstrip("/")
-        for argument in stages[0].all("COPY")
+        for argument in build.all("COPY")
         for source in argument.split()[:-1]
         if not source.startswith("--")
     }

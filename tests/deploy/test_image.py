@@ -16,10 +16,19 @@ image and checks, as a platform team would:
 
 Containers use ``--network host`` with the server's ports at 0 (ephemeral, read back from
 the port file, which a host folder mounted into the container receives), so that runs
-side by side never collide; the content check uses ``--network none``. Where Docker
-cannot be set up (no root, no apt) the tests skip, naming why; under ``CI=true`` they
-fail instead. The daemon is stopped by its PID at the end when this session started it;
-its state, and so the layer cache, stays for the next run.
+side by side never collide; the content check uses ``--network none``. The module starts
+its three containers at once and each test asserts on its own: one run as the manifests
+run it (``MODEL_NAME``, read-only root, no capabilities), which the MODEL_NAME and
+read-only tests only read from; one with a ``models.config``; and one, started as
+``docker run -e MODEL_NAME=...`` with nothing else, that the drain test stops. The image
+checks its health every 10 s; Docker 20.10 has no ``--start-interval``, so the containers
+are run with ``--health-interval=1s``: the image's own check command still decides, only
+asked every second (a test checks what the image declares). Where Docker cannot be set
+up (no root, no apt) the tests skip, naming why; under ``CI=true`` they fail instead. The
+daemon is stopped by its PID at the end when this session started it; its state, and so
+the layer cache, stays for the next run. ``AIOSERVING_TEST_IMAGE`` names the tag built
+(default ``aioserving:test``), so that trees tested side by side do not clobber each
+other's image.
 """
 
 from __future__ import annotations
@@ -44,7 +53,8 @@ from tests.deploy.conftest import REPO_ROOT
 from tests.integration.server_process import testdata_dir as shared_testdata  # not a test
 
 CI_DOCKER = REPO_ROOT / "deploy" / "ci-docker.sh"
-IMAGE = "aioserving:test"
+# The tag this session builds; another tree's session sets its own so the two never clobber.
+IMAGE = os.environ.get("AIOSERVING_TEST_IMAGE", "aioserving:test")
 START_TIMEOUT_SECONDS = 240.0
 HALF_PLUS_TWO = {"instances": [1.0, 2.0, 5.0]}
 HALF_PLUS_TWO_ANSWER = {"predictions": [2.5, 3.0, 4.5]}
@@ -115,8 +125,15 @@ def _stop_daemon(pid: int) -> None:
     raise AssertionError(f"dockerd {pid} did not stop within 30 s of SIGTERM")
 
 
+# How often a test container runs the image's HEALTHCHECK command (the image says 10 s).
+HEALTH_INTERVAL = "--health-interval=1s"
+
+
 class Container:
-    """One ``docker run -d`` of ``IMAGE`` on the host network, on ephemeral ports."""
+    """One ``docker run -d`` of ``IMAGE`` on the host network, on ephemeral ports.
+
+    Returns once docker started it; ``wait_healthy()`` waits for the server.
+    """
 
     def __init__(
         self, docker: Docker, workdir: Path, *args: str, options: tuple[str, ...] = ()
@@ -132,6 +149,7 @@ class Container:
             "--network=host",
             f"--volume={ports_dir}:/run/aioserving-ports",
             "--env=AIOSERVING_PORT_FILE=/run/aioserving-ports/ports.json",
+            HEALTH_INTERVAL,
             *options,
             IMAGE,
             "--port=0",
@@ -184,30 +202,71 @@ class Container:
         self.docker.run("rm", "--force", self.id, check=False)
 
 
-@pytest.fixture
-def containers(docker: Docker, tmp_path: Path) -> Iterator[list[Container]]:
-    """Containers a test starts; all removed at its end."""
-    started: list[Container] = []
-    yield started
-    for container in started:
-        container.remove()
-
-
 def models_volume(name: str, directory: str) -> str:
     return f"--volume={shared_testdata() / directory}:/models/{name}:ro"
 
 
-def start(
-    docker: Docker,
-    tmp_path: Path,
-    containers: list[Container],
-    *args: str,
-    options: tuple[str, ...] = (),
-) -> Container:
-    container = Container(docker, tmp_path, *args, options=options)
-    containers.append(container)
-    container.wait_healthy()
-    return container
+HALF_PLUS_TWO_BY_MODEL_NAME = (
+    "--env=MODEL_NAME=half_plus_two",
+    models_volume("half_plus_two", "saved_model_half_plus_two_cpu"),
+)
+AS_THE_MANIFESTS_RUN_IT = (
+    "--read-only",
+    "--cap-drop=ALL",
+    "--security-opt=no-new-privileges",
+    "--tmpfs=/tmp",  # the manifests' emptyDir
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Containers:
+    """The module's containers, each healthy."""
+
+    as_the_manifests_run_it: Container  # MODEL_NAME, read-only root, no capabilities
+    models_config: Container  # --model_config_file listing two models
+    to_stop: Container  # `docker run -e MODEL_NAME=...`, nothing else; the drain test stops it
+
+
+@pytest.fixture(scope="module")
+def containers(docker: Docker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containers]:
+    """Every container the tests need, started at once; all removed at the end."""
+    workdir = tmp_path_factory.mktemp("containers")
+    config = workdir / "models.config"
+    config.write_text(
+        "model_config_list {\n"
+        '  config { name: "half_plus_two" base_path: "/models/half_plus_two" }\n'
+        '  config { name: "half_plus_three" base_path: "/models/half_plus_three" }\n'
+        "}\n"
+    )
+    config.chmod(0o644)
+    launched: list[Container] = []
+    try:
+        launched.append(
+            Container(
+                docker, workdir, options=(*AS_THE_MANIFESTS_RUN_IT, *HALF_PLUS_TWO_BY_MODEL_NAME)
+            )
+        )
+        launched.append(
+            Container(
+                docker,
+                workdir,
+                "--model_config_file=/etc/aioserving/models.config",
+                options=(
+                    f"--volume={config}:/etc/aioserving/models.config:ro",
+                    models_volume("half_plus_two", "saved_model_half_plus_two_cpu"),
+                    models_volume("half_plus_three", "saved_model_half_plus_three"),
+                ),
+            )
+        )
+        launched.append(Container(docker, workdir, options=HALF_PLUS_TWO_BY_MODEL_NAME))
+        for container in launched:
+            container.wait_healthy()
+        yield Containers(
+            as_the_manifests_run_it=launched[0], models_config=launched[1], to_stop=launched[2]
+        )
+    finally:
+        for container in launched:
+            container.remove()
 
 
 def grpc_predict(container: Container, model: str, values: list[float]) -> list[float]:
@@ -233,18 +292,19 @@ def grpc_health(container: Container) -> bytes:
 SERVING = b"\x08\x01"  # HealthCheckResponse{status: SERVING}
 
 
-def test_model_name_form_is_healthy_answers_every_api_and_runs_as_uid_1000(
-    docker: Docker, tmp_path: Path, containers: list[Container]
-) -> None:
-    container = start(
-        docker,
-        tmp_path,
-        containers,
-        options=(
-            "--env=MODEL_NAME=half_plus_two",
-            models_volume("half_plus_two", "saved_model_half_plus_two_cpu"),
-        ),
+def test_image_declares_the_bundled_healthcheck(docker: Docker) -> None:
+    declared = json.loads(
+        docker.run("image", "inspect", "--format", "{{json .Config.Healthcheck}}", IMAGE)
     )
+    assert declared["Test"] == ["CMD", "aioserving-healthcheck"]
+    seconds = 1_000_000_000  # docker reports durations in nanoseconds
+    assert (declared["Interval"], declared["StartPeriod"]) == (10 * seconds, 120 * seconds)
+
+
+def test_model_name_form_is_healthy_answers_every_api_and_runs_as_uid_1000(
+    docker: Docker, containers: Containers
+) -> None:
+    container = containers.as_the_manifests_run_it
     assert container.http("POST", "/v1/models/half_plus_two:predict", HALF_PLUS_TWO) == (
         200,
         HALF_PLUS_TWO_ANSWER,
@@ -256,28 +316,8 @@ def test_model_name_form_is_healthy_answers_every_api_and_runs_as_uid_1000(
     assert container.inspect("{{.Config.User}}") == "1000:1000"
 
 
-def test_models_config_serves_every_model_listed(
-    docker: Docker, tmp_path: Path, containers: list[Container]
-) -> None:
-    config = tmp_path / "models.config"
-    config.write_text(
-        "model_config_list {\n"
-        '  config { name: "half_plus_two" base_path: "/models/half_plus_two" }\n'
-        '  config { name: "half_plus_three" base_path: "/models/half_plus_three" }\n'
-        "}\n"
-    )
-    config.chmod(0o644)
-    container = start(
-        docker,
-        tmp_path,
-        containers,
-        "--model_config_file=/etc/aioserving/models.config",
-        options=(
-            f"--volume={config}:/etc/aioserving/models.config:ro",
-            models_volume("half_plus_two", "saved_model_half_plus_two_cpu"),
-            models_volume("half_plus_three", "saved_model_half_plus_three"),
-        ),
-    )
+def test_models_config_serves_every_model_listed(containers: Containers) -> None:
+    container = containers.models_config
     assert container.http("POST", "/v1/models/half_plus_three:predict", HALF_PLUS_TWO) == (
         200,
         {"predictions": [3.5, 4.0, 5.5]},
@@ -288,42 +328,20 @@ def test_models_config_serves_every_model_listed(
 
 
 def test_read_only_root_without_capabilities_as_the_manifests_run_it(
-    docker: Docker, tmp_path: Path, containers: list[Container]
+    containers: Containers,
 ) -> None:
-    container = start(
-        docker,
-        tmp_path,
-        containers,
-        options=(
-            "--read-only",
-            "--cap-drop=ALL",
-            "--security-opt=no-new-privileges",
-            "--tmpfs=/tmp",  # the manifests' emptyDir
-            "--env=MODEL_NAME=half_plus_two",
-            models_volume("half_plus_two", "saved_model_half_plus_two_cpu"),
-        ),
-    )
+    container = containers.as_the_manifests_run_it
     assert container.http("POST", "/v1/models/half_plus_two:predict", HALF_PLUS_TWO) == (
         200,
         HALF_PLUS_TWO_ANSWER,
     )
-    assert container.inspect("{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}") == (
-        "true [ALL]"
-    )
+    assert container.inspect(
+        "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}"
+    ) == ("true [ALL] [no-new-privileges]")
 
 
-def test_docker_stop_under_load_drains_and_exits_0(
-    docker: Docker, tmp_path: Path, containers: list[Container]
-) -> None:
-    container = start(
-        docker,
-        tmp_path,
-        containers,
-        options=(
-            "--env=MODEL_NAME=half_plus_two",
-            models_volume("half_plus_two", "saved_model_half_plus_two_cpu"),
-        ),
-    )
+def test_docker_stop_under_load_drains_and_exits_0(docker: Docker, containers: Containers) -> None:
+    container = containers.to_stop
     answers: list[int | str] = []  # HTTP status, or the connection error's name
     stopping = threading.Event()
 

@@ -49,7 +49,7 @@ def strict(schema: Any) -> Any:
 
 def crd_schemas() -> dict[tuple[str, str], Schema]:
     """``(apiVersion, kind)`` to its strict ``openAPIV3Schema``, for every served version."""
-    schemas: dict[tuple[str, str], Schema] = {}
+    schemas: Validators = {}
     for path in sorted(CRD_DIR.glob("*.yaml.gz")):
         crd = yaml.load(gzip.decompress(path.read_bytes()), Loader=LOADER)
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
@@ -60,18 +60,31 @@ def crd_schemas() -> dict[tuple[str, str], Schema]:
     return schemas
 
 
+Validators = dict[tuple[str, str], jsonschema.protocols.Validator]
+
+
 @pytest.fixture(scope="module")
-def schemas() -> dict[tuple[str, str], Schema]:
+def schemas() -> Validators:
+    """A validator per ``(apiVersion, kind)``, each schema checked once against its
+    metaschema (``jsonschema.validate`` would check the 2 MB schema at every call)."""
     found = crd_schemas()
     kinds = {kind for _, kind in found}
     assert kinds == {"ClusterServingRuntime", "ServingRuntime", "InferenceService"}, kinds
-    return found
+    validators: Validators = {}
+    for key, schema in found.items():
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+        validators[key] = validator_class(schema)
+    return validators
 
 
-def validate(manifest: Manifest, schemas: dict[tuple[str, str], Schema]) -> None:
+def validate(manifest: Manifest, schemas: Validators) -> None:
+    """As ``jsonschema.validate``: raises the most relevant error, if any."""
     key = (manifest["apiVersion"], manifest["kind"])
     assert key in schemas, f"KServe's CRDs do not serve {key}"
-    jsonschema.validate(manifest, schemas[key])
+    error = jsonschema.exceptions.best_match(schemas[key].iter_errors(manifest))
+    if error is not None:
+        raise error
 
 
 def kserve_manifests(rendered: dict[str, list[Manifest]]) -> list[Manifest]:
@@ -79,7 +92,7 @@ def kserve_manifests(rendered: dict[str, list[Manifest]]) -> list[Manifest]:
 
 
 def test_every_kserve_manifest_validates_against_kserves_crd(
-    rendered: dict[str, list[Manifest]], schemas: dict[tuple[str, str], Schema]
+    rendered: dict[str, list[Manifest]], schemas: Validators
 ) -> None:
     manifests = kserve_manifests(rendered)
     kinds = sorted(m["kind"] for m in manifests)
@@ -89,7 +102,7 @@ def test_every_kserve_manifest_validates_against_kserves_crd(
 
 
 def test_the_runtime_is_also_a_valid_namespaced_serving_runtime(
-    rendered: dict[str, list[Manifest]], schemas: dict[tuple[str, str], Schema]
+    rendered: dict[str, list[Manifest]], schemas: Validators
 ) -> None:
     runtime = copy.deepcopy(only(rendered[KSERVE], "ClusterServingRuntime"))
     runtime["kind"] = "ServingRuntime"
@@ -98,7 +111,7 @@ def test_the_runtime_is_also_a_valid_namespaced_serving_runtime(
 
 
 def test_the_schemas_catch_a_misspelt_field_and_a_wrong_type(
-    rendered: dict[str, list[Manifest]], schemas: dict[tuple[str, str], Schema]
+    rendered: dict[str, list[Manifest]], schemas: Validators
 ) -> None:
     runtime = only(rendered[KSERVE], "ClusterServingRuntime")
     misspelt = copy.deepcopy(runtime)

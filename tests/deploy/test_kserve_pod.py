@@ -7,13 +7,15 @@ examples) and in a version folder ``1/``. The server is started with the runtime
 ``args`` as rendered by kustomize, ``{{.Name}}`` filled in with the InferenceService's
 name and ``/mnt/models`` pointing at the temporary folder; the one other change is that
 its ports are 0 (ephemeral), so that tests can run side by side. No ``--model_platform``
-is given, as KServe gives none.
+is given, as KServe gives none. A pod serves one model from one folder, so no two cases
+can share a server: the module starts all of them at once, and each case asks its own.
 
 It is then called with KServe's own Python SDK (``kserve`` on PyPI, run from a
 virtualenv of its own because its pins, protobuf<7 among them, conflict with the
 server's; made on first use): model readiness and infer over V2 REST
-(``InferenceRESTClient``) and V2 gRPC (``InferenceGRPCClient``), and a V1 predict.
-Every answer is compared with the framework's own.
+(``InferenceRESTClient``) and V2 gRPC (``InferenceGRPCClient``), and a V1 predict. One
+run of the SDK client asks every pod; each case then checks its own pod's answer, which
+is compared with the framework's own.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ import numpy as np
 import pytest
 
 from tests.deploy.conftest import Manifest, only, require_tool
-from tests.integration.server_process import ServerProcess
+from tests.integration.server_process import ServerProcess, ServerStarter
 from tests.integration.server_process import testdata_dir as shared_testdata  # not a test
 from tests.platform_models import (
     iris,
@@ -181,25 +183,51 @@ def test_the_runtime_lists_exactly_the_formats_tested_here(
     assert {f["name"] for f in spec["supportedModelFormats"]} == set(CASES)
 
 
+@pytest.fixture(scope="module")
+def pods(
+    rendered: dict[str, list[Manifest]],
+    cases: dict[str, Case],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[tuple[str, str], ServerProcess]]:
+    """One emulated pod per (format, layout), its model laid out in its own
+    ``/mnt/models``; all started at once, all stopped at the end."""
+    starter = ServerStarter(tmp_path_factory.mktemp("pods"))
+    keys = [(model_format, layout) for model_format in CASES for layout in LAYOUTS]
+    flag_lists = []
+    for model_format, layout in keys:
+        models = tmp_path_factory.mktemp(f"{model_format}-{layout}") / "mnt" / "models"
+        shutil.copytree(cases[model_format].files, models / LAYOUTS[layout], dirs_exist_ok=True)
+        flag_lists.append(runtime_args(rendered, models))
+    try:
+        yield dict(zip(keys, starter.together(*flag_lists), strict=True))
+    finally:
+        starter.stop_all()
+
+
+@pytest.fixture(scope="module")
+def answers(
+    pods: dict[tuple[str, str], ServerProcess], cases: dict[str, Case], kserve_python: Path
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """What KServe's SDK got from each pod: one client run asks them all."""
+    keys = list(pods)
+    asked = ask_with_kserve_sdk(kserve_python, [(pods[key], cases[key[0]]) for key in keys])
+    return dict(zip(keys, asked, strict=True))
+
+
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("model_format", list(CASES))
 def test_kserve_sdk_gets_the_frameworks_answer_from_the_emulated_pod(
-    rendered: dict[str, list[Manifest]],
+    pods: dict[tuple[str, str], ServerProcess],
+    answers: dict[tuple[str, str], dict[str, Any]],
     cases: dict[str, Case],
-    kserve_python: Path,
-    tmp_path: Path,
     model_format: str,
     layout: str,
 ) -> None:
     case = cases[model_format]
-    models = tmp_path / "mnt" / "models"
-    shutil.copytree(case.files, models / LAYOUTS[layout], dirs_exist_ok=True)
-    server = ServerProcess(runtime_args(rendered, models), tmp_path)
-    try:
-        answer = ask_with_kserve_sdk(kserve_python, server, case)
-        log = server.log()
-    finally:
-        server.stop()
+    server = pods[model_format, layout]
+    answer = answers[model_format, layout]
+    log = server.log()
+    assert "error" not in answer, f"{answer['error']}\n--- server log ---\n{log[-3000:]}"
     assert f"platform {model_format}, told from the files" in log
     if layout == "files-in-mnt-models":
         assert "holds the model files directly" in log and "serving them as version 1" in log
@@ -226,26 +254,32 @@ def v1_outputs(body: dict[str, Any], names: list[str]) -> dict[str, np.ndarray]:
     return {name: np.asarray([row[name] for row in rows]) for name in rows[0]}
 
 
-def ask_with_kserve_sdk(python: Path, server: ServerProcess, case: Case) -> dict[str, Any]:
-    request = {
-        "rest": server.rest_url,
-        "grpc": f"127.0.0.1:{server.grpc_port}",
-        "model": ISVC_NAME,
-        "input": {
-            "name": case.input_name,
-            "datatype": case.datatype,
-            "shape": list(case.x.shape),
-            "data": case.x.ravel().tolist(),
-        },
-        "v1": {"instances": case.x.tolist()},
-    }
+def ask_with_kserve_sdk(
+    python: Path, asked: list[tuple[ServerProcess, Case]]
+) -> list[dict[str, Any]]:
+    """Run the SDK client once; its answer for each (server, case), in order."""
+    requests = [
+        {
+            "rest": server.rest_url,
+            "grpc": f"127.0.0.1:{server.grpc_port}",
+            "model": ISVC_NAME,
+            "input": {
+                "name": case.input_name,
+                "datatype": case.datatype,
+                "shape": list(case.x.shape),
+                "data": case.x.ravel().tolist(),
+            },
+            "v1": {"instances": case.x.tolist()},
+        }
+        for server, case in asked
+    ]
     result = subprocess.run(
         [str(python), str(CLIENT)],
-        input=json.dumps(request),
+        input=json.dumps(requests),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
-    assert result.returncode == 0, f"{result.stderr}\n--- server log ---\n{server.log()[-3000:]}"
-    answer: dict[str, Any] = json.loads(result.stdout)
-    return answer
+    assert result.returncode == 0, result.stderr
+    answers: list[dict[str, Any]] = json.loads(result.stdout)
+    return answers

@@ -5,10 +5,11 @@
 #       --model_name=m --model_base_path=/models/m
 #   docker run -e MODEL_NAME=m -v "$PWD/models/m:/models/m" aioserving   # as tensorflow/serving
 #
-# Three stages, so that a change to the code rebuilds one small layer, not the ~2 GB one:
-# `dependencies` installs setup.cfg's requirements into a virtualenv (it depends on setup.cfg
-# alone, so the build cache keeps it across code changes); `build` installs this package on
-# top, checks it, and keeps the package's own files apart in /opt/aioserving-package;
+# Four stages, so that a change to the code rebuilds one small layer, not the ~2 GB one:
+# `requirements` extracts setup.cfg's install_requires; `dependencies` installs them into
+# a virtualenv (it depends on that list alone, so the build cache keeps it across code
+# and test-extra changes); `build` installs this package on top, checks it, and keeps the
+# package's own files apart in /opt/aioserving-package;
 # `runtime` copies the dependencies' virtualenv and then the package's files into its
 # site-packages onto a fresh slim base, as two layers, so pip, build caches and the source
 # tree stay out of the served image.
@@ -19,6 +20,13 @@
 
 ARG PYTHON_VERSION=3.11
 
+# setup.cfg's install_requires alone: its test extras, version or comments changing leave
+# the next stage's cache as it was.
+FROM python:${PYTHON_VERSION}-slim-bookworm AS requirements
+WORKDIR /src
+COPY setup.cfg deploy/docker/requirements_from_setup_cfg.py ./
+RUN python3 requirements_from_setup_cfg.py setup.cfg > /requirements.txt
+
 FROM python:${PYTHON_VERSION}-slim-bookworm AS dependencies
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -28,21 +36,20 @@ RUN python3 -m venv /opt/aioserving
 # the two build stages see them.
 COPY deploy/docker/build-settings/ /etc/aioserving-build/
 WORKDIR /src
-COPY setup.cfg deploy/docker/requirements_from_setup_cfg.py ./
+COPY --from=requirements /requirements.txt /tmp/requirements.txt
 # The `tensorflow` wheel is CPU-only on Linux unless its `and-cuda` extra pulls the CUDA
 # libraries, which nothing here asks for; `xgboost-cpu` is xgboost without NCCL. Then what
 # a server never runs goes: pip itself, TensorFlow's C++ headers and static libraries. The
 # bytecode stays: the root filesystem may be read-only, and compiling TensorFlow's modules
 # at every start would slow it.
 RUN if [ -f /etc/aioserving-build/pip.conf ]; then export PIP_CONFIG_FILE=/etc/aioserving-build/pip.conf; fi \
-    && python3 requirements_from_setup_cfg.py setup.cfg > /tmp/requirements.txt \
     && /opt/aioserving/bin/pip install -r /tmp/requirements.txt \
     && /opt/aioserving/bin/pip uninstall -y -q pip \
     && rm -rf /opt/aioserving/lib/python*/site-packages/tensorflow/include \
     && find /opt/aioserving -name '*.a' -delete
 
 FROM dependencies AS build
-COPY pyproject.toml README.md server.py ./
+COPY setup.cfg pyproject.toml README.md server.py ./
 COPY actors/ actors/
 COPY app/ app/
 COPY config/ config/

@@ -1,7 +1,9 @@
 """Authentication on both APIs: basic users (bcrypt and sha256) and bearer tokens.
 
-Server A: defaults (health open, /metrics protected). Server B: ``--auth_protect_health``
-and ``--auth_open_metrics``. The secrets must never appear in the server's log.
+Server A: defaults (health open, /metrics protected), serving TF Serving's half_plus_two.
+Server B: ``--auth_protect_health`` and ``--auth_open_metrics``, serving half_plus_two as
+an ONNX model: what it checks does not depend on the platform, and without a TensorFlow
+model it starts without TensorFlow. The secrets must never appear in the server's log.
 Both servers start at the same time.
 """
 
@@ -22,6 +24,7 @@ import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 
+from tests.integration.half_plus_two_onnx import write_half_plus_two_onnx
 from tests.integration.server_process import ServerProcess, ServerStarter
 
 BCRYPT_PASSWORD = "correct horse battery"
@@ -52,13 +55,21 @@ def credential_files(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 @pytest.fixture(scope="module")
 def servers(
-    start_server: ServerStarter, testdata: Path, credential_files: list[str]
+    start_server: ServerStarter,
+    testdata: Path,
+    credential_files: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> list[ServerProcess]:
     """Server A and server B, started together."""
-    model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
+    onnx_model = write_half_plus_two_onnx(tmp_path_factory.mktemp("onnx") / "half_plus_two")
     return start_server.together(
-        [model, *credential_files],
-        [model, *credential_files, "--auth_protect_health", "--auth_open_metrics"],
+        [f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}", *credential_files],
+        [
+            f"--model_base_path={onnx_model}",
+            *credential_files,
+            "--auth_protect_health",
+            "--auth_open_metrics",
+        ],
     )
 
 

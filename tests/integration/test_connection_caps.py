@@ -4,7 +4,9 @@ Source: the finding behind item 20: under ``RLIMIT_NOFILE=1024``, 1,100 idle RES
 connections exhausted the server's descriptors and stopped both APIs. The server now
 derives a REST cap from the limit (``config.connection_limits``: an equal share per API of
 what 128 reserved descriptors leave, 448 here), logs it, and closes connections past it on
-accept, so a new gRPC connection is still accepted during the flood.
+accept, so a new gRPC connection is still accepted during the flood. The server serves
+half_plus_two as an ONNX model: the caps are the frontends' and do not depend on the
+platform, and without a TensorFlow model the server starts without TensorFlow.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import grpc
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from tests.integration.half_plus_two_onnx import write_half_plus_two_onnx
 from tests.integration.server_process import ServerProcess
-from tests.integration.server_process import testdata_dir as _testdata
 
 LIMIT = 1024
 IDLE_CONNECTIONS = 1100
@@ -36,13 +38,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     if hard != resource.RLIM_INFINITY and hard < IDLE_CONNECTIONS + 200:
         pytest.skip(f"the test process may open only {hard} descriptors")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, IDLE_CONNECTIONS + 200), hard))
+    work = tmp_path_factory.mktemp("connection_caps")
     process = ServerProcess(
         [
-            f"--model_base_path={_testdata() / 'saved_model_half_plus_two_cpu'}",
+            f"--model_base_path={write_half_plus_two_onnx(work / 'half_plus_two')}",
             "--model_name=hpt",
             "--rest_idle_timeout_seconds=60",  # the idle sockets stay open during the test
         ],
-        tmp_path_factory.mktemp("connection_caps"),
+        work,
         preexec_fn=_issue_descriptor_limit,
     )
     yield process

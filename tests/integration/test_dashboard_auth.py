@@ -4,7 +4,10 @@ Every dashboard path (the page, its static files, its JSON API) answers 401 with
 credential and serves with one; a real Chromium given basic credentials (Playwright's
 ``http_credentials``) loads the page, lists the model and runs a try-it request, while one
 without them gets the 401. Each generated client fails without ``AIOSERVING_AUTH`` and
-predicts with it, against this auth-enabled server.
+predicts with it, against this auth-enabled server. It serves half_plus_two as an ONNX
+model with TF Serving's signature and version (123): auth does not depend on the platform,
+and without a TensorFlow model the server starts without TensorFlow
+(``test_dashboard_browser`` runs the dashboard on TensorFlow models).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.half_plus_two_onnx import write_half_plus_two_onnx
 from tests.integration.server_process import ServerProcess
 from tests.integration.test_dashboard_browser import CHROMIUM_ARGS
 from tests.integration.ux_fixtures import tool_or_skip
@@ -45,7 +49,6 @@ DASHBOARD_PATHS = [
 @pytest.fixture(scope="module")
 def server(
     start_server: Callable[..., ServerProcess],
-    testdata: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ServerProcess:
     directory = tmp_path_factory.mktemp("auth")
@@ -53,8 +56,9 @@ def server(
     users.write_text(f"{USER}:sha256:{hashlib.sha256(PASSWORD.encode()).hexdigest()}\n")
     tokens = directory / "tokens"
     tokens.write_text(f"{TOKEN}\n")
+    model = write_half_plus_two_onnx(directory / "half_plus_two", version=123, dims=("batch", 1))
     return start_server(
-        f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
+        f"--model_base_path={model}",
         f"--auth_basic_users_file={users}",
         f"--auth_bearer_tokens_file={tokens}",
     )

@@ -5,7 +5,10 @@ exports spans to a loopback OTLP receiver; after SIGTERM its files are read back
 TensorFlow's own TFRecord reader and parsed as ``PredictionLog``, and one is used as the
 warmup file of a copied version, which a second server loads. That second server also
 mirrors every request of a two-version model to the other version
-(``--shadow_config_file``), and ``/metrics`` shows the agreement.
+(``--shadow_config_file``), and ``/metrics`` shows the agreement. A third server, whose
+reloaded config turns request logging on, serves half_plus_two as an ONNX model: the
+request logger does not depend on the platform, and without a TensorFlow model the
+server starts without TensorFlow.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tensorflow_serving.apis import (
 )
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from tests.integration.half_plus_two_onnx import write_half_plus_two_onnx
 from tests.integration.server_process import ServerProcess, run_server_expecting_failure
 from tests.otlp_receiver import TRACES_PATH, OtlpReceiver, ReceivedSpan
 
@@ -46,7 +50,7 @@ WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
 LOGGING_CONFIG = """
 model_config_list {{
   config {{
-    name: "half_plus_two" base_path: "{base}" model_platform: "tensorflow"
+    name: "half_plus_two" base_path: "{base}" model_platform: "{platform}"
     logging_config {{
       log_collector_config {{ type: "" filename_prefix: "{prefix}" }}
       sampling_config {{ sampling_rate: 1.0 }}
@@ -91,7 +95,9 @@ def logged(
     prefix = root / "logs" / "reqlog"
     config = root / "models.config"
     config.write_text(
-        LOGGING_CONFIG.format(base=testdata / "saved_model_half_plus_two_cpu", prefix=prefix)
+        LOGGING_CONFIG.format(
+            base=testdata / "saved_model_half_plus_two_cpu", platform="tensorflow", prefix=prefix
+        )
     )
     with OtlpReceiver() as receiver, pytest.MonkeyPatch.context() as env:
         env.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.http_endpoint + TRACES_PATH)
@@ -288,8 +294,8 @@ def test_a_shadow_version_is_compared_without_touching_the_answer(
     assert counted == 3.0
 
 
-def test_a_reload_turns_request_logging_on(testdata: Path, tmp_path: Path) -> None:
-    base = testdata / "saved_model_half_plus_two_cpu"
+def test_a_reload_turns_request_logging_on(tmp_path: Path) -> None:
+    base = write_half_plus_two_onnx(tmp_path / "half_plus_two")
     config = tmp_path / "models.config"
     config.write_text(
         f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{base}" }} }}'
@@ -299,7 +305,9 @@ def test_a_reload_turns_request_logging_on(testdata: Path, tmp_path: Path) -> No
     try:
         server.prediction.Predict(predict_request([1.0]), timeout=30)  # not logged
         reload = model_management_pb2.ReloadConfigRequest()
-        text_format.Parse(LOGGING_CONFIG.format(base=base, prefix=prefix), reload.config)
+        text_format.Parse(
+            LOGGING_CONFIG.format(base=base, platform="onnx", prefix=prefix), reload.config
+        )
         server.models.HandleReloadConfigRequest(reload, timeout=60)
         server.prediction.Predict(predict_request([2.0]), timeout=30)
     finally:

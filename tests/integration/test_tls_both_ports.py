@@ -1,7 +1,9 @@
 """TLS on the REST port (``--rest_ssl_config_file``) and mutual TLS on both ports.
 
-Server A: gRPC with mutual TLS (``client_verify: true``), REST with TLS only.
-Server B: REST with mutual TLS. (gRPC with TLS only is ``test_tls.py``.)
+Server A: gRPC with mutual TLS (``client_verify: true``), REST with TLS only; it serves
+TF Serving's half_plus_two. Server B: REST with mutual TLS, serving half_plus_two as an
+ONNX model (TLS does not depend on the platform, and without a TensorFlow model the
+server starts without TensorFlow). (gRPC with TLS only is ``test_tls.py``.)
 The certificates are made by the test (``tests.integration.certificates``). Both servers
 start at the same time.
 """
@@ -22,6 +24,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.integration.certificates import Pki, make_pki
+from tests.integration.half_plus_two_onnx import write_half_plus_two_onnx
 from tests.integration.server_process import ServerProcess, ServerStarter
 
 PREDICT_BODY = json.dumps({"instances": [1.0, 2.0]}).encode()
@@ -40,17 +43,17 @@ def servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[ServerProcess]:
     """Server A and server B, started together."""
-    model = f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"
     a = tmp_path_factory.mktemp("tls-a")
     b = tmp_path_factory.mktemp("tls-b")
+    onnx_model = write_half_plus_two_onnx(b / "half_plus_two")
     return start_server.together(
         [
-            model,
+            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}",
             f"--ssl_config_file={pki.ssl_config(a / 'grpc.config', client_verify=True)}",
             f"--rest_ssl_config_file={pki.ssl_config(a / 'rest.config', client_verify=False)}",
         ],
         [
-            model,
+            f"--model_base_path={onnx_model}",
             f"--rest_ssl_config_file={pki.ssl_config(b / 'rest.config', client_verify=True)}",
         ],
     )

@@ -4,7 +4,8 @@ warmup file fails only its own version.
 The stateful counter model shows the effect: its warmup file holds three Predict
 requests to ``incr_counter``, so once the server is up ``get_counter`` must already read
 3 x ``--num_request_iterations_for_warmup`` (nothing else has called the model).
-Each test has its own server (their flags differ); the three start at the same time.
+Two servers, started at the same time: one runs warmups (2 iterations; the broken model's
+failure must leave ``counter`` untouched), one has warmup disabled.
 """
 
 from __future__ import annotations
@@ -63,16 +64,17 @@ def models(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def servers(start_server: ServerStarter, models: Path) -> dict[str, ServerProcess]:
-    """One server per test, by what it tests."""
+    """The warming server (also the one where ``broken`` fails) and the non-warming one.
+
+    Nothing here changes a server: every test only reads ``counter`` and statuses."""
     config = f"--model_config_file={models}"
     flags = {
         "iterations": [
             config,
             "--num_request_iterations_for_warmup=2",
             "--max_num_load_retries=0",
-            "--exit_on_load_failure=false",  # the config also holds the broken model
+            "--exit_on_load_failure=false",  # the point of the broken model: it fails alone
         ],
-        "broken": [config, "--max_num_load_retries=0", "--exit_on_load_failure=false"],
         "disabled": [config, "--enable_model_warmup=false", "--max_num_load_retries=0"],
     }
     return dict(zip(flags, start_server.together(*flags.values()), strict=True))
@@ -102,14 +104,14 @@ def test_warmup_runs_before_the_version_is_available(servers: dict[str, ServerPr
 
 
 def test_a_broken_warmup_file_fails_only_its_version(servers: dict[str, ServerProcess]) -> None:
-    server = servers["broken"]
+    server = servers["iterations"]
     (status,) = statuses(server, "broken")
     assert status.state == get_model_status_pb2.ModelVersionStatus.END
     assert "tf_serving_warmup_requests" in status.status.error_message
     assert "TFRecord" in status.status.error_message
     (counter,) = statuses(server, "counter")
     assert counter.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
-    assert get_counter(server) == 3.0
+    assert get_counter(server) == 6.0  # counter's own warmup ran in full: 3 records x 2
     code, body = server.http("POST", "/v1/models/broken:predict", {"instances": [[1.0]]})
     assert code == 404, body
 

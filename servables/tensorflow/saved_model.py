@@ -1,7 +1,8 @@
 """Loader and servable for TensorFlow SavedModels (``model_platform: "tensorflow"``).
 
 A version is loaded the way TF Serving's C++ server loads it: a fresh graph and session
-per version, restored with the configured tags, init ops run. Calls go through
+per version, restored with the configured tags, init ops run; the graph goes in a step at a
+time (``servables.tensorflow.graph_import``), so that a load never holds the GIL for long. Calls go through
 ``Session._make_callable_from_options`` rather than ``Session.run(feed_dict=...)``
 because the callable, like TF Serving's C++ session, does not check fed shapes against
 the placeholders' declared shapes (a ``[3]`` tensor fed to a ``[-1,1]`` input runs).
@@ -26,6 +27,7 @@ from protocol.signatures import Signature, TensorSpec
 from protocol.status import invalid_argument
 from servables.loader import VersionLoader
 from servables.servable import Servable
+from servables.tensorflow.graph_import import load_saved_model
 from servables.tensorflow.session_options import tensorflow_session_config
 from servables.tensorflow.warmup import run_warmup
 from servables.version_folder import per_model_batching_settings, require_artifact
@@ -173,9 +175,7 @@ class SavedModelLoader(VersionLoader[SavedModelOptions]):
         session = tf.compat.v1.Session(graph=graph, config=self._options.session_config)
         try:
             with graph.as_default():
-                meta_graph = tf.compat.v1.saved_model.loader.load(
-                    session, list(self._options.tags), export_dir
-                )
+                meta_graph = load_saved_model(session, self._options.tags, export_dir)
         except BaseException:
             session.close()
             raise

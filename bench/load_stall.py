@@ -1,27 +1,29 @@
 """Serving while another model loads (issue 21): a small model's stream during a big load.
 
-One server (batching off, pinned to CPU 0 by ``bench.measure.started``) serves
+One server (batching off, pinned to CPU 0 as in ``bench.measure``) serves
 ``half_plus_two`` (A) and ``big`` (B), a TensorFlow SavedModel this bench generates once
 under ``bench/out/load_stall/`` (git-ignored): ``BIG_MATRICES`` float32 variables of
-``BIG_SHAPE`` (about 320 MB of checkpoint) behind ``SMALL_LAYERS`` small dense layers (a
-graph of some 10,000 nodes: the graph import, the session, the restore and the warmup
-all cost what a real model's do), with a warmup file of one Predict request.
+``BIG_SHAPE`` (about 335 MB of checkpoint) behind ``SMALL_LAYERS`` small dense layers (a
+graph of about 13,500 nodes: the graph import, the restore and the warmup all cost what a
+real model's do), with a warmup file of one Predict request.
 
-Per repeat, a closed-loop stream of single-example gRPC Predict calls to A (``IN_FLIGHT``
-at once, ``bench.loadgen`` on CPU 1, every call logged) runs ``STREAM_S`` seconds; after
-``QUIET_S`` B's newest version is copied to the next version number (aside, then renamed,
-as an exporter does). The server polls every second, loads it (restore and warmup),
-makes it AVAILABLE and then unloads the old one; the bench polls B's status over REST.
-The calls are split by their start time into three windows:
+Per repeat, on a fresh server with B's version 1 loaded, a closed-loop stream of
+single-example gRPC Predict calls to A (``IN_FLIGHT`` at once, from its own process on
+CPU 1, every call logged) starts; after ``QUIET_S`` B's version 1 is copied to version 2
+(aside, then renamed, as an exporter does). The server polls every second, loads it
+(graph, restore, warmup), makes it AVAILABLE and then unloads version 1; the bench polls
+B's status over REST and stops the stream ``AFTER_S`` after version 1 is gone. Any failed
+call fails the run. The calls are split into three windows:
 
-- ``quiet``: before the copy;
-- ``load``: from the copy until the new version is AVAILABLE;
-- ``unload``: from then until the old version is gone, plus ``AFTER_S``.
+- ``quiet``: those answered before the copy;
+- ``load``: those still waiting at the copy or started until version 2 is AVAILABLE;
+- ``unload``: those started from then until ``AFTER_S`` after version 1 is gone.
 
 Each window reports p50, p99 and max (the longest single wait); the figures are the
-medians over ``--repeats``. ``--server_flag`` passes a flag to the server (repeatable), so
-that a change can be compared with the same bench in one run (``--compare``: one server
-with the flags, one without, repeats interleaved). Run:
+medians over ``--repeats``. ``--against COMMIT`` runs the same bench on the server of
+another commit (its tree from ``git archive`` under ``bench/out``), repeats interleaved,
+so that a change is measured before and after in one run; ``--server_flag`` passes a flag
+to every server. Run:
 
     AIOSERVING_TESTDATA=/work/shared/testdata python -m bench.load_stall --repeats 3
 """
@@ -29,6 +31,7 @@ with the flags, one without, repeats interleaved). Run:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -37,7 +40,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -52,8 +54,8 @@ from bench.spec import HALF_PLUS_TWO, HP2_SINGLE, OUT, REPO, Model
 HOME = OUT / "load_stall"
 BIG = Model("big", HOME / "big", "x", 64)
 BIG_MATRICES, BIG_SHAPE = 10, (2048, 4096)  # 10 x 32 MiB of float32
-SMALL_LAYERS = 1500
-IN_FLIGHT, QUIET_S, STREAM_S, AFTER_S = 4, 3.0, 40.0, 0.5
+SMALL_LAYERS = 500
+IN_FLIGHT, QUIET_S, AFTER_S, LOAD_LIMIT_S = 4, 3.0, 0.5, 600.0
 WINDOWS = ("quiet", "load", "unload")
 
 
@@ -121,52 +123,84 @@ def _versions(server: Server) -> dict[int, str]:
     return {int(s["version"]): s["state"] for s in states}
 
 
-def _stream(server: Server, log: Path, seconds: float, ready: threading.Event) -> np.ndarray:
-    """Rows of (start epoch s, duration ms) of a closed-loop stream to A."""
-    argv = [sys.executable, "-m", "bench.loadgen", "--protocol=grpc", f"--port={server.grpc_port}"]
-    argv += [f"--payload={HP2_SINGLE.name}", f"--concurrency={IN_FLIGHT}"]
-    argv += [f"--duration_s={seconds}", f"--log={log}"]
-    process = subprocess.Popen(
-        ["taskset", "-c", GENERATOR_CPU, *argv], cwd=REPO, stdout=subprocess.PIPE
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line.decode())
-        if line.startswith(b"READY"):
-            ready.set()
-    process.wait()
-    ready.set()
-    result = json.loads(lines[-1])
-    if result["errors"]:
-        raise RuntimeError(f"stream errors: {result['errors']}, first: {result['first_error']}")
-    rows = np.loadtxt(log, ndmin=2)
-    return np.column_stack([rows[:, 0], rows[:, 1] * 1e3])
+async def _stream_until_stdin_closes(port: int, log: Path) -> None:
+    """The stream's process: ``IN_FLIGHT`` callers, one call each in flight, until EOF."""
+    import grpc
+
+    from bench.prepare import GRPC_METHODS
+
+    body = HP2_SINGLE.file("grpc").read_bytes()
+    rows: list[str] = []
+    errors: list[str] = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        method = channel.unary_unary(GRPC_METHODS["grpc"])
+        await method(body, timeout=30)  # connected and warm
+        loop = asyncio.get_running_loop()
+        stdin_closed = loop.run_in_executor(None, sys.stdin.buffer.read)
+        print("READY", flush=True)
+
+        async def caller() -> None:
+            while not stdin_closed.done():
+                started, begun = time.time(), time.perf_counter()
+                try:
+                    await method(body, timeout=30)
+                except grpc.RpcError as error:
+                    errors.append(f"{error.code()}: {error.details()}")
+                    continue
+                rows.append(f"{started:.6f} {time.perf_counter() - begun:.6f}\n")
+
+        await asyncio.gather(*(caller() for _ in range(IN_FLIGHT)))
+    log.write_text("".join(rows))
+    print(json.dumps({"calls": len(rows), "errors": len(errors), "first_error": errors[:1]}))
+
+
+class _Stream:
+    """The stream to A in its own process on ``GENERATOR_CPU``, until ``stop()``."""
+
+    def __init__(self, server: Server, log: Path) -> None:
+        self._log = log
+        argv = [sys.executable, "-m", "bench.load_stall", f"--stream_port={server.grpc_port}"]
+        self._process = subprocess.Popen(
+            ["taskset", "-c", GENERATOR_CPU, *argv, f"--stream_log={log}"],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self._process.stdout is not None
+        if self._process.stdout.readline().strip() != b"READY":
+            raise RuntimeError("the stream did not start")
+
+    def stop(self) -> np.ndarray:
+        """Rows of (start epoch s, duration ms); raises if any call failed."""
+        out, _ = self._process.communicate(b"", timeout=120)
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        if result["errors"]:
+            raise RuntimeError(f"stream errors: {result['errors']}, first: {result['first_error']}")
+        rows = np.loadtxt(self._log, ndmin=2)
+        return np.column_stack([rows[:, 0], rows[:, 1] * 1e3])
 
 
 def _repeat(server: Server, big: Model, version: int) -> dict[str, float]:
     """One stream, one load of ``version`` (replacing ``version - 1``) and one unload."""
-    ready = threading.Event()
-    rows: list[np.ndarray] = []
-    log = HOME / f"stream-{server.name}-{version}.log"
-    stream = threading.Thread(target=lambda: rows.append(_stream(server, log, STREAM_S, ready)))
-    stream.start()
-    ready.wait()
-    time.sleep(QUIET_S)
-    copied = time.time()
-    copy_version(big, version - 1, version)
-    available = gone = 0.0
-    while stream.is_alive() and not gone:
-        states = _versions(server)
-        if not available and states.get(version) == "AVAILABLE":
-            available = time.time()
-        if available and states.get(version - 1, "END") == "END":
-            gone = time.time()
-        time.sleep(0.05)
-    stream.join()
+    stream = _Stream(server, HOME / f"stream-{server.name}-{version}.log")
+    try:
+        time.sleep(QUIET_S)
+        copied = time.time()
+        copy_version(big, version - 1, version)
+        available = gone = 0.0
+        deadline = time.monotonic() + LOAD_LIMIT_S
+        while not gone and time.monotonic() < deadline:
+            states = _versions(server)
+            if not available and states.get(version) == "AVAILABLE":
+                available = time.time()
+            if available and states.get(version - 1, "END") == "END":
+                gone = time.time()
+            time.sleep(0.05)
+        time.sleep(AFTER_S)
+    finally:
+        calls = stream.stop()
     if not gone:
-        raise RuntimeError(f"version {version} did not replace {version - 1} within the stream")
-    calls = rows[0]
+        raise RuntimeError(f"version {version} did not replace {version - 1} in {LOAD_LIMIT_S} s")
     starts, ms = calls[:, 0], calls[:, 1]
     # A call counts in the window it started in, and in the load window also when it was
     # still waiting as the load began.
@@ -284,9 +318,14 @@ def _wait_available(server: Server, version: int) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--stream_port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--stream_log", default="", help=argparse.SUPPRESS)
     parser.add_argument("--server_flag", action="append", default=[], help="repeatable")
     parser.add_argument("--against", default="", help="a commit to run interleaved (before)")
     args = parser.parse_args(argv)
+    if args.stream_port:  # the stream's own process (``_Stream``)
+        asyncio.run(_stream_until_stdin_closes(args.stream_port, Path(args.stream_log)))
+        return
     flags = tuple(args.server_flag)
     configurations = [("this tree", REPO, flags)]
     if args.against:

@@ -118,7 +118,7 @@ def _write_payload() -> None:
 
 def _versions(server: Server) -> dict[int, str]:
     url = f"http://127.0.0.1:{server.rest_port}/v1/models/{BIG.name}"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=120) as response:  # slow while a load holds the GIL
         states = json.load(response).get("model_version_status", [])
     return {int(s["version"]): s["state"] for s in states}
 

@@ -297,7 +297,7 @@ def run_load_stall(
             shutil.rmtree(big.base_path, ignore_errors=True)
             shutil.copytree(BIG.base_path / "1", big.base_path / "1")
             try:
-                with _started(tree, f"server-{len(result.repeats)}", models, flags) as server:
+                with _started(tree, f"{label}-{repeat}".replace(" ", "_"), models, flags) as server:
                     _wait_available(server, 1)
                     figures = _repeat(server, big, 2)
             finally:

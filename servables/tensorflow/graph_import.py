@@ -3,12 +3,12 @@
 Why: TensorFlow imports a GraphDef with one C call (``TF_GraphImportGraphDefWithResults``)
 that holds the GIL from start to end: for a graph of 40,000 nodes, 0.6 s of CPU, which
 stalled the event loop, and so every other model's requests, for 0.9 to 1.6 s on a busy
-core (``bench/load_stall.py``, issue 21). Imported ``STEP_NODES`` nodes at a time, each
-call holds the GIL for 8 ms of CPU at first, growing to about 32 ms once the graph holds
-40,000 nodes (TF scans the names already in the graph on every call: about 0.8 ms per
-1,000 nodes), and Python's switch interval lets the event loop in between. The price is
-CPU: the steps and the grouping cost about 1.7x the single call's CPU, all in the load
-thread.
+core (``bench/load_stall.py``, issue 21). Imported ``STEP_NODES`` nodes at a time, with a
+``STEP_PAUSE_S`` sleep between steps (the event loop takes the GIL then), each call holds
+the GIL for a few milliseconds plus a part that grows with the graph already imported
+(TF scans every name in the graph on each call: about 0.8 ms of CPU per 1,000 nodes, so
+32 ms per step once a graph holds 40,000 nodes). The price is CPU in the load thread:
+with 1,000-node steps, a 40,000-node graph cost 1.7x the single call's CPU.
 
 ``load_saved_model(session, tags, export_dir)`` is ``tf.compat.v1.saved_model.loader.load``
 with the graph imported in steps (and the SavedModel file parsed once rather than twice):
@@ -22,26 +22,28 @@ would, and returns the same ``Saver``:
   where every group's inputs were imported by an earlier step or come in the same one; an
   input from an earlier step is mapped onto the tensor already in the graph. A group is the
   nodes that must travel together: a node with the nodes named inside its name (TF renames
-  a node whose name is already a scope in the graph: "a/b" after "a/b/c"), those
-  colocated with each other (TF checks a ``loc:@``
-  name only against the GraphDef being imported). A control input from an earlier step's
-  op without outputs (a NoOp, an AssignVariableOp) has no tensor to map onto: the node is
-  imported without it and the edge added right after. Groups on a
-  cycle (a TF1 while loop) and everything after them go in one last step;
+  a node whose name is already a scope in the graph: "a/b" after "a/b/c"), and nodes
+  colocated with each other (TF checks a ``loc:@`` name only against the GraphDef being
+  imported). A control input from an earlier step's op without outputs (a NoOp, an
+  AssignVariableOp) has no tensor to map onto: the node is imported without it and the
+  edge added right after. Groups on a cycle (a TF1 while loop) and everything after them
+  go in one last step;
 - the function library goes in with the first step, so that every later step finds it;
 - what the meta graph holds besides its nodes (collections, variables, the saver) is then
   imported by TensorFlow's own ``import_meta_graph``, given a copy of the meta graph whose
   GraphDef keeps only its versions: the nodes it names are already in the graph.
 
-A graph of at most ``STEP_NODES`` nodes, or one TF could not import in steps, is imported
-the usual way, in one call. Errors are TF's own: an invalid graph fails in whichever step
-holds the bad node, with the error TF gives for it.
+A graph of at most ``STEP_NODES`` nodes is imported in one call (still through the same
+path); a load with an import scope or saver arguments (never the server's) goes through
+TF's own ``load_graph`` unchanged. Errors are TF's own: an invalid graph fails in the
+step that holds the bad node, with the error TF gives for it.
 """
 
 from __future__ import annotations
 
 import collections
 import sys
+import time
 from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
@@ -50,8 +52,11 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.saved_model import loader_impl
 from tensorflow.python.training import saver as tf_saver
 
-STEP_NODES = 1000
-"""Nodes per import call: about 15 ms of GIL each on a busy core (40,000 nodes took 0.6 s)."""
+STEP_NODES = 500
+"""Nodes per import call: about 4 ms of CPU with the GIL held, plus the scan of the graph."""
+
+STEP_PAUSE_S = 0.001
+"""Sleep between two steps, so that a thread waiting for the GIL (the event loop) gets it."""
 
 _COLOCATION_ATTR = "_class"
 _COLOCATION_PREFIX = b"loc:@"
@@ -102,6 +107,7 @@ def import_meta_graph_in_steps(
     with graph.as_default():
         for step in _steps(graph_def):
             _import_step(graph, step, producer_ops)
+            time.sleep(STEP_PAUSE_S)
         saver, _ = tf_saver._import_meta_graph_with_return_elements(rest)  # noqa: SLF001 - the loader's own import, minus its nodes
     return saver
 

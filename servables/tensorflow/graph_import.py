@@ -12,7 +12,8 @@ with 1,000-node steps, a 40,000-node graph cost 1.7x the single call's CPU.
 
 ``load_saved_model(session, tags, export_dir)`` is ``tf.compat.v1.saved_model.loader.load``
 with the graph imported in steps (and the SavedModel file parsed once rather than twice):
-the meta graph with ``tags``, its variables restored and its init op run.
+the meta graph with ``tags``, its variables restored and its init op run, optionally in an
+inter-op pool of their own (``restore_pool``: see ``saved_model.with_load_pool``).
 
 Contract: ``import_meta_graph_in_steps(graph, meta_graph_def)`` leaves ``graph`` as
 ``tf.compat.v1.train.import_meta_graph(meta_graph_def)`` (no import scope, no input map)
@@ -48,7 +49,7 @@ from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 from tensorflow.core.framework import graph_pb2, node_def_pb2
-from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 from tensorflow.python.saved_model import loader_impl
 from tensorflow.python.training import saver as tf_saver
 
@@ -63,15 +64,48 @@ _COLOCATION_PREFIX = b"loc:@"
 
 
 def load_saved_model(
-    session: tf.compat.v1.Session, tags: Sequence[str], export_dir: str
+    session: tf.compat.v1.Session,
+    tags: Sequence[str],
+    export_dir: str,
+    *,
+    restore_pool: int | None = None,
 ) -> meta_graph_pb2.MetaGraphDef:
-    """Loads the meta graph tagged ``tags`` into ``session`` (see the module docstring)."""
+    """Loads the meta graph tagged ``tags`` into ``session`` (see the module docstring).
+
+    ``restore_pool``: the index of the session's inter-op pool (``session_inter_op_thread_pool``)
+    that restores the variables and runs the init op; None: the session's default pool.
+    """
     loader = _SteppedLoader(export_dir)
+    runner: tf.compat.v1.Session | _PoolSession = session
+    if restore_pool is not None:
+        runner = _PoolSession(session, restore_pool)
     with session.graph.as_default():
         saver, _ = loader.load_graph(session.graph, list(tags))
-        loader.restore_variables(session, saver)
-        loader.run_init_ops(session, list(tags))
+        loader.restore_variables(runner, saver)
+        loader.run_init_ops(runner, list(tags))
     return loader.get_meta_graph_def_from_tags(list(tags))
+
+
+class _PoolSession:
+    """The session as TF's restore and init-op code uses it, running in one inter-op pool."""
+
+    def __init__(self, session: tf.compat.v1.Session, pool: int) -> None:
+        self.graph = session.graph
+        self._session = session
+        self._pool = pool
+
+    def run(
+        self,
+        fetches: object,
+        feed_dict: object = None,
+        options: config_pb2.RunOptions | None = None,
+        run_metadata: object = None,
+    ) -> object:
+        in_pool = config_pb2.RunOptions()
+        if options is not None:
+            in_pool.CopyFrom(options)
+        in_pool.inter_op_thread_pool = self._pool
+        return self._session.run(fetches, feed_dict, options=in_pool, run_metadata=run_metadata)
 
 
 class _SteppedLoader(loader_impl.SavedModelLoader):  # type: ignore[misc]  # TF is untyped

@@ -2,7 +2,8 @@
 
 A version is loaded the way TF Serving's C++ server loads it: a fresh graph and session
 per version, restored with the configured tags, init ops run; the graph goes in a step at a
-time (``servables.tensorflow.graph_import``), so that a load never holds the GIL for long. Calls go through
+time (``servables.tensorflow.graph_import``), so that a load never holds the GIL for long,
+and the variables are restored in an inter-op pool of their own (``with_load_pool``). Calls go through
 ``Session._make_callable_from_options`` rather than ``Session.run(feed_dict=...)``
 because the callable, like TF Serving's C++ session, does not check fed shapes against
 the placeholders' declared shapes (a ``[3]`` tensor fed to a ``[-1,1]`` input runs).
@@ -164,6 +165,42 @@ def _first_line(error: BaseException) -> str:
     return message.strip().split("\n\n")[0]
 
 
+INFERENCE_POOL_NAME, LOAD_POOL_NAME = "aioserving_inference", "aioserving_load"
+
+
+def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigProto, int | None]:
+    """The session config with a one-thread inter-op pool for restores, and that pool's index.
+
+    Why: TF runs every session's ops in one process-wide inter-op pool, as many threads as
+    cores. A restore's RestoreV2 op holds one of them for the whole read (seconds for
+    300 MB), so on one core every other model's requests waited behind it: up to 1.1 s
+    (``bench/load_stall.py``). Here every session gets two pools shared by name across
+    sessions, as TF's ``session_inter_op_thread_pool`` documentation recommends for
+    low-priority work: pool 0, ``INFERENCE_POOL_NAME``, the size the config asks for
+    (``inter_op_parallelism_threads``, 0: one per core), which runs every request; and
+    pool 1, ``LOAD_POOL_NAME``, one thread, which restores and runs init ops while loading.
+    With that, requests waited at most 20 ms during the same restore. Warmup stays in
+    pool 0: its requests build the callables that serving then uses.
+
+    A config that already chose its pools (``session_inter_op_thread_pool``, per-session
+    threads, or a negative ``inter_op_parallelism_threads``: run in the caller's thread) is
+    returned unchanged, with None.
+    """
+    if (
+        config.session_inter_op_thread_pool
+        or config.use_per_session_threads
+        or config.inter_op_parallelism_threads < 0
+    ):
+        return config, None
+    pooled = config_pb2.ConfigProto()
+    pooled.CopyFrom(config)
+    pooled.session_inter_op_thread_pool.add(
+        num_threads=config.inter_op_parallelism_threads, global_name=INFERENCE_POOL_NAME
+    )
+    pooled.session_inter_op_thread_pool.add(num_threads=1, global_name=LOAD_POOL_NAME)
+    return pooled, 1
+
+
 class SavedModelLoader(VersionLoader[SavedModelOptions]):
     """Loads one SavedModel version folder with the configured tags and session config."""
 
@@ -172,10 +209,13 @@ class SavedModelLoader(VersionLoader[SavedModelOptions]):
         # in a Triton repository.
         export_dir = os.path.dirname(require_artifact("tensorflow", self.path))
         graph = tf.Graph()
-        session = tf.compat.v1.Session(graph=graph, config=self._options.session_config)
+        config, restore_pool = with_load_pool(self._options.session_config)
+        session = tf.compat.v1.Session(graph=graph, config=config)
         try:
             with graph.as_default():
-                meta_graph = load_saved_model(session, self._options.tags, export_dir)
+                meta_graph = load_saved_model(
+                    session, self._options.tags, export_dir, restore_pool=restore_pool
+                )
         except BaseException:
             session.close()
             raise

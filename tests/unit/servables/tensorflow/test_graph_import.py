@@ -1,5 +1,7 @@
 """A SavedModel loaded in steps is the graph TensorFlow's own loader builds.
 
+(And the restore can run in its own inter-op pool: ``saved_model.with_load_pool``.)
+
 Each test loads one SavedModel twice, once with ``tf.compat.v1.saved_model.loader.load``
 and once with ``load_saved_model`` (``STEP_NODES`` lowered so that even the small test
 models go in many steps), and compares every node (op, inputs in order, device, attrs),
@@ -13,9 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import config_pb2
 
 from servables.tensorflow import graph_import
 from servables.tensorflow.graph_import import load_saved_model
+from servables.tensorflow.saved_model import INFERENCE_POOL_NAME, LOAD_POOL_NAME, with_load_pool
 from tests.integration import server_process
 
 NodeKey = tuple[str, tuple[str, ...], str, tuple[tuple[str, bytes], ...]]
@@ -115,3 +120,31 @@ def test_resource_variables_a_while_loop_and_nested_scopes(tmp_path: Path) -> No
             )
             builder.save()
     _both_ways(tmp_path / "1", np.ones((2, 3), np.float32))
+
+
+def test_restore_and_init_ops_can_run_in_a_pool_of_their_own(testdata: Path) -> None:
+    config, pool = with_load_pool(config_pb2.ConfigProto())
+    assert pool == 1
+    assert [p.global_name for p in config.session_inter_op_thread_pool] == [
+        INFERENCE_POOL_NAME,
+        LOAD_POOL_NAME,
+    ]
+    assert config.session_inter_op_thread_pool[1].num_threads == 1
+    session = tf.compat.v1.Session(graph=tf.Graph(), config=config)
+    export_dir = testdata / "saved_model_half_plus_two_2_versions" / "00000123"
+    meta = load_saved_model(session, ("serve",), str(export_dir), restore_pool=pool)
+    _, _, outputs = _graph_summary(session, meta, np.array([[4.0]], np.float32))
+    assert [float(np.ravel(o)[0]) for o in outputs] == [4.0]  # 4 / 2 + 2
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        "use_per_session_threads: true",
+        "inter_op_parallelism_threads: -1",
+        'session_inter_op_thread_pool { num_threads: 2 global_name: "mine" }',
+    ],
+)
+def test_a_config_that_chose_its_own_pools_is_kept(chosen: str) -> None:
+    config = text_format.Parse(chosen, config_pb2.ConfigProto())
+    assert with_load_pool(config) == (config, None)

@@ -160,18 +160,18 @@ def _import_step(graph: tf.Graph, step: graph_pb2.GraphDef, producer_ops: object
         kept: list[str] = []
         for name in node.input:
             source, index, control = _parse_input(name)
-            if source in inside:
+            found = None if source in inside else _operation(graph, source)
+            if found is None or (not control and index >= len(found.outputs)):
+                # In this step, or nowhere (then TF's import names the error).
                 kept.append(name)
             elif not control:
-                input_map.setdefault(
-                    f"{source}:{index}", graph.get_tensor_by_name(f"{source}:{index}")
-                )
+                input_map.setdefault(f"{source}:{index}", found.outputs[index])
                 kept.append(name)
-            elif (op := graph.get_operation_by_name(source)).outputs:
-                input_map.setdefault(f"^{source}", op.outputs[0])
+            elif found.outputs:
+                input_map.setdefault(f"^{source}", found.outputs[0])
                 kept.append(name)
             else:
-                added_later.setdefault(node.name, []).append(op)
+                added_later.setdefault(node.name, []).append(found)
         if node.name in added_later:
             del step.node[position].input[:]
             step.node[position].input.extend(kept)
@@ -180,6 +180,13 @@ def _import_step(graph: tf.Graph, step: graph_pb2.GraphDef, producer_ops: object
     )
     for name, control_inputs in added_later.items():
         graph.get_operation_by_name(name)._add_control_inputs(control_inputs)  # noqa: SLF001 - TF's own way to add an edge
+
+
+def _operation(graph: tf.Graph, name: str) -> tf.Operation | None:
+    try:
+        return graph.get_operation_by_name(name)
+    except KeyError:
+        return None
 
 
 def _steps(graph_def: graph_pb2.GraphDef) -> Iterator[graph_pb2.GraphDef]:

@@ -148,3 +148,16 @@ def test_restore_and_init_ops_can_run_in_a_pool_of_their_own(testdata: Path) -> 
 def test_a_config_that_chose_its_own_pools_is_kept(chosen: str) -> None:
     config = text_format.Parse(chosen, config_pb2.ConfigProto())
     assert with_load_pool(config) == (config, None)
+
+
+@pytest.mark.parametrize("bad_input", ["c3:7", "missing"])
+def test_an_input_naming_no_tensor_fails_with_tfs_own_error(bad_input: str) -> None:
+    graph = tf.Graph()
+    with graph.as_default():
+        for i in range(8):
+            tf.constant(float(i), name=f"c{i}")
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph=graph)
+    broken = meta_graph.graph_def.node.add(name="broken", op="Identity", input=[bad_input])
+    broken.attr["T"].type = tf.float32.as_datatype_enum
+    with pytest.raises(ValueError, match="broken"):
+        graph_import.import_meta_graph_in_steps(tf.Graph(), meta_graph)

@@ -3,7 +3,7 @@
 One server (batching off, pinned to CPU 0 as in ``bench.measure``) serves
 ``half_plus_two`` (A) and ``big`` (B), a TensorFlow SavedModel this bench generates once
 under ``bench/out/load_stall/`` (git-ignored): ``BIG_MATRICES`` float32 variables of
-``BIG_SHAPE`` (about 335 MB of checkpoint) behind ``SMALL_LAYERS`` small dense layers (a
+``BIG_SHAPE`` (331 MB of checkpoint) behind ``SMALL_LAYERS`` small dense layers (a
 graph of about 13,500 nodes: the graph import, the restore and the warmup all cost what a
 real model's do), with a warmup file of one Predict request.
 

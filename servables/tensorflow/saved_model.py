@@ -178,7 +178,8 @@ def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigPro
     sessions, as TF's ``session_inter_op_thread_pool`` documentation recommends for
     low-priority work: pool 0, ``INFERENCE_POOL_NAME``, the size the config asks for
     (``inter_op_parallelism_threads``, 0: one per core), which runs every request; and
-    pool 1, ``LOAD_POOL_NAME``, one thread, which restores and runs init ops while loading.
+    pool 1, ``LOAD_POOL_NAME``, one thread at ``LOAD_POOL_NICE``, which restores and runs
+    init ops while loading.
     With that, requests waited at most 20 ms during the same restore. Warmup stays in
     pool 0: its requests build the callables that serving then uses.
 
@@ -201,6 +202,38 @@ def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigPro
     return pooled, 1
 
 
+LOAD_POOL_NICE = 10
+"""The nice value of the load pool's thread: the event loop and requests go first on a busy core."""
+
+
+def lower_load_pool_priority(pool: int) -> int:
+    """Raises the nice value of the load pool's threads to ``LOAD_POOL_NICE``; returns how many.
+
+    TF names a session's inter-op pool threads ``tf_Compute<index>`` (Linux, in
+    ``/proc/self/task/*/comm``); the load pool's thread exists once a session with it was
+    created. A restore is C++ with the GIL released, so a lower priority cannot hold up a
+    thread waiting for the GIL. Best effort: anywhere the threads cannot be found or reniced
+    (no ``/proc``, another TF naming), nothing changes.
+    """
+    name = f"tf_Compute{pool}"
+    lowered = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/comm") as comm:
+                if comm.read().strip() != name:
+                    continue
+            if os.getpriority(os.PRIO_PROCESS, int(task)) < LOAD_POOL_NICE:
+                os.setpriority(os.PRIO_PROCESS, int(task), LOAD_POOL_NICE)
+            lowered += 1
+        except OSError:  # the thread ended, or renicing is not allowed here
+            continue
+    return lowered
+
+
 class SavedModelLoader(VersionLoader[SavedModelOptions]):
     """Loads one SavedModel version folder with the configured tags and session config."""
 
@@ -211,6 +244,8 @@ class SavedModelLoader(VersionLoader[SavedModelOptions]):
         graph = tf.Graph()
         config, restore_pool = with_load_pool(self._options.session_config)
         session = tf.compat.v1.Session(graph=graph, config=config)
+        if restore_pool is not None:
+            lower_load_pool_priority(restore_pool)
         try:
             with graph.as_default():
                 meta_graph = load_saved_model(

@@ -20,7 +20,12 @@ from tensorflow.core.protobuf import config_pb2
 
 from servables.tensorflow import graph_import
 from servables.tensorflow.graph_import import load_saved_model
-from servables.tensorflow.saved_model import INFERENCE_POOL_NAME, LOAD_POOL_NAME, with_load_pool
+from servables.tensorflow.saved_model import (
+    INFERENCE_POOL_NAME,
+    LOAD_POOL_NAME,
+    lower_load_pool_priority,
+    with_load_pool,
+)
 from tests.integration import server_process
 
 NodeKey = tuple[str, tuple[str, ...], str, tuple[tuple[str, bytes], ...]]
@@ -135,6 +140,8 @@ def test_restore_and_init_ops_can_run_in_a_pool_of_their_own(testdata: Path) -> 
     meta = load_saved_model(session, ("serve",), str(export_dir), restore_pool=pool)
     _, _, outputs = _graph_summary(session, meta, np.array([[4.0]], np.float32))
     assert [float(np.ravel(o)[0]) for o in outputs] == [4.0]  # 4 / 2 + 2
+    if Path("/proc/self/task").is_dir():  # Linux: the load pool's one thread runs reniced
+        assert lower_load_pool_priority(pool) >= 1
 
 
 @pytest.mark.parametrize(

@@ -178,10 +178,10 @@ def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigPro
     sessions, as TF's ``session_inter_op_thread_pool`` documentation recommends for
     low-priority work: pool 0, ``INFERENCE_POOL_NAME``, the size the config asks for
     (``inter_op_parallelism_threads``, 0: one per core), which runs every request; and
-    pool 1, ``LOAD_POOL_NAME``, one thread at ``LOAD_POOL_NICE``, which restores and runs
-    init ops while loading.
-    With that, requests waited at most 20 ms during the same restore. Warmup stays in
-    pool 0: its requests build the callables that serving then uses.
+    pool 1, ``LOAD_POOL_NAME``, one thread (``LOAD_POOL_NICENESS`` nicer than the process:
+    ``lower_load_pool_priority``), which restores and runs init ops while loading. With
+    that, requests waited at most 20 ms during the same restore. Warmup stays in pool 0:
+    its requests build the callables that serving then uses.
 
     A config that already chose its pools (``session_inter_op_thread_pool``, per-session
     threads, or a negative ``inter_op_parallelism_threads``: run in the caller's thread) is
@@ -202,12 +202,13 @@ def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigPro
     return pooled, 1
 
 
-LOAD_POOL_NICE = 10
-"""The nice value of the load pool's thread: the event loop and requests go first on a busy core."""
+LOAD_POOL_NICENESS = 10
+"""How much nicer than the process the load pool's thread runs (capped at 19): the event loop
+and requests go first on a busy core."""
 
 
 def lower_load_pool_priority(pool: int) -> int:
-    """Raises the nice value of the load pool's threads to ``LOAD_POOL_NICE``; returns how many.
+    """Makes the load pool's threads ``LOAD_POOL_NICENESS`` nicer than the process; how many.
 
     TF names a session's inter-op pool threads ``tf_Compute<index>`` (Linux, in
     ``/proc/self/task/*/comm``); the load pool's thread exists once a session with it was
@@ -216,6 +217,7 @@ def lower_load_pool_priority(pool: int) -> int:
     (no ``/proc``, another TF naming), nothing changes.
     """
     name = f"tf_Compute{pool}"
+    nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + LOAD_POOL_NICENESS)
     lowered = 0
     try:
         tasks = os.listdir("/proc/self/task")
@@ -226,8 +228,8 @@ def lower_load_pool_priority(pool: int) -> int:
             with open(f"/proc/self/task/{task}/comm") as comm:
                 if comm.read().strip() != name:
                     continue
-            if os.getpriority(os.PRIO_PROCESS, int(task)) < LOAD_POOL_NICE:
-                os.setpriority(os.PRIO_PROCESS, int(task), LOAD_POOL_NICE)
+            if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
+                os.setpriority(os.PRIO_PROCESS, int(task), nice)
             lowered += 1
         except OSError:  # the thread ended, or renicing is not allowed here
             continue

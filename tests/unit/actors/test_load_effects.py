@@ -8,10 +8,12 @@ except the load timeout under test (50 ms).
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.load_effects import (
+    LOAD_SWITCH_INTERVAL_S,
     MAX_LOAD_ERROR_CHARS,
     LoadRetryOptions,
     TaskEffectRunner,
@@ -112,6 +114,29 @@ async def test_a_load_slower_than_the_timeout_fails() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
     assert loader.produced.unloaded
+
+
+async def test_the_switch_interval_is_short_while_loads_run_and_restored_after() -> None:
+    inbox, pool = Inbox(), ExecutorPool(ExecutorPoolOptions(load_threads=2))
+    await pool.start()
+    effects = runner(inbox, pool, max_num_load_retries=0)
+    before = sys.getswitchinterval()
+    first, second = BlockedLoader(), BlockedLoader()
+    second.version = 2
+    effects.submit(LoadVersion(model_name="m", version=1, loader=first))
+    effects.submit(LoadVersion(model_name="m", version=2, loader=second))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert sys.getswitchinterval() == LOAD_SWITCH_INTERVAL_S
+    first.release.set()
+    while len(inbox.messages) < 1:
+        await asyncio.sleep(0.001)
+    assert sys.getswitchinterval() == LOAD_SWITCH_INTERVAL_S  # the second still loads
+    second.release.set()
+    await effects.wait_idle()
+    assert sys.getswitchinterval() == before
+    assert [type(m) for m in inbox.messages] == [VersionLoaded, VersionLoaded]
+    await pool.stop()
 
 
 async def test_unload_waits_for_in_flight_requests() -> None:

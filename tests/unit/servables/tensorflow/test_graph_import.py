@@ -1,0 +1,170 @@
+"""A SavedModel loaded in steps is the graph TensorFlow's own loader builds.
+
+(And the restore can run in its own inter-op pool: ``saved_model.with_load_pool``.)
+
+Each test loads one SavedModel twice, once with ``tf.compat.v1.saved_model.loader.load``
+and once with ``load_saved_model`` (``STEP_NODES`` lowered so that even the small test
+models go in many steps), and compares every node (op, inputs in order, device, attrs),
+every collection and the signature's answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import config_pb2
+
+from servables.tensorflow import graph_import
+from servables.tensorflow.graph_import import load_saved_model
+from servables.tensorflow.saved_model import (
+    INFERENCE_POOL_NAME,
+    LOAD_POOL_NAME,
+    lower_load_pool_priority,
+    with_load_pool,
+)
+from tests.integration import server_process
+
+NodeKey = tuple[str, tuple[str, ...], str, tuple[tuple[str, bytes], ...]]
+
+
+def _graph_summary(
+    session: tf.compat.v1.Session, meta_graph: tf.compat.v1.MetaGraphDef, feed: np.ndarray
+) -> tuple[dict[str, NodeKey], dict[str, list[str]], list[np.ndarray]]:
+    graph = session.graph
+    nodes = {
+        node.name: (
+            node.op,
+            tuple(node.input),
+            node.device,
+            tuple(
+                sorted((k, v.SerializeToString(deterministic=True)) for k, v in node.attr.items())
+            ),
+        )
+        for node in graph.as_graph_def().node
+    }
+    collections = {
+        key: [getattr(item, "name", str(item)) for item in graph.get_collection(key)]
+        for key in graph.get_all_collection_keys()
+    }
+    signature = meta_graph.signature_def["serving_default"]
+    (x,) = signature.inputs.values()
+    outputs = [tensor.name for tensor in signature.outputs.values()]
+    return nodes, collections, session.run(outputs, {x.name: feed})
+
+
+def _both_ways(export_dir: Path, feed: np.ndarray) -> None:
+    expected = tf.compat.v1.Session(graph=tf.Graph())
+    with expected.graph.as_default():
+        meta = tf.compat.v1.saved_model.loader.load(expected, ["serve"], str(export_dir))
+    stepped = tf.compat.v1.Session(graph=tf.Graph())
+    stepped_meta = load_saved_model(stepped, ("serve",), str(export_dir))
+    # TF's own import also strips default attrs from the returned GraphDef in place.
+    assert stepped_meta.signature_def == meta.signature_def
+    assert stepped_meta.collection_def == meta.collection_def
+    want_nodes, want_collections, want_outputs = _graph_summary(expected, meta, feed)
+    got_nodes, got_collections, got_outputs = _graph_summary(stepped, stepped_meta, feed)
+    assert got_nodes == want_nodes
+    assert got_collections == want_collections
+    for got, want in zip(got_outputs, want_outputs, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture
+def testdata() -> Path:
+    return server_process.testdata_dir()
+
+
+@pytest.fixture(autouse=True)
+def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(graph_import, "STEP_NODES", 5)
+
+
+def test_a_tf1_model_with_reference_variables_and_a_saver(testdata: Path) -> None:
+    _both_ways(
+        testdata / "saved_model_half_plus_two_2_versions" / "00000123",
+        np.array([[1.0], [2.0]], np.float32),
+    )
+
+
+def test_a_tf2_model_with_a_function_library(testdata: Path) -> None:
+    _both_ways(
+        testdata / "saved_model_half_plus_two_tf2_cpu" / "00000123",
+        np.array([2.0], np.float32),
+    )
+
+
+def test_resource_variables_a_while_loop_and_nested_scopes(tmp_path: Path) -> None:
+    """AssignVariableOps (no outputs) under control edges, a cycle, "a/b" beside "a/b/c"."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 3], name="x")
+        h = x
+        for i in range(4):
+            w = v1.get_variable(f"layer_{i}/w", [3, 3], tf.float32, use_resource=True)
+            h = tf.nn.relu(tf.matmul(h, w), name=f"layer_{i}")
+        with v1.variable_scope("layer_0"):
+            h = tf.identity(h, name="relu")  # "layer_0/relu" beside the op "layer_0"
+        _, y = tf.while_loop(
+            lambda i, acc: i < 3, lambda i, acc: (i + 1, acc * 0.5), [tf.constant(0), h]
+        )
+        y = tf.identity(y, name="y")
+        with v1.Session(graph=graph) as session:
+            session.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(str(tmp_path / "1"))
+            builder.add_meta_graph_and_variables(
+                session,
+                ["serve"],
+                signature_def_map={
+                    "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+                },
+            )
+            builder.save()
+    _both_ways(tmp_path / "1", np.ones((2, 3), np.float32))
+
+
+def test_restore_and_init_ops_can_run_in_a_pool_of_their_own(testdata: Path) -> None:
+    config, pool = with_load_pool(config_pb2.ConfigProto())
+    assert pool == 1
+    assert [p.global_name for p in config.session_inter_op_thread_pool] == [
+        INFERENCE_POOL_NAME,
+        LOAD_POOL_NAME,
+    ]
+    assert config.session_inter_op_thread_pool[1].num_threads == 1
+    session = tf.compat.v1.Session(graph=tf.Graph(), config=config)
+    export_dir = testdata / "saved_model_half_plus_two_2_versions" / "00000123"
+    meta = load_saved_model(session, ("serve",), str(export_dir), restore_pool=pool)
+    _, _, outputs = _graph_summary(session, meta, np.array([[4.0]], np.float32))
+    assert [float(np.ravel(o)[0]) for o in outputs] == [4.0]  # 4 / 2 + 2
+    if Path("/proc/self/task").is_dir():  # Linux: the load pool's one thread runs reniced
+        assert lower_load_pool_priority(pool) >= 1
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        "use_per_session_threads: true",
+        "inter_op_parallelism_threads: -1",
+        'session_inter_op_thread_pool { num_threads: 2 global_name: "mine" }',
+    ],
+)
+def test_a_config_that_chose_its_own_pools_is_kept(chosen: str) -> None:
+    config = text_format.Parse(chosen, config_pb2.ConfigProto())
+    assert with_load_pool(config) == (config, None)
+
+
+@pytest.mark.parametrize("bad_input", ["c3:7", "missing"])
+def test_an_input_naming_no_tensor_fails_with_tfs_own_error(bad_input: str) -> None:
+    graph = tf.Graph()
+    with graph.as_default():
+        for i in range(8):
+            tf.constant(float(i), name=f"c{i}")
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph=graph)
+    broken = meta_graph.graph_def.node.add(name="broken", op="Identity", input=[bad_input])
+    broken.attr["T"].type = tf.float32.as_datatype_enum
+    with pytest.raises(ValueError, match="broken"):
+        graph_import.import_meta_graph_in_steps(tf.Graph(), meta_graph)

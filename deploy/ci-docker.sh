@@ -123,8 +123,11 @@ write_build_settings() {
     local out="$ROOT/deploy/docker/build-settings"
     local pip_cmd="${PIP:-pip3}"
     command -v "$pip_cmd" >/dev/null || pip_cmd="python3 -m pip"
+    # Written beside the files as *.new (outside the build context, .dockerignore) and
+    # renamed over them only when they changed: a build reading its context meanwhile
+    # sees the old file or the new one, never a file being rewritten.
     mkdir -p "$out"
-    rm -f "$out/pip.conf" "$out/ca-certificates.crt"
+    rm -f "$out/pip.conf.new" "$out/ca-certificates.crt.new"
     local cert="" index="" extra="" timeout="" key value
     while IFS='=' read -r key value; do
         value="${value#\'}"; value="${value%\'}"
@@ -146,7 +149,7 @@ write_build_settings() {
         echo "[global]"
         [ -n "$timeout" ] && echo "timeout = $timeout"
         if [ -n "$cert" ] && [ -f "$cert" ]; then
-            cp "$cert" "$out/ca-certificates.crt"
+            cp "$cert" "$out/ca-certificates.crt.new"
             echo "cert = /etc/aioserving-build/ca-certificates.crt"
         fi
         local url http_extra=""
@@ -163,7 +166,17 @@ write_build_settings() {
         esac
         [ -n "$http_extra" ] && echo "extra-index-url =$http_extra"
         true
-    } >"$out/pip.conf"
+    } >"$out/pip.conf.new"
+    local file
+    for file in pip.conf ca-certificates.crt; do
+        if [ ! -f "$out/$file.new" ]; then
+            rm -f "$out/$file"
+        elif cmp -s "$out/$file.new" "$out/$file"; then
+            rm -f "$out/$file.new"
+        else
+            mv -f "$out/$file.new" "$out/$file"
+        fi
+    done
 }
 
 build_image() {

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s
+from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s, terminate
 from bench.prepare import capture
 from bench.spec import BENCH, REPO, SINGLE, transport
 from bench.tools import external
@@ -70,12 +69,7 @@ def _server(name: str, scratch: Path) -> Iterator[tuple[int, dict[str, int]]]:
             time.sleep(0.05)
         yield process.pid, json.loads(port_file.read_text())
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process)
         log.close()
 
 

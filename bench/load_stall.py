@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import json
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, Server
+from bench.measure import GENERATOR_CPU, SERVER_CPU, Server, terminate
 from bench.prepare import copy_version, write_model_config
 from bench.spec import HALF_PLUS_TWO, HP2_SINGLE, OUT, REPO, Model
 
@@ -262,12 +261,7 @@ def _started(tree: Path, name: str, models: Path, flags: Sequence[str]) -> Itera
         ports = json.loads(port_file.read_text())
         yield Server(name, process.pid, ports["grpc"], ports["rest"])
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, 60.0)
 
 
 def _checkout(commit: str) -> Path:

@@ -176,6 +176,20 @@ def wait_for_quiet() -> None:
 _SIGNALLED: set[int] = set()
 
 
+def terminate(process: subprocess.Popen[bytes], grace_s: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if the server is still draining after ``grace_s``."""
+    process.send_signal(signal.SIGTERM)
+    _wait_then_kill(process, grace_s)
+
+
+def _wait_then_kill(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:  # still draining a client's connection
+        process.kill()
+        process.wait()
+
+
 def stop(servers: Sequence[Server]) -> None:
     """SIGTERM to every server at once, so that they drain side by side; each ``started``
     then only waits for its own."""
@@ -213,12 +227,9 @@ def started(name: str, flags: Sequence[str], models: Path = MODEL_CONFIG) -> Ite
         yield Server(name, process.pid, ports["grpc"], ports["rest"])
     finally:
         if process.pid not in _SIGNALLED:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            terminate(process)
+        else:
+            _wait_then_kill(process, 30.0)
 
 
 _SERIES = re.compile(

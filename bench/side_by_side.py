@@ -32,7 +32,6 @@ import argparse
 import collections
 import contextlib
 import json
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,14 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, TICKS, format_instructions, tree_cpu_s
+from bench.measure import (
+    GENERATOR_CPU,
+    SERVER_CPU,
+    TICKS,
+    format_instructions,
+    terminate,
+    tree_cpu_s,
+)
 from bench.perf_counters import InstructionCounter
 from bench.spec import FLOOR, FLOORS, REPO, SERVERS, SINGLE, UNPINNED, transport
 from bench.tools import external
@@ -97,12 +103,7 @@ def _server(repo: Path, config: str, scratch: Path, protocol: str) -> Iterator[t
             time.sleep(0.05)
         yield process.pid, json.loads(port_file.read_text())[transport(protocol)]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:  # still draining a client's connection
-            process.kill()
-            process.wait()
+        terminate(process)
         log.close()
 
 

@@ -108,7 +108,7 @@ class _PoolSession:
         return self._session.run(fetches, feed_dict, options=in_pool, run_metadata=run_metadata)
 
 
-class _SteppedLoader(loader_impl.SavedModelLoader):  # type: ignore[misc]  # TF is untyped
+class _SteppedLoader(loader_impl.SavedModelLoader):  # TF is untyped (subclassing Any is allowed: pyproject.toml)
     """TF's SavedModel loader, importing the graph with ``import_meta_graph_in_steps``."""
 
     def load_graph(

@@ -428,9 +428,7 @@ class Batcher(Actor[BatcherMessage]):
                 servable = request.servable
                 if batch_may_wait(
                     running_batches=self._running_of.get(servable, 0),
-                    waiting_batches=sum(
-                        1 for q in self._queues.values() for b in q if b.servable is servable
-                    ),
+                    waiting_rows=self._waiting_rows.get(servable.model_name, 0),
                     last_batch_requests=self._last_requests_of.get(servable, 0),
                 ):
                     budget = timeout / 1e6

@@ -7,10 +7,10 @@ loop never copies tensors.
 The batch cost model (``batch_may_wait`` and ``cost_model_close_time``, on unless
 ``--batching_cost_model=false``, and only where ``batch_timeout_micros`` is above 0):
 
-- A batch that opens while its model is idle (no batch of that version running, none
-  waiting, and its last batch held one request) goes out at once: waiting only pays when the next batch
-  can fill while another runs or while requests keep coming, so a lone client (c1) never
-  waits for the timeout.
+- A batch that opens while its model is idle (no batch of that version running, no rows
+  of the model waiting, and the version's last batch held one request) goes out at once:
+  waiting only pays when the next batch can fill while another runs or while requests
+  keep coming, so a lone client (c1) never waits for the timeout.
 - A batch that opens under load waits while one more request would still let it finish
   within its budget: it closes once ``now + a * (rows + next) + b`` passes its first
   request's arrival plus ``batch_timeout_micros``, where ``a * n + b`` is the signature's
@@ -161,15 +161,16 @@ def split_outputs(
     return results
 
 
-def batch_may_wait(*, running_batches: int, waiting_batches: int, last_batch_requests: int) -> bool:
+def batch_may_wait(*, running_batches: int, waiting_rows: int, last_batch_requests: int) -> bool:
     """Whether a batch opening now may wait for more requests (the cost model's load test).
 
-    The counts are of one model version. Under load means: a batch of it runs, another
-    waits, or its last batch held more than one request (requests kept arriving while it
-    formed; a model call run inline on the event loop never shows as running). Otherwise
-    the batch goes out at once.
+    Under load means: a batch of the model version runs (``running_batches``), rows of the
+    model wait in batches not yet dispatched (``waiting_rows``, the count the batcher keeps
+    for its queue-depth gauge), or the version's last batch held more than one request
+    (requests kept arriving while it formed; a model call run inline on the event loop
+    never shows as running). Otherwise the batch goes out at once.
     """
-    return running_batches > 0 or waiting_batches > 0 or last_batch_requests > 1
+    return running_batches > 0 or waiting_rows > 0 or last_batch_requests > 1
 
 
 def cost_model_close_time(

@@ -9,11 +9,11 @@ from actors.call_costs import CostLine
 
 
 def test_only_a_batch_opening_under_load_may_wait() -> None:
-    assert not batch_may_wait(running_batches=0, waiting_batches=0, last_batch_requests=1)
-    assert not batch_may_wait(running_batches=0, waiting_batches=0, last_batch_requests=0)
-    assert batch_may_wait(running_batches=1, waiting_batches=0, last_batch_requests=1)
-    assert batch_may_wait(running_batches=0, waiting_batches=1, last_batch_requests=1)
-    assert batch_may_wait(running_batches=0, waiting_batches=0, last_batch_requests=2)
+    assert not batch_may_wait(running_batches=0, waiting_rows=0, last_batch_requests=1)
+    assert not batch_may_wait(running_batches=0, waiting_rows=0, last_batch_requests=0)
+    assert batch_may_wait(running_batches=1, waiting_rows=0, last_batch_requests=1)
+    assert batch_may_wait(running_batches=0, waiting_rows=1, last_batch_requests=1)
+    assert batch_may_wait(running_batches=0, waiting_rows=0, last_batch_requests=2)
 
 
 def test_a_batch_closes_when_one_more_request_would_finish_past_the_budget() -> None:

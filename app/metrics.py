@@ -91,13 +91,13 @@ UNKNOWN_MODEL_LABEL = "__unknown__"
 MAX_LABEL_CHARS = 256
 """Longest label value; longer ones (a configured model's long name) are cut."""
 
-# Microsecond buckets from 10 µs to ~100 s, a factor of ~2.5 apart (TF Serving uses
-# exponential buckets for its latency histograms as well).
 RECHECK_KNOWN_SECONDS = 1.0
 """How long a cached request series trusts that its model is still configured."""
 MAX_CACHED_SERIES = 1024
 """The most request series ``observe`` keeps; past it, a new one is looked up every time."""
 
+# Microsecond buckets from 10 µs to ~100 s, a factor of ~2.5 apart (TF Serving uses
+# exponential buckets for its latency histograms as well).
 _LATENCY_BUCKETS_MICROS = tuple(float(10 * 2.5**i) for i in range(18))
 _BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 

@@ -25,8 +25,10 @@ the version it resolved is not unloaded under the decode) and:
   ``max_batch_size: 0`` model): a signature measured cheap (``actors.call_costs``,
   ``--inline_call_threshold_micros``) runs right here on the loop, with no await at all,
   when its inputs total under ``INLINE_MAX_INPUT_BYTES`` (a large batch is not the call
-  that was measured); any other call goes straight to the executor's inference lane, and
-  the handler awaits its future;
+  that was measured), and so does now and then a call of a signature whose calls use
+  little CPU but measured slow on the executor (``CallCost.inline_now``'s probe: under
+  load the executor's timing includes the wait for the GIL); any other call goes
+  straight to the executor's inference lane, and the handler awaits its future;
 - batching on: an ``InferenceRequest`` goes to the batcher, whose batch completion
   answers the future.
 Whoever finishes the model work releases the in-flight count, also when the client gave
@@ -336,11 +338,11 @@ class DataPlane:
         )
         if batcher is None or given is not None or self.batching_for(servable) is None:
             cost = self._costs.of(servable, signature.name)
-            if cost.cheap() and _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES:
+            if _input_bytes(inputs) < INLINE_MAX_INPUT_BYTES and cost.inline_now():
                 try:
                     if wrap is not None:
-                        return wrap(cost.timed, run, signature, inputs, output_names)
-                    return cost.timed(run, signature, inputs, output_names)
+                        return wrap(cost.timed_inline, run, signature, inputs, output_names)
+                    return cost.timed_inline(run, signature, inputs, output_names)
                 finally:
                     servable.end_request()
             try:

@@ -17,10 +17,13 @@ most of the call (21 us of CPU per call through the pool against 8 in the caller
 thread, one process; ~60 us per request of ``tf_Compute`` time under load). So each
 callable first runs with ``RunOptions.inter_op_thread_pool = -1``, TF's "run
 ``Session::Run`` in the caller's thread" option, meant for graphs whose run costs about
-as much as that hand-off. Its calls are timed; once ``SLOW_CALLS_TO_MOVE`` calls in a
-row took longer than ``CALLER_THREAD_MAX_SECONDS``, the callable is rebuilt without the
-option and every later call uses TF's inter-op pool, which runs a large graph's
-independent branches at once. Intra-op parallelism (the threads inside one matmul or convolution) is
+as much as that hand-off. Its calls are timed by the calling thread's CPU time; once
+``SLOW_CALLS_TO_MOVE`` calls in a row used more than ``CALLER_THREAD_MAX_SECONDS`` of it,
+the callable is rebuilt without the option and every later call uses TF's inter-op pool,
+which runs a large graph's independent branches at once. CPU time, not wall time: under
+load a call's wall time includes the wait to take the GIL back from the event loop
+(0.1 to 1 ms for an 8 us digits call at 64 requests in flight), which once moved every
+cheap signature to the pool for good. Intra-op parallelism (the threads inside one matmul or convolution) is
 the same either way. A cheap signature then also measures cheap in
 ``actors.call_costs``, so the data plane and the batcher run it on the event loop: no
 thread hop, and no hand-off inside TensorFlow either.
@@ -55,7 +58,7 @@ log = logging.getLogger(__name__)
 _REF_OFFSET = 100  # TF encodes DT_X_REF as DT_X + 100
 
 CALLER_THREAD_MAX_SECONDS: Final = 1e-3
-"""A call in the caller's thread longer than this counts as slow."""
+"""A call that uses more CPU than this in the caller's thread counts as slow."""
 SLOW_CALLS_TO_MOVE: Final = 8
 """This many slow calls in a row move a callable to TF's inter-op pool for good.
 
@@ -158,11 +161,11 @@ class SessionCall:
         call = self.call
         if not self.in_caller_thread:
             return call(*arrays)  # type: ignore[operator,no-any-return]  # an untyped TF session callable
-        started = time.perf_counter()
+        started = time.thread_time()
         try:
             return call(*arrays)  # type: ignore[operator,no-any-return]  # an untyped TF session callable
         finally:
-            if time.perf_counter() - started <= CALLER_THREAD_MAX_SECONDS:
+            if time.thread_time() - started <= CALLER_THREAD_MAX_SECONDS:
                 self.slow_in_a_row = 0
             else:
                 self.slow_in_a_row += 1

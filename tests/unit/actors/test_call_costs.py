@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from actors.call_costs import SLOW_FACTOR, WARMUP_CALLS, CallCost, CallCosts, CostLine
+import time
+
+from actors.call_costs import (
+    MAX_PROBE_INTERVAL_S,
+    PROBE_INTERVAL_S,
+    SLOW_FACTOR,
+    WARMUP_CALLS,
+    CallCost,
+    CallCosts,
+    CostLine,
+)
 from tests.unit.actors.fakes import HalfPlusTwo
 
 
@@ -49,6 +59,78 @@ def test_threshold_zero_is_never_cheap_and_costs_are_per_servable_and_signature(
     assert costs.of(a, "s") is not costs.of(a, "t")
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _waiting_for_the_gil(clock: _Clock) -> CallCost:
+    """Executor calls of 8 us of CPU that each waited 0.5 ms for the GIL (a busy loop)."""
+    cost = CallCost(threshold_seconds=40e-6, clock=clock)
+    for _ in range(WARMUP_CALLS):
+        cost.observe(500e-6, cpu_seconds=8e-6)
+    assert not cost.cheap()
+    return cost
+
+
+def test_a_call_that_used_little_cpu_is_probed_on_the_loop_once_per_interval() -> None:
+    clock = _Clock()
+    cost = _waiting_for_the_gil(clock)
+    assert cost.inline_now()  # the probe
+    assert not cost.inline_now()  # no second probe within the interval
+    clock.now += PROBE_INTERVAL_S
+    assert cost.inline_now()
+    assert cost.probes == 2
+
+
+def test_a_fast_probe_makes_the_signature_cheap() -> None:
+    clock = _Clock()
+    cost = _waiting_for_the_gil(clock)
+    assert cost.inline_now()
+    cost.timed_inline(lambda: None)  # what the data plane runs on the loop
+    assert cost.cheap() and cost.inline_now()
+    assert cost.probes == 1
+
+
+def test_a_slow_probe_keeps_it_off_the_loop_and_backs_off() -> None:
+    # A model that waits (I/O, a lock): little CPU, long wall time, also on the loop.
+    clock = _Clock()
+    cost = _waiting_for_the_gil(clock)
+    intervals = []
+    for _ in range(10):
+        while not cost.inline_now():
+            clock.now += 0.5
+        started = clock.now
+        cost.observe_probe(2e-3)
+        assert not cost.cheap()
+        clock.now += 0.5
+        while not cost.inline_now():
+            clock.now += 0.5
+        intervals.append(clock.now - started)
+        cost.observe_probe(2e-3)
+    assert intervals[0] >= 2 * PROBE_INTERVAL_S
+    assert intervals == sorted(intervals)
+    assert intervals[-1] <= MAX_PROBE_INTERVAL_S + 0.5
+
+
+def test_calls_that_use_the_cpu_are_never_probed() -> None:
+    cost = CallCost(threshold_seconds=40e-6, clock=_Clock())
+    for _ in range(WARMUP_CALLS):
+        cost.observe(500e-6, cpu_seconds=450e-6)
+    assert not cost.inline_now()
+    assert cost.probes == 0
+
+
+def test_timed_calls_record_the_threads_cpu_time_apart_from_the_wall_time() -> None:
+    cost = CallCost(threshold_seconds=40e-6)
+    cost.timed(time.sleep, 0.01)
+    assert cost.mean_seconds >= 0.01
+    assert cost.cpu_seconds < 0.005
+
+
 def test_the_cost_line_is_none_until_enough_batches_were_measured() -> None:
     cost = CallCost(threshold_seconds=40e-6)
     for rows in range(1, WARMUP_CALLS):
@@ -82,7 +164,8 @@ def test_the_cost_line_keeps_a_fixed_amount_of_state() -> None:
     for i in range(20_000):
         cost.observe_batch(1 + i % 64, 1e-4)
     # Running sums only: no sample is kept, however many calls were measured.
-    assert all(isinstance(getattr(cost, name), (int, float)) for name in CallCost.__slots__)
+    numbers = [name for name in CallCost.__slots__ if name != "_clock"]
+    assert all(isinstance(getattr(cost, name), (int, float)) for name in numbers)
     assert not hasattr(cost, "__dict__")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -93,6 +94,33 @@ async def test_a_signature_that_turns_slow_leaves_the_loop() -> None:
     assert executor.submitted == before
     await plane.predict(ModelRef(name="m"), "", x(2.0))
     assert executor.submitted == before + 1  # back on the executor
+    await pool.stop()
+
+
+async def test_a_signature_slow_only_on_the_executor_is_probed_and_comes_back_to_the_loop() -> None:
+    # Under load an executor call's wall time includes its wait for the GIL: long, but no
+    # CPU. Here the call sleeps when it runs off the loop's thread, and only then.
+    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
+    await pool.start()
+    executor, servable = CountingExecutor(pool), HalfPlusTwo()
+    plane = plane_for(servable, executor, threshold_micros=2_000)
+    fast_run, loop_thread = servable.run, threading.get_ident()
+
+    def run(
+        signature: Signature, inputs: Mapping[str, np.ndarray], output_names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        if threading.get_ident() != loop_thread:
+            time.sleep(0.01)
+        return fast_run(signature, inputs, output_names)
+
+    servable.run = run  # type: ignore[method-assign]  # slow on the executor only
+    for i in range(WARMUP_CALLS):
+        await plane.predict(ModelRef(name="m"), "", x(float(i)))
+    assert executor.submitted == WARMUP_CALLS
+    for i in range(5):  # the first is the probe; it was fast, so the rest stay on the loop
+        result = await plane.predict(ModelRef(name="m"), "", x(float(i)))
+        np.testing.assert_allclose(result.outputs["y"], [[i / 2 + 2]])
+    assert executor.submitted == WARMUP_CALLS
     await pool.stop()
 
 

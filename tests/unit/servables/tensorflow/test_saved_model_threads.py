@@ -1,8 +1,8 @@
 """Where a SavedModel's session runs its graph: the caller's thread while cheap, TF's pool after.
 
 The graph records the thread its op ran in (a ``py_func``), so each test asserts where TF
-ran it rather than how long it took; a call made slow (the op sleeps) is what moves a
-callable to the pool.
+ran it rather than how long it took; a call made slow (the op spins on the CPU) is what
+moves a callable to the pool, and a call that only waits (the op sleeps) is not slow.
 """
 
 from __future__ import annotations
@@ -32,14 +32,18 @@ def unhurried(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _Recorder:
-    """The op's body: notes its thread, sleeps when asked, returns its input plus one."""
+    """The op's body: notes its thread, spins or sleeps when asked, returns its input plus one."""
 
     def __init__(self) -> None:
         self.threads: list[int] = []
+        self.spin_seconds = 0.0
         self.sleep_seconds = 0.0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         self.threads.append(threading.get_ident())
+        spun = time.thread_time()
+        while time.thread_time() - spun < self.spin_seconds:
+            pass
         if self.sleep_seconds:
             time.sleep(self.sleep_seconds)
         return (x + 1).astype(np.float32)
@@ -84,9 +88,9 @@ def test_a_cheap_call_runs_in_the_callers_thread(
 def test_one_slow_call_moves_nothing(recorded: tuple[SavedModelServable, _Recorder]) -> None:
     servable, recorder = recorded
     for _ in range(3):
-        recorder.sleep_seconds = 2 * CALLER_THREAD_MAX_SECONDS
+        recorder.spin_seconds = 2 * CALLER_THREAD_MAX_SECONDS
         _call(servable)
-        recorder.sleep_seconds = 0.0
+        recorder.spin_seconds = 0.0
         _call(servable)
     assert set(recorder.threads) == {threading.get_ident()}
 
@@ -95,15 +99,26 @@ def test_slow_calls_in_a_row_move_the_signature_to_tensorflows_pool(
     recorded: tuple[SavedModelServable, _Recorder],
 ) -> None:
     servable, recorder = recorded
-    recorder.sleep_seconds = 2 * CALLER_THREAD_MAX_SECONDS
+    recorder.spin_seconds = 2 * CALLER_THREAD_MAX_SECONDS
     for _ in range(SLOW_CALLS_TO_MOVE):
         _call(servable)  # slow, still in the caller's thread
-    recorder.sleep_seconds = 0.0
+    recorder.spin_seconds = 0.0
     before = len(recorder.threads)
     for _ in range(5):
         np.testing.assert_array_equal(_call(servable), [[1.0, 1.0]])
     assert recorder.threads[:before] == [threading.get_ident()] * before
     assert threading.get_ident() not in recorder.threads[before:]
+
+
+def test_calls_that_wait_without_using_the_cpu_stay_in_the_callers_thread(
+    recorded: tuple[SavedModelServable, _Recorder],
+) -> None:
+    # What a cheap call looks like under load: its wall time includes waiting for the GIL.
+    servable, recorder = recorded
+    recorder.sleep_seconds = 2 * CALLER_THREAD_MAX_SECONDS
+    for _ in range(2 * SLOW_CALLS_TO_MOVE):
+        _call(servable)
+    assert set(recorder.threads) == {threading.get_ident()}
 
 
 @pytest.mark.usefixtures("unhurried")

@@ -17,8 +17,9 @@ imported (it must: TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL`` once, at import).
   example programs use it too, ``examples.quiet_tensorflow``), then writes back every
   line except those (``NOISE``), in order. The ``tensorflow`` and
   ``absl`` Python loggers go to ERROR (the deprecation warning of the TF1 loader the
-  SavedModel loader uses, "Restoring parameters from"). ``TF_ENABLE_ONEDNN_OPTS`` is
-  left as it is: only its notice goes. Later C++ warnings are untouched.
+  SavedModel loader uses, "Restoring parameters from"). Only oneDNN's notice goes
+  (printed when ``TF_ENABLE_ONEDNN_OPTS=1`` turns it on; ``server.py`` sets it to 0 unless
+  the operator set it). Later C++ warnings are untouched.
 """
 
 from __future__ import annotations

@@ -210,7 +210,9 @@ class CallCost:
         try:
             return fn(*args)
         finally:
-            self.observe_batch(rows, time.perf_counter() - started, time.thread_time() - cpu_started)
+            self.observe_batch(
+                rows, time.perf_counter() - started, time.thread_time() - cpu_started
+            )
 
 
 class CallCosts:

@@ -17,9 +17,12 @@
 
 Each answers the real server's captured bytes for that protocol, model and row count
 (``bench.prepare.capture``), so the difference to the server is what its own machinery
-costs. ``--model NAME --call inline|executor`` also runs that model (loaded as
-``bench.inprocess`` does) on each request's array, on the loop thread or through
-``run_in_executor`` on one worker thread, to split that cost further. Binds ephemeral
+costs. ``--model NAME --call inline|executor|batched`` also runs that model (loaded as
+``bench.inprocess`` does) on each request's array, on the loop thread, through
+``run_in_executor`` on one worker thread, or gathered with the other calls that reach
+the loop in the same turn into one batch on the loop thread, to split that cost further.
+(grpc.aio hands the loop one new call per turn, so that last batch is nearly always one
+call: batching needs a wait or a model running elsewhere.) Binds ephemeral
 ports, writes ``{"grpc": p, "rest": p}`` to ``--port_file`` once both listen; SIGTERM
 stops it.
 """
@@ -75,6 +78,8 @@ def model_call(mode: str, name: str | None) -> ModelCall:
     from bench.inprocess import load  # imports TensorFlow's runtime: only when asked
 
     run = load(model, ())
+    if mode == "batched":
+        return batched_call(model.name, run)
     pool = concurrent.futures.ThreadPoolExecutor(1) if mode == "executor" else None
 
     async def call(model_name: str, array: np.ndarray) -> None:
@@ -84,6 +89,36 @@ def model_call(mode: str, name: str | None) -> ModelCall:
             run(array)
         else:
             await asyncio.get_running_loop().run_in_executor(pool, run, array)
+
+    return call
+
+
+def batched_call(name: str, run: Callable[[np.ndarray], object]) -> ModelCall:
+    """Gathers the calls that arrive in one turn of the loop into one model call on the loop.
+
+    The least a batching server can do: no thread, no queue, no timeout; each caller
+    awaits a future that the batch's callback resolves with its rows of the output.
+    """
+    waiting: list[tuple[np.ndarray, asyncio.Future[object]]] = []
+
+    def flush() -> None:
+        batch = waiting[:]
+        waiting.clear()
+        outputs = run(np.concatenate([array for array, _ in batch]))
+        start = 0
+        for array, future in batch:
+            rows = len(array)
+            future.set_result([output[start : start + rows] for output in outputs])  # type: ignore[attr-defined]
+            start += rows
+
+    async def call(model_name: str, array: np.ndarray) -> None:
+        if model_name != name:
+            return
+        future = asyncio.get_running_loop().create_future()
+        if not waiting:
+            asyncio.get_running_loop().call_soon(flush)
+        waiting.append((array, future))
+        await future
 
     return call
 
@@ -193,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--codec", choices=sorted(CODECS), default="orjson")
     parser.add_argument("--port_file", type=Path, required=True)
     parser.add_argument("--model", default=None, help="run this model on its requests")
-    parser.add_argument("--call", choices=("none", "inline", "executor"), default="none")
+    parser.add_argument("--call", choices=("none", "inline", "executor", "batched"), default="none")
     args = parser.parse_args(argv)
     call = model_call(args.call, args.model)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -86,6 +86,12 @@ TF_FLAGS = {
 }
 SERVERS: dict[str, tuple[str, ...]] = {
     "off": (),
+    # Every call on the loop, however its cost measures (issue 21: what the thread hop costs).
+    "off-inline": ("--inline_call_threshold_micros=1000000",),
+    "off-inline-w1": ("--inline_call_threshold_micros=1000000", "--workers=1"),
+    "off-inline-w2": ("--inline_call_threshold_micros=1000000", "--workers=2"),
+    "off-w1": ("--workers=1",),
+    "off-w2": ("--workers=2",),
     "on": _BATCHING,
     "on-2threads": (
         "--enable_batching",
@@ -107,12 +113,24 @@ SERVERS: dict[str, tuple[str, ...]] = {
 }
 # Servers run unpinned, and so is the generator that loads them (``--workers`` needs both
 # cores): no ``taskset`` on either side; their CPU figures sum the whole process tree.
-UNPINNED = frozenset({"on-w1", "on-w2", "on-w2-tf2", "on-w2-pin"})
+UNPINNED = frozenset(
+    {
+        "on-w1",
+        "on-w2",
+        "on-w2-tf2",
+        "on-w2-pin",
+        "off-inline-w1",
+        "off-inline-w2",
+        "off-w1",
+        "off-w2",
+    }
+)
 FLOORS: dict[str, tuple[str, ...]] = {
     "floor-orjson": ("--codec=orjson",),
     "floor-json": ("--codec=json",),
     "floor+model-inline": ("--codec=orjson", "--model=digits", "--call=inline"),
     "floor+model-executor": ("--codec=orjson", "--model=digits", "--call=executor"),
+    "floor+model-batched": ("--codec=orjson", "--model=digits", "--call=batched"),
 }
 FLOOR = "floor-orjson"
 

@@ -149,6 +149,7 @@ STAGES = {
     "floor-orjson": "bare framework (floor)",
     "floor+model-inline": "floor + model call on the loop thread",
     "floor+model-executor": "floor + model call via run_in_executor",
+    "floor+model-batched": "floor + the calls of one loop turn as one batch on the loop",
     "off": "server, batching off",
     "on": "server, batching on",
 }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import time
+
+import pytest
 
 from actors.call_costs import (
     MAX_PROBE_INTERVAL_S,

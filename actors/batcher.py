@@ -277,6 +277,7 @@ class Batcher(Actor[BatcherMessage]):
         self._queues: dict[QueueKey, collections.deque[_Batch]] = {}
         self._running = 0
         self._timer_at: float | None = None
+        self._timer: object = None  # the armed timer's handle: cancelled when superseded
         self._waiting_rows: dict[str, int] = {}  # per model: rows in batches not yet dispatched
         self._cost_model = cost_model
         # Per servable, for the cost model's load test: batches on the executor now, and
@@ -629,8 +630,13 @@ class Batcher(Actor[BatcherMessage]):
         if self._timer_at is not None and self._timer_at <= earliest:
             return
         self._timer_at = earliest
+        superseded = self._timer
+        if isinstance(superseded, asyncio.TimerHandle):
+            # A later timer would only wake the batcher for nothing (a growing batch moves
+            # the cost model's close time earlier with every request).
+            superseded.cancel()
         call_at = self._call_at or self._loop_call_at
-        call_at(earliest, self._on_timer)
+        self._timer = call_at(earliest, self._on_timer)
 
     def _schedule_gather_tick(self) -> None:
         """One ``GatherTick`` per loop turn while a free thread waits on a gathering batch."""
@@ -650,7 +656,7 @@ class Batcher(Actor[BatcherMessage]):
         return loop.call_later(max(0.0, when - self._clock()), callback)
 
     def _on_timer(self) -> None:
-        self._timer_at = None
+        self._timer_at = self._timer = None
         self.post(TimerFired())
 
     # --- shutdown ---------------------------------------------------------------------------

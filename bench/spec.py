@@ -93,6 +93,22 @@ SERVERS: dict[str, tuple[str, ...]] = {
     "off-w1": ("--workers=1",),
     "off-w2": ("--workers=2",),
     "on": _BATCHING,
+    # Batching with a latency budget the cost model can use (20 ms, batches of at most 64
+    # rows): a lone request still goes out at once, 64 clients fill each batch (issue 21).
+    "on-budget": (
+        "--enable_batching",
+        f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
+    ),
+    "on-budget-w1": (
+        "--enable_batching",
+        f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
+        "--workers=1",
+    ),
+    "on-budget-w2": (
+        "--enable_batching",
+        f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
+        "--workers=2",
+    ),
     "on-2threads": (
         "--enable_batching",
         f"--batching_parameters_file={BENCH / 'batching_2threads.pbtxt'}",

@@ -16,7 +16,8 @@ Scheduling follows TF Serving's ``BatchingParameters``:
   ``--batching_cost_model=false``, turns it off) a batch may close before its timeout:
   one that opens while its model is idle goes out at once, and one that opens under load
   closes as soon as one more request would make it finish, by its signature's fitted
-  cost line, after its first request's arrival plus the timeout. The rule and its terms
+  cost line, after its first request's arrival plus the timeout, or once its model's
+  requests stopped coming (a few mean gaps without one). The rule and its terms
   are in ``actors.batching_policy``; the line in ``actors.call_costs``, fed by every
   batch's measured call time. It never makes a batch larger or later than the timeout;
 - with a timeout of 0 no batch ever waits on a timer. A request that finds the batcher
@@ -69,6 +70,7 @@ import numpy as np
 
 from actors.actor import Actor
 from actors.batching_policy import (
+    ArrivalGaps,
     QueueKey,
     batch_may_wait,
     batch_size_of,
@@ -215,6 +217,7 @@ class _Batch:
     deadline: float  # when it goes out even if not full
     opened_at: float = 0.0  # its first request's arrival
     budget_seconds: float = 0.0  # > 0: the cost model may close it before the deadline
+    last_arrival_at: float = 0.0  # its latest request's arrival
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
     gather_turns: int = 0  # loop turns still to wait once a thread is free (timeout 0)
@@ -284,6 +287,10 @@ class Batcher(Actor[BatcherMessage]):
         # requests in its last dispatched batch. Weak keys: gone with the version.
         self._running_of: weakref.WeakKeyDictionary[Servable, int] = weakref.WeakKeyDictionary()
         self._last_requests_of: weakref.WeakKeyDictionary[Servable, int] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Per servable: the mean gap between its requests, to close a batch once they stop.
+        self._arrivals_of: weakref.WeakKeyDictionary[Servable, ArrivalGaps] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -380,6 +387,11 @@ class Batcher(Actor[BatcherMessage]):
             return
         # Load is judged once per request: the pieces of one split request are not load.
         busy = self._running > 0 or any(self._queues.values())
+        if self._cost_model and settings.batch_timeout_micros > 0:
+            arrivals = self._arrivals_of.get(request.servable)
+            if arrivals is None:
+                arrivals = self._arrivals_of[request.servable] = ArrivalGaps()
+            arrivals.observe(now, settings.batch_timeout_micros / 1e6)
         start = 0
         for index, piece_size in enumerate(pieces):
             inputs = (
@@ -450,6 +462,7 @@ class Batcher(Actor[BatcherMessage]):
         batch = queue[-1]
         batch.tasks.append(task)
         batch.size += task.size
+        batch.last_arrival_at = now
         self._count_waiting(request.servable.model_name, task.size)
 
     def _count_waiting(self, model_name: str, rows: int) -> None:
@@ -508,14 +521,18 @@ class Batcher(Actor[BatcherMessage]):
         return best.popleft() if best is not None else None
 
     def _close_time(self, batch: _Batch) -> float:
-        """When the cost model closes ``batch`` (one that opened under load)."""
-        return cost_model_close_time(
+        """When the cost model closes ``batch`` (one that opened under load): when one
+        more request would no longer finish within the budget, or once requests stopped."""
+        close = cost_model_close_time(
             opened_at=batch.opened_at,
             budget_seconds=batch.budget_seconds,
             line=self._cost_of(batch).line(),
             rows=batch.size,
             next_rows=batch.tasks[-1].size if batch.tasks else 1,
         )
+        arrivals = self._arrivals_of.get(batch.servable)
+        quiet = arrivals.quiet_after() if arrivals is not None else None
+        return close if quiet is None else min(close, batch.last_arrival_at + quiet)
 
     def _cost_of(self, batch: _Batch) -> CallCost:
         return self._costs.of(batch.servable, batch.signature.name)

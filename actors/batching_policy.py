@@ -16,6 +16,12 @@ The batch cost model (``batch_may_wait`` and ``cost_model_close_time``, on unles
   request's arrival plus ``batch_timeout_micros``, where ``a * n + b`` is the signature's
   fitted cost line (``actors.call_costs``) and ``next`` the rows of the latest request.
   Before the line is fitted it waits for the timeout, as without the model.
+- It also closes a batch once requests stopped coming: when no request of its model
+  version arrived for ``QUIET_GAPS_TO_CLOSE`` times the mean gap between its requests
+  (``ArrivalGaps``; at least ``MIN_QUIET_SECONDS``, and only once
+  ``ARRIVALS_TO_ESTIMATE`` gaps were measured). Clients that each wait for their answer
+  (a closed loop: 32 clients, 64-row batches) have all sent their requests by then, and
+  waiting out the budget would only add it to every answer.
 - The model only closes batches earlier: ``max_batch_size`` (or the execution limit),
   ``batch_timeout_micros``, ``max_enqueued_batches``, ``num_batch_threads`` and
   ``allowed_batch_sizes`` still bound every batch as in TF Serving.
@@ -171,6 +177,46 @@ def batch_may_wait(*, running_batches: int, waiting_rows: int, last_batch_reques
     never shows as running). Otherwise the batch goes out at once.
     """
     return running_batches > 0 or waiting_rows > 0 or last_batch_requests > 1
+
+
+ARRIVALS_TO_ESTIMATE = 16
+"""Gaps measured before ``ArrivalGaps.quiet_after`` says anything."""
+ARRIVAL_GAP_WEIGHT = 0.05
+"""Weight of the newest gap in the running mean: about the last 20 requests count."""
+QUIET_GAPS_TO_CLOSE = 3.0
+MIN_QUIET_SECONDS = 100e-6
+
+
+class ArrivalGaps:
+    """The mean gap between one model version's requests, in constant memory.
+
+    ``observe(now, longest)`` is called once per request; a gap is counted at most
+    ``longest`` (the batching timeout: an idle minute says nothing about the next
+    batch). ``quiet_after()`` is how long without a request means no more are coming,
+    or None before ``ARRIVALS_TO_ESTIMATE`` gaps were measured.
+    """
+
+    __slots__ = ("gaps", "last_at", "mean_seconds")
+
+    def __init__(self) -> None:
+        self.last_at: float | None = None
+        self.mean_seconds = 0.0
+        self.gaps = 0
+
+    def observe(self, now: float, longest: float) -> None:
+        if self.last_at is not None:
+            gap = min(max(now - self.last_at, 0.0), longest)
+            if self.gaps == 0:
+                self.mean_seconds = gap
+            else:
+                self.mean_seconds += ARRIVAL_GAP_WEIGHT * (gap - self.mean_seconds)
+            self.gaps += 1
+        self.last_at = now
+
+    def quiet_after(self) -> float | None:
+        if self.gaps < ARRIVALS_TO_ESTIMATE:
+            return None
+        return max(QUIET_GAPS_TO_CLOSE * self.mean_seconds, MIN_QUIET_SECONDS)
 
 
 def cost_model_close_time(

@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from actors.batcher import GATHER_TURNS, Batcher, Enqueue, GatherTick, SlotFreed, TimerFired
-from actors.batching_policy import batch_size_of, merge_inputs
+from actors.batching_policy import (
+    ARRIVALS_TO_ESTIMATE,
+    QUIET_GAPS_TO_CLOSE,
+    ArrivalGaps,
+    batch_size_of,
+    merge_inputs,
+)
 from actors.call_costs import CallCosts
 from actors.messages import InferenceRequest
 from config.batching_config import BatchingSettings
@@ -573,6 +579,50 @@ async def test_cost_model_never_waits_past_the_timeout_nor_grows_past_max_batch_
     await h.run_next_batch()
     assert submitted_rows(h) == [1, 3]
     assert all(rows <= 3 for rows, _ in h.formed)
+
+
+async def test_cost_model_closes_a_batch_once_requests_stop_coming() -> None:
+    # Closed-loop clients: every one of them is waiting on this batch, so waiting out the
+    # 20 ms budget would add it to every answer.
+    h = cost_model_harness(max_batch_size=64, batch_timeout_micros=20_000, num_batch_threads=1)
+    gap = 50e-6
+    for value in range(ARRIVALS_TO_ESTIMATE + 1):  # one request every 50 us, under load
+        h.enqueue([[float(value)]])
+        h.clock.now += gap
+    assert submitted_rows(h) == [1]  # the first went out at once; the rest wait
+    await settle()
+    await h.run_next_batch()  # the thread is free again: only the clock holds the batch
+    quiet = h.clock.now - gap + QUIET_GAPS_TO_CLOSE * gap  # the last request, then 3 gaps
+    assert h.timers[-1] == pytest.approx(quiet)
+    h.clock.now = quiet - 1e-6
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == []
+    h.clock.now = quiet
+    h.batcher.step(TimerFired())
+    assert submitted_rows(h) == [ARRIVALS_TO_ESTIMATE]  # long before the budget's end
+
+
+async def test_cost_model_keeps_a_batch_open_while_requests_keep_their_pace() -> None:
+    h = cost_model_harness(max_batch_size=64, batch_timeout_micros=20_000, num_batch_threads=1)
+    gap = 50e-6
+    for value in range(3 * ARRIVALS_TO_ESTIMATE):
+        h.enqueue([[float(value)]])
+        h.clock.now += gap
+        h.batcher.step(TimerFired())  # a timer may fire between two requests: not closed
+    assert submitted_rows(h) == [1]  # the first, alone; the others keep gathering
+
+
+def test_arrival_gaps_count_an_idle_stretch_as_one_timeout_at_most() -> None:
+    gaps = ArrivalGaps()
+    now = 0.0
+    for _ in range(ARRIVALS_TO_ESTIMATE):
+        assert gaps.quiet_after() is None
+        gaps.observe(now, longest=0.01)
+        now += 1e-3
+    gaps.observe(now + 3600.0, longest=0.01)  # an idle hour
+    quiet = gaps.quiet_after()
+    assert quiet is not None and quiet < QUIET_GAPS_TO_CLOSE * 0.01
+    assert ArrivalGaps.__slots__ == ("gaps", "last_at", "mean_seconds")  # constant memory
 
 
 async def test_a_slow_line_closes_a_loaded_batch_at_once() -> None:

@@ -8,7 +8,9 @@ core (``bench/load_stall.py``, issue 21). Imported ``STEP_NODES`` nodes at a tim
 the GIL for a few milliseconds plus a part that grows with the graph already imported
 (TF scans every name in the graph on each call: about 0.8 ms of CPU per 1,000 nodes, so
 32 ms per step once a graph holds 40,000 nodes). The price is CPU in the load thread:
-with 1,000-node steps, a 40,000-node graph cost 1.7x the single call's CPU.
+with 1,000-node steps, a 40,000-node graph cost 1.7x the single call's CPU. After each step
+the garbage collector's young generations are collected in the load's thread
+(``collect_young_objects``), so that no collection started by a request walks the new graph.
 
 ``load_saved_model(session, tags, export_dir)`` is ``tf.compat.v1.saved_model.loader.load``
 with the graph imported in steps (and the SavedModel file parsed once rather than twice):
@@ -43,6 +45,7 @@ step that holds the bad node, with the error TF gives for it.
 from __future__ import annotations
 
 import collections
+import gc
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -108,7 +111,9 @@ class _PoolSession:
         return self._session.run(fetches, feed_dict, options=in_pool, run_metadata=run_metadata)
 
 
-class _SteppedLoader(loader_impl.SavedModelLoader):  # TF is untyped (subclassing Any is allowed: pyproject.toml)
+class _SteppedLoader(
+    loader_impl.SavedModelLoader
+):  # TF is untyped (subclassing Any is allowed: pyproject.toml)
     """TF's SavedModel loader, importing the graph with ``import_meta_graph_in_steps``."""
 
     def load_graph(
@@ -141,9 +146,29 @@ def import_meta_graph_in_steps(
     with graph.as_default():
         for step in _steps(graph_def):
             _import_step(graph, step, producer_ops)
+            collect_young_objects()
             time.sleep(STEP_PAUSE_S)
         saver, _ = tf_saver._import_meta_graph_with_return_elements(rest)  # noqa: SLF001 - the loader's own import, minus its nodes
+        collect_young_objects()
     return saver
+
+
+def collect_young_objects() -> None:
+    """Collects the collector's two young generations now, in this (the load's) thread.
+
+    Why: an import creates Python objects for every node (an ``Operation``, its
+    ``Tensor`` objects, their attributes), and they
+    stay in the young generations until a collection promotes them. Left to the
+    collector, a young collection then came from whichever thread allocated next (the
+    event loop, serving a request) and walked the whole graph imported so far, with
+    the GIL held: a 60 ms stall of every request during the bench's load
+    (``bench/load_stall.py``, a 13,500-node graph). Collected after each step, each
+    collection walks one step's objects (a few milliseconds, here in the load's
+    thread) and moves them to the oldest generation, which only a full collection
+    walks. A disabled collector stays disabled.
+    """
+    if gc.isenabled():
+        gc.collect(1)
 
 
 def _import_step(graph: tf.Graph, step: graph_pb2.GraphDef, producer_ops: object | None) -> None:

@@ -10,6 +10,7 @@ every collection and the signature's answer.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,18 @@ def test_an_input_naming_no_tensor_fails_with_tfs_own_error(bad_input: str) -> N
     broken.attr["T"].type = tf.float32.as_datatype_enum
     with pytest.raises(ValueError, match="broken"):
         graph_import.import_meta_graph_in_steps(tf.Graph(), meta_graph)
+
+
+def test_the_imported_operations_leave_the_young_generations_with_the_import() -> None:
+    source = tf.Graph()
+    with source.as_default():
+        total = tf.constant(0.0, name="c0")
+        for i in range(1, 40):
+            total = tf.add(total, float(i), name=f"add{i}")
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph=source)
+    graph = tf.Graph()
+    graph_import.import_meta_graph_in_steps(graph, meta_graph)
+    imported = {id(op) for op in graph.get_operations()}
+    assert len(imported) == len(meta_graph.graph_def.node)
+    young = [o for generation in (0, 1) for o in gc.get_objects(generation) if id(o) in imported]
+    assert young == []

@@ -328,6 +328,8 @@ class SavedModelLoader(VersionLoader[SavedModelOptions]):
         graph = tf.Graph()
         config, restore_pool = with_load_pool(self._options.session_config)
         session = tf.compat.v1.Session(graph=graph, config=config)
+        if restore_pool is not None:
+            lower_load_pool_priority(restore_pool)
         try:
             with graph.as_default():
                 meta_graph = load_saved_model(

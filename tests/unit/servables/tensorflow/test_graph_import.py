@@ -3,8 +3,8 @@
 (And the restore can run in its own inter-op pool: ``saved_model.with_load_pool``.)
 
 Each test loads one SavedModel twice, once with ``tf.compat.v1.saved_model.loader.load``
-and once with ``load_saved_model`` (``STEP_NODES`` lowered so that even the small test
-models go in many steps), and compares every node (op, inputs in order, device, attrs),
+and once with ``load_saved_model`` (``STEP_NODES`` and ``PARSE_STEP_BYTES`` lowered so that
+even the small test models are parsed and imported in many steps), and compares every node (op, inputs in order, device, attrs),
 every collection and the signature's answer.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from google.protobuf import text_format
-from tensorflow.core.protobuf import config_pb2
+from tensorflow.core.protobuf import config_pb2, saved_model_pb2
 
 from servables.tensorflow import graph_import
 from servables.tensorflow.graph_import import load_saved_model
@@ -82,6 +82,7 @@ def testdata() -> Path:
 @pytest.fixture(autouse=True)
 def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(graph_import, "STEP_NODES", 5)
+    monkeypatch.setattr(graph_import, "PARSE_STEP_BYTES", 64)
 
 
 def test_a_tf1_model_with_reference_variables_and_a_saver(testdata: Path) -> None:
@@ -184,3 +185,28 @@ def test_the_imported_operations_leave_the_young_generations_with_the_import() -
     assert len(imported) == len(meta_graph.graph_def.node)
     young = [o for generation in (0, 1) for o in gc.get_objects(generation) if id(o) in imported]
     assert young == []
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "saved_model_half_plus_two_2_versions/00000123",
+        "saved_model_half_plus_two_tf2_cpu/00000123",
+    ],
+)
+def test_a_saved_model_parsed_in_steps_is_the_one_parsed_at_once(
+    testdata: Path, model: str
+) -> None:
+    data = (testdata / model / "saved_model.pb").read_bytes()
+    want = saved_model_pb2.SavedModel.FromString(data)
+    got = saved_model_pb2.SavedModel()
+    graph_import.parse_in_steps(got, data)
+    assert got == want
+    assert got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
+
+
+def test_a_truncated_saved_model_fails_as_tfs_loader_fails(testdata: Path, tmp_path: Path) -> None:
+    data = (testdata / "saved_model_half_plus_two_2_versions/00000123/saved_model.pb").read_bytes()
+    (tmp_path / "saved_model.pb").write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match=r"Cannot parse file .*saved_model\.pb: "):
+        load_saved_model(tf.compat.v1.Session(graph=tf.Graph()), ("serve",), str(tmp_path))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from google.protobuf import text_format
+from google.protobuf import struct_pb2, text_format, wrappers_pb2
 from tensorflow.core.protobuf import config_pb2, saved_model_pb2
 
 from servables.tensorflow import graph_import
@@ -210,3 +210,22 @@ def test_a_truncated_saved_model_fails_as_tfs_loader_fails(testdata: Path, tmp_p
     (tmp_path / "saved_model.pb").write_bytes(data[: len(data) // 2])
     with pytest.raises(OSError, match=r"Cannot parse file .*saved_model\.pb: "):
         load_saved_model(tf.compat.v1.Session(graph=tf.Graph()), ("serve",), str(tmp_path))
+
+
+def test_every_wire_type_survives_a_parse_in_steps() -> None:
+    inner = struct_pb2.ListValue()
+    for i in range(20):
+        inner.values.add(number_value=i + 0.5)  # fixed64
+        inner.values.add(bool_value=bool(i % 2))  # varint
+        inner.values.add(string_value=f"s{i}")  # length-delimited
+    outer = struct_pb2.ListValue()
+    for _ in range(3):
+        outer.values.add(list_value=inner)
+        outer.values.add(struct_value={"kept": "whole", "a map": 1.0})  # a map: one piece
+    for message_type, value in (
+        (struct_pb2.ListValue, outer),
+        (wrappers_pb2.FloatValue, wrappers_pb2.FloatValue(value=1.5)),  # fixed32
+    ):
+        got = message_type()
+        graph_import.parse_in_steps(got, value.SerializeToString())
+        assert got == value

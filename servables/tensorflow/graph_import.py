@@ -181,15 +181,14 @@ def collect_young_objects() -> None:
     """Collects the collector's two young generations now, in this (the load's) thread.
 
     Why: an import creates Python objects for every node (an ``Operation``, its
-    ``Tensor`` objects, their attributes), and they
-    stay in the young generations until a collection promotes them. Left to the
-    collector, a young collection then came from whichever thread allocated next (the
-    event loop, serving a request) and walked the whole graph imported so far, with
-    the GIL held: a 60 ms stall of every request during the bench's load
-    (``bench/load_stall.py``, a 13,500-node graph). Collected after each step, each
-    collection walks one step's objects (a few milliseconds, here in the load's
-    thread) and moves them to the oldest generation, which only a full collection
-    walks. A disabled collector stays disabled.
+    ``Tensor`` objects, their attributes), and they stay in the young generations until
+    a collection promotes them. Left to the collector, the next middle-generation
+    collection ran in whichever thread allocated at that moment (the event loop, serving
+    a request) and walked the whole graph, with the GIL held: 55-61 ms during the
+    bench's load (``bench/load_stall.py``, a 13,500-node graph). Collected after each
+    step, each collection walks about one step's objects (at most 5-6 ms in that bench,
+    in the load's thread) and moves them to the oldest generation, which only a full
+    collection walks. A disabled collector stays disabled.
     """
     if gc.isenabled():
         gc.collect(1)

@@ -11,6 +11,7 @@ every collection and the signature's answer.
 from __future__ import annotations
 
 import gc
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +230,11 @@ def test_every_wire_type_survives_a_parse_in_steps() -> None:
         got = message_type()
         graph_import.parse_in_steps(got, value.SerializeToString())
         assert got == value
+
+
+def test_a_saved_model_pbtxt_is_parsed_by_tfs_own_loader(testdata: Path, tmp_path: Path) -> None:
+    source = testdata / "saved_model_half_plus_two_2_versions" / "00000123"
+    shutil.copytree(source, tmp_path / "1", ignore=shutil.ignore_patterns("saved_model.pb"))
+    saved_model = saved_model_pb2.SavedModel.FromString((source / "saved_model.pb").read_bytes())
+    (tmp_path / "1" / "saved_model.pbtxt").write_text(text_format.MessageToString(saved_model))
+    _both_ways(tmp_path / "1", np.array([[1.0], [2.0]], np.float32))

@@ -8,10 +8,13 @@ core (``bench/load_stall.py``, issue 21). Imported ``STEP_NODES`` nodes at a tim
 the GIL for a few milliseconds plus a part that grows with the graph already imported
 (TF scans every name in the graph on each call: about 0.8 ms of CPU per 1,000 nodes, so
 32 ms per step once a graph holds 40,000 nodes). The price is CPU in the load thread:
-with 1,000-node steps, a 40,000-node graph cost 1.7x the single call's CPU.
+with 1,000-node steps, a 40,000-node graph cost 1.7x the single call's CPU. After each step
+the garbage collector's young generations are collected in the load's thread
+(``collect_young_objects``), so that no collection started by a request walks the new graph.
 
 ``load_saved_model(session, tags, export_dir)`` is ``tf.compat.v1.saved_model.loader.load``
-with the graph imported in steps (and the SavedModel file parsed once rather than twice):
+with the graph imported in steps, and ``saved_model.pb`` parsed once (not twice, as TF's
+loader does) and in steps too (``parse_in_steps``):
 the meta graph with ``tags``, its variables restored and its init op run, optionally in an
 inter-op pool of their own (``restore_pool``: see ``saved_model.with_load_pool``).
 
@@ -43,14 +46,19 @@ step that holds the bad node, with the error TF gives for it.
 from __future__ import annotations
 
 import collections
+import gc
 import sys
 import time
 from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
+from google.protobuf import message
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.internal import decoder
 from tensorflow.core.framework import graph_pb2, node_def_pb2
-from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
-from tensorflow.python.saved_model import loader_impl
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2
+from tensorflow.python.lib.io import file_io
+from tensorflow.python.saved_model import constants, loader_impl, path_helpers
 from tensorflow.python.training import saver as tf_saver
 
 STEP_NODES = 500
@@ -58,6 +66,9 @@ STEP_NODES = 500
 
 STEP_PAUSE_S = 0.001
 """Sleep between two steps, so that a thread waiting for the GIL (the event loop) gets it."""
+
+PARSE_STEP_BYTES = 256 * 1024
+"""Serialized bytes per parse call: about 1.5 ms of CPU with the GIL held (upb, idle core)."""
 
 _COLOCATION_ATTR = "_class"
 _COLOCATION_PREFIX = b"loc:@"
@@ -108,8 +119,26 @@ class _PoolSession:
         return self._session.run(fetches, feed_dict, options=in_pool, run_metadata=run_metadata)
 
 
-class _SteppedLoader(loader_impl.SavedModelLoader):  # TF is untyped (subclassing Any is allowed: pyproject.toml)
-    """TF's SavedModel loader, importing the graph with ``import_meta_graph_in_steps``."""
+class _SteppedLoader(
+    loader_impl.SavedModelLoader
+):  # TF is untyped (subclassing Any is allowed: pyproject.toml)
+    """TF's SavedModel loader, parsing ``saved_model.pb`` and importing the graph in steps."""
+
+    def __init__(self, export_dir: str) -> None:
+        path = file_io.join(export_dir, constants.SAVED_MODEL_FILENAME_PB)
+        if not file_io.file_exists(path):  # a saved_model.pbtxt: TF's own parse
+            super().__init__(export_dir)
+            return
+        # What TF's own __init__ sets, with the file parsed by parse_in_steps.
+        self._export_dir = export_dir
+        self._variables_path = path_helpers.get_variables_path(export_dir)
+        with file_io.FileIO(path, "rb") as file:
+            data = file.read()
+        self._saved_model = saved_model_pb2.SavedModel()
+        try:
+            parse_in_steps(self._saved_model, data)
+        except message.DecodeError as error:
+            raise OSError(f"Cannot parse file {path}: {error}.") from error
 
     def load_graph(
         self,
@@ -141,9 +170,110 @@ def import_meta_graph_in_steps(
     with graph.as_default():
         for step in _steps(graph_def):
             _import_step(graph, step, producer_ops)
+            collect_young_objects()
             time.sleep(STEP_PAUSE_S)
         saver, _ = tf_saver._import_meta_graph_with_return_elements(rest)  # noqa: SLF001 - the loader's own import, minus its nodes
+        collect_young_objects()
     return saver
+
+
+def collect_young_objects() -> None:
+    """Collects the collector's two young generations now, in this (the load's) thread.
+
+    Why: an import creates Python objects for every node (an ``Operation``, its
+    ``Tensor`` objects, their attributes), and they stay in the young generations until
+    a collection promotes them. Left to the collector, the next middle-generation
+    collection ran in whichever thread allocated at that moment (the event loop, serving
+    a request) and walked the whole graph, with the GIL held: 55-61 ms during the
+    bench's load (``bench/load_stall.py``, a 13,500-node graph). Collected after each
+    step, each collection walks about one step's objects (at most 5-6 ms in that bench,
+    in the load's thread) and moves them to the oldest generation, which only a full
+    collection walks. A disabled collector stays disabled.
+    """
+    if gc.isenabled():
+        gc.collect(1)
+
+
+def parse_in_steps(target: message.Message, data: bytes | memoryview) -> None:
+    """``target.MergeFromString(data)``, in calls of about ``PARSE_STEP_BYTES`` each.
+
+    Why: one ``ParseFromString`` of a SavedModel holds the GIL from start to end (40-55 ms
+    for the bench's 2.3 MB file on a busy core, ``bench/load_stall.py``). Protobuf merges
+    concatenated serializations: parsing a run of whole fields, then the next run, builds
+    the same message as one parse. So the fields are found with protobuf's own varint
+    decoder and merged a run at a time, with the GIL free between runs; a message field
+    larger than a step (the meta graph, its GraphDef) is merged into its sub-message the
+    same way, field by field. What cannot be split (a single large scalar, bytes or map
+    entry, a group) goes in one call. Data that does not scan as fields is parsed whole,
+    so that the error is protobuf's own ``DecodeError``.
+    """
+    view = memoryview(data)
+    try:
+        fields = list(_fields(view))
+    except (IndexError, ValueError):  # truncated or malformed: protobuf names the error
+        target.MergeFromString(data)
+        return
+    by_number = target.DESCRIPTOR.fields_by_number
+    run_start = run_end = 0
+    for number, payload_start, end in fields:
+        field = by_number.get(number)
+        if end - payload_start <= PARSE_STEP_BYTES or not _splittable(field, payload_start):
+            if end - run_start > PARSE_STEP_BYTES and run_end > run_start:
+                target.MergeFromString(view[run_start:run_end])
+                time.sleep(0)  # the GIL goes to whoever waits for it
+                run_start = run_end
+            run_end = end
+            continue
+        if run_end > run_start:
+            target.MergeFromString(view[run_start:run_end])
+        assert field is not None
+        value = getattr(target, field.name)
+        sub = value.add() if field.is_repeated else value
+        parse_in_steps(sub, view[payload_start:end])
+        run_start = run_end = end
+    if run_end > run_start:
+        target.MergeFromString(view[run_start:run_end])
+
+
+def _splittable(field: FieldDescriptor | None, payload_start: int) -> bool:
+    """A known, length-delimited message field other than a map (``payload_start`` > 0)."""
+    return (
+        field is not None
+        and payload_start > 0
+        and field.type == FieldDescriptor.TYPE_MESSAGE
+        and not field.message_type.GetOptions().map_entry
+    )
+
+
+_WIRE_VARINT, _WIRE_FIXED64, _WIRE_DELIMITED, _WIRE_FIXED32 = 0, 1, 2, 5
+
+
+def _fields(data: memoryview) -> Iterator[tuple[int, int, int]]:
+    """(field number, payload start, end) of each top-level field of a serialized message.
+
+    The payload start is 0 for a field that is not length-delimited. ValueError or
+    IndexError: the data is not a sequence of fields (a group is refused too).
+    """
+    position, size = 0, len(data)
+    while position < size:
+        tag, position = decoder._DecodeVarint(data, position)  # noqa: SLF001 - protobuf's own varint reader
+        wire_type = tag & 7
+        payload_start = 0
+        if wire_type == _WIRE_VARINT:
+            _, end = decoder._DecodeVarint(data, position)  # noqa: SLF001
+        elif wire_type == _WIRE_FIXED64:
+            end = position + 8
+        elif wire_type == _WIRE_FIXED32:
+            end = position + 4
+        elif wire_type == _WIRE_DELIMITED:
+            length, payload_start = decoder._DecodeVarint(data, position)  # noqa: SLF001
+            end = payload_start + length
+        else:
+            raise ValueError(f"wire type {wire_type}")
+        if end > size or tag >> 3 == 0:
+            raise ValueError("truncated")
+        yield tag >> 3, payload_start, end
+        position = end
 
 
 def _import_step(graph: tf.Graph, step: graph_pb2.GraphDef, producer_ops: object | None) -> None:

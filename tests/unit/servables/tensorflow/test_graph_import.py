@@ -3,20 +3,22 @@
 (And the restore can run in its own inter-op pool: ``saved_model.with_load_pool``.)
 
 Each test loads one SavedModel twice, once with ``tf.compat.v1.saved_model.loader.load``
-and once with ``load_saved_model`` (``STEP_NODES`` lowered so that even the small test
-models go in many steps), and compares every node (op, inputs in order, device, attrs),
+and once with ``load_saved_model`` (``STEP_NODES`` and ``PARSE_STEP_BYTES`` lowered so that
+even the small test models are parsed and imported in many steps), and compares every node (op, inputs in order, device, attrs),
 every collection and the signature's answer.
 """
 
 from __future__ import annotations
 
+import gc
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorflow.core.protobuf import config_pb2
+from google.protobuf import struct_pb2, text_format, wrappers_pb2
+from tensorflow.core.protobuf import config_pb2, saved_model_pb2
 
 from servables.tensorflow import graph_import
 from servables.tensorflow.graph_import import load_saved_model
@@ -81,6 +83,7 @@ def testdata() -> Path:
 @pytest.fixture(autouse=True)
 def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(graph_import, "STEP_NODES", 5)
+    monkeypatch.setattr(graph_import, "PARSE_STEP_BYTES", 64)
 
 
 def test_a_tf1_model_with_reference_variables_and_a_saver(testdata: Path) -> None:
@@ -168,3 +171,70 @@ def test_an_input_naming_no_tensor_fails_with_tfs_own_error(bad_input: str) -> N
     broken.attr["T"].type = tf.float32.as_datatype_enum
     with pytest.raises(ValueError, match="broken"):
         graph_import.import_meta_graph_in_steps(tf.Graph(), meta_graph)
+
+
+def test_the_imported_operations_leave_the_young_generations_with_the_import() -> None:
+    source = tf.Graph()
+    with source.as_default():
+        total = tf.constant(0.0, name="c0")
+        for i in range(1, 40):
+            total = tf.add(total, float(i), name=f"add{i}")
+        meta_graph = tf.compat.v1.train.export_meta_graph(graph=source)
+    graph = tf.Graph()
+    graph_import.import_meta_graph_in_steps(graph, meta_graph)
+    imported = {id(op) for op in graph.get_operations()}
+    assert len(imported) == len(meta_graph.graph_def.node)
+    young = [o for generation in (0, 1) for o in gc.get_objects(generation) if id(o) in imported]
+    assert young == []
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "saved_model_half_plus_two_2_versions/00000123",
+        "saved_model_half_plus_two_tf2_cpu/00000123",
+    ],
+)
+def test_a_saved_model_parsed_in_steps_is_the_one_parsed_at_once(
+    testdata: Path, model: str
+) -> None:
+    data = (testdata / model / "saved_model.pb").read_bytes()
+    want = saved_model_pb2.SavedModel.FromString(data)
+    got = saved_model_pb2.SavedModel()
+    graph_import.parse_in_steps(got, data)
+    assert got == want
+    assert got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
+
+
+def test_a_truncated_saved_model_fails_as_tfs_loader_fails(testdata: Path, tmp_path: Path) -> None:
+    data = (testdata / "saved_model_half_plus_two_2_versions/00000123/saved_model.pb").read_bytes()
+    (tmp_path / "saved_model.pb").write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match=r"Cannot parse file .*saved_model\.pb: "):
+        load_saved_model(tf.compat.v1.Session(graph=tf.Graph()), ("serve",), str(tmp_path))
+
+
+def test_every_wire_type_survives_a_parse_in_steps() -> None:
+    inner = struct_pb2.ListValue()
+    for i in range(20):
+        inner.values.add(number_value=i + 0.5)  # fixed64
+        inner.values.add(bool_value=bool(i % 2))  # varint
+        inner.values.add(string_value=f"s{i}")  # length-delimited
+    outer = struct_pb2.ListValue()
+    for _ in range(3):
+        outer.values.add(list_value=inner)
+        outer.values.add(struct_value={"kept": "whole", "a map": 1.0})  # a map: one piece
+    for message_type, value in (
+        (struct_pb2.ListValue, outer),
+        (wrappers_pb2.FloatValue, wrappers_pb2.FloatValue(value=1.5)),  # fixed32
+    ):
+        got = message_type()
+        graph_import.parse_in_steps(got, value.SerializeToString())
+        assert got == value
+
+
+def test_a_saved_model_pbtxt_is_parsed_by_tfs_own_loader(testdata: Path, tmp_path: Path) -> None:
+    source = testdata / "saved_model_half_plus_two_2_versions" / "00000123"
+    shutil.copytree(source, tmp_path / "1", ignore=shutil.ignore_patterns("saved_model.pb"))
+    saved_model = saved_model_pb2.SavedModel.FromString((source / "saved_model.pb").read_bytes())
+    (tmp_path / "1" / "saved_model.pbtxt").write_text(text_format.MessageToString(saved_model))
+    _both_ways(tmp_path / "1", np.array([[1.0], [2.0]], np.float32))

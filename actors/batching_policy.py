@@ -183,7 +183,7 @@ ARRIVALS_TO_ESTIMATE = 16
 """Gaps measured before ``ArrivalGaps.quiet_after`` says anything."""
 ARRIVAL_GAP_WEIGHT = 0.05
 """Weight of the newest gap in the running mean: about the last 20 requests count."""
-QUIET_GAPS_TO_CLOSE = 3.0
+QUIET_GAPS_TO_CLOSE = 6.0
 MIN_QUIET_SECONDS = 100e-6
 
 

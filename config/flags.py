@@ -740,8 +740,10 @@ class ServerOptions:
             _int_at_least(0),
             "(aioserving) A signature whose measured call time stays under this many "
             "microseconds runs on the event loop itself, skipping the thread hop (about "
-            "50-80 us here); one that turns slower moves back to the executor at once. 0 "
-            "runs every call on the executor.",
+            "50-80 us here); one that turns slower moves back to the executor at once. A "
+            "signature whose executor calls use less CPU than this but take longer (under "
+            "load they wait for the GIL) is tried on the loop once a second at most, and "
+            "stays there if that call is fast. 0 runs every call on the executor.",
             group=RUNTIME,
         ),
     ] = 40

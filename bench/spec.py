@@ -139,6 +139,8 @@ UNPINNED = frozenset(
         "off-inline-w2",
         "off-w1",
         "off-w2",
+        "on-budget-w1",
+        "on-budget-w2",
     }
 )
 FLOORS: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """The batch cost model against TF Serving's fixed timeout, same batching parameters.
 
 Starts ``server.py`` once per configuration (pinned to CPU 0, the bench's models and
-monitoring config, as ``bench.side_by_side`` does): ``fixed`` (``batching_timeout.pbtxt``,
+monitoring config, through ``bench.measure.started``): ``fixed`` (``batching_timeout.pbtxt``,
 a 2 ms timeout, with ``--batching_cost_model=false``) and ``cost`` (the same file, the
 cost model on, the default) are the comparison; ``cost20`` (a 20 ms budget, cost model)
 shows what a longer budget buys once c1 no longer pays for it, and ``t0`` (the bench's
@@ -21,18 +21,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import re
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from bench.measure import GENERATOR_CPU, SERVER_CPU, cpu_s, terminate
+from bench.measure import GENERATOR_CPU, Server, batch_histogram, cpu_s, started
 from bench.prepare import capture
 from bench.spec import BENCH, REPO, SINGLE, transport
 from bench.tools import external
@@ -44,47 +39,6 @@ SERVERS: dict[str, tuple[Path, tuple[str, ...]]] = {
     "cost20": (BENCH / "batching_timeout_20ms.pbtxt", ()),
 }
 """Each server's batching parameters file and flags."""
-_SERIES = re.compile(
-    r"^:tensorflow:serving:batching_session:input_batch_size_(bucket|count|sum)\{([^}]*)\} (\S+)$"
-)
-
-
-@contextlib.contextmanager
-def _server(name: str, scratch: Path) -> Iterator[tuple[int, dict[str, int]]]:
-    """``server.py`` with batching and ``name``'s flags: (pid, ports by transport)."""
-    port_file = scratch / f"{name}.ports.json"
-    argv = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
-    argv += ["--rest_api_port=0", f"--model_config_file={REPO}/bench/out/models.config"]
-    argv += [f"--monitoring_config_file={BENCH}/monitoring.pbtxt", "--enable_batching"]
-    parameters, flags = SERVERS[name]
-    argv += [f"--batching_parameters_file={parameters}", *flags]
-    log = open(scratch / f"{name}.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [*argv, f"--port_file={port_file}"], cwd=REPO, stdout=log, stderr=log
-    )
-    try:
-        while not port_file.exists():
-            if process.poll() is not None:
-                raise SystemExit(f"{name} did not start: see {log.name}")
-            time.sleep(0.05)
-        yield process.pid, json.loads(port_file.read_text())
-    finally:
-        terminate(process)
-        log.close()
-
-
-def _batch_series(rest_port: int) -> dict[str, float]:
-    """The digits model's ``input_batch_size`` count, sum and ``le`` buckets."""
-    url = f"http://127.0.0.1:{rest_port}/monitoring/prometheus/metrics"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        text = response.read().decode()
-    series: dict[str, float] = {}
-    for line in text.splitlines():
-        found = _SERIES.match(line)
-        if found and 'model_name="digits"' in found.group(2):
-            le = re.search(r'le="([^"]+)"', found.group(2))
-            series[le.group(1) if le else found.group(1)] = float(found.group(3))
-    return series
 
 
 def _histogram(before: dict[str, float], after: dict[str, float]) -> str:
@@ -104,6 +58,16 @@ def _histogram(before: dict[str, float], after: dict[str, float]) -> str:
     return f"{count:,.0f} batches, mean {delta.get('sum', 0.0) / count:.1f} rows; " + ", ".join(
         shares
     )
+
+
+def _flags(name: str) -> tuple[str, ...]:
+    """``server.py``'s flags for ``name`` besides the bench's models and monitoring."""
+    parameters, flags = SERVERS[name]
+    return ("--enable_batching", f"--batching_parameters_file={parameters}", *flags)
+
+
+def _ports(server: Server) -> dict[str, int]:
+    return {"grpc": server.grpc_port, "rest": server.rest_port}
 
 
 def _generator(
@@ -129,9 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, (parameters, flags) in SERVERS.items():
         print(f"{name}: {parameters.name} {' '.join(flags)}")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        servers = {name: stack.enter_context(_server(name, Path(tmp))) for name in SERVERS}
-        ports = servers["fixed"][1]
-        capture(ports["grpc"], ports["rest"])  # the answers h2load checks sizes against
+        servers = {name: stack.enter_context(started(name, _flags(name))) for name in SERVERS}
+        capture(
+            servers["fixed"].grpc_port, servers["fixed"].rest_port
+        )  # the answers h2load checks sizes against
         for protocol in args.protocols.split(","):
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 figures: dict[str, dict[str, list[float]]] = {
@@ -139,18 +104,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 series = {}
                 load = (protocol, concurrency, args.seconds, Path(tmp))
-                for name, (_, ports) in servers.items():
-                    warm_up, _ = _generator(load, ports)
+                for name, server in servers.items():
+                    warm_up, _ = _generator(load, _ports(server))
                     subprocess.run(warm_up, cwd=REPO, capture_output=True, check=True)
-                    series[name] = _batch_series(ports["rest"])
+                    series[name] = batch_histogram(server, "digits")
                 for _ in range(args.runs):
-                    for name, (pid, ports) in servers.items():
-                        command, parse = _generator(load, ports)
-                        before = cpu_s(pid)
+                    for name, server in servers.items():
+                        command, parse = _generator(load, _ports(server))
+                        before = cpu_s(server.pid)
                         done = subprocess.run(
                             command, cwd=REPO, capture_output=True, text=True, check=True
                         )
-                        used = cpu_s(pid) - before
+                        used = cpu_s(server.pid) - before
                         result = parse(done.stdout)
                         if result["errors"]:
                             raise SystemExit(f"{result['errors']} failed: {result['first_error']}")
@@ -165,13 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"{runs['cpu'][-1]:.0f} us/req",
                             flush=True,
                         )
-                for name, (_, ports) in servers.items():
+                for name, server in servers.items():
                     median = {key: statistics.median(v) for key, v in figures[name].items()}
                     print(
                         f"{name:5} {protocol} c{concurrency}: median {median['rate']:7,.0f} req/s "
                         f"p50 {median['p50']:.3f} ms p99 {median['p99']:.3f} ms "
                         f"{median['cpu']:.0f} us/req; "
-                        f"{_histogram(series[name], _batch_series(ports['rest']))}",
+                        f"{_histogram(series[name], batch_histogram(server, 'digits'))}",
                         flush=True,
                     )
     return 0

@@ -44,6 +44,7 @@ from tests.integration.server_process import (
     ServerStarter,
     run_server_expecting_failure,
 )
+from tests.tf1_models import save_predict_model
 
 SOURCE = Path(__file__).resolve().parent / "custom_op" / "add_one.cc"
 OP_NAME = "AioservingAddOne"
@@ -89,18 +90,7 @@ def base_path(op_library: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         x = tf.compat.v1.placeholder(tf.float32, [None], name="x")
         y = ops.aioserving_add_one(x, name="y")
         with tf.compat.v1.Session(graph=graph) as session:
-            builder = tf.compat.v1.saved_model.Builder(str(base / "1"))
-            builder.add_meta_graph_and_variables(
-                session,
-                [tf.compat.v1.saved_model.tag_constants.SERVING],
-                signature_def_map={
-                    "serving_default": tf.compat.v1.saved_model.predict_signature_def(
-                        inputs={"x": x}, outputs={"y": y}
-                    )
-                },
-                strip_default_attrs=True,
-            )
-            builder.save()
+            save_predict_model(session, base / "1", {"x": x}, {"y": y}, strip_default_attrs=True)
     return base
 
 

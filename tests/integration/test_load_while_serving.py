@@ -26,6 +26,7 @@ from tensorflow_serving.apis import get_model_status_pb2, predict_pb2
 
 from tests.integration.conftest import copy_model
 from tests.integration.server_process import ServerProcess
+from tests.tf1_models import save_predict_model
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 END = get_model_status_pb2.ModelVersionStatus.END
@@ -44,15 +45,7 @@ def _export_b(target: Path) -> None:
         y = tf.identity(h, name="y")
         with v1.Session(graph=graph) as session:
             session.run(v1.global_variables_initializer())
-            builder = v1.saved_model.Builder(str(target))
-            builder.add_meta_graph_and_variables(
-                session,
-                ["serve"],
-                signature_def_map={
-                    "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": y})
-                },
-            )
-            builder.save()
+            save_predict_model(session, target, {"x": x}, {"y": y})
 
 
 def _state(server: ServerProcess, model: str, version: int) -> int | None:

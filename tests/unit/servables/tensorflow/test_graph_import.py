@@ -29,6 +29,7 @@ from servables.tensorflow.saved_model import (
     with_load_pool,
 )
 from tests.integration import server_process
+from tests.tf1_models import save_predict_model
 
 NodeKey = tuple[str, tuple[str, ...], str, tuple[tuple[str, bytes], ...]]
 
@@ -118,15 +119,7 @@ def test_resource_variables_a_while_loop_and_nested_scopes(tmp_path: Path) -> No
         y = tf.identity(y, name="y")
         with v1.Session(graph=graph) as session:
             session.run(v1.global_variables_initializer())
-            builder = v1.saved_model.Builder(str(tmp_path / "1"))
-            builder.add_meta_graph_and_variables(
-                session,
-                ["serve"],
-                signature_def_map={
-                    "serving_default": v1.saved_model.predict_signature_def({"x": x}, {"y": y})
-                },
-            )
-            builder.save()
+            save_predict_model(session, tmp_path / "1", {"x": x}, {"y": y})
     _both_ways(tmp_path / "1", np.ones((2, 3), np.float32))
 
 

@@ -218,6 +218,7 @@ class _Batch:
     opened_at: float = 0.0  # its first request's arrival
     budget_seconds: float = 0.0  # > 0: the cost model may close it before the deadline
     last_arrival_at: float = 0.0  # its latest request's arrival
+    arrivals: ArrivalGaps | None = None  # its servable's gaps between requests (cost model)
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
     gather_turns: int = 0  # loop turns still to wait once a thread is free (timeout 0)
@@ -457,6 +458,7 @@ class Batcher(Actor[BatcherMessage]):
                     opened_at=now,
                     budget_seconds=budget,
                     gather_turns=GATHER_TURNS if timeout == 0 and busy else 0,
+                    arrivals=self._arrivals_of.get(request.servable) if budget else None,
                 )
             )
         batch = queue[-1]
@@ -530,8 +532,7 @@ class Batcher(Actor[BatcherMessage]):
             rows=batch.size,
             next_rows=batch.tasks[-1].size if batch.tasks else 1,
         )
-        arrivals = self._arrivals_of.get(batch.servable)
-        quiet = arrivals.quiet_after() if arrivals is not None else None
+        quiet = batch.arrivals.quiet_after() if batch.arrivals is not None else None
         return close if quiet is None else min(close, batch.last_arrival_at + quiet)
 
     def _cost_of(self, batch: _Batch) -> CallCost:

@@ -37,18 +37,20 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
 import orjson
 import uvloop
 from aiohttp import web
-from tensorflow_serving.apis import predict_pb2
-from tritonclient.grpc import service_pb2
 
 from bench.prepare import INFERENCE_HEADER
 from bench.spec import ALL_MODELS, OUT
+
+if TYPE_CHECKING:
+    from tensorflow_serving.apis import predict_pb2
+    from tritonclient.grpc import service_pb2
 
 CODECS: dict[str, Callable[[bytes], Any]] = {"orjson": orjson.loads, "json": json.loads}
 ModelCall = Callable[[str, np.ndarray], Awaitable[None]]
@@ -124,6 +126,11 @@ def batched_call(name: str, run: Callable[[np.ndarray], object]) -> ModelCall:
 
 
 async def serve(codec: str, call: ModelCall, port_file: Path) -> None:
+    from tensorflow_serving.apis import (
+        predict_pb2,
+    )  # imports TensorFlow: after ``main``'s environment
+    from tritonclient.grpc import service_pb2
+
     grpc_answer, rest_answer, loads = (
         answers("grpc_response"),
         answers("rest_response"),
@@ -230,6 +237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="run this model on its requests")
     parser.add_argument("--call", choices=("none", "inline", "executor", "batched"), default="none")
     args = parser.parse_args(argv)
+    # TensorFlow as the server runs it (its kernels, not oneDNN's), set before anything
+    # imports it: TF Serving's protos do, and a model call's cost depends on it.
+    from server import TENSORFLOW_DEFAULT_ENVIRONMENT
+
+    for name, value in TENSORFLOW_DEFAULT_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     call = model_call(args.call, args.model)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(args.codec, call, args.port_file))

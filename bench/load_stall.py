@@ -9,7 +9,7 @@ real model's do), with a warmup file of one Predict request.
 
 Per repeat, on a fresh server with B's version 1 loaded, a closed-loop stream of
 single-example gRPC Predict calls to A (``IN_FLIGHT`` at once, from its own process on
-CPU 1, every call logged) starts; after ``QUIET_S`` B's version 1 is copied to version 2
+CPU 1, every call logged) starts; after ``QUIET_S`` B's version 1 is copied (by this process, also on CPU 1) to version 2
 (aside, then renamed, as an exporter does). The server polls every second, loads it
 (graph, restore, warmup), makes it AVAILABLE and then unloads version 1; the bench polls
 B's status over REST and stops the stream ``AFTER_S`` after version 1 is gone. Any failed
@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -320,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.stream_port:  # the stream's own process (``_Stream``)
         asyncio.run(_stream_until_stdin_closes(args.stream_port, Path(args.stream_log)))
         return
+    # This process copies the new version (331 MB): on the generator's core, as an exporter
+    # on another machine or core would, not on the server's (each server is pinned itself).
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(GENERATOR_CPU)})
     flags = tuple(args.server_flag)
     configurations = [("this tree", REPO, flags)]
     if args.against:

@@ -4,11 +4,7 @@ Three lanes, so that one kind of work never starves another:
 - inference: model calls (batches). TensorFlow releases the GIL while it computes, so a
   few threads overlap well;
 - load: SavedModel restores and warmup (``--num_load_threads``);
-- unload: session teardown (``--num_unload_threads``), at the background CPU priority
-  (``servables.background_priority``): freeing a large model takes the core's idle time,
-  not the requests'. (The load lane keeps the process's priority: a loader creates its
-  sessions there, whose thread pools would inherit a lower one; it runs its long part in
-  a thread of its own at the background priority.)
+- unload: session teardown (``--num_unload_threads``).
 
 Each lane is a few threads reading one ``queue.SimpleQueue`` (the pool's inbox): a job
 carries its callable and a completion callback, and the worker hands the outcome back
@@ -42,7 +38,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from protocol.status import unavailable
-from servables.background_priority import lower_thread_priority
 
 T = TypeVar("T")
 
@@ -94,10 +89,9 @@ class _SkippedError(Exception):
 
 
 class _Lane:
-    """``threads`` workers sharing one job queue; ``background``: at the background priority."""
+    """``threads`` workers sharing one job queue."""
 
-    def __init__(self, name: str, threads: int, *, background: bool = False) -> None:
-        self._background = background
+    def __init__(self, name: str, threads: int) -> None:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True)
@@ -126,8 +120,6 @@ class _Lane:
         # Each job runs in its own call, so that its inputs and result are released when it
         # ends: kept as loop variables, a request's tensors stayed alive, one set per thread,
         # until that thread's next job (hundreds of MB after one large request).
-        if self._background:
-            lower_thread_priority()
         while True:
             job = self._jobs.get()
             if job is None or not self._run(job):
@@ -173,7 +165,7 @@ class ExecutorPool:
         self.inference_threads = inference
         self._inference = _Lane("inference", inference)
         self._load = _Lane("load", load)
-        self._unload = _Lane("unload", unload, background=True)
+        self._unload = _Lane("unload", unload)
         self._stopped = False
 
     async def start(self) -> None:

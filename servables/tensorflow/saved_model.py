@@ -3,11 +3,7 @@
 A version is loaded the way TF Serving's C++ server loads it: a fresh graph and session
 per version, restored with the configured tags, init ops run; the graph goes in a step at a
 time (``servables.tensorflow.graph_import``), so that a load never holds the GIL for long,
-and the variables are restored in an inter-op pool of their own (``with_load_pool``).
-Once the session (with its thread pools) exists, the rest of the load (graph import,
-restore, warmup) runs in a thread at the background priority
-(``servables.background_priority``): on a busy core it takes the time requests leave idle.
-Calls go through
+and the variables are restored in an inter-op pool of their own (``with_load_pool``). Calls go through
 ``Session._make_callable_from_options`` rather than ``Session.run(feed_dict=...)``
 because the callable, like TF Serving's C++ session, does not check fed shapes against
 the placeholders' declared shapes (a ``[3]`` tensor fed to a ``[-1,1]`` input runs).
@@ -49,7 +45,6 @@ from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 from protocol.signatures import Signature, TensorSpec
 from protocol.status import invalid_argument
-from servables.background_priority import lower_thread_priority, run_at_background_priority
 from servables.loader import VersionLoader
 from servables.servable import Servable
 from servables.tensorflow.graph_import import load_saved_model
@@ -268,8 +263,8 @@ def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigPro
     sessions, as TF's ``session_inter_op_thread_pool`` documentation recommends for
     low-priority work: pool 0, ``INFERENCE_POOL_NAME``, the size the config asks for
     (``inter_op_parallelism_threads``, 0: one per core), which runs every request; and
-    pool 1, ``LOAD_POOL_NAME``, one thread at the background priority
-    (``lower_load_pool_priority``), which restores and runs init ops while loading. With
+    pool 1, ``LOAD_POOL_NAME``, one thread (``LOAD_POOL_NICENESS`` nicer than the process:
+    ``lower_load_pool_priority``), which restores and runs init ops while loading. With
     that, requests waited at most 20 ms during the same restore. Warmup stays in pool 0:
     its requests build the callables that serving then uses.
 
@@ -292,8 +287,13 @@ def with_load_pool(config: config_pb2.ConfigProto) -> tuple[config_pb2.ConfigPro
     return pooled, 1
 
 
+LOAD_POOL_NICENESS = 10
+"""How much nicer than the process the load pool's thread runs (capped at 19): the event loop
+and requests go first on a busy core."""
+
+
 def lower_load_pool_priority(pool: int) -> int:
-    """Lowers the load pool's threads to the background priority; how many.
+    """Makes the load pool's threads ``LOAD_POOL_NICENESS`` nicer than the process; how many.
 
     TF names a session's inter-op pool threads ``tf_Compute<index>`` (Linux, in
     ``/proc/self/task/*/comm``); the load pool's thread exists once a session with it was
@@ -302,19 +302,22 @@ def lower_load_pool_priority(pool: int) -> int:
     (no ``/proc``, another TF naming), nothing changes.
     """
     name = f"tf_Compute{pool}"
+    nice = min(19, os.getpriority(os.PRIO_PROCESS, 0) + LOAD_POOL_NICENESS)
+    lowered = 0
     try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
         return 0
-    lowered = 0
     for task in tasks:
         try:
             with open(f"/proc/self/task/{task}/comm") as comm:
                 if comm.read().strip() != name:
                     continue
-        except OSError:  # the thread ended
+            if os.getpriority(os.PRIO_PROCESS, int(task)) < nice:
+                os.setpriority(os.PRIO_PROCESS, int(task), nice)
+            lowered += 1
+        except OSError:  # the thread ended, or renicing is not allowed here
             continue
-        lowered += lower_thread_priority(int(task))
     return lowered
 
 
@@ -330,17 +333,8 @@ class SavedModelLoader(VersionLoader[SavedModelOptions]):
         session = tf.compat.v1.Session(graph=graph, config=config)
         if restore_pool is not None:
             lower_load_pool_priority(restore_pool)
-        # The session and its thread pools exist: the rest (graph import, restore, the
-        # first runs' graph optimization, warmup) runs below the requests' priority, in a
-        # thread of its own whose priority no serving thread inherits.
-        return run_at_background_priority(self._fill, session, export_dir, restore_pool)
-
-    def _fill(
-        self, session: tf.compat.v1.Session, export_dir: str, restore_pool: int | None
-    ) -> SavedModelServable:
-        """The graph, variables and warmup of a new session: the servable, warmed up."""
         try:
-            with session.graph.as_default():
+            with graph.as_default():
                 meta_graph = load_saved_model(
                     session, self._options.tags, export_dir, restore_pool=restore_pool
                 )

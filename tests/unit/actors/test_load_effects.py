@@ -8,10 +8,8 @@ except the load timeout under test (50 ms).
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import threading
-from pathlib import Path
 
 from actors.executor_pool import ExecutorPool, ExecutorPoolOptions
 from actors.load_effects import (
@@ -30,7 +28,6 @@ from actors.messages import (
     VersionUnloaded,
 )
 from protocol.status import Code, ServingError
-from servables.background_priority import BACKGROUND_NICENESS
 from servables.loader import Loader
 from servables.servable import Servable
 from tests.unit.actors.fakes import HalfPlusTwo
@@ -189,20 +186,3 @@ def test_a_failed_load_publishes_the_loaders_own_code() -> None:
     assert load_error_code(FileNotFoundError("saved_model.pb")) is Code.NOT_FOUND
     assert load_error_code(TimeoutError()) is Code.DEADLINE_EXCEEDED
     assert load_error_code(RuntimeError("?")) is Code.UNKNOWN
-
-
-async def test_unloads_run_at_the_background_priority_and_loads_and_requests_do_not() -> None:
-    # Linux keeps a priority per thread; elsewhere every lane runs as the process does.
-    def niceness() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    pool = ExecutorPool(ExecutorPoolOptions(inference_threads=1))
-    await pool.start()
-    process = os.getpriority(os.PRIO_PROCESS, 0)
-    try:
-        assert await pool.run_inference(niceness) == process
-        assert await pool.run_load(niceness) == process  # its sessions' pools inherit it
-        if Path("/proc/self/task").is_dir():
-            assert await pool.run_unload(niceness) == min(19, process + BACKGROUND_NICENESS)
-    finally:
-        await pool.stop()

@@ -20,7 +20,8 @@ call fails the run. The calls are split into three windows:
 - ``unload``: those started from then until ``AFTER_S`` after version 1 is gone.
 
 Each window reports p50, p99 and max (the longest single wait); the figures are the
-medians over ``--repeats``. Beside them, per repeat, the *slow calls*: those of the load
+medians over ``--repeats``. ``--server_cpus 0,1`` lets the server use both cores (the
+stream's too), where a load can take a core the requests leave idle. Beside them, per repeat, the *slow calls*: those of the load
 and unload windows over ``SLOW_OVER_QUIET_P99`` times the quiet p99, less as many as the
 quiet window's rate predicts. A window's p99 alone rewards a slower load (the same slow
 calls spread over more calls); this count does not. ``--against COMMIT`` runs the same bench on the server of
@@ -260,11 +261,13 @@ class LoadStallResult:
 
 
 @contextlib.contextmanager
-def _started(tree: Path, name: str, models: Path, flags: Sequence[str]) -> Iterator[Server]:
-    """``server.py`` of ``tree`` pinned to ``SERVER_CPU``, on ports read back from a file."""
+def _started(
+    tree: Path, name: str, models: Path, flags: Sequence[str], cpus: str
+) -> Iterator[Server]:
+    """``server.py`` of ``tree`` pinned to ``cpus``, on ports read back from a file."""
     port_file = HOME / f"{name}.ports.json"
     port_file.unlink(missing_ok=True)
-    command = ["taskset", "-c", SERVER_CPU, sys.executable, "server.py", "--port=0"]
+    command = ["taskset", "-c", cpus, sys.executable, "server.py", "--port=0"]
     command += ["--rest_api_port=0", f"--model_config_file={models}", f"--port_file={port_file}"]
     with open(HOME / f"{name}.log", "wb") as output:
         process = subprocess.Popen([*command, *flags], cwd=tree, stdout=output, stderr=output)
@@ -292,7 +295,9 @@ def _checkout(commit: str) -> Path:
 
 
 def run_load_stall(
-    repeats: int, configurations: Sequence[tuple[str, Path, tuple[str, ...]]]
+    repeats: int,
+    configurations: Sequence[tuple[str, Path, tuple[str, ...]]],
+    server_cpus: str = SERVER_CPU,
 ) -> list[LoadStallResult]:
     """Each (label, source tree, server flags): a fresh server per repeat, interleaved."""
     export_big_model(BIG.base_path)
@@ -306,7 +311,9 @@ def run_load_stall(
             shutil.rmtree(big.base_path, ignore_errors=True)
             shutil.copytree(BIG.base_path / "1", big.base_path / "1")
             try:
-                with _started(tree, f"{label}-{repeat}".replace(" ", "_"), models, flags) as server:
+                with _started(
+                    tree, f"{label}-{repeat}".replace(" ", "_"), models, flags, server_cpus
+                ) as server:
                     _wait_available(server, 1)
                     figures = _repeat(server, big, 2)
             finally:
@@ -331,6 +338,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--stream_log", default="", help=argparse.SUPPRESS)
     parser.add_argument("--server_flag", action="append", default=[], help="repeatable")
     parser.add_argument("--against", default="", help="a commit to run interleaved (before)")
+    parser.add_argument(
+        "--server_cpus",
+        default=SERVER_CPU,
+        help=f"the CPUs the server may use (taskset's list; default {SERVER_CPU}: one core, "
+        f"beside the stream on {GENERATOR_CPU}; '0,1': a core to spare for the load)",
+    )
     args = parser.parse_args(argv)
     if args.stream_port:  # the stream's own process (``_Stream``)
         asyncio.run(_stream_until_stdin_closes(args.stream_port, Path(args.stream_log)))
@@ -343,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configurations = [("this tree", REPO, flags)]
     if args.against:
         configurations.insert(0, (f"commit {args.against}", _checkout(args.against), flags))
-    for result in run_load_stall(args.repeats, configurations):
+    for result in run_load_stall(args.repeats, configurations, args.server_cpus):
         print(result.table())
 
 

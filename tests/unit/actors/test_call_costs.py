@@ -67,11 +67,13 @@ class _Clock:
         return self.now
 
 
-def _waiting_for_the_gil(clock: _Clock) -> CallCost:
-    """Executor calls of 8 us of CPU that each waited 0.5 ms for the GIL (a busy loop)."""
-    cost = CallCost(threshold_seconds=40e-6, clock=clock)
+def _waiting_for_the_gil(clock: _Clock, threshold_seconds: float = 40e-6) -> CallCost:
+    """Executor calls of 8 us of CPU that each waited 0.5 ms for the GIL (a busy loop),
+    with a 40 us threshold; a larger ``threshold_seconds`` scales the three alike."""
+    scale = threshold_seconds / 40e-6
+    cost = CallCost(threshold_seconds=threshold_seconds, clock=clock)
     for _ in range(WARMUP_CALLS):
-        cost.observe(500e-6, cpu_seconds=8e-6)
+        cost.observe(500e-6 * scale, cpu_seconds=8e-6 * scale)
     assert not cost.cheap()
     return cost
 
@@ -88,7 +90,9 @@ def test_a_call_that_used_little_cpu_is_probed_on_the_loop_once_per_interval() -
 
 def test_a_fast_probe_makes_the_signature_cheap() -> None:
     clock = _Clock()
-    cost = _waiting_for_the_gil(clock)
+    # The probe below is timed for real: a threshold no scheduling delay on a busy test
+    # machine reaches (a 40 us one failed when the no-op call was preempted).
+    cost = _waiting_for_the_gil(clock, threshold_seconds=0.5)
     assert cost.inline_now()
     cost.timed_inline(lambda: None)  # what the data plane runs on the loop
     assert cost.cheap() and cost.inline_now()

@@ -126,9 +126,8 @@ def batched_call(name: str, run: Callable[[np.ndarray], object]) -> ModelCall:
 
 
 async def serve(codec: str, call: ModelCall, port_file: Path) -> None:
-    from tensorflow_serving.apis import (
-        predict_pb2,
-    )  # imports TensorFlow: after ``main``'s environment
+    # TF Serving's protos import TensorFlow: here, after ``main`` set its environment.
+    from tensorflow_serving.apis import predict_pb2
     from tritonclient.grpc import service_pb2
 
     grpc_answer, rest_answer, loads = (

@@ -217,7 +217,6 @@ class _Batch:
     deadline: float  # when it goes out even if not full
     opened_at: float = 0.0  # its first request's arrival
     budget_seconds: float = 0.0  # > 0: the cost model may close it before the deadline
-    last_arrival_at: float = 0.0  # its latest request's arrival
     arrivals: ArrivalGaps | None = None  # its servable's gaps between requests (cost model)
     tasks: list[_Task] = dataclasses.field(default_factory=list)
     size: int = 0
@@ -464,7 +463,6 @@ class Batcher(Actor[BatcherMessage]):
         batch = queue[-1]
         batch.tasks.append(task)
         batch.size += task.size
-        batch.last_arrival_at = now
         self._count_waiting(request.servable.model_name, task.size)
 
     def _count_waiting(self, model_name: str, rows: int) -> None:
@@ -532,8 +530,11 @@ class Batcher(Actor[BatcherMessage]):
             rows=batch.size,
             next_rows=batch.tasks[-1].size if batch.tasks else 1,
         )
-        quiet = batch.arrivals.quiet_after() if batch.arrivals is not None else None
-        return close if quiet is None else min(close, batch.last_arrival_at + quiet)
+        arrivals = batch.arrivals
+        quiet = arrivals.quiet_after() if arrivals is not None else None
+        if quiet is None or arrivals is None or arrivals.last_at is None:
+            return close
+        return min(close, arrivals.last_at + quiet)  # the model version's latest request
 
     def _cost_of(self, batch: _Batch) -> CallCost:
         return self._costs.of(batch.servable, batch.signature.name)

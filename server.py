@@ -192,17 +192,25 @@ def raise_file_limit() -> int | None:
 
 
 TENSORFLOW_DEFAULT_ENVIRONMENT = {"TF_ENABLE_ONEDNN_OPTS": "0"}
-"""Set before TensorFlow is imported, unless the operator set them (see ``main``)."""
+"""Set before TensorFlow is imported, unless the operator set them (``use_tensorflow_defaults``)."""
+
+
+def use_tensorflow_defaults() -> None:
+    """TensorFlow's own kernels, as TF Serving's released binary runs them, unless set.
+
+    Call before anything imports TensorFlow (the bench's in-process and floor servers do
+    too, so that they measure what the server runs). TF Serving's release is built without
+    oneDNN (``--config=mkl`` is a separate build), where pip's TensorFlow turns oneDNN's
+    kernels on. For the small dense layers that most served models end in, oneDNN's matmul
+    costs 5-8x more per batch of 2 to 64 rows (digits: 64 rows 145 us against 27); it gains
+    10-15 % on large convolution batches. TF_ENABLE_ONEDNN_OPTS=1 chooses it.
+    """
+    for name, value in TENSORFLOW_DEFAULT_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # TensorFlow's kernels as TF Serving's released binary runs them: it is built without
-    # oneDNN (``--config=mkl`` is a separate build), where pip's TensorFlow turns oneDNN's
-    # on. For the small dense layers that most served models end in, oneDNN's matmul costs
-    # 5-8x more per batch of 2 to 64 rows (digits: 64 rows 145 us against 27); it gains
-    # 10-15 % on large convolution batches. TF_ENABLE_ONEDNN_OPTS=1 chooses it.
-    for name, value in TENSORFLOW_DEFAULT_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+    use_tensorflow_defaults()
     configure_logging()  # text until the flags say otherwise: parsing may log
     arguments = list(sys.argv[1:] if argv is None else argv)
     options = parse_flags(arguments)

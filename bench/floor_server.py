@@ -238,10 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # TensorFlow as the server runs it (its kernels, not oneDNN's), set before anything
     # imports it: TF Serving's protos do, and a model call's cost depends on it.
-    from server import TENSORFLOW_DEFAULT_ENVIRONMENT
+    from server import use_tensorflow_defaults
 
-    for name, value in TENSORFLOW_DEFAULT_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+    use_tensorflow_defaults()
     call = model_call(args.call, args.model)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(args.codec, call, args.port_file))

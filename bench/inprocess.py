@@ -66,10 +66,9 @@ def session_config(server_flags: Sequence[str]) -> Any:
 
 def load(model: Model, server_flags: Sequence[str]) -> Callable[[np.ndarray], object]:
     """The model's ``serving_default`` as a callable of its one input array."""
-    from server import TENSORFLOW_DEFAULT_ENVIRONMENT  # TF's kernels as the server runs them
+    from server import use_tensorflow_defaults  # TF's kernels as the server runs them
 
-    for name, value in TENSORFLOW_DEFAULT_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+    use_tensorflow_defaults()
     import tensorflow as tf
     from tensorflow.core.protobuf import config_pb2
 

@@ -79,6 +79,14 @@ PAYLOADS = (SINGLE, HUNDRED, CNN_SINGLE, CNN_32, HP2_SINGLE)
 
 # Real-server configurations: flags besides the model config, monitoring and ports.
 _BATCHING = ("--enable_batching", f"--batching_parameters_file={BENCH / 'batching.pbtxt'}")
+# Batching with a latency budget the cost model can use (20 ms, batches of at most 64
+# rows): a lone request still goes out at once, 64 clients fill each batch (issue 21).
+_BUDGET = (
+    "--enable_batching",
+    f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
+)
+# Every call on the loop, however its cost measures (issue 21: what the thread hop costs).
+_INLINE = ("--inline_call_threshold_micros=1000000",)
 TF_FLAGS = {
     "default": (),
     "tf1": ("--tensorflow_intra_op_parallelism=1", "--tensorflow_inter_op_parallelism=1"),
@@ -86,29 +94,15 @@ TF_FLAGS = {
 }
 SERVERS: dict[str, tuple[str, ...]] = {
     "off": (),
-    # Every call on the loop, however its cost measures (issue 21: what the thread hop costs).
-    "off-inline": ("--inline_call_threshold_micros=1000000",),
-    "off-inline-w1": ("--inline_call_threshold_micros=1000000", "--workers=1"),
-    "off-inline-w2": ("--inline_call_threshold_micros=1000000", "--workers=2"),
+    "off-inline": _INLINE,
+    "off-inline-w1": (*_INLINE, "--workers=1"),
+    "off-inline-w2": (*_INLINE, "--workers=2"),
     "off-w1": ("--workers=1",),
     "off-w2": ("--workers=2",),
     "on": _BATCHING,
-    # Batching with a latency budget the cost model can use (20 ms, batches of at most 64
-    # rows): a lone request still goes out at once, 64 clients fill each batch (issue 21).
-    "on-budget": (
-        "--enable_batching",
-        f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
-    ),
-    "on-budget-w1": (
-        "--enable_batching",
-        f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
-        "--workers=1",
-    ),
-    "on-budget-w2": (
-        "--enable_batching",
-        f"--batching_parameters_file={BENCH / 'batching_timeout_20ms.pbtxt'}",
-        "--workers=2",
-    ),
+    "on-budget": _BUDGET,
+    "on-budget-w1": (*_BUDGET, "--workers=1"),
+    "on-budget-w2": (*_BUDGET, "--workers=2"),
     "on-2threads": (
         "--enable_batching",
         f"--batching_parameters_file={BENCH / 'batching_2threads.pbtxt'}",
